@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the client tools the tests drive (psql, pgbench, openssl) from
+# Debian's packages when they are missing. Needs root; without it, tests
+# that need a missing tool say so and fail.
+set -u
+need=()
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v pgbench >/dev/null 2>&1 || need+=(postgresql-contrib)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then echo "install-test-tools: missing ${need[*]} and not root" >&2; exit 0; fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+  || echo "install-test-tools: apt-get install ${need[*]} failed" >&2

@@ -1,0 +1,54 @@
+// Entry point of the `pgveil` command: dispatches to one module per command.
+// Exit codes (SPEC §4): 0 success, 1 a finding or runtime failure, 2 usage
+// or configuration error.
+import { UsageError } from './args.js';
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const commands: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).command,
+  check: async () => (await import('./check.js')).command,
+  passwd: async () => (await import('./passwd.js')).command,
+  seal: async () => (await import('./seal.js')).command,
+  keygen: async () => (await import('./keygen.js')).command,
+  demo: async () => (await import('./demo.js')).command,
+};
+
+async function helpText(): Promise<string> {
+  const lines = ['usage: pgveil <command> [options]', '', 'commands:'];
+  for (const [name, load] of Object.entries(commands)) lines.push(`  ${name.padEnd(8)} ${(await load()).summary}`);
+  lines.push('', 'Run `pgveil <command> --help` for the options of one command.');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(await helpText());
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`pgveil: unknown command "${name}"\n\n${await helpText()}`);
+    return 2;
+  }
+  const command = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`${command.usage}\n\n${command.summary}`);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`pgveil ${name}: ${err.message}\n${command.usage}`);
+      return 2;
+    }
+    console.error(`pgveil ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,108 @@
+// Typed shapes of the YAML files in SPEC §2, after validation and path
+// resolution (every path here is absolute).
+
+export type TlsMode = 'require' | 'prefer' | 'disable';
+export type UpstreamTlsMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface ListenConfig { host: string; port: number }
+
+export interface TlsConfig {
+  cert?: string;
+  key?: string;
+  mode: TlsMode;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  clientCa?: string;
+}
+
+export interface UpstreamConfig {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** Still sealed ("sealed:…") or plain; opened by secrets/ when connecting. */
+  password?: string;
+  tls: { mode: UpstreamTlsMode; ca?: string };
+  connectTimeoutMs: number;
+}
+
+export interface LockoutConfig { maxFailures: number; windowSeconds: number; lockSeconds: number }
+export interface PasswordPolicy { minLength: number; minClasses: number; maxAgeDays: number; history: number }
+
+export interface AuthConfig {
+  lockout: LockoutConfig;
+  idleTimeoutSeconds: number;
+  /** Deadline for the whole startup (SSL negotiation + StartupMessage). */
+  startupTimeoutMs: number;
+  /** Deadline for the authentication exchange once started. */
+  authTimeoutMs: number;
+  passwordPolicy: PasswordPolicy;
+}
+
+export interface LimitsConfig {
+  /** Largest frontend message accepted, in bytes; larger ones close the client with 08P01. */
+  maxMessageBytes: number;
+  maxClients: number;
+}
+
+export interface Config {
+  /** Absolute path of the config file itself. */
+  file: string;
+  listen: ListenConfig;
+  tls: TlsConfig;
+  upstream: UpstreamConfig;
+  secrets: { masterKeyFile?: string };
+  users: string;
+  policy: string;
+  auth: AuthConfig;
+  limits: LimitsConfig;
+  admin?: { host: string; port: number };
+  cache: { maxEntries: number };
+  workers: number | 'auto';
+}
+
+export interface Except { orgs: string[]; groups: string[]; users: string[] }
+
+export interface Organization { attributes: Record<string, unknown> }
+
+export interface User {
+  name: string;
+  org?: string;
+  groups: string[];
+  /** SCRAM-SHA-256 verifier in pg_authid format. */
+  password?: string;
+  passwordChangedAt?: string;
+  /** Earlier verifiers, newest first, for the password policy's history rule. */
+  passwordHistory: string[];
+  attributes: Record<string, unknown>;
+  clientCert: 'none' | 'optional' | 'required';
+  disabled: boolean;
+}
+
+export interface UsersFile {
+  file: string;
+  organizations: Record<string, Organization>;
+  users: Map<string, User>;
+}
+
+export interface PolicyFile {
+  file: string;
+  layers: { access: boolean; ownership: boolean; redaction: boolean };
+  defaults: { unlistedRelations: 'allow' | 'deny'; writes: 'allow' | 'deny' };
+  secrets: { scrambleKey?: string };
+  /** Keyed by "schema.table" exactly as written (lower-cased unless quoted). */
+  tables: Record<string, PolicyTable>;
+}
+
+export interface PolicyTable {
+  access?: { allow?: Subjects; deny?: Subjects };
+  ownership: Array<{ filter: string; except?: Except }>;
+  redaction: Record<string, MaskRule>;
+}
+
+export interface Subjects { orgs: string[]; groups: string[]; users: string[]; except?: Except }
+
+export interface MaskRule {
+  mask: 'full' | 'partial' | 'email' | 'scramble' | 'hash' | 'null' | 'truncate' | 'round' | 'custom';
+  except?: Except;
+  [option: string]: unknown;
+}
