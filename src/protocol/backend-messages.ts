@@ -1,0 +1,106 @@
+// Encoders for the backend messages pgveil itself sends to clients, and the
+// one backend decoder it needs (error/notice fields). Fixed messages are
+// built once.
+import type { PgError } from '../errors.js';
+import { AuthCode, Backend, TxStatus } from './codes.js';
+
+function message(type: number, bodyLength: number): Buffer {
+  const out = Buffer.allocUnsafe(5 + bodyLength);
+  out[0] = type;
+  out.writeInt32BE(4 + bodyLength, 1);
+  return out;
+}
+
+export const sslAccepted = Buffer.from('S');
+export const sslRefused = Buffer.from('N');
+
+function authMessage(code: AuthCode, data?: Buffer): Buffer {
+  const out = message(Backend.Authentication, 4 + (data?.length ?? 0));
+  out.writeInt32BE(code, 5);
+  data?.copy(out, 9);
+  return out;
+}
+
+export const authenticationOk = authMessage(AuthCode.Ok);
+
+export function writeAuthenticationSasl(mechanisms: string[]): Buffer {
+  const list = Buffer.from(mechanisms.map((m) => m + '\0').join('') + '\0');
+  return authMessage(AuthCode.SASL, list);
+}
+
+export function writeAuthenticationSaslContinue(data: Buffer): Buffer {
+  return authMessage(AuthCode.SASLContinue, data);
+}
+
+export function writeAuthenticationSaslFinal(data: Buffer): Buffer {
+  return authMessage(AuthCode.SASLFinal, data);
+}
+
+export function writeBackendKeyData(processId: number, secretKey: number): Buffer {
+  const out = message(Backend.BackendKeyData, 8);
+  out.writeInt32BE(processId, 5);
+  out.writeInt32BE(secretKey, 9);
+  return out;
+}
+
+export function writeParameterStatus(name: string, value: string): Buffer {
+  const body = Buffer.from(`${name}\0${value}\0`);
+  const out = message(Backend.ParameterStatus, body.length);
+  body.copy(out, 5);
+  return out;
+}
+
+export const readyForQuery = {
+  [TxStatus.Idle]: Buffer.from([Backend.ReadyForQuery, 0, 0, 0, 5, TxStatus.Idle]),
+  [TxStatus.InBlock]: Buffer.from([Backend.ReadyForQuery, 0, 0, 0, 5, TxStatus.InBlock]),
+  [TxStatus.Failed]: Buffer.from([Backend.ReadyForQuery, 0, 0, 0, 5, TxStatus.Failed]),
+} as const;
+
+export function writeNegotiateProtocolVersion(minor: number, unrecognised: string[]): Buffer {
+  const names = Buffer.from(unrecognised.map((n) => n + '\0').join(''));
+  const out = message(Backend.NegotiateProtocolVersion, 8 + names.length);
+  out.writeInt32BE(minor, 5);
+  out.writeInt32BE(unrecognised.length, 9);
+  names.copy(out, 13);
+  return out;
+}
+
+function fieldsMessage(type: number, err: PgError): Buffer {
+  const parts: string[] = [];
+  const add = (code: string, value: string | number | undefined) => {
+    if (value !== undefined && value !== '') parts.push(code + String(value).replace(/\0/g, '') + '\0');
+  };
+  add('S', err.severity);
+  add('V', err.severity);
+  add('C', err.code);
+  add('M', err.message);
+  add('D', err.detail);
+  add('H', err.hint);
+  add('P', err.position);
+  const body = Buffer.from(parts.join('') + '\0');
+  const out = message(type, body.length);
+  body.copy(out, 5);
+  return out;
+}
+
+export function writeErrorResponse(err: PgError): Buffer {
+  return fieldsMessage(Backend.ErrorResponse, err);
+}
+
+export function writeNoticeResponse(err: PgError): Buffer {
+  return fieldsMessage(Backend.NoticeResponse, err);
+}
+
+/** Decodes the fields of an ErrorResponse/NoticeResponse body into code → value. */
+export function readErrorFields(buf: Buffer, start: number, end: number): Map<string, string> {
+  const fields = new Map<string, string>();
+  let pos = start;
+  while (pos < end && buf[pos] !== 0) {
+    const code = String.fromCharCode(buf[pos]);
+    const nul = buf.indexOf(0, pos + 1);
+    if (nul === -1 || nul >= end) break;
+    fields.set(code, buf.toString('utf8', pos + 1, nul));
+    pos = nul + 1;
+  }
+  return fields;
+}

@@ -1,0 +1,28 @@
+// What every client session shares inside one pgveil process.
+import type tls from 'node:tls';
+import type { Config, UsersFile } from '../config/types.js';
+import type { LockoutTracker } from '../auth/lockout.js';
+import type { Logger } from '../observe/log.js';
+import type { SkeletonGuard } from '../rewrite/skeleton-guard.js';
+import type { CancelKeys } from './cancel-keys.js';
+
+export interface ProxyContext {
+  readonly config: Config;
+  /** The current users file; replaced atomically on reload. */
+  users(): UsersFile;
+  /** The statement check of the current policy generation. */
+  guard(): SkeletonGuard;
+  readonly lockout: LockoutTracker;
+  readonly cancelKeys: CancelKeys;
+  /** Present unless tls.mode is disable. */
+  readonly secureContext?: tls.SecureContext;
+  /** DER of pgveil's own certificate, for SCRAM channel binding. */
+  readonly serverCertificate?: Buffer;
+  /** The opened upstream password (never logged). */
+  upstreamPassword(): string | undefined;
+  /** Secret behind the fake verifiers of unknown users. */
+  readonly fakeVerifierSecret: Buffer;
+  readonly logger: Logger;
+  /** Live sessions, for max-clients and for ending a disabled user's sessions. */
+  readonly sessions: Set<{ user?: string; terminate(reason: string): void }>;
+}

@@ -1,0 +1,123 @@
+// The listener: loads the configuration, builds what sessions share, accepts
+// clients, and reloads users and policy on change (an invalid file is
+// rejected with a logged error and the old one stays).
+import net from 'node:net';
+import tls from 'node:tls';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadModule } from 'libpg-query';
+import { loadAll, loadPolicy, loadUsers } from '../config/load.js';
+import { watchFiles } from '../config/watch.js';
+import type { Config, PolicyFile, UsersFile } from '../config/types.js';
+import { LockoutTracker } from '../auth/lockout.js';
+import { loadMasterKey } from '../secrets/master-key.js';
+import { resolveSecret } from '../secrets/seal.js';
+import { PgError, SqlState } from '../errors.js';
+import { writeErrorResponse } from '../protocol/backend-messages.js';
+import { createLogger, type Logger } from '../observe/log.js';
+import { SkeletonGuard } from '../rewrite/skeleton-guard.js';
+import { CancelKeys } from './cancel-keys.js';
+import type { ProxyContext } from './context.js';
+import { ClientSession } from './session.js';
+
+export interface ProxyHandle {
+  host: string;
+  port: number;
+  /** Re-reads users and policy (what SIGHUP does); false when the new files were rejected. */
+  reload(): boolean;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  configFile: string;
+  logger?: Logger;
+  /** Watch users and policy files and reload on change (default true). */
+  watch?: boolean;
+}
+
+function buildTls(config: Config): { secureContext?: tls.SecureContext; serverCertificate?: Buffer } {
+  if (config.tls.mode === 'disable' || !config.tls.cert || !config.tls.key) return {};
+  const cert = readFileSync(config.tls.cert);
+  const secureContext = tls.createSecureContext({
+    cert,
+    key: readFileSync(config.tls.key),
+    ca: config.tls.clientCa ? readFileSync(config.tls.clientCa) : undefined,
+    minVersion: config.tls.minVersion,
+  });
+  return { secureContext, serverCertificate: new X509Certificate(cert).raw };
+}
+
+export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
+  const logger = opts.logger ?? createLogger();
+  await loadModule();
+  const loaded = loadAll(opts.configFile);
+  const config = loaded.config;
+  let users: UsersFile = loaded.users;
+  let policy: PolicyFile = loaded.policy;
+  let guard = new SkeletonGuard(policy);
+
+  let masterKey: Uint8Array | undefined;
+  const key = () => (masterKey ??= loadMasterKey(config.secrets));
+  const upstreamPassword = resolveSecret(config.upstream.password, key);
+  const sessions = new Set<{ user?: string; terminate(reason: string): void }>();
+
+  const ctx: ProxyContext = {
+    config,
+    users: () => users,
+    guard: () => guard,
+    lockout: new LockoutTracker(config.auth.lockout),
+    cancelKeys: new CancelKeys(),
+    ...buildTls(config),
+    upstreamPassword: () => upstreamPassword,
+    fakeVerifierSecret: randomBytes(32),
+    logger,
+    sessions,
+  };
+
+  const reload = (): boolean => {
+    try {
+      const nextUsers = loadUsers(config.users);
+      const nextPolicy = loadPolicy(config.policy);
+      users = nextUsers;
+      policy = nextPolicy;
+      guard = new SkeletonGuard(policy);
+      for (const session of [...sessions]) {
+        const account = session.user ? users.users.get(session.user) : undefined;
+        if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled');
+      }
+      logger.info('configuration reloaded', { users: config.users, policy: config.policy });
+      return true;
+    } catch (err) {
+      logger.error('reload rejected; keeping the previous users and policy', { error: err instanceof Error ? err.message : String(err) });
+      return false;
+    }
+  };
+
+  const server = net.createServer((socket) => {
+    if (sessions.size >= config.limits.maxClients) {
+      socket.on('error', () => socket.destroy());
+      socket.end(writeErrorResponse(new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' })));
+      return;
+    }
+    new ClientSession(socket, ctx);
+  });
+  server.on('error', (err) => logger.error('listener error', { error: err.message }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
+  });
+  const address = server.address() as net.AddressInfo;
+  const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
+  logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode });
+
+  return {
+    host: address.address,
+    port: address.port,
+    reload,
+    async close() {
+      watcher?.close();
+      for (const session of [...sessions]) session.terminate('terminating connection due to administrator command');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
