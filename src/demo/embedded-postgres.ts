@@ -36,7 +36,7 @@ export async function freePort(): Promise<number> {
 export interface StartOptions {
   /** Extra `-c name=value` settings for the server. */
   settings?: Record<string, string>;
-  onLog?: (line: string) => void;
+  onLog?: (line: unknown) => void;
 }
 
 export async function startEmbeddedPostgres(opts: StartOptions = {}): Promise<RunningPostgres> {

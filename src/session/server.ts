@@ -76,8 +76,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
 
   const reload = (): boolean => {
     try {
-      const nextUsers = loadUsers(config.users);
-      const nextPolicy = loadPolicy(config.policy);
+      const nextUsers = loadUsers(config.users, config);
+      const nextPolicy = loadPolicy(config.policy, nextUsers);
       users = nextUsers;
       policy = nextPolicy;
       guard = new SkeletonGuard(policy);

@@ -45,6 +45,7 @@ export class ClientSession {
   private account?: User;
   private cancelKey?: { processId: number; secretKey: Buffer };
   private deadline?: NodeJS.Timeout;
+  private idleTimer?: NodeJS.Timeout;
   private tlsDone = false;
 
   private txStatus: number = TxStatus.Idle;
@@ -81,6 +82,7 @@ export class ClientSession {
 
   private onClientData(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    this.idleTimer?.refresh();
     this.reader.push(chunk);
     this.processFrames();
   }
@@ -161,8 +163,7 @@ export class ClientSession {
     this.deadline = setTimeout(() => this.fail(new PgError(SqlState.InvalidAuthorizationSpecification, 'authentication timeout', { severity: 'FATAL' })), this.ctx.config.auth.authTimeoutMs);
     this.reader.typed = true;
     this.state = 'auth';
-    const tlsSocket = this.tlsDone ? (this.socket as tls.TLSSocket) : undefined;
-    this.socket.write(writeAuthenticationSasl(scramMechanisms(Boolean(tlsSocket))));
+    this.socket.write(writeAuthenticationSasl(scramMechanisms(this.tlsDone, this.ctx.serverCertificate)));
   }
 
   // ── authentication ───────────────────────────────────────────────────────
@@ -268,12 +269,13 @@ export class ClientSession {
     upstream.socket.on('close', () => this.onUpstreamClosed());
     if (upstream.leftover.length) this.onUpstreamData(upstream.leftover);
 
-    const idle = this.ctx.config.auth.idleTimeoutSeconds;
-    if (idle > 0) {
-      client.setTimeout(idle * 1000, () => {
-        if (this.pendingSyncs > 0) { client.setTimeout(idle * 1000); return; } // busy, not idle
+    const idleMs = this.ctx.config.auth.idleTimeoutSeconds * 1000;
+    if (idleMs > 0) {
+      // One timer per session, refreshed (not re-created) on activity.
+      this.idleTimer = setTimeout(() => {
+        if (this.pendingSyncs > 0) { this.idleTimer?.refresh(); return; } // busy, not idle
         this.fail(new PgError(SqlState.IdleSessionTimeout, 'terminating connection due to idle-session timeout', { severity: 'FATAL' }));
-      });
+      }, idleMs);
     }
     this.socket.resume();
     this.processFrames(); // anything the client pipelined behind its authentication
@@ -295,7 +297,7 @@ export class ClientSession {
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
     if (type === Backend.ReadyForQuery) {
       this.txStatus = msg[5];
-      if (this.pendingSyncs > 0) this.pendingSyncs--;
+      if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
       return undefined;
     }
     // ErrorResponse: is it upstream's answer to a sentinel standing in for a refusal?
@@ -430,6 +432,7 @@ export class ClientSession {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.deadline);
+    clearTimeout(this.idleTimer);
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
     this.ctx.sessions.delete(this);
     this.upstream?.socket.destroy();
