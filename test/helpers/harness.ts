@@ -34,6 +34,7 @@ export interface HarnessOptions {
   lockout?: { maxFailures: number; windowSeconds: number; lockSeconds: number };
   extraUsers?: string;
   maxMessageBytes?: number;
+  startupTimeoutMs?: number;
 }
 
 const schemaSql = `
@@ -88,6 +89,7 @@ policy: policy.yaml
 auth:
   lockout: { maxFailures: ${lockout.maxFailures}, windowSeconds: ${lockout.windowSeconds}, lockSeconds: ${lockout.lockSeconds} }
   idleTimeoutSeconds: ${opts.idleTimeoutSeconds ?? 900}
+  startupTimeoutMs: ${opts.startupTimeoutMs ?? 10000}
 limits: { maxMessageBytes: ${opts.maxMessageBytes ?? 1048576}, maxClients: 200 }
 `);
   const userLines = Object.entries(passwords).map(([name, pw]) => `  ${name}:
