@@ -21,5 +21,8 @@ USER node
 # Mount the config dir (pgveil.yaml, users.yaml, policy.yaml, certs) at
 # /etc/pgveil and pass the master key as PGVEIL_MASTER_KEY or a mounted file.
 VOLUME ["/etc/pgveil"]
-EXPOSE 6432
+EXPOSE 6432 9187
+# Expects `admin: { host: 0.0.0.0, port: 9187 }` in the mounted pgveil.yaml.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9187/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "bin/pgveil.js", "serve", "--config", "/etc/pgveil/pgveil.yaml"]

@@ -3,6 +3,7 @@ import type tls from 'node:tls';
 import type { Config, UsersFile } from '../config/types.js';
 import type { LockoutTracker } from '../auth/lockout.js';
 import type { Logger } from '../observe/log.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
 import type { SkeletonGuard } from '../rewrite/skeleton-guard.js';
 import type { CancelKeys } from './cancel-keys.js';
 
@@ -23,6 +24,7 @@ export interface ProxyContext {
   /** Secret behind the fake verifiers of unknown users. */
   readonly fakeVerifierSecret: Buffer;
   readonly logger: Logger;
+  readonly metrics: ProxyMetrics;
   /** Live sessions, for max-clients and for ending a disabled user's sessions. */
   readonly sessions: Set<{ user?: string; terminate(reason: string): void }>;
 }

@@ -15,6 +15,8 @@ import { resolveSecret } from '../secrets/seal.js';
 import { PgError, SqlState } from '../errors.js';
 import { writeErrorResponse } from '../protocol/backend-messages.js';
 import { createLogger, type Logger } from '../observe/log.js';
+import { ProxyMetrics } from '../observe/metrics.js';
+import { startAdmin } from '../observe/admin.js';
 import { SkeletonGuard } from '../rewrite/skeleton-guard.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
@@ -23,6 +25,9 @@ import { ClientSession } from './session.js';
 export interface ProxyHandle {
   host: string;
   port: number;
+  /** Port of the admin HTTP endpoint, when configured. */
+  adminPort?: number;
+  readonly metrics: ProxyMetrics;
   /** Re-reads users and policy (what SIGHUP does); false when the new files were rejected. */
   reload(): boolean;
   close(): Promise<void>;
@@ -60,6 +65,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const key = () => (masterKey ??= loadMasterKey(config.secrets));
   const upstreamPassword = resolveSecret(config.upstream.password, key);
   const sessions = new Set<{ user?: string; terminate(reason: string): void }>();
+  const metrics = new ProxyMetrics();
 
   const ctx: ProxyContext = {
     config,
@@ -71,6 +77,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     upstreamPassword: () => upstreamPassword,
     fakeVerifierSecret: randomBytes(32),
     logger,
+    metrics,
     sessions,
   };
 
@@ -81,6 +88,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       users = nextUsers;
       policy = nextPolicy;
       guard = new SkeletonGuard(policy);
+      metrics.policyGeneration.inc();
       for (const session of [...sessions]) {
         const account = session.user ? users.users.get(session.user) : undefined;
         if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled');
@@ -88,6 +96,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       logger.info('configuration reloaded', { users: config.users, policy: config.policy });
       return true;
     } catch (err) {
+      metrics.reloadFailures.inc();
       logger.error('reload rejected; keeping the previous users and policy', { error: err instanceof Error ? err.message : String(err) });
       return false;
     }
@@ -108,14 +117,20 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   });
   const address = server.address() as net.AddressInfo;
   const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
-  logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode });
+  const admin = config.admin
+    ? await startAdmin({ ...config.admin, metrics, upstream: config.upstream, policyLoaded: () => guard !== undefined })
+    : undefined;
+  logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
 
   return {
     host: address.address,
     port: address.port,
+    adminPort: admin?.port,
+    metrics,
     reload,
     async close() {
       watcher?.close();
+      await admin?.close();
       for (const session of [...sessions]) session.terminate('terminating connection due to administrator command');
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

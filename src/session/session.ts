@@ -21,6 +21,7 @@ import { ScramServerExchange, scramMechanisms } from '../auth/scram-server.js';
 import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-verifier.js';
 import { connectUpstream, sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import type { User } from '../config/types.js';
+import type { GuardOutcome } from '../rewrite/skeleton-guard.js';
 import type { ProxyContext } from './context.js';
 import { checkStartupParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
 
@@ -66,6 +67,8 @@ export class ClientSession {
     this.attach(socket);
     this.deadline = setTimeout(() => this.fail(new PgError(SqlState.ProtocolViolation, 'startup timeout', { severity: 'FATAL' })), ctx.config.auth.startupTimeoutMs);
     ctx.sessions.add(this);
+    ctx.metrics.connectionsTotal.inc();
+    ctx.metrics.connectionsCurrent.inc();
   }
 
   private attach(socket: net.Socket): void {
@@ -198,24 +201,35 @@ export class ClientSession {
     try {
       serverFinal = this.scram.finish(readSaslResponse(buf, bodyStart, end));
     } catch (err) {
-      if (err instanceof PgError && err.code === SqlState.InvalidPassword) this.ctx.lockout.recordFailure(user);
+      if (err instanceof PgError && err.code === SqlState.InvalidPassword) this.recordAuthFailure(user);
       throw err instanceof PgError ? err.fatal() : err;
     }
     // A right proof still fails for unknown, disabled or locked users, with the same error.
     const account = this.account;
     if (!account || account.disabled || this.ctx.lockout.isLocked(user)) {
-      this.ctx.lockout.recordFailure(user);
+      this.recordAuthFailure(user);
       this.ctx.logger.info('authentication refused', { user, reason: !account ? 'unknown' : account.disabled ? 'disabled' : 'locked' });
       throw this.authFailed();
     }
     this.checkClientCertificate(account);
     this.ctx.lockout.recordSuccess(user);
+    this.ctx.metrics.auth.inc({ outcome: 'success' });
     clearTimeout(this.deadline);
     this.deadline = undefined;
     this.authOk = true;
     this.socket.write(writeAuthenticationSaslFinal(serverFinal));
     this.socket.write(authenticationOk);
     this.connectUpstream();
+  }
+
+  private recordAuthFailure(user: string): void {
+    const wasLocked = this.ctx.lockout.isLocked(user);
+    this.ctx.lockout.recordFailure(user);
+    this.ctx.metrics.auth.inc({ outcome: 'failure' });
+    if (!wasLocked && this.ctx.lockout.isLocked(user)) {
+      this.ctx.metrics.lockouts.inc();
+      this.ctx.logger.warn('user locked out', { user });
+    }
   }
 
   private checkClientCertificate(account: User): void {
@@ -238,6 +252,7 @@ export class ClientSession {
       (upstream) => this.onUpstreamReady(upstream),
       (err: Error) => {
         this.ctx.logger.warn('upstream connect failed', { user: this.user, error: err.message });
+        this.ctx.metrics.upstreamErrors.inc();
         this.fail(upstreamUnavailable());
       },
     );
@@ -311,6 +326,7 @@ export class ClientSession {
 
   private onUpstreamClosed(): void {
     if (this.state === 'closed') return;
+    this.ctx.metrics.upstreamErrors.inc();
     if (this.upstreamSentFatal) { this.close(); return; } // the client already has upstream's reason
     this.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream server closed it', { severity: 'FATAL' }));
   }
@@ -325,14 +341,14 @@ export class ClientSession {
     }
     switch (type) {
       case Frontend.Query: {
-        const outcome = this.ctx.guard().check(readQuery(buf, bodyStart, end));
+        const outcome = this.check(readQuery(buf, bodyStart, end));
         if (outcome.refused) this.refuseSimple(outcome.error);
         else this.forward(buf.subarray(frameStart, end), true);
         return;
       }
       case Frontend.Parse: {
         const parse = readParse(buf, bodyStart, end);
-        const outcome = this.ctx.guard().check(parse.query);
+        const outcome = this.check(parse.query);
         if (outcome.refused) this.refuseExtended(outcome.error);
         else { this.forward(buf.subarray(frameStart, end), false); this.unsynced = true; }
         return;
@@ -357,6 +373,15 @@ export class ClientSession {
       default:
         throw new PgError(SqlState.ProtocolViolation, `invalid frontend message type ${type}`, { severity: 'FATAL' });
     }
+  }
+
+  private check(sql: string): GuardOutcome {
+    const stop = this.ctx.metrics.analysisSeconds.startTimer();
+    const outcome = this.ctx.guard().check(sql);
+    stop();
+    const label = !outcome.refused ? 'forwarded' : outcome.error.code === SqlState.SyntaxError ? 'syntax_error' : 'refused';
+    this.ctx.metrics.statements.inc({ outcome: label });
+    return outcome;
   }
 
   private forward(bytes: Buffer, completesCycle: boolean): void {
@@ -435,6 +460,7 @@ export class ClientSession {
     clearTimeout(this.idleTimer);
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
     this.ctx.sessions.delete(this);
+    this.ctx.metrics.connectionsCurrent.dec();
     this.upstream?.socket.destroy();
     if (!this.socket.destroyed) {
       if (this.socket.writableLength > 0 && !this.socket.writableEnded) this.socket.end();

@@ -1,0 +1,54 @@
+// The admin HTTP endpoint: GET /metrics (Prometheus text), /healthz (the
+// process answers), /readyz (policy loaded and upstream reachable).
+import http from 'node:http';
+import net from 'node:net';
+import type { ProxyMetrics } from './metrics.js';
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  metrics: ProxyMetrics;
+  upstream: { host: string; port: number; connectTimeoutMs: number };
+  policyLoaded: () => boolean;
+}
+
+function upstreamReachable(target: AdminOptions['upstream']): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: target.host, port: target.port });
+    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    socket.setTimeout(Math.min(target.connectTimeoutMs, 2000), () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export async function startAdmin(opts: AdminOptions): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') { res.writeHead(405).end(); return; }
+    if (path === '/healthz') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
+    if (path === '/readyz') {
+      void upstreamReachable(opts.upstream).then((up) => {
+        const ready = up && opts.policyLoaded();
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
+          .end(ready ? 'ready\n' : `not ready: ${up ? 'policy not loaded' : 'upstream unreachable'}\n`);
+      });
+      return;
+    }
+    if (path === '/metrics') {
+      void opts.metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(text);
+      }, () => res.writeHead(500).end());
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}

@@ -1,0 +1,26 @@
+// The Prometheus metrics of one pgveil process (SPEC §5). One registry per
+// proxy so tests can run several proxies in one process.
+import client from 'prom-client';
+
+export class ProxyMetrics {
+  readonly registry = new client.Registry();
+  readonly connectionsCurrent = new client.Gauge({ name: 'pgveil_connections_current', help: 'Client connections open now', registers: [this.registry] });
+  readonly connectionsTotal = new client.Counter({ name: 'pgveil_connections_total', help: 'Client connections accepted', registers: [this.registry] });
+  readonly auth = new client.Counter({ name: 'pgveil_auth_total', help: 'Authentication attempts by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [this.registry] });
+  readonly statements = new client.Counter({ name: 'pgveil_statements_total', help: 'Statements by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly analysisSeconds = new client.Histogram({
+    name: 'pgveil_rewrite_seconds', help: 'Time to analyse (and rewrite) one statement',
+    buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05], registers: [this.registry],
+  });
+  readonly upstreamErrors = new client.Counter({ name: 'pgveil_upstream_errors_total', help: 'Failed upstream connects and lost upstream connections', registers: [this.registry] });
+  readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry] });
+  readonly reloadFailures = new client.Counter({ name: 'pgveil_reload_failures_total', help: 'Rejected reloads of users or policy', registers: [this.registry] });
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'pgveil_' });
+    this.policyGeneration.set(1);
+    for (const outcome of ['success', 'failure']) this.auth.inc({ outcome }, 0);
+    for (const outcome of ['forwarded', 'refused', 'syntax_error']) this.statements.inc({ outcome }, 0);
+  }
+}
