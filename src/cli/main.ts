@@ -44,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
+    if (err instanceof Error && err.name === 'ConfigError') { console.error(err.message); return 2; } // one issue per line, file:line:col
     if (err instanceof UsageError) {
       console.error(`pgveil ${name}: ${err.message}\n${command.usage}`);
       return 2;

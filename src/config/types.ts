@@ -36,6 +36,8 @@ export interface AuthConfig {
   /** Deadline for the authentication exchange once started. */
   authTimeoutMs: number;
   passwordPolicy: PasswordPolicy;
+  /** Optional SSO (not built yet): an OIDC access token used as the password. `jwks` is an absolute path or an https URL. */
+  oidc?: { issuer: string; audience: string; jwks: string; claims: { user: string; org: string; groups: string } };
 }
 
 export interface LimitsConfig {
@@ -58,6 +60,10 @@ export interface Config {
   admin?: { host: string; port: number };
   cache: { maxEntries: number };
   workers: number | 'auto';
+  /** Optional features not built yet; validated and kept so documented configs load. */
+  smtp?: { host: string; port: number; tls: 'none' | 'starttls' | 'tls'; user?: string; password?: string; from: string };
+  reset?: { linkBase: string; ttlMinutes: number };
+  audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full' };
 }
 
 export interface Except { orgs: string[]; groups: string[]; users: string[] }

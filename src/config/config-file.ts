@@ -1,0 +1,86 @@
+// pgveil.yaml after schema validation: resolve paths, check the files it
+// names, and the rules that span several keys (TLS mode vs. certificates …).
+import type { Config } from './types.js';
+import { checkReadableFile, resolveFrom } from './file-refs.js';
+import type { YamlSource } from './yaml-source.js';
+
+/** `source.data` must already be schema-valid (defaults filled). Semantic problems are reported into `source`. */
+export function buildConfig(source: YamlSource): Config {
+  const raw = source.data as Omit<Config, 'file'>;
+  const file = source.file;
+  // Tolerates absent required values: after a schema failure this still runs to find more problems.
+  const at = (p: string) => (typeof p === 'string' ? resolveFrom(file, p) : p);
+  const opt = (p: string | undefined) => (p === undefined ? undefined : at(p));
+
+  const config: Config = {
+    ...raw,
+    file,
+    tls: { ...raw.tls, cert: opt(raw.tls.cert), key: opt(raw.tls.key), clientCa: opt(raw.tls.clientCa) },
+    upstream: raw.upstream && { ...raw.upstream, tls: { ...raw.upstream.tls, ca: opt(raw.upstream.tls.ca) } },
+    secrets: { masterKeyFile: opt(raw.secrets.masterKeyFile) },
+    users: at(raw.users),
+    policy: at(raw.policy),
+    auth: raw.auth.oidc ? { ...raw.auth, oidc: { ...raw.auth.oidc, jwks: isUrl(raw.auth.oidc.jwks) ? raw.auth.oidc.jwks : at(raw.auth.oidc.jwks) } } : raw.auth,
+    audit: raw.audit ? { ...raw.audit, file: at(raw.audit.file) } : undefined,
+  };
+  if (!config.audit) delete config.audit;
+  if (config.secrets.masterKeyFile === undefined) delete config.secrets.masterKeyFile;
+
+  checkTls(source, config);
+  checkFiles(source, config);
+  checkOptionalFeatures(source, config);
+  return config;
+}
+
+function isUrl(text: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+}
+
+function checkTls(source: YamlSource, config: Config): void {
+  const { mode } = config.tls;
+  if (mode !== 'disable') {
+    const which = source.has(['tls', 'mode']) ? mode : `${mode} (the default)`;
+    for (const key of ['cert', 'key'] as const) {
+      if (!config.tls[key]) {
+        source.report(['tls'], `missing required key "${key}": tls.mode ${which} needs a certificate and key (mode: disable runs without TLS)`, 'mapping');
+      }
+    }
+  } else if (config.tls.clientCa) {
+    source.report(['tls', 'clientCa'], 'client certificates need TLS, but tls.mode is disable');
+  }
+  if (config.upstream?.tls.ca && config.upstream.tls.mode === 'disable') {
+    source.report(['upstream', 'tls', 'ca'], 'not used: upstream.tls.mode is disable (use verify-ca or verify-full)');
+  }
+}
+
+function checkFiles(source: YamlSource, config: Config): void {
+  const refs: Array<[Array<string>, string | undefined]> = [
+    [['tls', 'cert'], config.tls.cert],
+    [['tls', 'key'], config.tls.key],
+    [['tls', 'clientCa'], config.tls.clientCa],
+    [['upstream', 'tls', 'ca'], config.upstream?.tls.ca],
+    [['secrets', 'masterKeyFile'], config.secrets.masterKeyFile],
+    [['users'], config.users as string | undefined],
+    [['policy'], config.policy as string | undefined],
+  ];
+  const jwks = config.auth.oidc?.jwks;
+  if (jwks !== undefined && !isUrl(jwks)) refs.push([['auth', 'oidc', 'jwks'], jwks]);
+  for (const [path, abs] of refs) if (abs !== undefined) checkReadableFile(source, path, abs);
+}
+
+function checkOptionalFeatures(source: YamlSource, config: Config): void {
+  const jwks = config.auth.oidc?.jwks;
+  if (jwks !== undefined && isUrl(jwks) && !jwks.startsWith('https://')) {
+    source.report(['auth', 'oidc', 'jwks'], 'must be a file path or an https:// URL');
+  }
+  if (config.auth.oidc && config.tls.mode === 'disable') {
+    source.report(['auth', 'oidc'], 'OIDC tokens are only accepted over TLS, but tls.mode is disable', 'key');
+  }
+  if (config.reset && !config.smtp) {
+    source.report(['reset'], 'password reset sends mail: configure smtp too', 'key');
+  }
+  const admin = config.admin;
+  if (admin && admin.port !== 0 && admin.port === config.listen.port && admin.host === config.listen.host) {
+    source.report(['admin', 'port'], `same address as listen (${admin.host}:${admin.port})`);
+  }
+}

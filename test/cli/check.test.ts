@@ -1,0 +1,77 @@
+// `pgveil check` as a user runs it: a child process, exit codes, output.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+function pgveil(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(repo, 'bin/pgveil.js'), ...args], { encoding: 'utf8', cwd: repo });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function configDir(config: string, users = 'users: {}\n', policy = 'tables: {}\n'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pgveil-check-'));
+  writeFileSync(join(dir, 'pgveil.yaml'), config);
+  writeFileSync(join(dir, 'users.yaml'), users);
+  writeFileSync(join(dir, 'policy.yaml'), policy);
+  return dir;
+}
+
+const good = `tls: { mode: disable }
+upstream: { host: 127.0.0.1, database: analytics, user: svc }
+users: users.yaml
+policy: policy.yaml
+`;
+
+test('a valid config set: ok lines, exit 0', () => {
+  const dir = configDir(good);
+  const r = pgveil('check', '--config', join(dir, 'pgveil.yaml'));
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n'), ['pgveil.yaml', 'users.yaml', 'policy.yaml'].map((f) => `ok: ${join(dir, f)}`));
+  assert.is(r.stderr, '');
+});
+
+test('an invalid config set: every problem as file:line:col: path: message, exit 2', () => {
+  const dir = configDir(good.replace('mode: disable', 'mode: off'), 'users:\n  bob:\n    org: nowhere\n');
+  const r = pgveil('check', '--config', join(dir, 'pgveil.yaml'));
+  assert.is(r.status, 2);
+  assert.is(r.stdout, `ok: ${join(dir, 'policy.yaml')}\n`);
+  assert.equal(r.stderr.trim().split('\n'), [
+    `${join(dir, 'pgveil.yaml')}:1:14: tls.mode: expected one of "require", "prefer", "disable"; got "off"`,
+    `${join(dir, 'users.yaml')}:3:10: users.bob.org: unknown organization "nowhere" (no organizations are defined)`,
+    '2 problems in 2 files',
+  ]);
+});
+
+test('paths under the working directory are shown relative to it', () => {
+  const r = pgveil('check', '--config', 'config/pgveil.yaml');
+  assert.is(r.status, 2);
+  assert.ok(r.stderr.includes('config/pgveil.yaml:16:9: tls.cert: file not found: config/certs/server.crt'), r.stderr);
+  assert.ok(r.stdout.includes('ok: config/users.yaml'), r.stdout);
+});
+
+test('--live is not built yet: says so and exits 2', () => {
+  const dir = configDir(good);
+  const r = pgveil('check', '--config', join(dir, 'pgveil.yaml'), '--live');
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /--live .* is not built yet/);
+});
+
+test('usage errors exit 2', () => {
+  assert.is(pgveil('check').status, 2);
+  assert.is(pgveil('check', '--config', 'x.yaml', 'extra').status, 2);
+});
+
+test('a ConfigError thrown by any command exits 2 with the issues', () => {
+  // serve loads the config first; a missing file never gets as far as listening.
+  const r = pgveil('serve', '--config', join(tmpdir(), 'pgveil-nowhere', 'pgveil.yaml'));
+  assert.is(r.status, 2, r.stderr);
+  assert.match(r.stderr, /pgveil\.yaml:1:1: file not found/);
+});
+
+test.run();
