@@ -1,9 +1,14 @@
 // Round-trip cost of pgveil: the same short statements sent directly to
-// PostgreSQL and through pgveil (TLS on the client link, as deployed), with
-// node-postgres, one connection each. Prints p50/p99 latency and the ratio.
+// PostgreSQL and through pgveil (plaintext and TLS), with node-postgres, one
+// connection each. pgveil runs in its own process, as deployed. Prints
+// p50/p99 latency in µs and throughput relative to direct.
 // Run: npm run build && node dist/bench/roundtrip.js [iterations]
 import pg from 'pg';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { startHarness, clientConfig } from '../test/helpers/harness.js';
+import { freePort } from '../src/demo/embedded-postgres.js';
 
 const iterations = Number(process.argv[2] ?? 5000);
 
@@ -11,8 +16,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
-async function measure(client: pg.Client, text: string, values?: unknown[]): Promise<{ p50: number; p99: number; perSec: number }> {
-  for (let i = 0; i < 200; i++) await client.query(text, values); // warm up
+interface Figures { p50: number; p99: number; perSec: number }
+
+async function measure(client: pg.Client, text: string, values?: unknown[]): Promise<Figures> {
+  for (let i = 0; i < 500; i++) await client.query(text, values); // warm up
   const times: number[] = [];
   const start = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) {
@@ -25,24 +32,34 @@ async function measure(client: pg.Client, text: string, values?: unknown[]): Pro
   return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), perSec: iterations / total };
 }
 
-const h = await startHarness();
+const h = await startHarness({ tlsMode: 'prefer' });
+// A second pgveil with the same files in its own process, on a fixed port.
+const port = await freePort();
+const configFile = h.configFile.replace(/\.yaml$/, '-bench.yaml');
+writeFileSync(configFile, readFileSync(h.configFile, 'utf8').replace('port: 0 }', `port: ${port} }`));
+const proxy = spawn(process.execPath, [fileURLToPath(new URL('../../bin/pgveil.js', import.meta.url)), 'serve', '--config', configFile], {
+  env: { ...process.env, PGVEIL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'],
+});
+await new Promise((r) => setTimeout(r, 1500));
 try {
   const direct = new pg.Client({ host: h.pg.host, port: h.pg.port, user: 'pgveil_service', password: h.servicePassword, database: 'analytics' });
-  await direct.connect();
-  const proxied = new pg.Client(clientConfig(h, 'alice@acme.com'));
-  await proxied.connect();
-  const rows: string[] = ['statement                          | direct p50/p99 µs | pgveil p50/p99 µs | throughput ratio'];
+  const plain = new pg.Client({ ...clientConfig(h, 'alice@acme.com'), port, ssl: false });
+  const secure = new pg.Client({ ...clientConfig(h, 'alice@acme.com'), port });
+  for (const c of [direct, plain, secure]) await c.connect();
+  const rows = ['statement                      | direct p50/p99 | pgveil plain p50/p99 (ratio) | pgveil TLS p50/p99 (ratio)'];
+  const cell = (f: Figures, base?: Figures) => `${f.p50.toFixed(0).padStart(5)} /${f.p99.toFixed(0).padStart(6)}${base ? ` (${(f.perSec / base.perSec).toFixed(2)})` : ''}`;
   for (const [label, text, values] of [
     ['simple: select 1', 'select 1', undefined],
     ['extended: lookup by key ($1)', 'select label from public.lookup where code = $1', ['a']],
   ] as Array<[string, string, unknown[] | undefined]>) {
     const d = await measure(direct, text, values);
-    const p = await measure(proxied, text, values);
-    rows.push(`${label.padEnd(34)} | ${d.p50.toFixed(0).padStart(6)} / ${d.p99.toFixed(0).padStart(6)}   | ${p.p50.toFixed(0).padStart(6)} / ${p.p99.toFixed(0).padStart(6)}   | ${(p.perSec / d.perSec).toFixed(2)}`);
+    const p = await measure(plain, text, values);
+    const s = await measure(secure, text, values);
+    rows.push(`${label.padEnd(30)} | ${cell(d).padEnd(14)} | ${cell(p, d).padEnd(28)} | ${cell(s, d)}`);
   }
-  console.log(`${iterations} sequential round trips per row\n` + rows.join('\n'));
-  await direct.end();
-  await proxied.end();
+  console.log(`${iterations} sequential round trips per row, latency in µs, ratio = throughput vs direct\n` + rows.join('\n'));
+  for (const c of [direct, plain, secure]) await c.end();
 } finally {
+  proxy.kill('SIGTERM');
   await h.close();
 }
