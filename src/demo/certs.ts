@@ -70,25 +70,37 @@ function subjectAltNames(hosts: string[]): Array<{ type: number; value?: string;
   return hosts.map((host) => (isIP(host) ? { type: 7, ip: host } : { type: 2, value: host }));
 }
 
-export function createServerCertificate(ca: CertificateAuthority, opts: ServerCertificateOptions): IssuedCertificate {
-  if (opts.hosts.length === 0) throw new Error('createServerCertificate: at least one host is needed');
+/** Signs a leaf certificate for `commonName` with the CA; `extensions` carry its purpose. */
+function issue(ca: CertificateAuthority, commonName: string, days: number, extensions: object[]): IssuedCertificate {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   const { publicKey, keyPem } = rsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = serialNumber();
-  validity(cert, opts.days ?? SERVER_DAYS);
-  cert.setSubject([{ name: 'commonName', value: opts.commonName }]);
+  validity(cert, days);
+  cert.setSubject([{ name: 'commonName', value: commonName }]);
   cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: subjectAltNames(opts.hosts) },
+    ...extensions,
     { name: 'subjectKeyIdentifier' },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
+}
+
+export function createServerCertificate(ca: CertificateAuthority, opts: ServerCertificateOptions): IssuedCertificate {
+  if (opts.hosts.length === 0) throw new Error('createServerCertificate: at least one host is needed');
+  return issue(ca, opts.commonName, opts.days ?? SERVER_DAYS, [
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: subjectAltNames(opts.hosts) },
+  ]);
+}
+
+/** A client certificate (clientAuth) whose CN names a pgveil user, for `clientCert: required`. */
+export function createClientCertificate(ca: CertificateAuthority, commonName: string, days = SERVER_DAYS): IssuedCertificate {
+  return issue(ca, commonName, days, [{ name: 'extKeyUsage', clientAuth: true }]);
 }

@@ -1,5 +1,6 @@
 // What every client session shares inside one pgveil process.
 import type tls from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
 import type { Config, UsersFile } from '../config/types.js';
 import type { LockoutTracker } from '../auth/lockout.js';
 import type { Logger } from '../observe/log.js';
@@ -19,6 +20,8 @@ export interface ProxyContext {
   readonly secureContext?: tls.SecureContext;
   /** DER of pgveil's own certificate, for SCRAM channel binding. */
   readonly serverCertificate?: Buffer;
+  /** CAs trusted for client certificates (tls.clientCa). */
+  readonly clientCas: X509Certificate[];
   /** The opened upstream password (never logged). */
   upstreamPassword(): string | undefined;
   /** Secret behind the fake verifiers of unknown users. */

@@ -10,6 +10,7 @@ import { loadAll, loadPolicy, loadUsers } from '../config/load.js';
 import { watchFiles } from '../config/watch.js';
 import type { Config, PolicyFile, UsersFile } from '../config/types.js';
 import { LockoutTracker } from '../auth/lockout.js';
+import { parseCaBundle } from '../auth/client-certificate.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { resolveSecret } from '../secrets/seal.js';
 import { PgError, SqlState } from '../errors.js';
@@ -40,8 +41,8 @@ export interface StartOptions {
   watch?: boolean;
 }
 
-function buildTls(config: Config): { secureContext?: tls.SecureContext; serverCertificate?: Buffer } {
-  if (config.tls.mode === 'disable' || !config.tls.cert || !config.tls.key) return {};
+function buildTls(config: Config): { secureContext?: tls.SecureContext; serverCertificate?: Buffer; clientCas: X509Certificate[] } {
+  if (config.tls.mode === 'disable' || !config.tls.cert || !config.tls.key) return { clientCas: [] };
   const cert = readFileSync(config.tls.cert);
   const secureContext = tls.createSecureContext({
     cert,
@@ -49,7 +50,8 @@ function buildTls(config: Config): { secureContext?: tls.SecureContext; serverCe
     ca: config.tls.clientCa ? readFileSync(config.tls.clientCa) : undefined,
     minVersion: config.tls.minVersion,
   });
-  return { secureContext, serverCertificate: new X509Certificate(cert).raw };
+  const clientCas = config.tls.clientCa ? parseCaBundle(readFileSync(config.tls.clientCa, 'utf8')) : [];
+  return { secureContext, serverCertificate: new X509Certificate(cert).raw, clientCas };
 }
 
 export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {

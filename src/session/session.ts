@@ -18,6 +18,7 @@ import {
   writeNegotiateProtocolVersion, writeParameterStatus,
 } from '../protocol/backend-messages.js';
 import { ScramServerExchange, scramMechanisms } from '../auth/scram-server.js';
+import { commonName, verifyClientCertificate } from '../auth/client-certificate.js';
 import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-verifier.js';
 import { connectUpstream, sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import type { User } from '../config/types.js';
@@ -234,9 +235,8 @@ export class ClientSession {
 
   private checkClientCertificate(account: User): void {
     if (account.clientCert !== 'required') return;
-    const secure = this.tlsDone ? (this.socket as tls.TLSSocket) : undefined;
-    const cert = secure?.authorized ? secure.getPeerCertificate() : undefined;
-    if (!cert || cert.subject?.CN !== account.name) {
+    const cert = this.tlsDone ? (this.socket as tls.TLSSocket).getPeerX509Certificate() : undefined;
+    if (!cert || !verifyClientCertificate(cert, this.ctx.clientCas) || commonName(cert) !== account.name) {
       throw new PgError(SqlState.InvalidAuthorizationSpecification, `certificate authentication failed for user "${account.name}"`, { severity: 'FATAL' });
     }
   }

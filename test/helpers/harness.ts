@@ -23,6 +23,8 @@ export interface Harness {
   proxy: ProxyHandle;
   dir: string;
   caFile: string;
+  /** The test CA, to issue client certificates. */
+  ca: { certPem: string; keyPem: string };
   servicePassword: string;
   configFile: string;
   close(): Promise<void>;
@@ -36,6 +38,8 @@ export interface HarnessOptions {
   maxMessageBytes?: number;
   startupTimeoutMs?: number;
   admin?: boolean;
+  /** Trust client certificates signed by the test CA (tls.clientCa). */
+  clientCa?: boolean;
 }
 
 const schemaSql = `
@@ -75,7 +79,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const configFile = join(dir, 'pgveil.yaml');
   writeFileSync(configFile, `
 listen: { host: 127.0.0.1, port: 0 }
-tls: { cert: server.crt, key: server.key, mode: ${opts.tlsMode ?? 'require'}, minVersion: TLSv1.2 }
+tls: { cert: server.crt, key: server.key, mode: ${opts.tlsMode ?? 'require'}, minVersion: TLSv1.2${opts.clientCa ? ', clientCa: ca.crt' : ''} }
 upstream:
   host: 127.0.0.1
   port: ${pg.port}
@@ -109,7 +113,7 @@ tables:
   const logger = process.env.PGVEIL_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger;
   const proxy = await startProxy({ configFile, logger });
   return {
-    pg, proxy, dir, caFile, servicePassword, configFile,
+    pg, proxy, dir, caFile, ca, servicePassword, configFile,
     async close() {
       await proxy.close();
       await pg.stop();
