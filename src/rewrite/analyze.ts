@@ -1,0 +1,424 @@
+// Walks a parsed statement the way PostgreSQL resolves it (CTE scopes, then
+// search_path), decides for every relation and function whether it may be
+// used, and records the text edits that replace each protected relation with
+// its guarded subquery. The first refusal wins; nothing is forwarded then.
+import type { Catalog, CatalogRelation } from '../catalog/types.js';
+import { parseSearchPath, resolveRelation } from '../catalog/resolve.js';
+import type { Profile, TableProfile } from '../policy/types.js';
+import { canonicalRelation } from '../config/identifiers.js';
+import { PgError, SqlState } from '../errors.js';
+import { governingTable } from './protection.js';
+import { refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
+import { closeParens, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
+import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
+
+export interface Edit {
+  /** String indices into the original text. */
+  start: number;
+  end: number;
+  text: string;
+  /** True for pgveil's guarded subqueries (the verifier allows protected references only inside them). */
+  generated: boolean;
+}
+
+export interface AnalysisContext {
+  profile: Profile;
+  catalog: Catalog;
+  /** Builds (and may cache) the guarded subquery of a protected relation. */
+  replacement(rel: CatalogRelation, table: TableProfile, inh: boolean): string;
+}
+
+export interface Analysis {
+  edits: Edit[];
+  /** String indices of unqualified references the analysis resolved to a CTE. */
+  cteReferences: number[];
+  refusal?: PgError;
+  /** False when a decision depended on a constant's value: cache by full text only. */
+  shapeSafe: boolean;
+  /** Canonical names of the relations the statement uses (for audit and explain). */
+  relations: Set<string>;
+  /** Names of the policy rules that applied (for explain). */
+  applied: string[];
+  /** The search_path each statement was resolved with, in statement order. */
+  searchPaths: string[][];
+  /** Set when a statement may change search_path; `value` when the new value is known. */
+  searchPathChange?: { value?: string[] };
+}
+
+const systemSchemas = new Set(['pg_catalog', 'information_schema']);
+
+/** Statement types that are read-only or session bookkeeping; anything not here and not handled is refused. */
+const passStatements = new Set([
+  'TransactionStmt', 'VariableShowStmt', 'DeallocateStmt', 'FetchStmt', 'ClosePortalStmt', 'UnlistenStmt', 'CheckPointStmt',
+]);
+
+class Refusal extends Error {
+  constructor(readonly error: PgError) { super(error.message); }
+}
+
+function refuse(message: string, hint?: string): never {
+  throw new Refusal(new PgError(SqlState.InsufficientPrivilege, message, {
+    hint: hint ?? 'pgveil refuses statements it cannot prove safe under the active policy.',
+  }));
+}
+
+/** CTE names visible at a point of the tree, innermost first. */
+class Scope {
+  constructor(private readonly names: ReadonlySet<string>, private readonly parent?: Scope) {}
+  has(name: string): boolean {
+    return this.names.has(name) || (this.parent?.has(name) ?? false);
+  }
+  with(names: Iterable<string>): Scope {
+    return new Scope(new Set(names), this);
+  }
+}
+const emptyScope = new Scope(new Set());
+
+export class Analyzer {
+  readonly result: Analysis = { edits: [], cteReferences: [], shapeSafe: true, relations: new Set(), applied: [], searchPaths: [] };
+  private searchPath: string[];
+  private searchPathKnown = true;
+  private protectedUsed = false;
+
+  constructor(private readonly text: SqlText, private readonly ctx: AnalysisContext, searchPath: string[]) {
+    this.searchPath = searchPath;
+  }
+
+  /** Analyses every statement of a parse result; returns the analysis (with `refusal` set on refusal). */
+  run(stmts: unknown[]): Analysis {
+    try {
+      for (const raw of stmts) {
+        const stmt = child(raw as Body, 'stmt');
+        this.result.searchPaths.push(this.searchPath);
+        if (stmt) this.statement(stmt);
+      }
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      this.result.refusal = err.error;
+      this.result.edits.length = 0;
+    }
+    return this.result;
+  }
+
+  private statement(stmt: Body): void {
+    const node = nodeOf(stmt);
+    if (!node) return;
+    const [type, body] = node;
+    switch (type) {
+      case 'SelectStmt':
+        if (child(body, 'intoClause')) refuse('SELECT INTO creates a table and is not allowed through pgveil');
+        this.select(body, emptyScope);
+        return;
+      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
+        this.dml(type, body, emptyScope);
+        return;
+      case 'ExplainStmt': this.explain(body); return;
+      case 'DeclareCursorStmt': this.result.shapeSafe = false; this.walk(body.query, emptyScope); return;
+      case 'PrepareStmt': this.result.shapeSafe = false; this.statement(child(body, 'query') ?? {}); return;
+      case 'ExecuteStmt': this.result.shapeSafe = false; this.walk(body.params, emptyScope); return;
+      case 'CopyStmt': this.result.shapeSafe = false; this.copy(body); return;
+      case 'VariableSetStmt': this.result.shapeSafe = false; this.set(body); return;
+      case 'DiscardStmt':
+        this.result.shapeSafe = false;
+        this.changeSearchPath(undefined);
+        return;
+      case 'ListenStmt': case 'NotifyStmt':
+        refuse(`${type === 'ListenStmt' ? 'LISTEN' : 'NOTIFY'} is not allowed through pgveil`, 'Notifications are a channel between sessions (THREATS C4).');
+    }
+    if (passStatements.has(type)) { this.result.shapeSafe = false; return; }
+    refuse(`statement type ${type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()} is not allowed through pgveil`);
+  }
+
+  // ── queries ──────────────────────────────────────────────────────────────
+
+  private select(body: Body, scope: Scope): void {
+    const inner = this.withClause(body, scope);
+    for (const [key, value] of Object.entries(body)) {
+      if (key === 'withClause') continue;
+      this.walk(value, inner);
+    }
+  }
+
+  /** Scope of a statement's WITH list; also walks the CTE bodies with the scope each one sees. */
+  private withClause(body: Body, scope: Scope): Scope {
+    const withClause = child(body, 'withClause');
+    if (!withClause) return scope;
+    const ctes = list(withClause, 'ctes').map((c) => nodeOf(c)?.[1] ?? {});
+    const names = ctes.map((c) => str(c, 'ctename') ?? '');
+    const recursive = withClause.recursive === true;
+    ctes.forEach((cte, i) => {
+      // A recursive WITH sees all its names; a plain one only the earlier ones.
+      this.walk(cte.ctequery, scope.with(recursive ? names : names.slice(0, i)));
+    });
+    return scope.with(names);
+  }
+
+  private dml(type: string, body: Body, scope: Scope): void {
+    const inner = this.withClause(body, scope);
+    const target = child(body, 'relation');
+    if (target) this.writeTarget(type, target);
+    for (const [key, value] of Object.entries(body)) {
+      if (key === 'withClause' || key === 'relation') continue;
+      this.walk(value, inner);
+    }
+  }
+
+  private writeTarget(type: string, target: Body): void {
+    const rv = rangeVar(target);
+    const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
+    const verb = type.replace('Stmt', '').toUpperCase();
+    const key = canonicalRelation(rel.schema, rel.name);
+    this.result.relations.add(key);
+    if (systemSchemas.has(rel.schema)) refuse(`${verb} on system catalog ${rel.name} is not allowed through pgveil`);
+    const table = this.tableOf(rel);
+    if (table) {
+      if (!table.access) refuse(`permission denied for table ${rel.name}`);
+      if (this.ctx.profile.writes === 'deny') {
+        refuse(`permission denied for table ${rel.name}`, `${verb} on tables protected by the policy is not allowed (defaults.writes: deny).`);
+      }
+      refuse(`${verb} on protected table ${rel.name} is not supported by this pgveil version`, 'Writes to protected tables are refused until write rewriting is available.');
+    }
+    this.checkUnprotected(rel);
+  }
+
+  private explain(body: Body): void {
+    const analyze = list(body, 'options').some((o) => str(nodeOf(o)?.[1] ?? {}, 'defname') === 'analyze');
+    this.result.shapeSafe = false;
+    const before = this.protectedUsed;
+    this.protectedUsed = false;
+    this.statement(child(body, 'query') ?? {});
+    if (analyze && this.protectedUsed) {
+      refuse('EXPLAIN ANALYZE of a statement that reads a protected table is not allowed', 'Its row counts reveal rows outside your filter (THREATS B7); use EXPLAIN without ANALYZE.');
+    }
+    this.protectedUsed = this.protectedUsed || before;
+  }
+
+  private copy(body: Body): void {
+    if (body.is_program === true || str(body, 'filename') !== undefined) {
+      refuse('COPY to or from a server file or program is not allowed through pgveil', 'Use COPY … TO STDOUT / FROM STDIN (psql: \\copy).');
+    }
+    const relation = child(body, 'relation');
+    if (!relation) { this.walk(body.query, emptyScope); return; }
+    if (body.is_from === true) { this.writeTarget('CopyStmt', relation); return; }
+    const rv = rangeVar(relation);
+    const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
+    const table = this.tableOf(rel);
+    this.result.relations.add(canonicalRelation(rel.schema, rel.name));
+    if (!table) { this.checkUnprotected(rel); return; }
+    if (!table.access) refuse(`permission denied for table ${rel.name}`);
+    // COPY t [(cols)] TO STDOUT  →  COPY (SELECT cols FROM <guarded> AS t) TO STDOUT
+    const sql = this.text.text;
+    const start = this.text.index(rv.location);
+    let end = this.nameEnd(rv, start);
+    const cols = nameList(body, 'attlist');
+    if (cols.length) {
+      const open = skipSpace(sql, end);
+      const close = sql.indexOf(')', open);
+      if (sql.charCodeAt(open) !== 40 || close === -1) refuse('cannot rewrite this COPY statement');
+      end = close + 1;
+    }
+    const select = cols.length ? cols.map(quoteIdent).join(', ') : '*';
+    const guarded = this.ctx.replacement(rel, table, rv.inh);
+    this.markProtected(rel, table);
+    this.result.edits.push({ start, end, text: `(SELECT ${select} FROM ${guarded} AS ${quoteIdent(rv.relname)})`, generated: true });
+  }
+
+  private set(body: Body): void {
+    const name = (str(body, 'name') ?? '').toLowerCase();
+    const kind = str(body, 'kind');
+    if (kind === 'VAR_RESET_ALL') { this.changeSearchPath(undefined); return; }
+    if (name === 'transaction' || name === 'session characteristics') return;
+    if (!settableParameters.has(name)) refuse(`SET ${name} is not allowed through pgveil`, 'Only presentation and timeout settings (and search_path) may be changed.');
+    if (name !== 'search_path') return;
+    if (kind === 'VAR_SET_DEFAULT' || kind === 'VAR_RESET') { this.changeSearchPath(undefined); return; }
+    const values = list(body, 'args').map((a) => {
+      const c = nodeOf(a);
+      return c && c[0] === 'A_Const' ? str(child(c[1], 'sval') ?? {}, 'sval') : undefined;
+    });
+    this.changeSearchPath(values.some((v) => v === undefined) ? undefined : (values as string[]));
+  }
+
+  /** Records a search_path change; later statements of the same message resolve with it. */
+  private changeSearchPath(value: string[] | undefined): void {
+    this.result.searchPathChange = { value };
+    this.searchPath = value ?? this.searchPath;
+    // RESET and non-constant values: the new path is learnt from upstream's ParameterStatus.
+    this.searchPathKnown = value !== undefined;
+  }
+
+  // ── the generic walk ─────────────────────────────────────────────────────
+
+  private walk(value: unknown, scope: Scope): void {
+    if (Array.isArray(value)) { for (const v of value) this.walk(v, scope); return; }
+    const node = nodeOf(value);
+    if (!node) {
+      if (value && typeof value === 'object') for (const v of Object.values(value)) this.walk(v, scope);
+      return;
+    }
+    const [type, body] = node;
+    switch (type) {
+      case 'SelectStmt': this.select(body, scope); return;
+      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': this.dml(type, body, scope); return;
+      case 'RangeVar': this.read(body, scope); return;
+      case 'FuncCall': this.func(body); break;
+      case 'ColumnRef': this.columnRef(body); return;
+      case 'RangeTableSample': {
+        const rel = child(child(body, 'relation') ?? {}, 'RangeVar');
+        if (rel) {
+          const rv = rangeVar(rel);
+          if (rv.schemaname || !scope.has(rv.relname)) {
+            const resolved = this.resolve(rv.schemaname, rv.relname, rv.location);
+            if (this.tableOf(resolved)) refuse(`TABLESAMPLE on protected table ${resolved.name} is not allowed`, 'Sample a subquery instead.');
+          }
+        }
+        break;
+      }
+    }
+    for (const v of Object.values(body)) if (v && typeof v === 'object') this.walk(v, scope);
+  }
+
+  /** A relation read in FROM (or any other read position). */
+  private read(body: Body, scope: Scope): void {
+    const rv = rangeVar(body);
+    if (rv.catalogname) refuse('cross-database references are not supported');
+    if (!rv.schemaname && scope.has(rv.relname)) {
+      this.result.cteReferences.push(this.text.index(rv.location));
+      return;
+    }
+    const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
+    this.result.relations.add(canonicalRelation(rel.schema, rel.name));
+    const table = this.tableOf(rel);
+    if (!table) { this.checkUnprotected(rel); return; }
+    if (!table.access) refuse(`permission denied for table ${rel.name}`);
+    this.markProtected(rel, table);
+    this.result.edits.push(this.guardedEdit(rv, rel, table));
+  }
+
+  private guardedEdit(rv: ReturnType<typeof rangeVar>, rel: CatalogRelation, table: TableProfile): Edit {
+    const sql = this.text.text;
+    const nameStart = this.text.index(rv.location);
+    let start = nameStart;
+    let end = this.nameEnd(rv, nameStart);
+    let text = this.ctx.replacement(rel, table, rv.inh);
+    if (!rv.inh) {
+      const only = keywordBefore(sql, nameStart, 'only');
+      if (!only) refuse('cannot rewrite this reference to a protected table');
+      start = only.start;
+      if (only.parens) {
+        end = closeParens(sql, end, only.parens);
+        if (end === -1) refuse('cannot rewrite this reference to a protected table');
+      }
+    } else {
+      const table = keywordBefore(sql, nameStart, 'table');
+      if (table && table.parens === 0) { start = table.start; text = `SELECT * FROM ${text}`; }
+    }
+    if (!rv.alias) text += ` AS ${quoteIdent(rv.relname)}`;
+    return { start, end, text, generated: true };
+  }
+
+  /** End of a RangeVar's name, including a trailing inheritance `*`. */
+  private nameEnd(rv: ReturnType<typeof rangeVar>, start: number): number {
+    const sql = this.text.text;
+    const parts = 1 + (rv.schemaname ? 1 : 0) + (rv.catalogname ? 1 : 0);
+    const end = qualifiedNameEnd(sql, start, parts);
+    if (end === -1) refuse('cannot rewrite this reference to a protected table');
+    const star = skipSpace(sql, end);
+    return sql.charCodeAt(star) === 42 && rv.inh ? star + 1 : end;
+  }
+
+  /** `schema.table.column` pointing at a protected table is re-pointed at the guarded subquery's alias. */
+  private columnRef(body: Body): void {
+    const fields = list(body, 'fields');
+    if (fields.length < 3) return;
+    const names = fields.map((f) => stringValue(f));
+    const schema = names[names.length - 3];
+    const relname = names[names.length - 2];
+    if (schema === undefined || relname === undefined) return;
+    if (fields.length > 3) refuse('cross-database column references are not supported');
+    const rel = resolveRelation(this.ctx.catalog, schema, relname, this.searchPath);
+    if (!rel || !this.tableOf(rel)) return;
+    const start = this.text.index(num(body, 'location') ?? -1);
+    const tableEnd = qualifiedNameEnd(this.text.text, start, 2);
+    const dot = skipSpace(this.text.text, tableEnd);
+    if (tableEnd === -1 || this.text.text.charCodeAt(dot) !== 46) refuse('cannot rewrite this column reference');
+    this.result.edits.push({ start, end: dot + 1, text: `${quoteIdent(relname)}.`, generated: false });
+  }
+
+  private func(body: Body): void {
+    const names = nameList(body, 'funcname');
+    const fn = names[names.length - 1];
+    const schema = names.length > 1 ? names[names.length - 2] : undefined;
+    if (schema === 'pgveil') refuse(`function ${names.join('.')} is pgveil's own and cannot be called directly`, 'THREATS B8.');
+    const reason = refusedFunctions.get(fn);
+    if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
+    if (fn === 'set_config') this.setConfig(body);
+    if (schema && !systemSchemas.has(schema)) this.userFunction(schema, fn);
+    else if (!schema) for (const s of this.searchPath) if (!systemSchemas.has(s)) this.userFunction(s, fn);
+  }
+
+  private userFunction(schema: string, fn: string): void {
+    const readers = this.ctx.catalog.readers.get(`${schema}.${fn}`);
+    if (readers?.length) refuse(`function ${schema}.${fn} reads a protected table and is not allowed through pgveil`);
+  }
+
+  private setConfig(body: Body): void {
+    this.result.shapeSafe = false;
+    const [nameArg, valueArg] = list(body, 'args');
+    const constant = (a: unknown) => {
+      const c = nodeOf(a);
+      return c && c[0] === 'A_Const' ? str(child(c[1], 'sval') ?? {}, 'sval') : undefined;
+    };
+    const name = constant(nameArg)?.toLowerCase();
+    if (!name || !settableParameters.has(name)) refuse('set_config of this setting is not allowed through pgveil', 'Only presentation and timeout settings (and search_path) may be changed.');
+    if (name === 'search_path') {
+      const value = constant(valueArg);
+      this.changeSearchPath(value === undefined ? undefined : parseSearchPath(value));
+    }
+  }
+
+  // ── decisions ────────────────────────────────────────────────────────────
+
+  private resolve(schema: string | undefined, name: string, location: number): CatalogRelation {
+    if (!schema && !this.searchPathKnown) {
+      refuse(`cannot resolve "${name}": search_path is being changed in this message`, 'Schema-qualify the name, or send the SET separately.');
+    }
+    const rel = resolveRelation(this.ctx.catalog, schema, name, this.searchPath);
+    if (!rel) {
+      const shown = schema ? `${schema}.${name}` : name;
+      throw new Refusal(new PgError('42P01', `relation "${shown}" does not exist`, { position: location >= 0 ? this.text.index(location) + 1 : undefined }));
+    }
+    return rel;
+  }
+
+  private tableOf(rel: CatalogRelation): TableProfile | undefined {
+    return governingTable(this.ctx.profile, this.ctx.catalog, rel);
+  }
+
+  /** Rules for relations the policy does not list. */
+  private checkUnprotected(rel: CatalogRelation): void {
+    if (systemSchemas.has(rel.schema)) {
+      const reason = refusedSystemRelations.get(rel.name);
+      if (reason) refuse(`permission denied for ${rel.schema}.${rel.name}: ${reason}`);
+      return;
+    }
+    if (refusedSystemRelations.has(rel.name) && rel.name.startsWith('pg_stat_statements')) {
+      refuse(`permission denied for ${rel.name}: it shows statement text that can carry other users' filters`);
+    }
+    if (rel.schema === 'pgveil') refuse(`permission denied for ${rel.schema}.${rel.name}`);
+    if (this.ctx.catalog.readers.get(String(rel.oid))?.length) {
+      refuse(`permission denied for ${rel.kind === 'sequence' ? 'sequence' : 'view'} ${rel.name}: it reads a protected table`, 'Ask the DBA to cover it in the policy.');
+    }
+    if (this.ctx.profile.unlistedRelations === 'deny') {
+      refuse(`permission denied for table ${rel.name}`, 'The policy lists the relations that may be used (defaults.unlistedRelations: deny).');
+    }
+  }
+
+  private markProtected(rel: CatalogRelation, table: TableProfile): void {
+    this.protectedUsed = true;
+    this.result.applied.push(`${table.relation}: ${table.filters.length} ownership filter(s), ${table.masks.size} mask(s)${rel.rootOid !== rel.oid ? ` (via ${rel.schema}.${rel.name})` : ''}`);
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

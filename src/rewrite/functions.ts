@@ -1,0 +1,56 @@
+// Functions pgveil refuses wherever they appear in a statement: they run SQL
+// given as a string (THREATS A6), reach files, programs or large objects
+// (A9), open channels between sessions (C4), or show other sessions' text
+// (B6). Each has a test named after its THREATS row.
+
+export const refusedFunctions: ReadonlyMap<string, string> = new Map([
+  // A6: SQL from strings
+  ...['query_to_xml', 'query_to_xml_and_xmlschema', 'query_to_xmlschema', 'table_to_xml', 'table_to_xml_and_xmlschema',
+    'table_to_xmlschema', 'schema_to_xml', 'schema_to_xml_and_xmlschema', 'schema_to_xmlschema', 'database_to_xml',
+    'database_to_xml_and_xmlschema', 'database_to_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat',
+    'dblink', 'dblink_exec', 'dblink_open', 'dblink_fetch', 'dblink_send_query', 'dblink_get_result', 'dblink_connect',
+    'dblink_connect_u', 'dblink_build_sql_insert', 'dblink_build_sql_update', 'dblink_build_sql_delete',
+  ].map((f) => [f, 'it runs SQL given as a string'] as const),
+  // A9: files, programs, large objects
+  ...['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_ls_logdir', 'pg_ls_waldir', 'pg_ls_tmpdir',
+    'pg_ls_archive_statusdir', 'pg_ls_logicalsnapdir', 'pg_ls_logicalmapdir', 'pg_ls_replslotdir', 'pg_file_write',
+    'lo_import', 'lo_export', 'lo_get', 'lo_put', 'lo_open', 'lo_create', 'lo_creat', 'lo_unlink', 'lo_from_bytea',
+    'loread', 'lowrite', 'lo_truncate', 'lo_truncate64', 'lo_lseek', 'lo_lseek64', 'lo_tell', 'lo_tell64', 'lo_close',
+  ].map((f) => [f, 'it reaches server files or large objects'] as const),
+  // C4: channels between sessions
+  ...['pg_notify', 'pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
+    'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared', 'pg_try_advisory_xact_lock', 'pg_try_advisory_xact_lock_shared',
+    'pg_advisory_unlock', 'pg_advisory_unlock_shared', 'pg_advisory_unlock_all', 'pg_listening_channels',
+  ].map((f) => [f, 'it is a channel between sessions'] as const),
+  // B6: other sessions' statement text
+  ...['current_query', 'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_prepared_statement', 'pg_cursor',
+    'pg_stat_statements', 'pg_stat_statements_info', 'pg_stat_statements_reset',
+  ].map((f) => [f, 'it shows statement text that can carry other users\' filters'] as const),
+  // Session control
+  ...['pg_terminate_backend', 'pg_cancel_backend', 'pg_reload_conf', 'pg_rotate_logfile', 'pg_switch_wal',
+    'pg_promote', 'pg_log_backend_memory_contexts',
+  ].map((f) => [f, 'it acts on the server or on other sessions'] as const),
+]);
+
+/** Settings a statement may change through SET or set_config: presentation and timeouts only. */
+export const settableParameters: ReadonlySet<string> = new Set([
+  'application_name', 'client_encoding', 'datestyle', 'timezone', 'extra_float_digits', 'intervalstyle',
+  'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'bytea_output', 'search_path',
+  'lc_monetary', 'lc_numeric', 'lc_time', 'geqo', 'jit', 'client_min_messages', 'default_transaction_read_only',
+  'default_transaction_isolation', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable',
+  'work_mem', 'enable_seqscan', 'enable_indexscan', 'enable_bitmapscan', 'enable_hashjoin', 'enable_mergejoin',
+  'enable_nestloop', 'random_page_cost', 'max_parallel_workers_per_gather', 'standard_conforming_strings',
+  'xmloption', 'default_text_search_config', 'timezone_abbreviations', 'cursor_tuple_fraction',
+]);
+
+/** System relations refused outright: they show raw values, row counts or other sessions' text (B5, B6, C4). */
+export const refusedSystemRelations: ReadonlyMap<string, string> = new Map([
+  ...['pg_statistic', 'pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic_ext_data', 'pg_stat_user_tables',
+    'pg_stat_all_tables', 'pg_stat_xact_user_tables', 'pg_stat_xact_all_tables', 'pg_statio_user_tables',
+    'pg_statio_all_tables',
+  ].map((r) => [r, 'it shows statistics of protected tables'] as const),
+  ...['pg_stat_activity', 'pg_prepared_statements', 'pg_cursors', 'pg_stat_statements', 'pg_stat_statements_info'].map(
+    (r) => [r, 'it shows statement text that can carry other users\' filters'] as const),
+  ...['pg_locks', 'pg_largeobject', 'pg_largeobject_metadata', 'pg_authid', 'pg_user_mappings', 'pg_hba_file_rules',
+    'pg_file_settings', 'pg_shadow'].map((r) => [r, 'it is not needed by clients and can reach other sessions or secrets'] as const),
+]);

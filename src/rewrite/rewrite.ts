@@ -1,0 +1,77 @@
+// parse → analyze → splice → verify (DESIGN §3): a pure function of the
+// statement text, the user's profile, the catalog and the search_path.
+import { parseSync } from 'libpg-query';
+import type { Catalog } from '../catalog/types.js';
+import type { Profile } from '../policy/types.js';
+import { PgError, SqlState } from '../errors.js';
+import { Analyzer, type Analysis } from './analyze.js';
+import { guardedSubquery } from './replacement.js';
+import { splice } from './splice.js';
+import { SqlText } from './sql-text.js';
+import { verifyRewrite } from './verify.js';
+
+export interface RewriteInput {
+  profile: Profile;
+  catalog: Catalog;
+  searchPath: string[];
+}
+
+interface Common {
+  /** False when the outcome depends on a constant's value: never share it across texts of one shape. */
+  shapeSafe: boolean;
+  relations: string[];
+  applied: string[];
+  searchPathChange?: Analysis['searchPathChange'];
+}
+
+export type Outcome =
+  | (Common & { kind: 'forward' })
+  | (Common & { kind: 'rewrite'; sql: string; /** original string index → index in `sql` (outside edits) */ mapIndex(i: number): number })
+  | (Common & { kind: 'refuse'; error: PgError; /** set when the verifier, not a rule, refused: an analyzer bug to log */ internal?: string });
+
+export function parseError(sql: string, err: unknown): PgError {
+  const details = (err as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails;
+  const message = details?.message ?? (err instanceof Error ? err.message : 'syntax error');
+  return new PgError(SqlState.SyntaxError, message, {
+    position: details?.cursorPosition !== undefined ? details.cursorPosition + 1 : undefined,
+  });
+}
+
+export function rewriteSql(sql: string, input: RewriteInput): Outcome {
+  let stmts: unknown[];
+  try {
+    stmts = parseSync(sql).stmts ?? [];
+  } catch (err) {
+    return { kind: 'refuse', error: parseError(sql, err), shapeSafe: false, relations: [], applied: [] };
+  }
+  const text = new SqlText(sql);
+  const analysis = new Analyzer(text, {
+    profile: input.profile,
+    catalog: input.catalog,
+    replacement: (rel, table, inh) => guardedSubquery(input.profile, rel, table, inh),
+  }, input.searchPath).run(stmts);
+  const common: Common = {
+    shapeSafe: analysis.shapeSafe,
+    relations: [...analysis.relations],
+    applied: analysis.applied,
+    searchPathChange: analysis.searchPathChange,
+  };
+  if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };
+  if (analysis.edits.length === 0) return { kind: 'forward', ...common };
+  const spliced = splice(sql, analysis.edits);
+  let problem: string | undefined;
+  try {
+    problem = verifyRewrite(spliced, analysis.cteReferences, analysis.searchPaths, input.profile, input.catalog);
+  } catch (err) {
+    problem = `re-parse failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  if (problem) {
+    return {
+      kind: 'refuse', internal: problem, ...common,
+      error: new PgError(SqlState.InsufficientPrivilege, 'pgveil could not verify the rewritten statement', {
+        hint: 'This is a pgveil limitation; the statement was not run. Please report it with the statement text.',
+      }),
+    };
+  }
+  return { kind: 'rewrite', sql: spliced.sql, mapIndex: spliced.map, ...common };
+}
