@@ -16,6 +16,8 @@ export interface CatalogColumn {
   /** pg_type.typcategory of the base type: N numeric, S string, D date/time, B boolean, A array, U user … */
   category: string;
   notNull: boolean;
+  /** Only for domain columns: format_type of the base type with the domain's typmod, e.g. `character varying(20)`. */
+  baseSqlType?: string;
 }
 
 export interface CatalogRelation {
@@ -23,32 +25,59 @@ export interface CatalogRelation {
   schema: string;
   name: string;
   kind: RelationKind;
-  /** Present for protected relations, their partitions/children, and relations named in the policy. */
+  /** Present for protected relations (every relation named in the policy), their partitions/children at any depth, and their ancestors. */
   columns?: CatalogColumn[];
   /** The relation this one inherits from or is a partition of. */
   parentOid?: number;
-  /** The top-most ancestor (itself when it has none). */
+  /** The top-most ancestor (itself when it has none); under multiple inheritance, along the first parent. */
   rootOid: number;
+  /** All direct parents in pg_inherits.inhseqno order; only present under multiple inheritance (more than one). */
+  parentOids?: number[];
+  /**
+   * The protected relations whose policy covers this one: itself when it is protected, then every protected
+   * ancestor (all parents), nearest first. Absent when none. Unlike rootOid this also catches the children of a
+   * protected relation that is itself a partition of an unprotected parent.
+   */
+  protectedBy?: number[];
 }
 
 export interface Catalog {
-  /** Every relation of every schema the service role can see, pg_catalog and information_schema included. */
+  /**
+   * Every relation (indexes, composite types and toast tables too, as 'other': they share the name space) of
+   * every schema the service role has USAGE on, pg_catalog and information_schema included; plus, whatever
+   * their schema, every protected relation, its descendants and ancestors, and every relation in `readers`.
+   */
   byOid: Map<number, CatalogRelation>;
   /** relname → schema → relation: what search_path resolution needs. */
   byName: Map<string, Map<string, CatalogRelation>>;
+  /** Schemas the service role has USAGE on (other sessions' temp schemas excluded): what search_path resolution may use. */
   schemas: Set<string>;
   /**
    * Relations (views, materialized views, sequences) and functions that read a given
    * protected relation, directly or through other views: key = the reader
    * (relation oid as a string, or "schema.function"), value = oids of the protected roots read.
+   * "schema.function" is canonicalRelation(schema, proname) (see functionKey() in resolve.ts) and
+   * covers every overload of that name. Also listed: rules on any relation, ancestors of a protected
+   * relation (reading a parent reads its partitions), and toast tables of protected data.
+   * How each is found: load.ts / readers.ts.
    */
   readers: Map<string, number[]>;
-  /** Functions marked proleakproof, by "schema.name" (e.g. `pg_catalog.int4eq`). */
+  /** Functions marked proleakproof, by "schema.name" (e.g. `pg_catalog.int4eq`); only when every overload of that name is. */
   leakproofFunctions: Set<string>;
-  /** Operators whose function is leakproof, as "name(lefttype,righttype)" with typnames, e.g. `=(int4,int4)`. */
+  /**
+   * Operators whose function is leakproof, as "name(lefttype,righttype)" with typnames, e.g. `=(int4,int4)`;
+   * prefix operators as "name(,righttype)". Only when every operator with that key (any schema) is leakproof.
+   */
   leakproofOperators: Set<string>;
   /** The service role pgveil connects as (for `$user` in search_path). */
   serviceRole: string;
   /** When the catalog was read (ms since epoch). */
   loadedAt: number;
+  /** Direct children (pg_inherits) of every parent: parent oid → child oids. descendantsOf() uses it when present. */
+  children?: Map<number, number[]>;
+  /**
+   * proname → schemas (with USAGE) that hold a function, procedure or aggregate of that name: lets the rewriter tell
+   * whether an unqualified call can resolve outside pg_catalog (functionCandidates() in resolve.ts).
+   */
+  functionSchemas?: Map<string, Set<string>>;
 }

@@ -1,0 +1,43 @@
+// Reads the upstream schema through the service role's connection, in one
+// round trip (see load-sql.ts), at start and on every policy reload. Every
+// catalog it reads (pg_class, pg_proc, pg_depend, …) is readable by any role,
+// so the service role need not be a superuser.
+import type pg from 'pg';
+import { canonicalTableKey, parseQualifiedName } from '../config/identifiers.js';
+import { assembleCatalog, type CatalogRows } from './assemble.js';
+import { CatalogResult, catalogSql } from './load-sql.js';
+import type { Catalog } from './types.js';
+
+export interface LoadCatalogOptions {
+  /** Canonical "schema.table" keys, as canonicalRelation() produces them. */
+  protectedRelations: string[];
+  /** The role pgveil connects as: USAGE is checked for it, and `$user` in search_path means it. */
+  serviceRole: string;
+}
+
+/** Loads the catalog. Run it outside a transaction block (load-sql.ts sets search_path for its own). */
+export async function loadCatalog(client: pg.ClientBase, opts: LoadCatalogOptions): Promise<Catalog> {
+  const names: Array<[string, string]> = [];
+  for (const key of opts.protectedRelations) {
+    const canonical = canonicalTableKey(key);
+    if (canonical === undefined) throw new Error(`loadCatalog: not a schema-qualified relation: ${JSON.stringify(key)}`);
+    const [schema, table] = parseQualifiedName(canonical)!;
+    names.push([schema, table]);
+  }
+  const result: unknown = await client.query(catalogSql({ serviceRole: opts.serviceRole, protectedNames: names }));
+  const sets = result as pg.QueryResult[];
+  if (!Array.isArray(sets) || sets.length !== CatalogResult.Count) {
+    throw new Error('loadCatalog: unexpected number of result sets from the catalog query');
+  }
+  const rowsOf = <T>(i: CatalogResult): T[] => sets[i].rows as T[];
+  const rows: CatalogRows = {
+    namespaces: rowsOf(CatalogResult.Namespaces),
+    relations: rowsOf(CatalogResult.Relations),
+    inherits: rowsOf(CatalogResult.Inherits),
+    columns: rowsOf(CatalogResult.Columns),
+    edges: rowsOf(CatalogResult.Edges),
+    functions: rowsOf(CatalogResult.Functions),
+    leakproofOperators: rowsOf(CatalogResult.LeakproofOperators),
+  };
+  return assembleCatalog(rows, names, opts.serviceRole);
+}
