@@ -3,7 +3,7 @@
 // used, and records the text edits that replace each protected relation with
 // its guarded subquery. The first refusal wins; nothing is forwarded then.
 import type { Catalog, CatalogRelation } from '../catalog/types.js';
-import { parseSearchPath, resolveRelation } from '../catalog/resolve.js';
+import { functionCandidates, functionKey, parseSearchPath, resolveRelation } from '../catalog/resolve.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
@@ -352,13 +352,13 @@ export class Analyzer {
     const reason = refusedFunctions.get(fn);
     if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
     if (fn === 'set_config') this.setConfig(body);
-    if (schema && !systemSchemas.has(schema)) this.userFunction(schema, fn);
-    else if (!schema) for (const s of this.searchPath) if (!systemSchemas.has(s)) this.userFunction(s, fn);
-  }
-
-  private userFunction(schema: string, fn: string): void {
-    const readers = this.ctx.catalog.readers.get(`${schema}.${fn}`);
-    if (readers?.length) refuse(`function ${schema}.${fn} reads a protected table and is not allowed through pgveil`);
+    // Any overload on the path could be the one Postgres picks: all must be safe.
+    for (const candidate of functionCandidates(this.ctx.catalog, schema, fn, this.searchPath)) {
+      if (systemSchemas.has(candidate)) continue;
+      if (this.ctx.catalog.readers.get(functionKey(candidate, fn))?.length) {
+        refuse(`function ${candidate}.${fn} reads a protected table and is not allowed through pgveil`, 'Ask the DBA to cover it in the policy.');
+      }
+    }
   }
 
   private setConfig(body: Body): void {

@@ -32,14 +32,18 @@ export const refusedFunctions: ReadonlyMap<string, string> = new Map([
   ].map((f) => [f, 'it acts on the server or on other sessions'] as const),
 ]);
 
-/** Settings a statement may change through SET or set_config: presentation and timeouts only. */
+/**
+ * Settings a statement may change through SET or set_config: presentation and
+ * timeouts only. Never standard_conforming_strings: pgveil's parser assumes it
+ * is on, and upstream must lex statements exactly as pgveil did.
+ */
 export const settableParameters: ReadonlySet<string> = new Set([
   'application_name', 'client_encoding', 'datestyle', 'timezone', 'extra_float_digits', 'intervalstyle',
   'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'bytea_output', 'search_path',
   'lc_monetary', 'lc_numeric', 'lc_time', 'geqo', 'jit', 'client_min_messages', 'default_transaction_read_only',
   'default_transaction_isolation', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable',
   'work_mem', 'enable_seqscan', 'enable_indexscan', 'enable_bitmapscan', 'enable_hashjoin', 'enable_mergejoin',
-  'enable_nestloop', 'random_page_cost', 'max_parallel_workers_per_gather', 'standard_conforming_strings',
+  'enable_nestloop', 'random_page_cost', 'max_parallel_workers_per_gather',
   'xmloption', 'default_text_search_config', 'timezone_abbreviations', 'cursor_tuple_fraction',
 ]);
 

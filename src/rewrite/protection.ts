@@ -6,7 +6,13 @@ import { canonicalRelation } from '../config/identifiers.js';
 
 export function governingTable(profile: Profile, catalog: Catalog, rel: CatalogRelation): TableProfile | undefined {
   const own = profile.tables.get(canonicalRelation(rel.schema, rel.name));
-  if (own || rel.rootOid === rel.oid) return own;
-  const root = catalog.byOid.get(rel.rootOid);
-  return root ? profile.tables.get(canonicalRelation(root.schema, root.name)) : undefined;
+  if (own) return own;
+  // protectedBy lists every protected ancestor, nearest first — not only the
+  // root: a protected partition may sit under an unprotected parent.
+  for (const oid of rel.protectedBy ?? []) {
+    const ancestor = catalog.byOid.get(oid);
+    const table = ancestor && profile.tables.get(canonicalRelation(ancestor.schema, ancestor.name));
+    if (table) return table;
+  }
+  return undefined;
 }

@@ -73,7 +73,9 @@ export class SkeletonGuard {
           if (refusedFunctions.has(fn)) return `function ${fn} is not allowed through pgveil`;
         } else if (key === 'VariableSetStmt') {
           const name = (value as { name?: string }).name;
-          if (name === 'role' || name === 'session_authorization' || name === 'search_path') return `SET ${name} is not allowed through pgveil`;
+          if (name === 'role' || name === 'session_authorization' || name === 'search_path' || name === 'standard_conforming_strings') {
+            return `SET ${name} is not allowed through pgveil`;
+          }
         } else if (typeof value === 'string' && (key === 'sval' || key === 'str')) {
           const lower = value.toLowerCase();
           for (const bare of this.bareNames) if (lower.includes(bare)) return 'permission denied: a string constant names a protected table';

@@ -24,7 +24,7 @@ import { connectUpstream, sendUpstreamCancel, upstreamUnavailable, type Upstream
 import type { User } from '../config/types.js';
 import type { GuardOutcome } from '../rewrite/skeleton-guard.js';
 import type { ProxyContext } from './context.js';
-import { checkStartupParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
+import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
 
 const MAX_STARTUP_PACKET = 10000;
 const upstreamWatched = watchTypes([Backend.ReadyForQuery, Backend.ErrorResponse]);
@@ -247,7 +247,7 @@ export class ClientSession {
     this.state = 'connecting';
     this.socket.pause();
     const request = this.startup as StartupRequest;
-    const params = { ...request.upstreamParams, application_name: upstreamApplicationName(request.user, request.clientApplication) };
+    const params = { ...request.upstreamParams, ...forcedUpstreamParams, application_name: upstreamApplicationName(request.user, request.clientApplication) };
     connectUpstream(this.ctx.config.upstream, this.ctx.upstreamPassword(), params).then(
       (upstream) => this.onUpstreamReady(upstream),
       (err: Error) => {

@@ -8,7 +8,7 @@ import { PgError, SqlState } from '../errors.js';
 const passThrough = new Set([
   'application_name', 'client_encoding', 'datestyle', 'timezone', 'extra_float_digits', 'intervalstyle',
   'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'bytea_output',
-  'standard_conforming_strings', 'lc_monetary', 'lc_numeric', 'lc_time', 'geqo', 'jit',
+  'lc_monetary', 'lc_numeric', 'lc_time', 'geqo', 'jit',
   'default_transaction_read_only', 'default_transaction_isolation', 'client_min_messages',
 ]);
 
@@ -43,6 +43,7 @@ export function checkStartupParams(params: Map<string, string>): StartupRequest 
       if (value.trim() === '') continue;
       throw refuse('startup "options" are not allowed through pgveil');
     }
+    if (lower === 'standard_conforming_strings' && /^(on|true|yes|1)$/i.test(value)) continue;
     if (!passThrough.has(lower)) throw refuse(`startup parameter "${name}" is not allowed through pgveil`);
     upstreamParams[name] = value;
   }
@@ -54,6 +55,14 @@ export function checkStartupParams(params: Map<string, string>): StartupRequest 
     protocolOptions,
   };
 }
+
+/**
+ * Settings pgveil always sends upstream. pgveil parses statements with the
+ * grammar's defaults; with standard_conforming_strings off, upstream would
+ * read backslashes in '…' as escapes and see different statements than the
+ * ones pgveil checked (a string literal could hide a subquery).
+ */
+export const forcedUpstreamParams: Readonly<Record<string, string>> = { standard_conforming_strings: 'on' };
 
 /** `pgveil:<user>:<client app>`, cut to Postgres' 63-byte identifier limit. */
 export function upstreamApplicationName(user: string, clientApplication: string): string {

@@ -163,6 +163,19 @@ test('A2 C1 startup options and replication connections are refused', async () =
   assert.is.not(r.status, 0);
 });
 
+test('C2 standard_conforming_strings stays on: SET and the startup parameter are refused, upstream runs with it on', async () => {
+  const c = await connect();
+  assert.is((await c.query('show standard_conforming_strings')).rows[0].standard_conforming_strings, 'on');
+  const set = await errorOf(c.query('set standard_conforming_strings = off'));
+  assert.is(set.code, '42501');
+  // The statement that leaks with the setting off parses as two harmless literals with it on.
+  const r = await c.query("SELECT 'x\\' || ' , (SELECT 1) -- ' as v");
+  assert.is(r.rows[0].v, "x\\ , (SELECT 1) -- ");
+  await c.end();
+  const startup = await errorOf(connect('alice@acme.com', { options: undefined, standard_conforming_strings: 'off' } as Record<string, unknown>));
+  void startup;
+});
+
 test('an unknown database is 3D000', async () => {
   const err = await errorOf(connect('alice@acme.com', { database: 'other' }));
   assert.is(err.code, '3D000');
