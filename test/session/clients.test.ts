@@ -172,8 +172,14 @@ test('C2 standard_conforming_strings stays on: SET and the startup parameter are
   const r = await c.query("SELECT 'x\\' || ' , (SELECT 1) -- ' as v");
   assert.is(r.rows[0].v, "x\\ , (SELECT 1) -- ");
   await c.end();
-  const startup = await errorOf(connect('alice@acme.com', { options: undefined, standard_conforming_strings: 'off' } as Record<string, unknown>));
-  void startup;
+  // postgres.js sends `connection` entries as startup parameters.
+  const sql = postgres({
+    host: '127.0.0.1', port: h.proxy.port, user: 'bob@globex.com', password: passwords['bob@globex.com'], database: 'analytics',
+    ssl: { ca: readFileSync(h.caFile, 'utf8') }, max: 1, connection: { standard_conforming_strings: 'off' },
+  });
+  const startup = await errorOf(sql`select 1`);
+  assert.is(startup.code, '42501');
+  await sql.end();
 });
 
 test('an unknown database is 3D000', async () => {
