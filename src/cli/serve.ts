@@ -10,7 +10,7 @@ export const command: Command = {
   async run(argv) {
     const args = parseArgs(argv, { config: 'value' });
     const proxy = await startProxy({ configFile: requireOption(args, 'config') });
-    process.on('SIGHUP', () => { proxy.reload(); });
+    process.on('SIGHUP', () => { void proxy.reload(); });
     await new Promise<void>((resolve) => {
       const stop = () => { void proxy.close().then(resolve); };
       process.once('SIGINT', stop);

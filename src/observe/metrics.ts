@@ -17,10 +17,21 @@ export class ProxyMetrics {
   readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry] });
   readonly reloadFailures = new client.Counter({ name: 'pgveil_reload_failures_total', help: 'Rejected reloads of users or policy', registers: [this.registry] });
 
+  /** Exposes the rewrite cache's counters, read at scrape time. */
+  watchCache(stats: () => { hits: number; misses: number; evictions: number; entries: number; missMs: number }): void {
+    const gauge = (name: string, help: string, pick: (s: ReturnType<typeof stats>) => number) =>
+      new client.Gauge({ name, help, registers: [this.registry], collect() { this.set(pick(stats())); } });
+    gauge('pgveil_cache_hits', 'Rewrite cache hits since start', (s) => s.hits);
+    gauge('pgveil_cache_misses', 'Rewrite cache misses since start', (s) => s.misses);
+    gauge('pgveil_cache_evictions', 'Rewrite cache evictions since start', (s) => s.evictions);
+    gauge('pgveil_cache_entries', 'Rewrite cache entries now', (s) => s.entries);
+    gauge('pgveil_cache_miss_seconds', 'Time spent rewriting on cache misses since start', (s) => s.missMs / 1000);
+  }
+
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'pgveil_' });
     this.policyGeneration.set(1);
     for (const outcome of ['success', 'failure']) this.auth.inc({ outcome }, 0);
-    for (const outcome of ['forwarded', 'refused', 'syntax_error']) this.statements.inc({ outcome }, 0);
+    for (const outcome of ['forwarded', 'rewritten', 'refused', 'syntax_error']) this.statements.inc({ outcome }, 0);
   }
 }

@@ -72,6 +72,12 @@ export function readParse(buf: Buffer, start: number, end: number): ParseMessage
   };
 }
 
+/** Bind: the name of the prepared statement it binds (the second C string). */
+export function readBindStatement(buf: Buffer, start: number, end: number): string {
+  const portalEnd = cstringEnd(buf, start, end);
+  return buf.toString('utf8', portalEnd + 1, cstringEnd(buf, portalEnd + 1, end));
+}
+
 export interface SaslInitialResponse { mechanism: string; data: Buffer }
 
 export function readSaslInitialResponse(buf: Buffer, start: number, end: number): SaslInitialResponse {

@@ -43,14 +43,21 @@ export interface Analysis {
   searchPaths: string[][];
   /** Set when a statement may change search_path; `value` when the new value is known. */
   searchPathChange?: { value?: string[] };
+  /**
+   * Named server-side objects whose content was rewritten under the current
+   * policy (PREPARE, DECLARE) and those a statement uses (EXECUTE, FETCH,
+   * MOVE): the session refuses using one made under an older policy.
+   */
+  creates: string[];
+  uses: string[];
+  /** DEALLOCATE / CLOSE / DISCARD: names dropped (`*` = all). */
+  drops: string[];
 }
 
 const systemSchemas = new Set(['pg_catalog', 'information_schema']);
 
 /** Statement types that are read-only or session bookkeeping; anything not here and not handled is refused. */
-const passStatements = new Set([
-  'TransactionStmt', 'VariableShowStmt', 'DeallocateStmt', 'FetchStmt', 'ClosePortalStmt', 'UnlistenStmt', 'CheckPointStmt',
-]);
+const passStatements = new Set(['TransactionStmt', 'VariableShowStmt', 'UnlistenStmt']);
 
 class Refusal extends Error {
   constructor(readonly error: PgError) { super(error.message); }
@@ -75,13 +82,17 @@ class Scope {
 const emptyScope = new Scope(new Set());
 
 export class Analyzer {
-  readonly result: Analysis = { edits: [], cteReferences: [], shapeSafe: true, relations: new Set(), applied: [], searchPaths: [] };
+  readonly result: Analysis = {
+    edits: [], cteReferences: [], shapeSafe: true, relations: new Set(), applied: [], searchPaths: [], creates: [], uses: [], drops: [],
+  };
   private searchPath: string[];
   private searchPathKnown = true;
   private protectedUsed = false;
 
-  constructor(private readonly text: SqlText, private readonly ctx: AnalysisContext, searchPath: string[]) {
+  /** @param searchPathKnown false while a change of search_path is still in flight upstream */
+  constructor(private readonly text: SqlText, private readonly ctx: AnalysisContext, searchPath: string[], searchPathKnown = true) {
     this.searchPath = searchPath;
+    this.searchPathKnown = searchPathKnown;
   }
 
   /** Analyses every statement of a parse result; returns the analysis (with `refusal` set on refusal). */
@@ -113,13 +124,38 @@ export class Analyzer {
         this.dml(type, body, emptyScope);
         return;
       case 'ExplainStmt': this.explain(body); return;
-      case 'DeclareCursorStmt': this.result.shapeSafe = false; this.walk(body.query, emptyScope); return;
-      case 'PrepareStmt': this.result.shapeSafe = false; this.statement(child(body, 'query') ?? {}); return;
-      case 'ExecuteStmt': this.result.shapeSafe = false; this.walk(body.params, emptyScope); return;
+      case 'DeclareCursorStmt':
+        this.result.shapeSafe = false;
+        this.result.creates.push(`cursor:${str(body, 'portalname') ?? ''}`);
+        this.walk(body.query, emptyScope);
+        return;
+      case 'PrepareStmt':
+        this.result.shapeSafe = false;
+        this.result.creates.push(`prepared:${str(body, 'name') ?? ''}`);
+        this.statement(child(body, 'query') ?? {});
+        return;
+      case 'ExecuteStmt':
+        this.result.shapeSafe = false;
+        this.result.uses.push(`prepared:${str(body, 'name') ?? ''}`);
+        this.walk(body.params, emptyScope);
+        return;
+      case 'FetchStmt':
+        this.result.shapeSafe = false;
+        this.result.uses.push(`cursor:${str(body, 'portalname') ?? ''}`);
+        return;
+      case 'DeallocateStmt':
+        this.result.shapeSafe = false;
+        this.result.drops.push(body.isall === true || !str(body, 'name') ? 'prepared:*' : `prepared:${str(body, 'name')}`);
+        return;
+      case 'ClosePortalStmt':
+        this.result.shapeSafe = false;
+        this.result.drops.push(str(body, 'portalname') ? `cursor:${str(body, 'portalname')}` : 'cursor:*');
+        return;
       case 'CopyStmt': this.result.shapeSafe = false; this.copy(body); return;
       case 'VariableSetStmt': this.result.shapeSafe = false; this.set(body); return;
       case 'DiscardStmt':
         this.result.shapeSafe = false;
+        this.result.drops.push('prepared:*', 'cursor:*');
         this.changeSearchPath(undefined);
         return;
       case 'ListenStmt': case 'NotifyStmt':

@@ -14,6 +14,8 @@ export interface RewriteInput {
   profile: Profile;
   catalog: Catalog;
   searchPath: string[];
+  /** False while a search_path change is in flight: unqualified names are then refused. */
+  searchPathKnown?: boolean;
 }
 
 interface Common {
@@ -22,6 +24,9 @@ interface Common {
   relations: string[];
   applied: string[];
   searchPathChange?: Analysis['searchPathChange'];
+  creates: string[];
+  uses: string[];
+  drops: string[];
 }
 
 export type Outcome =
@@ -42,19 +47,22 @@ export function rewriteSql(sql: string, input: RewriteInput): Outcome {
   try {
     stmts = parseSync(sql).stmts ?? [];
   } catch (err) {
-    return { kind: 'refuse', error: parseError(sql, err), shapeSafe: false, relations: [], applied: [] };
+    return { kind: 'refuse', error: parseError(sql, err), shapeSafe: false, relations: [], applied: [], creates: [], uses: [], drops: [] };
   }
   const text = new SqlText(sql);
   const analysis = new Analyzer(text, {
     profile: input.profile,
     catalog: input.catalog,
     replacement: (rel, table, inh) => guardedSubquery(input.profile, rel, table, inh),
-  }, input.searchPath).run(stmts);
+  }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
   const common: Common = {
     shapeSafe: analysis.shapeSafe,
     relations: [...analysis.relations],
     applied: analysis.applied,
     searchPathChange: analysis.searchPathChange,
+    creates: analysis.creates,
+    uses: analysis.uses,
+    drops: analysis.drops,
   };
   if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };
   if (analysis.edits.length === 0) return { kind: 'forward', ...common };

@@ -5,15 +5,15 @@ import type { Config, UsersFile } from '../config/types.js';
 import type { LockoutTracker } from '../auth/lockout.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import type { SkeletonGuard } from '../rewrite/skeleton-guard.js';
+import type { ActivePolicy } from './active-policy.js';
 import type { CancelKeys } from './cancel-keys.js';
 
 export interface ProxyContext {
   readonly config: Config;
   /** The current users file; replaced atomically on reload. */
   users(): UsersFile;
-  /** The statement check of the current policy generation. */
-  guard(): SkeletonGuard;
+  /** The active policy snapshot, catalog and rewrite cache. */
+  readonly policy: ActivePolicy;
   readonly lockout: LockoutTracker;
   readonly cancelKeys: CancelKeys;
   /** Present unless tls.mode is disable. */

@@ -18,7 +18,7 @@ import { writeErrorResponse } from '../protocol/backend-messages.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { startAdmin } from '../observe/admin.js';
-import { SkeletonGuard } from '../rewrite/skeleton-guard.js';
+import { ActivePolicy, CatalogUnavailableError } from './active-policy.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import { ClientSession } from './session.js';
@@ -30,7 +30,7 @@ export interface ProxyHandle {
   adminPort?: number;
   readonly metrics: ProxyMetrics;
   /** Re-reads users and policy (what SIGHUP does); false when the new files were rejected. */
-  reload(): boolean;
+  reload(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -60,19 +60,20 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const loaded = loadAll(opts.configFile);
   const config = loaded.config;
   let users: UsersFile = loaded.users;
-  let policy: PolicyFile = loaded.policy;
-  let guard = new SkeletonGuard(policy);
 
   let masterKey: Uint8Array | undefined;
   const key = () => (masterKey ??= loadMasterKey(config.secrets));
   const upstreamPassword = resolveSecret(config.upstream.password, key);
   const sessions = new Set<{ user?: string; terminate(reason: string): void }>();
   const metrics = new ProxyMetrics();
+  const active = new ActivePolicy(config, upstreamPassword, logger);
+  active.onVerifierRefusal = (detail) => logger.error('rewrite verification refused a statement (analyzer gap)', { relation: detail });
+  metrics.watchCache(() => active.cache.stats());
 
   const ctx: ProxyContext = {
     config,
     users: () => users,
-    guard: () => guard,
+    policy: active,
     lockout: new LockoutTracker(config.auth.lockout),
     cancelKeys: new CancelKeys(),
     ...buildTls(config),
@@ -83,26 +84,46 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     sessions,
   };
 
-  const reload = (): boolean => {
-    try {
-      const nextUsers = loadUsers(config.users, config);
-      const nextPolicy = loadPolicy(config.policy, nextUsers);
-      users = nextUsers;
-      policy = nextPolicy;
-      guard = new SkeletonGuard(policy);
-      metrics.policyGeneration.inc();
-      for (const session of [...sessions]) {
-        const account = session.user ? users.users.get(session.user) : undefined;
-        if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled');
-      }
-      logger.info('configuration reloaded', { users: config.users, policy: config.policy });
-      return true;
-    } catch (err) {
-      metrics.reloadFailures.inc();
-      logger.error('reload rejected; keeping the previous users and policy', { error: err instanceof Error ? err.message : String(err) });
-      return false;
+  /** Loads users + policy + catalog as the next generation; the old one stays on any failure. */
+  const apply = async (nextUsers: UsersFile, nextPolicy: PolicyFile): Promise<void> => {
+    await active.load(nextUsers, nextPolicy);
+    users = nextUsers;
+    metrics.policyGeneration.set(active.generation);
+    for (const session of [...sessions]) {
+      const account = session.user ? users.users.get(session.user) : undefined;
+      if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled');
     }
   };
+
+  let reloading: Promise<boolean> = Promise.resolve(true);
+  const reload = (): Promise<boolean> => {
+    // Reloads run one after another, each reading the files as they are then.
+    reloading = reloading.then(async () => {
+      try {
+        const nextUsers = loadUsers(config.users, config);
+        await apply(nextUsers, loadPolicy(config.policy, nextUsers));
+        logger.info('configuration reloaded', { generation: active.generation });
+        return true;
+      } catch (err) {
+        metrics.reloadFailures.inc();
+        logger.error('reload rejected; keeping the previous users and policy', { error: err instanceof Error ? err.message : String(err) });
+        return false;
+      }
+    });
+    return reloading;
+  };
+
+  // The first load: a bad policy stops startup; an unreachable upstream is retried.
+  let retry: NodeJS.Timeout | undefined;
+  try {
+    await apply(users, loaded.policy);
+  } catch (err) {
+    if (!(err instanceof CatalogUnavailableError)) throw err;
+    logger.warn('upstream catalog not readable yet; retrying every 2 s', { error: err.message });
+    retry = setInterval(() => {
+      void reload().then((ok) => { if (ok) { clearInterval(retry); retry = undefined; } });
+    }, 2000);
+  }
 
   const server = net.createServer((socket) => {
     if (sessions.size >= config.limits.maxClients) {
@@ -120,7 +141,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const address = server.address() as net.AddressInfo;
   const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
   const admin = config.admin
-    ? await startAdmin({ ...config.admin, metrics, upstream: config.upstream, policyLoaded: () => guard !== undefined })
+    ? await startAdmin({ ...config.admin, metrics, upstream: config.upstream, policyLoaded: () => active.current !== undefined })
     : undefined;
   logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
 
@@ -132,6 +153,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     reload,
     async close() {
       watcher?.close();
+      clearInterval(retry);
       await admin?.close();
       for (const session of [...sessions]) session.terminate('terminating connection due to administrator command');
       await new Promise<void>((resolve) => server.close(() => resolve()));

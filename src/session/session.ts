@@ -10,7 +10,7 @@ import { Backend, Frontend, TxStatus } from '../protocol/codes.js';
 import { FrameReader } from '../protocol/frame-reader.js';
 import { BackendScanner, watchTypes } from '../protocol/backend-scanner.js';
 import {
-  readParse, readQuery, readSaslInitialResponse, readSaslResponse, readStartupPacket, writeQuery,
+  readBindStatement, readParse, readQuery, readSaslInitialResponse, readSaslResponse, readStartupPacket, writeParse, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
   authenticationOk, readErrorFields, readyForQuery, sslAccepted, sslRefused, writeAuthenticationSasl,
@@ -22,12 +22,13 @@ import { commonName, verifyClientCertificate } from '../auth/client-certificate.
 import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-verifier.js';
 import { connectUpstream, sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import type { User } from '../config/types.js';
-import type { GuardOutcome } from '../rewrite/skeleton-guard.js';
+import type { Decision } from './active-policy.js';
+import { StatementGate } from './statement-gate.js';
 import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
 
 const MAX_STARTUP_PACKET = 10000;
-const upstreamWatched = watchTypes([Backend.ReadyForQuery, Backend.ErrorResponse]);
+const upstreamWatched = watchTypes([Backend.ReadyForQuery, Backend.ErrorResponse, Backend.ParameterStatus]);
 /** A statement upstream is sure to reject at parse time; stands in for a refused one (see refuse()). */
 const sentinelNonce = randomBytes(8).toString('hex');
 const sentinelText = `pgveil_refused_${sentinelNonce}`;
@@ -46,6 +47,7 @@ export class ClientSession {
   private authOk = false;
   private account?: User;
   private cancelKey?: { processId: number; secretKey: Buffer };
+  private gate?: StatementGate;
   private deadline?: NodeJS.Timeout;
   private idleTimer?: NodeJS.Timeout;
   private tlsDone = false;
@@ -261,9 +263,13 @@ export class ClientSession {
   private onUpstreamReady(upstream: UpstreamConnection): void {
     if (this.state === 'closed') { upstream.socket.destroy(); return; }
     this.upstream = upstream;
+    const gate = new StatementGate(this.ctx.policy, this.user as string, () => this.ctx.users());
+    this.gate = gate;
     const out: Buffer[] = [];
     for (const status of upstream.parameterStatus) {
-      const name = status.toString('utf8', 5, status.indexOf(0, 5));
+      const nameEnd = status.indexOf(0, 5);
+      const name = status.toString('utf8', 5, nameEnd);
+      gate.onParameterStatus(name, status.toString('utf8', nameEnd + 1, status.length - 1));
       // The client sees its pgveil identity, not the shared service role.
       out.push(name === 'session_authorization' ? writeParameterStatus(name, this.user as string) : status);
     }
@@ -310,7 +316,15 @@ export class ClientSession {
   }
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
+    if (type === Backend.ParameterStatus) {
+      const nameEnd = msg.indexOf(0, 5);
+      const name = msg.toString('utf8', 5, nameEnd);
+      this.gate?.onParameterStatus(name, msg.toString('utf8', nameEnd + 1, msg.length - 1));
+      // The client keeps seeing its pgveil identity, not the shared service role.
+      return name === 'session_authorization' ? writeParameterStatus(name, this.user as string) : undefined;
+    }
     if (type === Backend.ReadyForQuery) {
+      this.gate?.cycleDone();
       this.txStatus = msg[5];
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
       return undefined;
@@ -341,19 +355,33 @@ export class ClientSession {
     }
     switch (type) {
       case Frontend.Query: {
-        const outcome = this.check(readQuery(buf, bodyStart, end));
-        if (outcome.refused) this.refuseSimple(outcome.error);
-        else this.forward(buf.subarray(frameStart, end), true);
+        const decision = this.decide(readQuery(buf, bodyStart, end));
+        if (decision.kind === 'refuse') this.refuseSimple(decision.error);
+        else this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
         return;
       }
       case Frontend.Parse: {
         const parse = readParse(buf, bodyStart, end);
-        const outcome = this.check(parse.query);
-        if (outcome.refused) this.refuseExtended(outcome.error);
-        else { this.forward(buf.subarray(frameStart, end), false); this.unsynced = true; }
+        const decision = this.decide(parse.query);
+        if (decision.kind === 'refuse') { this.refuseExtended(decision.error); return; }
+        this.gate?.parsed(parse.name);
+        this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
+        this.unsynced = true;
         return;
       }
-      case Frontend.Bind: case Frontend.Describe: case Frontend.Execute: case Frontend.Close: case Frontend.Flush:
+      case Frontend.Bind: {
+        const stale = this.gate?.checkBind(readBindStatement(buf, bodyStart, end));
+        if (stale) { this.refuseExtended(stale); return; }
+        this.forward(buf.subarray(frameStart, end), false);
+        this.unsynced = true;
+        return;
+      }
+      case Frontend.Close:
+        if (buf[bodyStart] === 0x53) this.gate?.closed(readQuery(buf, bodyStart + 1, end)); // 'S': a statement
+        this.forward(buf.subarray(frameStart, end), false);
+        this.unsynced = true;
+        return;
+      case Frontend.Describe: case Frontend.Execute: case Frontend.Flush:
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -375,19 +403,23 @@ export class ClientSession {
     }
   }
 
-  private check(sql: string): GuardOutcome {
+  private decide(sql: string): Decision {
     const stop = this.ctx.metrics.analysisSeconds.startTimer();
-    const outcome = this.ctx.guard().check(sql);
+    const decision = (this.gate as StatementGate).decide(sql);
     stop();
-    const label = !outcome.refused ? 'forwarded' : outcome.error.code === SqlState.SyntaxError ? 'syntax_error' : 'refused';
+    const label = decision.kind === 'forward' ? 'forwarded' : decision.kind === 'rewrite' ? 'rewritten'
+      : decision.error.code === SqlState.SyntaxError ? 'syntax_error' : 'refused';
     this.ctx.metrics.statements.inc({ outcome: label });
-    return outcome;
+    return decision;
   }
 
   private forward(bytes: Buffer, completesCycle: boolean): void {
     const upstream = this.upstream as UpstreamConnection;
     if (!upstream.socket.write(bytes)) this.socket.pause();
-    if (completesCycle) this.pendingSyncs++;
+    if (completesCycle) {
+      this.pendingSyncs++;
+      this.gate?.cycleSent();
+    }
   }
 
   private onSync(bytes: Buffer): void {

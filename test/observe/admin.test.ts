@@ -24,7 +24,8 @@ test('metrics count connections, auth outcomes and statements, and hold no secre
   const c = new pg.Client(clientConfig(h, 'alice@acme.com'));
   await c.connect();
   await c.query('select 1');
-  await c.query('select * from crm.employees').catch(() => {});
+  await c.query('select * from pg_catalog.pg_stats').catch(() => {});
+  await c.query('select name from crm.employees');
   await c.query('selec 1').catch(() => {});
   await c.end();
   const bad = new pg.Client(clientConfig(h, 'alice@acme.com', { password: 'wrong-wrong-wrong' }));
@@ -36,6 +37,8 @@ test('metrics count connections, auth outcomes and statements, and hold no secre
   assert.match(text, /pgveil_auth_total\{outcome="failure"\} [1-9]/);
   assert.match(text, /pgveil_statements_total\{outcome="forwarded"\} [1-9]/);
   assert.match(text, /pgveil_statements_total\{outcome="refused"\} [1-9]/);
+  assert.match(text, /pgveil_statements_total\{outcome="rewritten"\} [1-9]/);
+  assert.match(text, /pgveil_cache_misses [1-9]/);
   assert.match(text, /pgveil_statements_total\{outcome="syntax_error"\} [1-9]/);
   assert.match(text, /pgveil_rewrite_seconds_bucket/);
   assert.match(text, /pgveil_process_cpu_seconds_total/);

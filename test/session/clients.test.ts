@@ -47,17 +47,24 @@ test('extended protocol with parameters works and keeps order', async () => {
   await c.end();
 });
 
-test('a statement naming a protected table is refused with 42501 (fail closed until the rewriter lands)', async () => {
-  const c = await connect();
-  for (const sql of ['select * from crm.employees', 'SELECT * FROM "crm"."employees"', 'select * from employees', 'select 1; select * from crm.employees']) {
-    const err = await errorOf(c.query(sql));
-    assert.is(err.code, '42501', sql);
+const refusedSql = 'select * from pg_catalog.pg_stats'; // B5: refused for everyone
+
+test('ownership: every spelling of a protected table returns only the user\'s org rows', async () => {
+  const alice = await connect();
+  const bob = await connect('bob@globex.com');
+  for (const sql of ['select name from crm.employees', 'SELECT name FROM "crm"."employees"', 'select name from CRM.EMPLOYEES', 'select 1; select name from crm.employees']) {
+    const a = await alice.query(sql);
+    const rows = (Array.isArray(a) ? a[a.length - 1] : a).rows.map((r: { name: string }) => r.name);
+    assert.equal(rows, ['Ann'], sql);
+    const b = await bob.query(sql);
+    assert.equal((Array.isArray(b) ? b[b.length - 1] : b).rows.map((r: { name: string }) => r.name), ['Gus'], sql);
   }
-  const err = await errorOf(c.query('select * from crm.employees where id = $1', [1]));
-  assert.is(err.code, '42501');
-  const ok = await c.query('select count(*)::int as n from public.lookup');
+  const byId = await alice.query('select name from crm.employees where id = $1', [2]);
+  assert.is(byId.rows.length, 0, 'a row of another org answers like a missing row');
+  const ok = await alice.query('select count(*)::int as n from public.lookup');
   assert.is(ok.rows[0].n, 2);
-  await c.end();
+  await alice.end();
+  await bob.end();
 });
 
 test('A6 query_to_xml with a protected table in the string is refused', async () => {
@@ -71,7 +78,7 @@ test('a refusal inside a transaction block aborts it, as a Postgres error would'
   const c = await connect();
   await c.query('begin');
   await c.query('select 1');
-  const err = await errorOf(c.query('select * from crm.employees'));
+  const err = await errorOf(c.query(refusedSql));
   assert.is(err.code, '42501');
   const aborted = await errorOf(c.query('select 1'));
   assert.is(aborted.code, '25P02');
@@ -86,7 +93,7 @@ test('an extended-protocol refusal mid-transaction is reported in order and abor
   await c.query('begin');
   const [a, b, d] = await Promise.allSettled([
     c.query('select $1::int as v', [1]),
-    c.query('select * from crm.employees where id = $1', [1]),
+    c.query(`${refusedSql} where attname = $1`, ['x']),
     c.query('select $1::int as v', [3]),
   ]);
   assert.is(a.status, 'fulfilled');
@@ -119,7 +126,7 @@ test('postgres.js connects over TLS and runs simple and extended queries', async
     const multi = await sql.unsafe('select 1 as a; select 2 as b');
     assert.is(multi.length, 2);
     let refused: { code?: string } | undefined;
-    try { await sql`select * from crm.employees`; } catch (e) { refused = e as { code?: string }; }
+    try { await sql.unsafe(refusedSql); } catch (e) { refused = e as { code?: string }; }
     assert.is(refused?.code, '42501');
   } finally {
     await sql.end();

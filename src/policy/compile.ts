@@ -1,0 +1,255 @@
+// policy.yaml → per-table rules (compilePolicy), and per user → the profile
+// of exactly the rules that apply to them with their attributes bound as
+// literals (profileFor). Profiles with equal content are one interned object.
+//
+// Binding (THREATS C2): `${user.name}`, `${user.org}`, `${user.groups}`
+// (text[]), `${user.attributes.<k>}` (the user's own value, else their
+// organization's) become `(<sqlLiteral>)`. A value that is missing or cannot
+// be a literal fails closed: the filter becomes `false` (no rows), a custom
+// mask becomes `null`.
+import { parseQualifiedName } from '../config/identifiers.js';
+import type { Except, MaskRule, Organization, PolicyFile, Subjects, User, UsersFile } from '../config/types.js';
+import { canonicalProfile, profileKey } from './canonical.js';
+import { sqlLiteral } from './literals.js';
+import { mostRestrictive } from './precedence.js';
+import { bindTemplate, parseTemplate, type Template } from './template.js';
+import type { MaskKind, MaskSpec, Profile, TableProfile } from './types.js';
+
+export interface CompiledFilter {
+  /** As written in policy.yaml (for reports and `pgveil explain`). */
+  source: string;
+  template: Template;
+  except?: Except;
+}
+
+export interface CompiledMask {
+  kind: MaskKind;
+  /** Options as written, minus `mask` and `except`. */
+  options: Record<string, unknown>;
+  /** custom only: the scanned `expr`. */
+  template?: Template;
+  except?: Except;
+}
+
+export interface CompiledTable {
+  /** Canonical "schema.table" key. */
+  relation: string;
+  schema: string;
+  name: string;
+  access?: { allow?: Subjects; deny?: Subjects };
+  filters: CompiledFilter[];
+  /** Column (catalog spelling) → every rule given for it; several combine by precedence. */
+  masks: Map<string, CompiledMask[]>;
+}
+
+export interface CompiledPolicy {
+  generation: number;
+  layers: PolicyFile['layers'];
+  defaults: PolicyFile['defaults'];
+  /** Whether policy.secrets.scrambleKey is set (the key itself lives upstream, see scramble-sql.ts). */
+  scrambleKeyConfigured: boolean;
+  tables: Map<string, CompiledTable>;
+  organizations: Record<string, Organization>;
+  /** Interned profiles by canonical content; short key → canonical content (to catch key collisions). */
+  readonly interned: Map<string, Profile>;
+  readonly keys: Map<string, string>;
+  /** profileFor's memo: User objects are treated as immutable (a users reload makes new ones). */
+  readonly byUser: WeakMap<User, Profile>;
+}
+
+export class PolicyCompileError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid policy:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+const KEYED_MASKS: ReadonlySet<MaskKind> = new Set(['scramble', 'hash']);
+
+/** Compiles a loaded policy. Throws PolicyCompileError listing every problem. */
+export function compilePolicy(policy: PolicyFile, users: UsersFile, generation: number): CompiledPolicy {
+  const problems: string[] = [];
+  const tables = new Map<string, CompiledTable>();
+  for (const [relation, table] of Object.entries(policy.tables)) {
+    const where = `tables.${relation}`;
+    const parts = parseQualifiedName(relation);
+    if (parts?.length !== 2) {
+      problems.push(`${where}: not a schema-qualified table name`);
+      continue;
+    }
+    const filters: CompiledFilter[] = [];
+    table.ownership.forEach((rule, i) => {
+      const { template, problems: p } = parseTemplate(rule.filter, { column: false });
+      problems.push(...p.map((m) => `${where}.ownership[${i}].filter: ${m}`));
+      if (template) filters.push({ source: rule.filter, template, ...(rule.except ? { except: rule.except } : {}) });
+    });
+    const masks = new Map<string, CompiledMask[]>();
+    for (const [columnKey, rule] of Object.entries(table.redaction)) {
+      const column = parseQualifiedName(columnKey);
+      if (column?.length !== 1) {
+        problems.push(`${where}.redaction.${columnKey}: not a column name`);
+        continue;
+      }
+      const compiled = compileMask(rule, `${where}.redaction.${columnKey}`, problems);
+      if (!compiled) continue;
+      if (KEYED_MASKS.has(compiled.kind) && !policy.secrets.scrambleKey) {
+        problems.push(`${where}.redaction.${columnKey}: mask ${compiled.kind} needs secrets.scrambleKey (the key the pgveil helper schema is installed with)`);
+      }
+      const list = masks.get(column[0]) ?? [];
+      list.push(compiled);
+      masks.set(column[0], list);
+    }
+    tables.set(relation, { relation, schema: parts[0], name: parts[1], access: table.access, filters, masks });
+  }
+  if (problems.length) throw new PolicyCompileError(problems);
+  return {
+    generation,
+    layers: policy.layers,
+    defaults: policy.defaults,
+    scrambleKeyConfigured: Boolean(policy.secrets.scrambleKey),
+    tables,
+    organizations: users.organizations,
+    interned: new Map(),
+    keys: new Map(),
+    byUser: new WeakMap(),
+  };
+}
+
+function compileMask(rule: MaskRule, where: string, problems: string[]): CompiledMask | undefined {
+  const { mask, except, ...options } = rule;
+  const out: CompiledMask = { kind: mask, options, ...(except ? { except } : {}) };
+  const bad = (m: string) => { problems.push(`${where}: ${m}`); return undefined; };
+  switch (mask) {
+    case 'partial': {
+      const { keepFirst = 0, keepLast = 0, fill = 'X' } = options;
+      if (!isCount(keepFirst) || !isCount(keepLast)) return bad('keepFirst and keepLast must be whole numbers ≥ 0');
+      if (typeof fill !== 'string' || [...fill].length !== 1) return bad('fill must be one character');
+      out.options = { keepFirst, keepLast, fill };
+      return out;
+    }
+    case 'truncate':
+      if (!['year', 'month', 'day'].includes(String(options.to))) return bad('to must be year, month or day');
+      return out;
+    case 'round':
+      if (typeof options.step !== 'number' || !(options.step > 0) || !Number.isFinite(options.step)) return bad('step must be a number > 0');
+      return out;
+    case 'custom': {
+      if (typeof options.expr !== 'string') return bad('expr must be an SQL expression');
+      const { template, problems: p } = parseTemplate(options.expr, { column: true });
+      problems.push(...p.map((m) => `${where}.expr: ${m}`));
+      return template ? { ...out, template } : undefined;
+    }
+    case 'full': case 'email': case 'scramble': case 'hash': case 'null':
+      return out;
+    default:
+      return bad(`unknown mask ${JSON.stringify(mask)}`);
+  }
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
+}
+
+/** The user's effective policy: the same object for every user whose effective policy is equal. */
+export function profileFor(compiled: CompiledPolicy, user: User): Profile {
+  const memo = compiled.byUser.get(user);
+  if (memo) return memo;
+  const bind = binder(compiled, user);
+  const tables = new Map<string, TableProfile>();
+  for (const t of compiled.tables.values()) tables.set(t.relation, tableProfile(compiled, t, user, bind));
+  const body = { unlistedRelations: compiled.defaults.unlistedRelations, writes: compiled.defaults.writes, tables };
+  const canonical = canonicalProfile(body);
+  let profile = compiled.interned.get(canonical);
+  if (!profile) {
+    profile = { key: uniqueKey(compiled, canonical), generation: compiled.generation, ...body };
+    compiled.interned.set(canonical, profile);
+  }
+  compiled.byUser.set(user, profile);
+  return profile;
+}
+
+/** A 12-hex-character key, longer only if two different profiles of this policy would share it. */
+function uniqueKey(compiled: CompiledPolicy, canonical: string): string {
+  for (let length = 12; ; length += 4) {
+    const key = profileKey(canonical, length);
+    const owner = compiled.keys.get(key);
+    if (owner === undefined || owner === canonical) {
+      compiled.keys.set(key, canonical);
+      return key;
+    }
+  }
+}
+
+function tableProfile(compiled: CompiledPolicy, t: CompiledTable, user: User, bind: Binder): TableProfile {
+  const access = !compiled.layers.access || mayAccess(t.access, user);
+  const filters: string[] = [];
+  const masks = new Map<string, MaskSpec>();
+  if (!access) return { relation: t.relation, access, filters, masks };
+  if (compiled.layers.ownership) {
+    for (const f of t.filters) {
+      if (isExempt(f.except, user)) continue;
+      const bound = bindTemplate(f.template, bind);
+      filters.push(bound === undefined ? 'false' : `(${bound[0]})`);
+    }
+  }
+  if (compiled.layers.redaction) {
+    for (const [column, rules] of t.masks) {
+      const specs = rules.filter((r) => !isExempt(r.except, user)).map((r) => maskSpec(r, bind));
+      const spec = mostRestrictive(specs);
+      if (spec) masks.set(column, spec);
+    }
+  }
+  return { relation: t.relation, access, filters, masks };
+}
+
+function maskSpec(rule: CompiledMask, bind: Binder): MaskSpec {
+  if (rule.kind !== 'custom' || !rule.template) return { kind: rule.kind, options: { ...rule.options } };
+  const parts = bindTemplate(rule.template, bind);
+  if (parts === undefined) return { kind: 'null', options: {} };
+  // `parts` are the pieces between `${column}`s: masks.ts joins them with the
+  // column reference, so text inside a bound literal is never substituted.
+  return { kind: 'custom', options: { expr: parts.join('${column}'), parts } };
+}
+
+type Binder = (slot: string) => string | undefined;
+
+function binder(compiled: CompiledPolicy, user: User): Binder {
+  const orgAttributes = user.org !== undefined && Object.hasOwn(compiled.organizations, user.org)
+    ? compiled.organizations[user.org].attributes
+    : undefined;
+  return (slot) => {
+    let value: unknown;
+    if (slot === 'user.name') value = user.name;
+    else if (slot === 'user.org') value = user.org;
+    // Sorted: group order means nothing to `= ANY(…)`, and users listing the same groups should share a profile.
+    else if (slot === 'user.groups') value = [...new Set(user.groups)].sort();
+    else if (slot.startsWith('user.attributes.')) {
+      const k = slot.slice('user.attributes.'.length);
+      if (Object.hasOwn(user.attributes, k)) value = user.attributes[k];
+      else if (orgAttributes && Object.hasOwn(orgAttributes, k)) value = orgAttributes[k];
+    }
+    if (value === undefined || value === null) return undefined;
+    try {
+      return `(${sqlLiteral(value)})`;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/** Access layer: outside an `allow` list or inside a `deny` list (minus their `except`) = no access. */
+export function mayAccess(rules: CompiledTable['access'], user: User): boolean {
+  if (!rules) return true;
+  const allowed = !rules.allow || (isSubject(rules.allow, user) && !isExempt(rules.allow.except, user));
+  const denied = rules.deny !== undefined && isSubject(rules.deny, user) && !isExempt(rules.deny.except, user);
+  return allowed && !denied;
+}
+
+function isSubject(s: { orgs: string[]; groups: string[]; users: string[] }, user: User): boolean {
+  return s.users.includes(user.name)
+    || (user.org !== undefined && s.orgs.includes(user.org))
+    || user.groups.some((g) => s.groups.includes(g));
+}
+
+export function isExempt(e: Except | undefined, user: User): boolean {
+  return e !== undefined && isSubject(e, user);
+}

@@ -1,0 +1,175 @@
+// The policy every session applies, as one immutable snapshot per
+// generation: the compiled policy, the upstream catalog it was checked
+// against, and the rewrite cache. A reload builds the next snapshot aside
+// and swaps it in one assignment; an invalid one leaves the old in place.
+import type { Config, PolicyFile, User, UsersFile } from '../config/types.js';
+import type { Catalog } from '../catalog/types.js';
+import { loadCatalog } from '../catalog/load.js';
+import { compilePolicy, profileFor, type CompiledPolicy } from '../policy/compile.js';
+import { checkMaskFits } from '../policy/masks.js';
+import type { Profile } from '../policy/types.js';
+import { RewriteCache } from '../cache/rewrite-cache.js';
+import { scanShape } from '../cache/shape.js';
+import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cache/template.js';
+import { rewriteSql, type Outcome } from '../rewrite/rewrite.js';
+import { openServiceClient } from '../upstream/service-client.js';
+import { PgError, SqlState } from '../errors.js';
+import type { Logger } from '../observe/log.js';
+
+/** The upstream could not be reached to read its catalog (retryable, unlike a bad policy). */
+export class CatalogUnavailableError extends Error {}
+
+export interface Snapshot {
+  generation: number;
+  compiled: CompiledPolicy;
+  catalog: Catalog;
+}
+
+/** What the session does with a statement. */
+export type Decision =
+  | { kind: 'forward'; effects?: Effects }
+  | { kind: 'rewrite'; sql: string; effects?: Effects }
+  | { kind: 'refuse'; error: PgError };
+
+/** Session-state consequences of a statement (rare: absent on the hot path). */
+export interface Effects {
+  changesSearchPath: boolean;
+  creates: string[];
+  uses: string[];
+  drops: string[];
+}
+
+type Cached =
+  | { kind: 'forward'; effects?: Effects }
+  | { kind: 'rewrite'; sql: string; effects?: Effects }
+  | { kind: 'template'; template: Template; effects?: Effects }
+  | { kind: 'refuse'; error: PgError };
+
+function effectsOf(o: Outcome): Effects | undefined {
+  if (!o.searchPathChange && !o.creates.length && !o.uses.length && !o.drops.length) return undefined;
+  return { changesSearchPath: Boolean(o.searchPathChange), creates: o.creates, uses: o.uses, drops: o.drops };
+}
+
+export class ActivePolicy {
+  private snapshot?: Snapshot;
+  readonly cache: RewriteCache<Cached>;
+  /** Last catalog failure, for /readyz and for refusals while none is loaded. */
+  catalogError?: string;
+  /** Called with the reason whenever the verifier catches an analyzer gap. */
+  onVerifierRefusal?: (detail: string) => void;
+
+  constructor(private readonly config: Config, private readonly upstreamPassword: string | undefined, private readonly logger: Logger) {
+    this.cache = new RewriteCache<Cached>(config.cache.maxEntries);
+  }
+
+  get current(): Snapshot | undefined {
+    return this.snapshot;
+  }
+
+  get generation(): number {
+    return this.snapshot?.generation ?? 0;
+  }
+
+  /**
+   * Compiles users + policy, reads the catalog for it, checks every mask
+   * against its column's type, and swaps the result in. Throws (leaving the
+   * active snapshot untouched) when anything is wrong.
+   */
+  async load(users: UsersFile, policy: PolicyFile): Promise<Snapshot> {
+    const generation = this.generation + 1;
+    const compiled = compilePolicy(policy, users, generation);
+    let catalog: Catalog;
+    try {
+      const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
+      try {
+        catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
+      } finally {
+        await client.end().catch(() => {});
+      }
+    } catch (err) {
+      this.catalogError = err instanceof Error ? err.message : String(err);
+      throw new CatalogUnavailableError(`could not read the upstream catalog: ${this.catalogError}`);
+    }
+    checkMasks(compiled, catalog);
+    const next: Snapshot = { generation, compiled, catalog };
+    this.snapshot = next;
+    this.catalogError = undefined;
+    this.cache.newGeneration(generation);
+    return next;
+  }
+
+  profileFor(user: User): Profile | undefined {
+    return this.snapshot ? profileFor(this.snapshot.compiled, user) : undefined;
+  }
+
+  /**
+   * The decision for one statement: a cache hit costs a shape scan and a map
+   * lookup; a miss parses, analyses, splices and verifies.
+   */
+  decide(sql: string, profile: Profile, searchPath: string[], searchPathKey: string, searchPathKnown: boolean): Decision {
+    const snapshot = this.snapshot;
+    if (!snapshot) {
+      return { kind: 'refuse', error: new PgError(SqlState.CannotConnectNow, 'pgveil has not read the upstream catalog yet', { hint: 'The upstream server may be unreachable; try again shortly.' }) };
+    }
+    const gen = snapshot.generation;
+    const spKey = searchPathKnown ? searchPathKey : '\u0001';
+    const shape = scanShape(sql);
+    if (shape) {
+      const hit = this.cache.getShape(gen, profile.key, spKey, shape.key);
+      if (hit?.kind === 'template') return { kind: 'rewrite', sql: fillTemplate(hit.template, sql, shape), effects: hit.effects };
+      if (hit?.kind === 'forward') return hit;
+    }
+    const exact = this.cache.getExact(gen, profile.key, spKey, sql);
+    if (exact) return exact.kind === 'template' ? { kind: 'refuse', error: internalError() } : exact;
+
+    const started = performance.now();
+    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown });
+    this.cache.recordMiss(performance.now() - started);
+    const effects = effectsOf(outcome);
+    if (outcome.kind === 'refuse') {
+      if (outcome.internal) this.onVerifierRefusal?.(outcome.internal);
+      const cached: Cached = { kind: 'refuse', error: outcome.error };
+      this.cache.setExact(gen, profile.key, spKey, sql, cached);
+      return cached;
+    }
+    if (outcome.kind === 'forward') {
+      const cached: Cached = { kind: 'forward', effects };
+      if (shape && outcome.shapeSafe) this.cache.setShape(gen, profile.key, spKey, shape.key, cached);
+      else this.cache.setExact(gen, profile.key, spKey, sql, cached);
+      return cached;
+    }
+    if (shape && outcome.shapeSafe) {
+      try {
+        const template = makeTemplate(outcome.sql, slotsFromMap(shape, outcome.mapIndex), { sql, shape });
+        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, effects });
+        return { kind: 'rewrite', sql: outcome.sql, effects };
+      } catch (err) {
+        this.logger.warn('rewrite not cacheable by shape', { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    this.cache.setExact(gen, profile.key, spKey, sql, { kind: 'rewrite', sql: outcome.sql, effects });
+    return { kind: 'rewrite', sql: outcome.sql, effects };
+  }
+}
+
+function internalError(): PgError {
+  return new PgError(SqlState.InternalError, 'internal error in pgveil', { hint: 'The pgveil log has the details.' });
+}
+
+/** A mask that does not fit its column's type is a load error, for every relation it covers. */
+function checkMasks(compiled: CompiledPolicy, catalog: Catalog): void {
+  const problems: string[] = [];
+  for (const table of compiled.tables.values()) {
+    const rel = catalog.byName.get(table.name)?.get(table.schema);
+    if (!rel) continue; // a policy table that does not exist upstream: nothing to read, nothing to mask
+    for (const [column, masks] of table.masks) {
+      const col = rel.columns?.find((c) => c.name === column);
+      if (!col) { problems.push(`${table.relation}.${column}: no such column upstream`); continue; }
+      for (const m of masks) {
+        const problem = checkMaskFits({ kind: m.kind, options: m.options }, col);
+        if (problem) problems.push(`${table.relation}.${column}: ${problem}`);
+      }
+    }
+  }
+  if (problems.length) throw new Error(`the policy does not fit the upstream schema:\n  ${problems.join('\n  ')}`);
+}

@@ -1,0 +1,112 @@
+// Per-session policy state around the rewriter: the user's profile for the
+// current generation, the search_path upstream reports (PostgreSQL 18 sends
+// it as ParameterStatus, so SET, SET LOCAL, RESET, rollbacks and functions
+// are all reflected exactly), and which prepared statements and cursors were
+// made under which policy generation (THREATS A8, C3).
+import type { UsersFile } from '../config/types.js';
+import { parseSearchPath } from '../catalog/resolve.js';
+import type { Profile } from '../policy/types.js';
+import { PgError, SqlState } from '../errors.js';
+import type { ActivePolicy, Decision } from './active-policy.js';
+
+const defaultSearchPath = '"$user", public';
+
+export class StatementGate {
+  private searchPathText = defaultSearchPath;
+  private searchPath = parseSearchPath(defaultSearchPath);
+  /** True once upstream has reported search_path (PostgreSQL 18+). */
+  private searchPathReported = false;
+  /** search_path is uncertain until this many query cycles have completed. */
+  private settledAfter = 0;
+  private cyclesSent = 0;
+  private cyclesDone = 0;
+  private profile?: Profile;
+  private profileGeneration = -1;
+  /** "prepared:x", "cursor:x" (SQL level) and "statement:x" (protocol level) → generation. */
+  private readonly named = new Map<string, number>();
+
+  constructor(private readonly policy: ActivePolicy, private readonly userName: string, private readonly users: () => UsersFile) {}
+
+  onParameterStatus(name: string, value: string): void {
+    if (name !== 'search_path') return;
+    this.searchPathReported = true;
+    if (value === this.searchPathText) return;
+    try {
+      this.searchPath = parseSearchPath(value);
+      this.searchPathText = value;
+    } catch {
+      this.settledAfter = Number.MAX_SAFE_INTEGER; // unparseable: stay uncertain, unqualified names refused
+    }
+  }
+
+  cycleSent(): void { this.cyclesSent++; }
+  cycleDone(): void { this.cyclesDone++; }
+
+  /** The decision for one statement, with the session-state checks the cache cannot know about. */
+  decide(sql: string): Decision {
+    const profile = this.currentProfile();
+    if (!profile) return { kind: 'refuse', error: new PgError(SqlState.InvalidAuthorizationSpecification, `user "${this.userName}" no longer exists`) };
+    const known = this.cyclesDone >= this.settledAfter;
+    const decision = this.policy.decide(sql, profile, this.searchPath, this.searchPathText, known);
+    if (decision.kind === 'refuse' || !decision.effects) return decision;
+    const effects = decision.effects;
+    if (effects.changesSearchPath && !this.searchPathReported) {
+      return refuse('changing search_path needs an upstream that reports it (PostgreSQL 18 or later)', 'Schema-qualify table names instead.');
+    }
+    for (const name of effects.uses) {
+      const made = this.named.get(name);
+      if (made !== undefined && made !== this.policy.generation) return stale(name);
+    }
+    for (const name of effects.drops) this.drop(name);
+    for (const name of effects.creates) this.named.set(name, this.policy.generation);
+    // The change takes effect upstream when the current cycle completes.
+    if (effects.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
+    return decision;
+  }
+
+  /** Protocol-level Parse of a named statement. */
+  parsed(statement: string): void {
+    if (statement) this.named.set(`statement:${statement}`, this.policy.generation);
+  }
+
+  /** Protocol-level Bind: refused when its statement was rewritten under an older policy. */
+  checkBind(statement: string): PgError | undefined {
+    const made = this.named.get(`statement:${statement}`);
+    if (statement && made !== undefined && made !== this.policy.generation) return stale(`statement:${statement}`).error;
+    return undefined;
+  }
+
+  closed(statement: string): void {
+    this.named.delete(`statement:${statement}`);
+  }
+
+  private drop(name: string): void {
+    if (!name.endsWith(':*')) { this.named.delete(name); return; }
+    const prefix = name.slice(0, -1);
+    for (const key of [...this.named.keys()]) if (key.startsWith(prefix)) this.named.delete(key);
+  }
+
+  private currentProfile(): Profile | undefined {
+    if (this.profileGeneration !== this.policy.generation) {
+      const account = this.users().users.get(this.userName);
+      this.profile = account && !account.disabled ? this.policy.profileFor(account) : undefined;
+      this.profileGeneration = this.policy.generation;
+    }
+    return this.profile;
+  }
+}
+
+function refuse(message: string, hint?: string): Decision & { kind: 'refuse' } {
+  return { kind: 'refuse', error: new PgError(SqlState.InsufficientPrivilege, message, { hint }) };
+}
+
+function stale(name: string): Decision & { kind: 'refuse' } {
+  const [kind, id] = [name.slice(0, name.indexOf(':')), name.slice(name.indexOf(':') + 1)];
+  const what = kind === 'cursor' ? `cursor "${id}"` : `prepared statement "${id}"`;
+  return {
+    kind: 'refuse',
+    error: new PgError('26000', `${what} was made under an older policy and cannot be used`, {
+      hint: kind === 'cursor' ? 'Declare the cursor again.' : 'Prepare the statement again (DEALLOCATE it first, or use a new name).',
+    }),
+  };
+}
