@@ -47,6 +47,10 @@ export interface HarnessOptions {
   postgresSettings?: Record<string, string>;
   /** Receives the embedded PostgreSQL's log output (its server log goes to stderr). */
   onPostgresLog?: (text: string) => void;
+  /** More SQL run as superuser in `analytics` after the base schema (e.g. sampleSchemaSql()). */
+  extraSql?: string;
+  /** policy.yaml content replacing the default one (ownership on crm.employees). */
+  policyYaml?: string;
 }
 
 export interface UpstreamTls { mode: UpstreamTlsMode; ca?: string }
@@ -78,6 +82,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const servicePassword = 'svc-' + Math.random().toString(36).slice(2);
   const db = await pg.connect('analytics');
   await db.query(schemaSql.replace('__PW__', servicePassword));
+  if (opts.extraSql) await db.query(opts.extraSql);
   await db.end();
 
   const dir = mkdtempSync(join(tmpdir(), 'pgveil-test-'));
@@ -119,7 +124,7 @@ ${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessage
     groups: [analysts]
     password: "${createVerifier(pw)}"`).join('\n');
   writeFileSync(join(dir, 'users.yaml'), `organizations:\n  acme: {}\n  globex: {}\nusers:\n${userLines}\n${opts.extraUsers ?? ''}`);
-  writeFileSync(join(dir, 'policy.yaml'), `
+  writeFileSync(join(dir, 'policy.yaml'), opts.policyYaml ?? `
 layers: { access: true, ownership: true, redaction: true }
 defaults: { unlistedRelations: allow, writes: deny }
 tables:
