@@ -15,6 +15,12 @@ import { scanShape, type Shape } from './shape.js';
 export interface Template {
   /** The fixed text between the slots: one more piece than slots. */
   readonly pieces: readonly string[];
+  /**
+   * For each slot in text order, which constant of the statement fills it.
+   * Absent when slot k holds constant k (the rewriter moved no constant
+   * ahead of another, e.g. into a guarded subquery).
+   */
+  readonly order?: Int32Array;
 }
 
 /**
@@ -24,18 +30,21 @@ export interface Template {
  */
 export function makeTemplate(rewritten: string, slots: Int32Array, source?: { sql: string; shape: Shape }): Template {
   if (slots.length % 2 !== 0) throw new RangeError('template slots come in [start, end) pairs');
+  const count = slots.length / 2;
+  const byPosition = Array.from({ length: count }, (_, k) => k).sort((a, b) => slots[2 * a] - slots[2 * b]);
+  const inOrder = byPosition.every((k, j) => k === j);
   const pieces: string[] = [];
   let last = 0;
-  for (let k = 0; k < slots.length; k += 2) {
-    const start = slots[k];
-    const end = slots[k + 1];
-    if (start < last || end < start || end > rewritten.length) throw new RangeError('template slots must be ascending and inside the text');
+  for (const k of byPosition) {
+    const start = slots[2 * k];
+    const end = slots[2 * k + 1];
+    if (start < last || end < start || end > rewritten.length) throw new RangeError('template slots must not overlap and must lie inside the text');
     pieces.push(rewritten.slice(last, start));
     last = end;
   }
   pieces.push(rewritten.slice(last));
   if (source) checkContract(rewritten, slots, source.sql, source.shape);
-  return { pieces };
+  return inOrder ? { pieces } : { pieces, order: Int32Array.from(byPosition) };
 }
 
 /** The template's text with the constants of `sql` (of the template's shape) in its slots. */
@@ -43,8 +52,16 @@ export function fillTemplate(t: Template, sql: string, shape: Shape): string {
   const pieces = t.pieces;
   const c = shape.constants;
   if (c.length !== (pieces.length - 1) * 2) throw new RangeError('statement does not have the template\'s shape');
+  const order = t.order;
   let out = pieces[0];
-  for (let k = 0, p = 1; p < pieces.length; k += 2, p++) out += sql.slice(c[k], c[k + 1]) + pieces[p];
+  if (!order) {
+    for (let k = 0, p = 1; p < pieces.length; k += 2, p++) out += sql.slice(c[k], c[k + 1]) + pieces[p];
+    return out;
+  }
+  for (let p = 1; p < pieces.length; p++) {
+    const k = order[p - 1] * 2;
+    out += sql.slice(c[k], c[k + 1]) + pieces[p];
+  }
   return out;
 }
 
@@ -79,18 +96,21 @@ function checkContract(rewritten: string, slots: Int32Array, sql: string, shape:
   const sourceKinds = kindsOf(shape.key);
   const rewrittenKinds = kindsOf(again.key);
   const found = again.constants;
-  let f = 0;
+  const foundAt = new Map<number, number>();
+  for (let i = 0; i < found.length; i += 2) foundAt.set(found[i], i);
   for (let k = 0; k < c.length; k += 2) {
     const s = slots[k];
     const e = slots[k + 1];
     const slot = k / 2;
     if (rewritten.slice(s, e) !== sql.slice(c[k], c[k + 1])) throw new RangeError(`slot ${slot} does not hold its constant`);
     const after = rewritten.charCodeAt(e);
-    if (!sameAt(rewritten, s - 1, sql, c[k] - 1) || !sameAt(rewritten, e, sql, c[k + 1]) || (after === 46 && !sameAt(rewritten, e + 1, sql, c[k + 1] + 1))) {
+    // A constant the rewriter moved into a subquery is closed by its ')': that ends any constant token.
+    const closedByParen = after === 41;
+    if (!sameAt(rewritten, s - 1, sql, c[k] - 1) || (!sameAt(rewritten, e, sql, c[k + 1]) && !closedByParen) || (after === 46 && !sameAt(rewritten, e + 1, sql, c[k + 1] + 1))) {
       throw new RangeError(`slot ${slot} is not surrounded as its constant is`);
     }
-    while (f < found.length && found[f] < s) f += 2;
-    if (found[f] !== s || found[f + 1] !== e || rewrittenKinds[f / 2] !== sourceKinds[slot]) {
+    const f = foundAt.get(s);
+    if (f === undefined || found[f + 1] !== e || rewrittenKinds[f / 2] !== sourceKinds[slot]) {
       throw new RangeError(`slot ${slot} is not one constant in the rewritten text`);
     }
   }

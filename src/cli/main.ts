@@ -12,6 +12,7 @@ export interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).command,
   check: async () => (await import('./check.js')).command,
+  explain: async () => (await import('./explain.js')).command,
   passwd: async () => (await import('./passwd.js')).command,
   seal: async () => (await import('./seal.js')).command,
   keygen: async () => (await import('./keygen.js')).command,

@@ -11,7 +11,7 @@
 import type { CatalogColumn } from '../catalog/types.js';
 import { parseQualifiedName } from '../config/identifiers.js';
 import { dollarQuote, quoteIdent } from './literals.js';
-import { castTypeName, isBuiltinType, TypeNameError } from './type-name.js';
+import { castTypeName, isBuiltinType, TypeNameError, typmodArgs } from './type-name.js';
 import type { MaskSpec } from './types.js';
 
 export interface MaskHelpers {
@@ -135,15 +135,57 @@ export function maskExpression(spec: MaskSpec, column: CatalogColumn, columnRef:
       if (column.baseType === 'timestamptz') return `pg_catalog.date_trunc(${unit}, ${ref}::pg_catalog.timestamptz, 'UTC'::pg_catalog.text)::${type}`;
       return `pg_catalog.date_trunc(${unit}, ${ref}::pg_catalog.timestamp)::${type}`;
     }
-    case 'round': {
-      const step = `'${String(spec.options.step)}'::pg_catalog.numeric`;
-      return `(pg_catalog.round(${ref}::pg_catalog.numeric ${op('/')} ${step}) ${op('*')} ${step})::${type}`;
-    }
+    case 'round':
+      return `(${round(ref, column, Number(spec.options.step))})::${type}`;
     case 'custom': {
       const parts = Array.isArray(spec.options.parts) ? spec.options.parts.map(String) : String(spec.options.expr).split('${column}');
       return `(${parts.join(columnRef)})::${type}`;
     }
   }
+}
+
+const INTEGER_RANGE: Record<string, [bigint, bigint]> = {
+  int2: [-(2n ** 15n), 2n ** 15n - 1n],
+  int4: [-(2n ** 31n), 2n ** 31n - 1n],
+  int8: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+
+/**
+ * The nearest multiple of step. Near the end of an integer or numeric(p,s)
+ * range it is the last multiple inside it (32767 to step 10 is 32760, not an
+ * "out of range" error that would fail every query over that row).
+ */
+function round(ref: string, column: CatalogColumn, step: number): string {
+  const stepSql = `'${String(step)}'::pg_catalog.numeric`;
+  const r = `(pg_catalog.round(${ref}::pg_catalog.numeric ${op('/')} ${stepSql}) ${op('*')} ${stepSql})`;
+  let bounds: [string, string] | undefined;
+  const ints = INTEGER_RANGE[column.baseType];
+  if (ints && Number.isInteger(step)) {
+    const st = BigInt(step);
+    // BigInt division truncates toward zero: the last multiples inside the range.
+    bounds = [`'${(ints[0] / st) * st}'::pg_catalog.numeric`, `'${(ints[1] / st) * st}'::pg_catalog.numeric`];
+  } else if (column.baseType === 'numeric' && column.typmod >= 0) {
+    const [precision, scale] = typmodArgs('numeric', column.typmod);
+    const hi = lastMultiple([10n ** BigInt(precision) - 1n, -scale], decimal(step));
+    bounds = [`'-${hi}'::pg_catalog.numeric`, `'${hi}'::pg_catalog.numeric`];
+  }
+  if (!bounds) return r;
+  return `CASE WHEN ${r} ${op('>')} ${bounds[1]} THEN ${bounds[1]} WHEN ${r} ${op('<')} ${bounds[0]} THEN ${bounds[0]} ELSE ${r} END`;
+}
+
+/** A finite number as mantissa × 10^exponent, exactly as JavaScript prints it ("0.5", "1e-7", "1.5e+21"). */
+function decimal(x: number): [bigint, number] {
+  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(x));
+  if (!m) throw new Error(`not a positive decimal: ${x}`);
+  const frac = m[2] ?? '';
+  return [BigInt(m[1] + frac), Number(m[3] ?? 0) - frac.length];
+}
+
+/** The largest multiple of step not above max (both mantissa × 10^exponent), as numeric input text. */
+function lastMultiple([maxM, maxE]: [bigint, number], [stepM, stepE]: [bigint, number]): string {
+  const shift = maxE - stepE;
+  const q = shift >= 0 ? (maxM * 10n ** BigInt(shift)) / stepM : maxM / (stepM * 10n ** BigInt(-shift));
+  return `${q * stepM}e${stepE}`;
 }
 
 /** keepFirst … fill … keepLast, as long as the value; a value not longer than what is kept is all fill. */

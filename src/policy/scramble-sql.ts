@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS ${s}.scramble_key (
   opad bytea NOT NULL
 );
 REVOKE ALL ON TABLE ${s}.scramble_key FROM PUBLIC, ${svc};
-ALTER TABLE ${s}.scramble_key ALTER COLUMN ipad SET STATISTICS 0, ALTER COLUMN opad SET STATISTICS 0;
+ALTER TABLE ${s}.scramble_key ALTER COLUMN singleton SET STATISTICS 0, ALTER COLUMN ipad SET STATISTICS 0, ALTER COLUMN opad SET STATISTICS 0;
 INSERT INTO ${s}.scramble_key (singleton, ipad, opad)
   VALUES (true, pg_catalog.decode('${ipad.toString('hex')}', 'hex'), pg_catalog.decode('${opad.toString('hex')}', 'hex'))
   ON CONFLICT (singleton) DO UPDATE SET ipad = EXCLUDED.ipad, opad = EXCLUDED.opad;

@@ -9,7 +9,8 @@ import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
 import { governingTable } from './protection.js';
 import { refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
-import { closeParens, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
+import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
+import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
 
 export interface Edit {
@@ -19,13 +20,15 @@ export interface Edit {
   text: string;
   /** True for pgveil's guarded subqueries (the verifier allows protected references only inside them). */
   generated: boolean;
+  /** Original text copied verbatim into `text`: [from, from+length) of the original sits at `to` in `text`. */
+  moved?: Array<{ from: number; to: number; length: number }>;
 }
 
 export interface AnalysisContext {
   profile: Profile;
   catalog: Catalog;
-  /** Builds (and may cache) the guarded subquery of a protected relation. */
-  replacement(rel: CatalogRelation, table: TableProfile, inh: boolean): string;
+  /** The (cached) pieces of the guarded subquery of a protected relation. */
+  replacement(rel: CatalogRelation, table: TableProfile, inh: boolean): GuardedParts;
 }
 
 export interface Analysis {
@@ -87,6 +90,8 @@ export class Analyzer {
   };
   private searchPath: string[];
   private searchPathKnown = true;
+  /** The SELECTs being walked, innermost last: where a guarded relation's predicates may be pushed from. */
+  private readonly frames: QueryFrame[] = [];
   private protectedUsed = false;
 
   /** @param searchPathKnown false while a change of search_path is still in flight upstream */
@@ -169,9 +174,14 @@ export class Analyzer {
 
   private select(body: Body, scope: Scope): void {
     const inner = this.withClause(body, scope);
-    for (const [key, value] of Object.entries(body)) {
-      if (key === 'withClause') continue;
-      this.walk(value, inner);
+    this.frames.push(queryFrame(body));
+    try {
+      for (const [key, value] of Object.entries(body)) {
+        if (key === 'withClause') continue;
+        this.walk(value, inner);
+      }
+    } finally {
+      this.frames.pop();
     }
   }
 
@@ -254,7 +264,7 @@ export class Analyzer {
       end = close + 1;
     }
     const select = cols.length ? cols.map(quoteIdent).join(', ') : '*';
-    const guarded = this.ctx.replacement(rel, table, rv.inh);
+    const guarded = composeGuarded(this.ctx.replacement(rel, table, rv.inh), undefined, []);
     this.markProtected(rel, table);
     this.result.edits.push({ start, end, text: `(SELECT ${select} FROM ${guarded} AS ${quoteIdent(rv.relname)})`, generated: true });
   }
@@ -327,15 +337,15 @@ export class Analyzer {
     if (!table) { this.checkUnprotected(rel); return; }
     if (!table.access) refuse(`permission denied for table ${rel.name}`);
     this.markProtected(rel, table);
-    this.result.edits.push(this.guardedEdit(rv, rel, table));
+    this.guardedEdit(body, rv, rel, table);
   }
 
-  private guardedEdit(rv: ReturnType<typeof rangeVar>, rel: CatalogRelation, table: TableProfile): Edit {
+  private guardedEdit(node: Body, rv: ReturnType<typeof rangeVar>, rel: CatalogRelation, table: TableProfile): void {
     const sql = this.text.text;
     const nameStart = this.text.index(rv.location);
     let start = nameStart;
     let end = this.nameEnd(rv, nameStart);
-    let text = this.ctx.replacement(rel, table, rv.inh);
+    let prefix = '';
     if (!rv.inh) {
       const only = keywordBefore(sql, nameStart, 'only');
       if (!only) refuse('cannot rewrite this reference to a protected table');
@@ -345,11 +355,71 @@ export class Analyzer {
         if (end === -1) refuse('cannot rewrite this reference to a protected table');
       }
     } else {
-      const table = keywordBefore(sql, nameStart, 'table');
-      if (table && table.parens === 0) { start = table.start; text = `SELECT * FROM ${text}`; }
+      const tableKw = keywordBefore(sql, nameStart, 'table');
+      if (tableKw && tableKw.parens === 0) { start = tableKw.start; prefix = 'SELECT * FROM '; }
+    }
+    const parts = this.ctx.replacement(rel, table, rv.inh);
+    const pushed = this.pushable(node, rv, rel, table);
+    const alias = rv.alias ?? rv.relname;
+    // Compose the subquery, noting where each moved predicate lands in it.
+    let text = prefix + parts.head + (pushed.length ? ` AS ${quoteIdent(alias)}` : '');
+    const moved: NonNullable<Edit['moved']> = [];
+    if (pushed.length === 0) {
+      text = prefix + composeGuarded(parts, undefined, []);
+    } else {
+      text += ` WHERE ${parts.filters.length ? parts.filters.join(' AND ') + ' AND ' : ''}`;
+      pushed.forEach((p, i) => {
+        text += `${i ? ' AND ' : ''}(`;
+        moved.push({ from: p.start, to: text.length, length: p.end - p.start });
+        text += `${sql.slice(p.start, p.end)})`;
+        this.result.edits.push({ start: p.start, end: p.end, text: 'true', generated: false });
+      });
+      text += ' OFFSET 0)';
     }
     if (!rv.alias) text += ` AS ${quoteIdent(rv.relname)}`;
-    return { start, end, text, generated: true };
+    this.result.edits.push({ start, end, text, generated: true, moved: moved.length ? moved : undefined });
+  }
+
+  /**
+   * Top-level WHERE conjuncts `col op constant` on this relation's unmasked
+   * columns whose operator is leakproof: safe to evaluate below the
+   * ownership filter, and moved there so an index can serve them (B10).
+   */
+  private pushable(node: Body, rv: ReturnType<typeof rangeVar>, rel: CatalogRelation, table: TableProfile): Array<{ start: number; end: number }> {
+    const frame = this.frames[this.frames.length - 1];
+    if (!frame || !frame.inner.has(node) || !rel.columns) return [];
+    const alias = rv.alias ?? rv.relname;
+    const out: Array<{ start: number; end: number }> = [];
+    for (const conjunct of frame.conjuncts) {
+      const e = nodeOf(conjunct);
+      if (!e || e[0] !== 'A_Expr' || str(e[1], 'kind') !== 'AEXPR_OP') continue;
+      const op = nameList(e[1], 'name');
+      if (op.length !== 1 || !comparisonOps.has(op[0])) continue;
+      const left = nodeOf(e[1].lexpr);
+      const right = nodeOf(e[1].rexpr);
+      if (!left || !right) continue;
+      const colFirst = left[0] === 'ColumnRef';
+      const [colNode, valNode] = colFirst ? [left, right] : [right, left];
+      if (colNode[0] !== 'ColumnRef') continue;
+      const fields = list(colNode[1], 'fields').map((f) => stringValue(f));
+      if (fields.some((f) => f === undefined) || fields.length > 2) continue;
+      if (fields.length === 2 ? fields[0] !== alias : !frame.single) continue;
+      const column = rel.columns.find((c) => c.name === fields[fields.length - 1]);
+      if (!column || table.masks.has(column.name)) continue;
+      const valueType = constantType(valNode, column.baseType);
+      if (!valueType) continue;
+      const key = colFirst ? `${op[0]}(${column.baseType},${valueType})` : `${op[0]}(${valueType},${column.baseType})`;
+      if (!this.ctx.catalog.leakproofOperators.has(key)) continue;
+      const colStart = this.text.index(num(colNode[1], 'location') ?? -1);
+      const colEnd = qualifiedNameEnd(this.text.text, colStart, fields.length);
+      const valStart = this.text.index(num(valNode[1], 'location') ?? -1);
+      const valEnd = constantEnd(this.text.text, valStart);
+      if (colEnd === -1 || valEnd === -1) continue;
+      const [a, b] = colFirst ? [colEnd, valStart] : [valEnd, colStart];
+      if (this.text.text.slice(a, b).replace(/\s+/g, '') !== op[0]) continue; // comments or casts in between: leave it
+      out.push({ start: Math.min(colStart, valStart), end: Math.max(colEnd, valEnd) });
+    }
+    return out;
   }
 
   /** End of a RangeVar's name, including a trailing inheritance `*`. */
@@ -455,6 +525,46 @@ export class Analyzer {
   }
 }
 
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
+const comparisonOps = new Set(['=', '<', '>', '<=', '>=', '<>']);
+
+interface QueryFrame {
+  /** RangeVar bodies of this SELECT that are inner-joined (not on a nullable side). */
+  inner: Set<Body>;
+  /** The FROM list is exactly one relation: unqualified columns are its own. */
+  single: boolean;
+  /** Top-level AND conjuncts of WHERE. */
+  conjuncts: unknown[];
+}
+
+function queryFrame(body: Body): QueryFrame {
+  const inner = new Set<Body>();
+  const collect = (item: unknown) => {
+    const n = nodeOf(item);
+    if (!n) return;
+    if (n[0] === 'RangeVar') inner.add(n[1]);
+    else if (n[0] === 'JoinExpr' && str(n[1], 'jointype') === 'JOIN_INNER') { collect(n[1].larg); collect(n[1].rarg); }
+  };
+  const from = list(body, 'fromClause');
+  from.forEach(collect);
+  const conjuncts: unknown[] = [];
+  const flatten = (e: unknown) => {
+    const n = nodeOf(e);
+    if (n && n[0] === 'BoolExpr' && str(n[1], 'boolop') === 'AND_EXPR') list(n[1], 'args').forEach(flatten);
+    else if (e) conjuncts.push(e);
+  };
+  flatten(body.whereClause);
+  return { inner, single: from.length === 1 && nodeOf(from[0])?.[0] === 'RangeVar', conjuncts };
+}
+
+/** The type Postgres gives a constant or parameter compared with a column of `columnType`; undefined = don't push. */
+function constantType(node: [string, Body], columnType: string): string | undefined {
+  if (node[0] === 'ParamRef') return columnType;
+  if (node[0] !== 'A_Const') return undefined;
+  const c = node[1];
+  if (c.ival !== undefined) return 'int4';
+  if (c.sval !== undefined) return columnType; // an untyped literal takes the column's type
+  const f = str(child(c, 'fval') ?? {}, 'fval');
+  if (f === undefined) return undefined;
+  if (!/^[0-9]+$/.test(f)) return 'numeric';
+  return BigInt(f) <= 9223372036854775807n ? 'int8' : 'numeric';
 }

@@ -1,31 +1,46 @@
 // The guarded subquery that stands in for a protected relation:
-//   (SELECT "a", <mask of b> AS "b", … FROM [ONLY] "s"."t" WHERE (f1) AND (f2) OFFSET 0)
+//   (SELECT "a", <mask of b> AS "b", … FROM [ONLY] "s"."t" [AS alias]
+//      WHERE (f1) AND (f2) [AND (pushed predicate)…] OFFSET 0)
 // Columns keep the table's order, names and types, so `SELECT *`, whole-row
 // references and typed clients see the table's shape with masked values.
 // OFFSET 0 keeps the planner from pushing the user's predicates below the
 // ownership filter, where a non-leakproof function could see other rows
-// (THREATS B10).
+// (THREATS B10); leakproof predicates on unmasked columns are moved inside
+// by the analyzer so indexes still serve them.
 import type { CatalogRelation } from '../catalog/types.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { maskExpression } from '../policy/masks.js';
 import { PgError, SqlState } from '../errors.js';
-import { quoteIdent } from './analyze.js';
 
-const cache = new WeakMap<Profile, Map<string, string>>();
+export interface GuardedParts {
+  /** `(SELECT … FROM [ONLY] "s"."t"` */
+  head: string;
+  /** The ownership filters, each parenthesised; empty = all rows. */
+  filters: string[];
+}
 
-export function guardedSubquery(profile: Profile, rel: CatalogRelation, table: TableProfile, inh: boolean): string {
+const cache = new WeakMap<Profile, Map<string, GuardedParts>>();
+
+export function guardedParts(profile: Profile, rel: CatalogRelation, table: TableProfile, inh: boolean): GuardedParts {
   let perProfile = cache.get(profile);
   if (!perProfile) cache.set(profile, (perProfile = new Map()));
   const key = `${rel.oid}:${inh ? 1 : 0}`;
-  let text = perProfile.get(key);
-  if (text === undefined) {
-    text = build(rel, table, inh);
-    perProfile.set(key, text);
+  let parts = perProfile.get(key);
+  if (parts === undefined) {
+    parts = build(rel, table, inh);
+    perProfile.set(key, parts);
   }
-  return text;
+  return parts;
 }
 
-function build(rel: CatalogRelation, table: TableProfile, inh: boolean): string {
+/** The subquery text; `innerAlias` names the table inside when pushed predicates are qualified with it. */
+export function composeGuarded(parts: GuardedParts, innerAlias: string | undefined, pushed: string[]): string {
+  const conditions = pushed.length ? [...parts.filters, ...pushed.map((p) => `(${p})`)] : parts.filters;
+  const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+  return `${parts.head}${innerAlias ? ` AS ${quoteIdent(innerAlias)}` : ''}${where} OFFSET 0)`;
+}
+
+function build(rel: CatalogRelation, table: TableProfile, inh: boolean): GuardedParts {
   if (!rel.columns?.length) {
     throw new PgError(SqlState.InsufficientPrivilege, `permission denied for table ${rel.name}`, {
       hint: 'pgveil has no column list for this protected relation; reload the policy so the catalog is read again.',
@@ -36,7 +51,10 @@ function build(rel: CatalogRelation, table: TableProfile, inh: boolean): string 
     const mask = table.masks.get(column.name);
     return mask ? `${maskExpression(mask, column, ref)} AS ${ref}` : ref;
   });
-  const where = table.filters.length ? ` WHERE ${table.filters.map((f) => `(${f})`).join(' AND ')}` : '';
   const from = `${inh ? '' : 'ONLY '}${quoteIdent(rel.schema)}.${quoteIdent(rel.name)}`;
-  return `(SELECT ${columns.join(', ')} FROM ${from}${where} OFFSET 0)`;
+  return { head: `(SELECT ${columns.join(', ')} FROM ${from}`, filters: table.filters.map((f) => `(${f})`) };
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }

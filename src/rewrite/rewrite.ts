@@ -5,7 +5,7 @@ import type { Catalog } from '../catalog/types.js';
 import type { Profile } from '../policy/types.js';
 import { PgError, SqlState } from '../errors.js';
 import { Analyzer, type Analysis } from './analyze.js';
-import { guardedSubquery } from './replacement.js';
+import { guardedParts } from './replacement.js';
 import { splice } from './splice.js';
 import { SqlText } from './sql-text.js';
 import { verifyRewrite } from './verify.js';
@@ -53,7 +53,7 @@ export function rewriteSql(sql: string, input: RewriteInput): Outcome {
   const analysis = new Analyzer(text, {
     profile: input.profile,
     catalog: input.catalog,
-    replacement: (rel, table, inh) => guardedSubquery(input.profile, rel, table, inh),
+    replacement: (rel, table, inh) => guardedParts(input.profile, rel, table, inh),
   }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
   const common: Common = {
     shapeSafe: analysis.shapeSafe,

@@ -13,6 +13,7 @@ export interface Spliced {
 }
 
 export function splice(text: string, edits: Edit[]): Spliced {
+  const starts: number[] = [];
   const sorted = [...edits].sort((a, b) => a.start - b.start);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].start < sorted[i - 1].end) throw new Error('overlapping rewrite edits');
@@ -24,6 +25,7 @@ export function splice(text: string, edits: Edit[]): Spliced {
   for (const e of sorted) {
     parts.push(text.slice(pos, e.start), e.text);
     out += e.start - pos;
+    starts.push(out);
     if (e.generated) generated.push(out, out + e.text.length);
     out += e.text.length;
     pos = e.end;
@@ -33,6 +35,12 @@ export function splice(text: string, edits: Edit[]): Spliced {
     sql: parts.join(''),
     generated,
     map(index: number): number {
+      // Text an edit moved into its replacement (a pushed-down predicate) first.
+      for (let k = 0; k < sorted.length; k++) {
+        for (const m of sorted[k].moved ?? []) {
+          if (index >= m.from && index < m.from + m.length) return starts[k] + m.to + (index - m.from);
+        }
+      }
       let shift = 0;
       for (const e of sorted) {
         if (e.start >= index) break;

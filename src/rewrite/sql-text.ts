@@ -124,3 +124,35 @@ export function closeParens(sql: string, i: number, count: number): number {
   }
   return j;
 }
+
+/**
+ * End of the constant or parameter token starting at `i`: a '…' or E'…'
+ * string, a number, or `$n`; -1 for anything else (the caller then leaves the
+ * predicate where it is).
+ */
+export function constantEnd(sql: string, i: number): number {
+  const c = sql.charCodeAt(i);
+  if (c === 39) return quotedEnd(sql, i, false);
+  if ((c === 69 || c === 101) && sql.charCodeAt(i + 1) === 39) return quotedEnd(sql, i + 1, true);
+  if (c === 36) {
+    let j = i + 1;
+    while (j < sql.length && sql.charCodeAt(j) >= 48 && sql.charCodeAt(j) <= 57) j++;
+    return j > i + 1 && !isIdentChar(sql.charCodeAt(j)) ? j : -1;
+  }
+  const m = /^(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?/.exec(sql.slice(i, i + 64));
+  if (!m) return -1;
+  const end = i + m[0].length;
+  return isIdentChar(sql.charCodeAt(end)) || sql.charCodeAt(end) === 46 ? -1 : end;
+}
+
+function quotedEnd(sql: string, open: number, escapes: boolean): number {
+  for (let j = open + 1; j < sql.length; j++) {
+    const c = sql.charCodeAt(j);
+    if (escapes && c === 92) { j++; continue; }
+    if (c === 39) {
+      if (sql.charCodeAt(j + 1) === 39) { j++; continue; }
+      return j + 1;
+    }
+  }
+  return -1;
+}

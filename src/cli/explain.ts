@@ -1,0 +1,129 @@
+// `pgveil explain --config FILE --user U [--search-path P] "SQL"`: the
+// operator's view of what one user's statement becomes. It loads the files,
+// reads the upstream catalog as the service role (exactly what `serve` does
+// on a policy load), binds the user's profile and prints the rewrite or the
+// refusal, the rules that applied and the relations the statement touches.
+// Only the named user's profile is ever bound, so no other user's filter can
+// appear in the output.
+// Exit codes: 0 rewritten or forwarded, 1 refused (or the upstream could not
+// be read), 2 usage or configuration error (an unknown user included).
+import { readFileSync } from 'node:fs';
+import { loadModule } from 'libpg-query';
+import type { Command } from './main.js';
+import { parseArgs, requireOption, stringOption, UsageError } from './args.js';
+import { loadAll } from '../config/load.js';
+import { loadMasterKey } from '../secrets/master-key.js';
+import { resolveSecret } from '../secrets/seal.js';
+import { ActivePolicy, CatalogUnavailableError } from '../session/active-policy.js';
+import { openServiceClient } from '../upstream/service-client.js';
+import { parseSearchPath } from '../catalog/resolve.js';
+import { rewriteSql, type Outcome } from '../rewrite/rewrite.js';
+import type { Profile } from '../policy/types.js';
+import { silentLogger } from '../observe/log.js';
+
+const usage = `usage: pgveil explain --config <file> --user <user> [--search-path <value>] "<sql>"
+
+  --config <file>        the pgveil.yaml to read (users, policy and upstream as \`serve\` uses them)
+  --user <user>          the user whose rewrite to show
+  --search-path <value>  the session's search_path (default: what upstream gives the service role)
+  "<sql>"                the statement text; "-" reads it from stdin`;
+
+export const command: Command = {
+  summary: 'show the rewrite (or the refusal) of a statement for one user',
+  usage,
+  async run(argv: string[]): Promise<number> {
+    const args = parseArgs(argv, { config: 'value', user: 'value', 'search-path': 'value' });
+    const configFile = requireOption(args, 'config');
+    const userName = requireOption(args, 'user');
+    if (args.positionals.length === 0) throw new UsageError('missing the SQL text');
+    if (args.positionals.length > 1) throw new UsageError(`unexpected argument "${args.positionals[1]}" (quote the SQL as one argument)`);
+    const sql = args.positionals[0] === '-' ? readFileSync(0, 'utf8') : args.positionals[0];
+    const searchPathOption = stringOption(args, 'search-path');
+    let searchPathFromOption: string[] | undefined;
+    if (searchPathOption !== undefined) {
+      try {
+        searchPathFromOption = parseSearchPath(searchPathOption);
+      } catch (err) {
+        throw new UsageError(`--search-path: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+
+    const { config, users, policy } = loadAll(configFile);
+    const user = users.users.get(userName);
+    if (!user) throw new UsageError(`unknown user "${userName}" (not in ${users.file})`);
+    if (user.disabled) console.error(`pgveil explain: note: user "${userName}" is disabled; the proxy refuses their sessions`);
+
+    let masterKey: Uint8Array | undefined;
+    const upstreamPassword = resolveSecret(config.upstream.password, () => (masterKey ??= loadMasterKey(config.secrets)));
+    await loadModule();
+    const active = new ActivePolicy(config, upstreamPassword, silentLogger);
+    try {
+      await active.load(users, policy);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      console.error(`pgveil explain: ${message}`);
+      // The upstream being unreachable is a runtime failure; a policy that does not compile or fit is configuration.
+      return err instanceof CatalogUnavailableError ? 1 : 2;
+    }
+    const snapshot = active.current!;
+    const profile = active.profileFor(user)!;
+
+    let searchPath = searchPathFromOption;
+    if (!searchPath) {
+      try {
+        searchPath = parseSearchPath(await serviceSearchPath(config.upstream, upstreamPassword));
+      } catch (err) {
+        console.error(`pgveil explain: could not read the upstream search_path: ${err instanceof Error ? err.message : String(err)}`);
+        return 1;
+      }
+    }
+
+    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown: true });
+    console.log(render(outcome, profile));
+    return outcome.kind === 'refuse' ? 1 : 0;
+  },
+};
+
+/** The search_path a new upstream session of the service role starts with (role and database settings apply). */
+async function serviceSearchPath(config: Parameters<typeof openServiceClient>[0], password: string | undefined): Promise<string> {
+  const client = await openServiceClient(config, password);
+  try {
+    const r = await client.query<{ search_path: string }>('SHOW search_path');
+    return r.rows[0].search_path;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function render(outcome: Outcome, profile: Profile): string {
+  const lines: string[] = [];
+  if (outcome.kind === 'refuse') {
+    const e = outcome.error;
+    lines.push(`refused: ${e.code} ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
+    if (e.detail) lines.push(`  detail: ${e.detail}`);
+    if (e.position !== undefined) lines.push(`  position: ${e.position}`);
+    if (outcome.internal) lines.push(`  verifier: ${outcome.internal}`);
+  } else if (outcome.kind === 'forward') {
+    lines.push('forward: unchanged');
+  } else {
+    lines.push('rewritten:', outcome.sql);
+  }
+  lines.push('rules applied:');
+  const applied = [...new Set(outcome.applied)];
+  if (!applied.length) lines.push('  (none)');
+  for (const rule of applied) {
+    lines.push(`  ${rule}`);
+    // The user's own bound rules behind the summary line (the profile holds nothing of other users).
+    const table = [...profile.tables.values()].find((t) => rule.startsWith(`${t.relation}: `));
+    if (!table) continue;
+    for (const filter of table.filters) lines.push(`    filter: ${filter}`);
+    for (const [column, mask] of table.masks) {
+      const options = Object.entries(mask.options).filter(([k]) => k !== 'parts').map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+      lines.push(`    mask: ${column} ${mask.kind}${options.length ? ` (${options.join(', ')})` : ''}`);
+    }
+  }
+  lines.push('relations:');
+  if (!outcome.relations.length) lines.push('  (none)');
+  for (const relation of outcome.relations) lines.push(`  ${relation}`);
+  return lines.join('\n');
+}
