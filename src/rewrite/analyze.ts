@@ -8,7 +8,7 @@ import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
 import { governingTable } from './protection.js';
-import { refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
+import { isUtf8, refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
 import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
@@ -275,6 +275,11 @@ export class Analyzer {
     if (kind === 'VAR_RESET_ALL') { this.changeSearchPath(undefined); return; }
     if (name === 'transaction' || name === 'session characteristics') return;
     if (!settableParameters.has(name)) refuse(`SET ${name} is not allowed through pgveil`, 'Only presentation and timeout settings (and search_path) may be changed.');
+    if (name === 'client_encoding') {
+      const value = str(child(nodeOf(list(body, 'args')[0])?.[1] ?? {}, 'sval') ?? {}, 'sval');
+      if (kind === 'VAR_SET_VALUE' && (value === undefined || !isUtf8(value))) refuse('pgveil supports only client_encoding UTF8');
+      return;
+    }
     if (name !== 'search_path') return;
     if (kind === 'VAR_SET_DEFAULT' || kind === 'VAR_RESET') { this.changeSearchPath(undefined); return; }
     const values = list(body, 'args').map((a) => {
@@ -286,6 +291,12 @@ export class Analyzer {
 
   /** Records a search_path change; later statements of the same message resolve with it. */
   private changeSearchPath(value: string[] | undefined): void {
+    // pg_catalog listed after another schema would let that schema shadow the
+    // functions and types pgveil's filters and masks use (THREATS C5).
+    const catalogAt = value?.indexOf('pg_catalog') ?? -1;
+    if (value && catalogAt > 0 && value.slice(0, catalogAt).some((s) => s !== 'pg_temp')) {
+      refuse('search_path must not put another schema before pg_catalog', 'Leave pg_catalog out (it is then searched first) or list it first.');
+    }
     this.result.searchPathChange = { value };
     this.searchPath = value ?? this.searchPath;
     // RESET and non-constant values: the new path is learnt from upstream's ParameterStatus.
@@ -476,6 +487,10 @@ export class Analyzer {
     };
     const name = constant(nameArg)?.toLowerCase();
     if (!name || !settableParameters.has(name)) refuse('set_config of this setting is not allowed through pgveil', 'Only presentation and timeout settings (and search_path) may be changed.');
+    if (name === 'client_encoding') {
+      const value = constant(valueArg);
+      if (value === undefined || !isUtf8(value)) refuse('pgveil supports only client_encoding UTF8');
+    }
     if (name === 'search_path') {
       const value = constant(valueArg);
       this.changeSearchPath(value === undefined ? undefined : parseSearchPath(value));

@@ -58,3 +58,14 @@ export const refusedSystemRelations: ReadonlyMap<string, string> = new Map([
   ...['pg_locks', 'pg_largeobject', 'pg_largeobject_metadata', 'pg_authid', 'pg_user_mappings', 'pg_hba_file_rules',
     'pg_file_settings', 'pg_shadow'].map((r) => [r, 'it is not needed by clients and can reach other sessions or secrets'] as const),
 ]);
+
+/**
+ * pgveil decodes and re-encodes statement text as UTF-8; in client encodings
+ * such as SJIS or BIG5 a backslash byte can hide inside a character, so
+ * upstream would lex the bytes differently from pgveil. Only UTF8 (and
+ * SQL_ASCII, no conversion) is allowed; upstream always runs in UTF8.
+ */
+export function isUtf8(name: string): boolean {
+  // SQL_ASCII means "no conversion": the bytes reach the UTF8 server as sent, as pgveil read them.
+  return /^(utf-?8|unicode|sql_ascii)$/i.test(name.trim());
+}

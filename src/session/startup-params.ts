@@ -3,6 +3,7 @@
 // (search_path, role, session_authorization, options) would change what the
 // shared service role resolves or who it is (THREATS A2, C1).
 import { PgError, SqlState } from '../errors.js';
+import { isUtf8 } from '../rewrite/functions.js';
 
 /** Settings that only change presentation or timeouts, never name resolution or identity. */
 const passThrough = new Set([
@@ -44,6 +45,9 @@ export function checkStartupParams(params: Map<string, string>): StartupRequest 
       throw refuse('startup "options" are not allowed through pgveil');
     }
     if (lower === 'standard_conforming_strings' && /^(on|true|yes|1)$/i.test(value)) continue;
+    if (lower === 'client_encoding' && !isUtf8(value)) {
+      throw refuse(`client_encoding "${value}" is not supported by pgveil: use UTF8`, SqlState.FeatureNotSupported);
+    }
     if (!passThrough.has(lower)) throw refuse(`startup parameter "${name}" is not allowed through pgveil`);
     upstreamParams[name] = value;
   }
@@ -62,7 +66,8 @@ export function checkStartupParams(params: Map<string, string>): StartupRequest 
  * read backslashes in '…' as escapes and see different statements than the
  * ones pgveil checked (a string literal could hide a subquery).
  */
-export const forcedUpstreamParams: Readonly<Record<string, string>> = { standard_conforming_strings: 'on' };
+export const forcedUpstreamParams: Readonly<Record<string, string>> = { standard_conforming_strings: 'on', client_encoding: 'UTF8' };
+
 
 /** `pgveil:<user>:<client app>`, cut to Postgres' 63-byte identifier limit. */
 export function upstreamApplicationName(user: string, clientApplication: string): string {
