@@ -13,6 +13,7 @@ import { generatePassword, writeDemoFiles, type DemoFiles, type DemoUser } from 
 import { createLogger } from '../observe/log.js';
 import { MASTER_KEY_ENV } from '../secrets/master-key.js';
 import { startProxy } from '../session/server.js';
+import { scrambleInstallSqlForConfig } from '../policy/scramble-install.js';
 
 const DATABASE = 'analytics';
 const USAGE = 'usage: pgveil demo [--port N] [--keep]';
@@ -198,6 +199,13 @@ async function run(argv: string[]): Promise<number> {
     if (process.env[MASTER_KEY_ENV]) {
       progress(`ignoring ${MASTER_KEY_ENV}: the demo uses its own master key`);
       delete process.env[MASTER_KEY_ENV];
+    }
+    progress('installing the scramble helpers upstream…');
+    const superuser = await pg.connect(DATABASE);
+    try {
+      await superuser.query(scrambleInstallSqlForConfig(files.configFile));
+    } finally {
+      await superuser.end();
     }
     progress('starting pgveil…');
     const proxy = await startProxy({ configFile: files.configFile, logger: createLogger() });

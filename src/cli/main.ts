@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<Command>> = {
   seal: async () => (await import('./seal.js')).command,
   keygen: async () => (await import('./keygen.js')).command,
   demo: async () => (await import('./demo.js')).command,
+  'install-helpers': async () => (await import('./install-helpers.js')).command,
 };
 
 async function helpText(): Promise<string> {

@@ -156,6 +156,18 @@ test('pgveil demo: printed psql lines connect; Ctrl-C stops everything and remov
     assert.is(full.status, 0, full.stderr);
     assert.is(full.stdout.trim(), '2');
 
+    // The policy is enforced: alice sees her org only, with masked values; hana (hr) sees raw SSNs.
+    const masked = runLine(alice, `-tAc "select ssn, salary is null, email from crm.employees order by id limit 1"`);
+    assert.is(masked.status, 0, masked.stderr);
+    assert.match(masked.stdout.trim(), /^X+\d{4}\|t\|a\*\*\*@acme\.example$/);
+    const orgs = runLine(bob, `-tAc "select string_agg(distinct org_id, ',') from crm.employees"`);
+    assert.is(orgs.stdout.trim(), 'globex');
+    const hana = lines.find((l) => l.includes('user=hana@acme.com'));
+    if (hana) {
+      const raw = runLine(hana, `-tAc "select ssn from crm.employees order by id limit 1"`);
+      assert.match(raw.stdout.trim(), /^\d{3}-\d{2}-\d{4}$/);
+    }
+
     // A partition named directly must not hand bob acme's rows: pgveil refuses
     // or filters it, and upstream the service role has no grant on it anyway.
     const partition = runLine(bob, `-tAc 'select count(*) from crm.events_acme'`);

@@ -34,8 +34,10 @@ CREATE TABLE crm.staff (id int PRIMARY KEY, org_id text NOT NULL, dept_id int, m
                         email text, ssn text, salary numeric(10,2), hired date NOT NULL);
 INSERT INTO crm.staff
 SELECT g, (ARRAY['acme','globex','initech'])[1 + g % 3],
-       CASE WHEN g % 15 = 0 THEN NULL ELSE 1 + (g * 5) % 12 END,
-       CASE WHEN g <= 9 THEN NULL ELSE 1 + (g * 7) % (g - 1) END,
+       -- Mostly a department of the same org; every 7th one of another org (the join then meets the filter).
+       CASE WHEN g % 15 = 0 THEN NULL WHEN g % 7 = 0 THEN 1 + (g * 5) % 12
+            ELSE 3 * ((g * 5) % 4) + CASE WHEN g % 3 = 0 THEN 3 ELSE g % 3 END END,
+       CASE WHEN g <= 9 THEN NULL WHEN g % 11 = 0 THEN g - 1 ELSE g - 3 * (1 + (g * 7) % ((g - 1) / 3)) END,
        1 + g % 5,
        (ARRAY['Anna','Bruno','Chloe','Dmitri','Elif','Felix','Greta','Hugo','Ines','Jonas'])[1 + (g * 11) % 10] || ' ' ||
        (ARRAY['Keller','Moreau','Novak','Jansen','Rossi','Weber','Costa'])[1 + g % 7],
@@ -51,7 +53,9 @@ FROM generate_series(1, 90) g;
 CREATE TABLE crm.projects (id int PRIMARY KEY, org_id text NOT NULL, dept_id int, lead_id int, title text, status text NOT NULL,
                            cost numeric, started timestamptz);
 INSERT INTO crm.projects
-SELECT g, (ARRAY['acme','globex','initech'])[1 + g % 3], 1 + (g * 7) % 12, CASE WHEN g % 6 = 0 THEN NULL ELSE 1 + (g * 13) % 90 END,
+SELECT g, (ARRAY['acme','globex','initech'])[1 + g % 3],
+       CASE WHEN g % 8 = 0 THEN 1 + (g * 7) % 12 ELSE 3 * ((g * 7) % 4) + CASE WHEN g % 3 = 0 THEN 3 ELSE g % 3 END END,
+       CASE WHEN g % 6 = 0 THEN NULL ELSE 3 * ((g * 13) % 30) + CASE WHEN g % 3 = 0 THEN 3 ELSE g % 3 END END,
        (ARRAY['Alpha','Beta','Gamma','Delta','Albatross','Betamax'])[1 + g % 6] || ' ' || g,
        (ARRAY['open','closed','deleted','open'])[1 + (g * 3) % 4],
        CASE WHEN g % 9 = 0 THEN NULL ELSE (g * 977) % 20000 + 0.25 * (g % 4) END,
@@ -157,6 +161,37 @@ const EDGES: Array<[Table, string, Table, string]> = [
   ['staff', 'manager_id', 'staff', 'id'],
   ['staff', 'dept_id', 'projects', 'dept_id'],
 ];
+
+/**
+ * Predicates per base column (X is the column): on masked columns both the
+ * masked form (matches) and the raw form (must match nothing); on unmasked
+ * ones values that select a part of the rows.
+ */
+const COLUMN_PREDICATES: Record<string, string[]> = {
+  'staff.id': ['X > 40', 'X < 60', 'X % 2 = 0', 'X IN (3, 6, 9, 12, 30, 31, 45)'],
+  'staff.org_id': ["X = 'acme'", "X = 'globex'", 'X IS NOT NULL'],
+  'staff.dept_id': ['X IN (3, 6, 9, 4, 7)', 'X = 6', 'X IS NULL', 'X <> 3'],
+  'staff.manager_id': ['X IS NULL', 'X IS NOT NULL', 'X > 20'],
+  'staff.level': ['X > 2', 'X = 3', 'X IN (1, 2)'],
+  'staff.name': ["X < '8'", "X LIKE 'a%'", "X LIKE '%0%'", "X = 'Anna Keller'", 'X IS NOT NULL', 'length(X) = 16'],
+  'staff.email': ["X LIKE 'a***@%'", "X LIKE '%@acme.example'", "X = '***'", 'X IS NULL', "X LIKE 'f%'", "X = 'anna1@acme.example'", "X LIKE '%***%'"],
+  'staff.ssn': ["X LIKE 'XXXXXXX%'", "X LIKE '%1'", "X = '900-10-1000'", "X = 'XX'", 'X IS NULL', "X > 'XXXXXXX5'"],
+  'staff.salary': ['X > 50000', 'X = 50000', 'X < 60000', 'X BETWEEN 45000 AND 70000', 'X IS NULL', 'X = 50125.50'],
+  'staff.hired': ["X >= DATE '2017-01-01'", 'extract(day FROM X) = 1', "X = DATE '2016-05-01'", "X < DATE '2019-01-01'"],
+  'depts.id': ['X < 8', 'X IN (3, 6, 9, 12, 1, 4)', 'X % 3 = 0'],
+  'depts.org_id': ["X = 'acme'", 'X IS NOT NULL'],
+  'depts.name': ["X = 'XXXX'", "X LIKE 'Dept%'"],
+  'depts.code': ["X < '8'", 'X IS NULL', "X = 'D003'", 'length(X) = 64'],
+  'depts.region': ["X = 'EU'", "X IN ('US', 'APAC')"],
+  'depts.budget': ['X IS NULL', 'X > 0'],
+  'projects.id': ['X > 20', 'X % 2 = 1', 'X < 45'],
+  'projects.dept_id': ['X IN (3, 6, 9, 4, 7)', 'X > 5'],
+  'projects.lead_id': ['X IS NULL', 'X IS NOT NULL', 'X < 50'],
+  'projects.title': ["X LIKE 'Alb%'", "X LIKE 'Al%'", "X = 'Beta'", "X LIKE 'Gamma 1%'", "X = 'Gamm'", 'length(X) = 4'],
+  'projects.status': ["X = 'open'", "X <> 'closed'", "X = 'deleted'"],
+  'projects.cost': ['X > 5000', 'X < 15000', 'X IS NULL', 'X = 9750', 'X % 100 = 0', 'X = 9770.25'],
+  'projects.started': ["X >= TIMESTAMPTZ '2020-06-01 00:00:00+00'", "extract(hour FROM X AT TIME ZONE 'UTC') = 0", 'X IS NULL', "X < TIMESTAMPTZ '2020-09-01 00:00:00+00'"],
+};
 
 class Rng {
   constructor(private s: number) {}
@@ -290,34 +325,36 @@ class Generator {
   predicate(refs: Ref[]): string {
     const ref = this.r.pick(refs);
     const x = ref.sql;
+    const known = ref.table && ref.column ? COLUMN_PREDICATES[`${ref.table}.${ref.column}`] : undefined;
+    if (known && this.r.chance(0.75)) return this.r.pick(known).replace(/\bX\b/g, x);
     switch (ref.ty) {
       case 'int': case 'big':
         return this.r.pick([
-          `${x} > ${this.r.int(40)}`, `${x} = ${1 + this.r.int(12)}`, `${x} IN (${1 + this.r.int(6)}, ${2 + this.r.int(10)}, ${3 + this.r.int(30)})`,
+          `${x} > ${this.r.int(20)}`, `${x} = ${1 + this.r.int(12)}`, `${x} IN (${1 + this.r.int(6)}, ${2 + this.r.int(10)}, ${3 + this.r.int(30)})`,
           `${x} IS NULL`, `${x} IS NOT NULL`, `${x} % 2 = 0`, `${x} BETWEEN ${this.r.int(5)} AND ${5 + this.r.int(40)}`,
         ]);
       case 'text':
         return this.r.pick([
           `${x} LIKE '${this.r.pick(['a', 'X', 'XXX', '1', 'e', 'A', 'Al', 'Be', 'a***', 'D0', '9', 'op', 'E', 'c'])}%'`,
-          `${x} = 'XXXX'`, `${x} IS NULL`, `${x} IS NOT NULL`, `length(${x}) > ${this.r.int(12)}`, `${x} < '${this.r.pick(['5', 'c', 'm', 'X', 'D'])}'`,
-          `${x} = '${this.r.pick(['901-10-1000', 'anna1@acme.example', 'open', 'EU', 'Alph', 'Dept 3', 'D003', '12', 'XX'])}'`,
-          `${x} LIKE '%${this.r.pick(['@acme.example', '@globex.example', '0', 'a', 'X1'])}'`,
+          `${x} IS NOT NULL`, `length(${x}) > ${this.r.int(6)}`, `${x} < '${this.r.pick(['5', 'c', 'm', 'X', 'D'])}'`,
+          `${x} = '${this.r.pick(['901-10-1000', 'anna1@acme.example', 'open', 'EU', 'Alph', 'XXXX', 'D003', '12', 'XX'])}'`,
+          `${x} LIKE '%${this.r.pick(['@acme.example', '@globex.example', '0', 'a', '1'])}'`,
         ]);
       case 'num':
         return this.r.pick([
-          `${x} > ${this.r.pick([0, 30000, 50000, 60000, 75000, 5000, 12000, 1000000])}`, `${x} IS NULL`, `${x} IS NOT NULL`,
+          `${x} > ${this.r.pick([0, 30000, 50000, 5000, 12000, 1000000])}`, `${x} IS NULL`, `${x} IS NOT NULL`,
           `${x} = ${this.r.pick([50000, 61000, 41000, 50, 9750, 63500.5])}`, `${x} BETWEEN 20000 AND 60000`,
         ]);
       case 'date':
         return this.r.pick([
-          `${x} >= DATE '${this.r.pick(['2016-01-01', '2018-06-15', '2020-02-01', '2023-12-31'])}'`,
+          `${x} >= DATE '${this.r.pick(['2016-01-01', '2018-06-15', '2020-02-01'])}'`,
           `${x} = DATE '${this.r.pick(['2017-03-01', '2014-03-01', '2019-10-01', '2014-03-03'])}'`,
-          `extract(month FROM ${x}) = ${1 + this.r.int(12)}`, `extract(day FROM ${x}) = 1`,
+          `extract(month FROM ${x}) > ${this.r.int(12)}`, `extract(day FROM ${x}) = 1`,
         ]);
       case 'ts':
         return this.r.pick([
           `${x} >= TIMESTAMPTZ '${this.r.pick(['2020-06-01 00:00:00+00', '2021-01-01 00:00:00+00', '2020-01-11 00:00:00+00'])}'`,
-          `${x} IS NULL`, `extract(hour FROM ${x} AT TIME ZONE 'UTC') = 0`, `${x} < TIMESTAMPTZ '2020-05-01 00:00:00+00'`,
+          `${x} IS NULL`, `extract(hour FROM ${x} AT TIME ZONE 'UTC') = 0`, `${x} < TIMESTAMPTZ '2020-09-01 00:00:00+00'`,
         ]);
     }
   }
@@ -325,7 +362,7 @@ class Generator {
   /** WHERE: plain predicates, AND/OR, and subqueries (IN, EXISTS, NOT EXISTS) correlated with a base table. */
   where(src: Source, depth: number): string {
     const parts: string[] = [];
-    const n = this.r.int(4);
+    const n = this.r.pick([0, 0, 1, 1, 1, 2, 2, 3]);
     for (let i = 0; i < n; i++) parts.push(this.r.chance(0.2) ? `(${this.predicate(src.refs)} OR ${this.predicate(src.refs)})` : this.predicate(src.refs));
     if (depth < 2 && src.bases.length && this.r.chance(0.35)) parts.push(this.subqueryPredicate(this.r.pick(src.bases)));
     return parts.length ? ` WHERE ${parts.join(' AND ')}` : '';
@@ -449,9 +486,12 @@ class Generator {
     return this.query(0).sql;
   }
 
-  /** One table, named as `t`, `{t} alias`, `{t}` with `{t}.col` or `t.col` qualification, or `SELECT *`. */
+  /** One table, named as `t`, `{t} alias`, `{t}` with `{t}.col` or `t.col` qualification, `SELECT *`, `TABLE t`, or whole rows of `ONLY t`. */
   private singleTable(): string {
     const table = this.r.pick(['staff', 'depts', 'projects'] as const);
+    const special = this.r.int(8);
+    if (special === 0) return `TABLE {${table}}`;
+    if (special === 1) return `SELECT t::text FROM ONLY {${table}} t${this.r.chance(0.5) ? ` WHERE ${this.predicate(this.baseRefs('t', table))}` : ''}`;
     const style = this.r.int(4);
     const [from, qual] = style === 0 ? [`{${table}} t`, 't.'] : style === 1 ? [`{${table}}`, `{${table}}.`] : style === 2 ? [`{${table}}`, `${table}.`] : [`{${table}}`, ''];
     const refs = TABLES[table].map((c) => ({ sql: `${qual}${c.name}`, ty: c.ty }));

@@ -1,0 +1,23 @@
+// `pgveil install-helpers --config FILE`: prints the SQL a DBA runs once
+// upstream (as a superuser) to install the keyed scramble/hash helpers.
+// The SQL carries the key, so it goes to stdout only, never to a file.
+import { parseArgs, requireOption } from './args.js';
+import type { Command } from './main.js';
+import { scrambleInstallSqlForConfig } from '../policy/scramble-install.js';
+
+export const command: Command = {
+  summary: 'print the SQL that installs the scramble/hash helpers upstream',
+  usage: [
+    'usage: pgveil install-helpers --config <file>',
+    '',
+    '  --config <file>  the pgveil.yaml whose policy.yaml holds secrets.scrambleKey',
+    '',
+    'Pipe the output into psql as a superuser, e.g.:',
+    '  pgveil install-helpers --config pgveil.yaml | psql -v ON_ERROR_STOP=1 -X -q -f - "dbname=analytics user=postgres"',
+  ].join('\n'),
+  async run(argv) {
+    const args = parseArgs(argv, { config: 'value' });
+    process.stdout.write(scrambleInstallSqlForConfig(requireOption(args, 'config')));
+    return 0;
+  },
+};
