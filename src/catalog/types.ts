@@ -71,6 +71,10 @@ export interface Catalog {
   leakproofOperators: Set<string>;
   /** The service role pgveil connects as (for `$user` in search_path). */
   serviceRole: string;
+  /** Column names, in order, of the pg_catalog relations pgveil replaces with a guarded subquery (pg_class). */
+  systemColumns?: Map<string, string[]>;
+  /** Every relation governed by the policy (listed ones and their descendants): hidden from statistics columns. */
+  protectedOids?: number[];
   /** When the catalog was read (ms since epoch). */
   loadedAt: number;
   /** Direct children (pg_inherits) of every parent: parent oid → child oids. descendantsOf() uses it when present. */

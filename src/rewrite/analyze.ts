@@ -11,6 +11,7 @@ import { governingTable } from './protection.js';
 import { isUtf8, refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
 import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
+import { systemGuard } from './system-guards.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
 
 export interface Edit {
@@ -345,10 +346,28 @@ export class Analyzer {
     const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
     this.result.relations.add(canonicalRelation(rel.schema, rel.name));
     const table = this.tableOf(rel);
-    if (!table) { this.checkUnprotected(rel); return; }
+    if (!table) {
+      this.checkUnprotected(rel);
+      const guard = systemGuard(this.ctx.catalog, rel, this.ctx.catalog.protectedOids ?? []);
+      if (guard) this.systemEdit(rv, guard);
+      return;
+    }
     if (!table.access) refuse(`permission denied for table ${rel.name}`);
     this.markProtected(rel, table);
     this.guardedEdit(body, rv, rel, table);
+  }
+
+  /** A system relation replaced by its guard subquery (same alias rules as a protected table). */
+  private systemEdit(rv: ReturnType<typeof rangeVar>, guard: string): void {
+    if (!rv.inh) refuse(`cannot rewrite ONLY ${rv.relname}`);
+    const start = this.text.index(rv.location);
+    const end = this.nameEnd(rv, start);
+    const tableKw = keywordBefore(this.text.text, start, 'table');
+    const prefix = tableKw && tableKw.parens === 0 ? 'SELECT * FROM ' : '';
+    this.result.edits.push({
+      start: prefix ? (tableKw as { start: number }).start : start, end,
+      text: `${prefix}${guard}${rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`}`, generated: true,
+    });
   }
 
   private guardedEdit(node: Body, rv: ReturnType<typeof rangeVar>, rel: CatalogRelation, table: TableProfile): void {
@@ -466,7 +485,7 @@ export class Analyzer {
     const fn = names[names.length - 1];
     const schema = names.length > 1 ? names[names.length - 2] : undefined;
     if (schema === 'pgveil') refuse(`function ${names.join('.')} is pgveil's own and cannot be called directly`, 'THREATS B8.');
-    const reason = refusedFunctions.get(fn);
+    const reason = refusedFunctions.get(fn) ?? (fn.startsWith('pg_stat_get_') || fn.startsWith('pg_stat_reset') ? 'it shows statistics of protected tables' : undefined);
     if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
     if (fn === 'set_config') this.setConfig(body);
     // Any overload on the path could be the one Postgres picks: all must be safe.

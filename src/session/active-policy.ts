@@ -13,6 +13,8 @@ import { scanShape } from '../cache/shape.js';
 import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cache/template.js';
 import { rewriteSql, type Outcome } from '../rewrite/rewrite.js';
 import { openServiceClient } from '../upstream/service-client.js';
+import { guardedSystemRelations } from '../rewrite/system-guards.js';
+import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 
@@ -83,6 +85,10 @@ export class ActivePolicy {
       const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
       try {
         catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
+        catalog.systemColumns = await systemColumns(client);
+        catalog.protectedOids = [...catalog.byOid.values()]
+          .filter((r) => compiled.tables.has(canonicalRelation(r.schema, r.name)) || (r.protectedBy?.length ?? 0) > 0)
+          .map((r) => r.oid);
       } finally {
         await client.end().catch(() => {});
       }
@@ -150,6 +156,15 @@ export class ActivePolicy {
     this.cache.setExact(gen, profile.key, spKey, sql, { kind: 'rewrite', sql: outcome.sql, effects });
     return { kind: 'rewrite', sql: outcome.sql, effects };
   }
+}
+
+async function systemColumns(client: { query(sql: string, values: unknown[]): Promise<{ rows: Array<{ rel: string; cols: string[] }> }> }): Promise<Map<string, string[]>> {
+  const result = await client.query(
+    `SELECT c.relname AS rel, array_agg(a.attname::text ORDER BY a.attnum) AS cols
+       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+      WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+      GROUP BY c.relname`, [guardedSystemRelations]);
+  return new Map(result.rows.map((r) => [r.rel, r.cols]));
 }
 
 function internalError(): PgError {
