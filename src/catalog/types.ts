@@ -75,6 +75,10 @@ export interface Catalog {
   systemColumns?: Map<string, string[]>;
   /** Every relation governed by the policy (listed ones and their descendants): hidden from statistics columns. */
   protectedOids?: number[];
+  /** Operator name → non-system schemas defining an operator of that name (user-defined operators). */
+  userOperators?: Map<string, Set<string>>;
+  /** Relations whose writes run user code: triggers, rules, or column defaults calling non-system functions. */
+  writeGuarded?: Set<number>;
   /** When the catalog was read (ms since epoch). */
   loadedAt: number;
   /** Direct children (pg_inherits) of every parent: parent oid → child oids. descendantsOf() uses it when present. */

@@ -95,6 +95,8 @@ export interface PolicyFile {
   layers: { access: boolean; ownership: boolean; redaction: boolean };
   defaults: { unlistedRelations: 'allow' | 'deny'; writes: 'allow' | 'deny' };
   secrets: { scrambleKey?: string };
+  /** User-defined functions/operators users may call: "schema.name" or "schema.*". */
+  functions: { allow: string[] };
   /** Keyed by "schema.table" exactly as written (lower-cased unless quoted). */
   tables: Record<string, PolicyTable>;
 }

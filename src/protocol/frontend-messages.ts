@@ -72,10 +72,10 @@ export function readParse(buf: Buffer, start: number, end: number): ParseMessage
   };
 }
 
-/** Bind: the name of the prepared statement it binds (the second C string). */
-export function readBindStatement(buf: Buffer, start: number, end: number): string {
+/** Bind: the portal it creates and the prepared statement it binds (its first two C strings). */
+export function readBindNames(buf: Buffer, start: number, end: number): { portal: string; statement: string } {
   const portalEnd = cstringEnd(buf, start, end);
-  return buf.toString('utf8', portalEnd + 1, cstringEnd(buf, portalEnd + 1, end));
+  return { portal: buf.toString('utf8', start, portalEnd), statement: buf.toString('utf8', portalEnd + 1, cstringEnd(buf, portalEnd + 1, end)) };
 }
 
 export interface SaslInitialResponse { mechanism: string; data: Buffer }

@@ -3,7 +3,7 @@
 // used, and records the text edits that replace each protected relation with
 // its guarded subquery. The first refusal wins; nothing is forwarded then.
 import type { Catalog, CatalogRelation } from '../catalog/types.js';
-import { functionCandidates, functionKey, parseSearchPath, resolveRelation } from '../catalog/resolve.js';
+import { effectiveSearchPath, functionCandidates, functionKey, parseSearchPath, resolveRelation } from '../catalog/resolve.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
@@ -28,6 +28,8 @@ export interface Edit {
 export interface AnalysisContext {
   profile: Profile;
   catalog: Catalog;
+  /** policy.functions.allow ("schema.name", "schema.*"). */
+  allowedFunctions: ReadonlySet<string>;
   /** The (cached) pieces of the guarded subquery of a protected relation. */
   replacement(rel: CatalogRelation, table: TableProfile, inh: boolean): GuardedParts;
 }
@@ -61,7 +63,7 @@ export interface Analysis {
 const systemSchemas = new Set(['pg_catalog', 'information_schema']);
 
 /** Statement types that are read-only or session bookkeeping; anything not here and not handled is refused. */
-const passStatements = new Set(['TransactionStmt', 'VariableShowStmt', 'UnlistenStmt']);
+const passStatements = new Set(['VariableShowStmt', 'UnlistenStmt']);
 
 class Refusal extends Error {
   constructor(readonly error: PgError) { super(error.message); }
@@ -137,21 +139,30 @@ export class Analyzer {
         return;
       case 'PrepareStmt':
         this.result.shapeSafe = false;
-        this.result.creates.push(`prepared:${str(body, 'name') ?? ''}`);
+        this.result.creates.push(`statement:${str(body, 'name') ?? ''}`);
         this.statement(child(body, 'query') ?? {});
         return;
       case 'ExecuteStmt':
         this.result.shapeSafe = false;
-        this.result.uses.push(`prepared:${str(body, 'name') ?? ''}`);
+        this.result.uses.push(`statement:${str(body, 'name') ?? ''}`);
         this.walk(body.params, emptyScope);
+        this.changeSearchPath(undefined); // the prepared statement may set it
         return;
       case 'FetchStmt':
         this.result.shapeSafe = false;
         this.result.uses.push(`cursor:${str(body, 'portalname') ?? ''}`);
+        this.changeSearchPath(undefined); // the cursor's query may set it
         return;
+      case 'TransactionStmt': {
+        this.result.shapeSafe = false;
+        const kind = str(body, 'kind') ?? '';
+        // Ending a transaction or rolling back to a savepoint undoes SET LOCAL / SETs made inside it.
+        if (/COMMIT|ROLLBACK|PREPARE/.test(kind)) this.changeSearchPath(undefined);
+        return;
+      }
       case 'DeallocateStmt':
         this.result.shapeSafe = false;
-        this.result.drops.push(body.isall === true || !str(body, 'name') ? 'prepared:*' : `prepared:${str(body, 'name')}`);
+        this.result.drops.push(body.isall === true || !str(body, 'name') ? 'statement:*' : `statement:${str(body, 'name')}`);
         return;
       case 'ClosePortalStmt':
         this.result.shapeSafe = false;
@@ -161,7 +172,7 @@ export class Analyzer {
       case 'VariableSetStmt': this.result.shapeSafe = false; this.set(body); return;
       case 'DiscardStmt':
         this.result.shapeSafe = false;
-        this.result.drops.push('prepared:*', 'cursor:*');
+        this.result.drops.push('statement:*', 'cursor:*');
         this.changeSearchPath(undefined);
         return;
       case 'ListenStmt': case 'NotifyStmt':
@@ -226,6 +237,9 @@ export class Analyzer {
       refuse(`${verb} on protected table ${rel.name} is not supported by this pgveil version`, 'Writes to protected tables are refused until write rewriting is available.');
     }
     this.checkUnprotected(rel);
+    if (this.ctx.catalog.writeGuarded?.has(rel.oid)) {
+      refuse(`${verb} on ${rel.name} is not allowed through pgveil: it has triggers, rules or defaults that run functions`, 'Such code runs with the service role\'s rights, outside the policy.');
+    }
   }
 
   private explain(body: Body): void {
@@ -291,6 +305,14 @@ export class Analyzer {
   }
 
   /** Records a search_path change; later statements of the same message resolve with it. */
+  /**
+   * A statement that may change search_path (or undo a change: COMMIT,
+   * ROLLBACK, EXECUTE and FETCH of something that sets it). Whether and when
+   * it takes effect upstream is not knowable from the text — a set_config in
+   * a WHERE false, a SET LOCAL undone by COMMIT — so the rest of the message
+   * treats search_path as unknown (unqualified names refused), and the
+   * session waits for upstream's ParameterStatus before trusting it again.
+   */
   private changeSearchPath(value: string[] | undefined): void {
     // pg_catalog listed after another schema would let that schema shadow the
     // functions and types pgveil's filters and masks use (THREATS C5).
@@ -299,9 +321,7 @@ export class Analyzer {
       refuse('search_path must not put another schema before pg_catalog', 'Leave pg_catalog out (it is then searched first) or list it first.');
     }
     this.result.searchPathChange = { value };
-    this.searchPath = value ?? this.searchPath;
-    // RESET and non-constant values: the new path is learnt from upstream's ParameterStatus.
-    this.searchPathKnown = value !== undefined;
+    this.searchPathKnown = false;
   }
 
   // ── the generic walk ─────────────────────────────────────────────────────
@@ -319,7 +339,9 @@ export class Analyzer {
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': this.dml(type, body, scope); return;
       case 'RangeVar': this.read(body, scope); return;
       case 'FuncCall': this.func(body); break;
-      case 'ColumnRef': this.columnRef(body); return;
+      case 'A_Expr': this.operator(body); break;
+      case 'ColumnRef': this.functionalNotation(list(body, 'fields').slice(1)); this.columnRef(body); return;
+      case 'A_Indirection': this.functionalNotation(list(body, 'indirection')); break;
       case 'RangeTableSample': {
         const rel = child(child(body, 'relation') ?? {}, 'RangeVar');
         if (rel) {
@@ -462,6 +484,14 @@ export class Analyzer {
     return sql.charCodeAt(star) === 42 && rv.inh ? star + 1 : end;
   }
 
+  /** `x.f` and `(x).f` may call a function f(x) when x has no column f (functional notation). */
+  private functionalNotation(fields: unknown[]): void {
+    for (const f of fields) {
+      const name = stringValue(f);
+      if (name !== undefined) this.checkUserFunction(undefined, name);
+    }
+  }
+
   /** `schema.table.column` pointing at a protected table is re-pointed at the guarded subquery's alias. */
   private columnRef(body: Body): void {
     const fields = list(body, 'fields');
@@ -488,12 +518,39 @@ export class Analyzer {
     const reason = refusedFunctions.get(fn) ?? (fn.startsWith('pg_stat_get_') || fn.startsWith('pg_stat_reset') ? 'it shows statistics of protected tables' : undefined);
     if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
     if (fn === 'set_config') this.setConfig(body);
-    // Any overload on the path could be the one Postgres picks: all must be safe.
+    this.checkUserFunction(schema, fn);
+  }
+
+  /**
+   * Functions outside pg_catalog/information_schema may run dynamic SQL or
+   * read a protected table behind pgveil's back (THREATS A5, B10): refused
+   * unless policy.functions.allow lists them. Any overload on the path could
+   * be the one Postgres picks, so every candidate must be allowed.
+   */
+  private checkUserFunction(schema: string | undefined, fn: string): void {
     for (const candidate of functionCandidates(this.ctx.catalog, schema, fn, this.searchPath)) {
       if (systemSchemas.has(candidate)) continue;
-      if (this.ctx.catalog.readers.get(functionKey(candidate, fn))?.length) {
+      const exact = this.ctx.allowedFunctions.has(`${candidate}.${fn}`);
+      if (!exact && this.ctx.catalog.readers.get(functionKey(candidate, fn))?.length) {
         refuse(`function ${candidate}.${fn} reads a protected table and is not allowed through pgveil`, 'Ask the DBA to cover it in the policy.');
       }
+      if (!exact && !this.ctx.allowedFunctions.has(`${candidate}.*`)) {
+        refuse(`function ${candidate}.${fn} is not allowed through pgveil`, 'Functions outside pg_catalog must be listed under functions.allow in the policy.');
+      }
+    }
+  }
+
+  /** User-defined operators are functions too. */
+  private operator(body: Body): void {
+    const names = nameList(body, 'name');
+    const op = names[names.length - 1];
+    const schemas = this.ctx.catalog.userOperators?.get(op);
+    if (!op || !schemas) return;
+    const schema = names.length > 1 ? names[names.length - 2] : undefined;
+    const path = schema ? [schema] : effectiveSearchPath(this.ctx.catalog, this.searchPath);
+    for (const s of path) {
+      if (!schemas.has(s) || this.ctx.allowedFunctions.has(`${s}.${op}`) || this.ctx.allowedFunctions.has(`${s}.*`)) continue;
+      refuse(`operator ${s}.${op} is not allowed through pgveil`, 'Operators outside pg_catalog must be listed under functions.allow in the policy.');
     }
   }
 

@@ -9,8 +9,11 @@ export const refusedFunctions: ReadonlyMap<string, string> = new Map([
     'table_to_xmlschema', 'schema_to_xml', 'schema_to_xml_and_xmlschema', 'schema_to_xmlschema', 'database_to_xml',
     'database_to_xml_and_xmlschema', 'database_to_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat',
     'dblink', 'dblink_exec', 'dblink_open', 'dblink_fetch', 'dblink_send_query', 'dblink_get_result', 'dblink_connect',
-    'dblink_connect_u', 'dblink_build_sql_insert', 'dblink_build_sql_update', 'dblink_build_sql_delete',
+    'dblink_connect_u', 'dblink_build_sql_insert', 'dblink_build_sql_update', 'dblink_build_sql_delete', 'ts_rewrite',
   ].map((f) => [f, 'it runs SQL given as a string'] as const),
+  // A5: sequences count rows of every org
+  ...['pg_sequence_last_value', 'pg_get_sequence_data', 'pg_sequence_parameters', 'nextval', 'currval', 'setval', 'lastval',
+  ].map((f) => [f, 'sequence values count rows of every org'] as const),
   // A9: files, programs, large objects
   ...['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_ls_logdir', 'pg_ls_waldir', 'pg_ls_tmpdir',
     'pg_ls_archive_statusdir', 'pg_ls_logicalsnapdir', 'pg_ls_logicalmapdir', 'pg_ls_replslotdir', 'pg_file_write',
@@ -55,6 +58,7 @@ export const refusedSystemRelations: ReadonlyMap<string, string> = new Map([
   ].map((r) => [r, 'it shows statistics of protected tables'] as const),
   ...['pg_stat_activity', 'pg_prepared_statements', 'pg_cursors', 'pg_stat_statements', 'pg_stat_statements_info'].map(
     (r) => [r, 'it shows statement text that can carry other users\' filters'] as const),
+  ['pg_sequences', 'sequence values count rows of every org'],
   ...['pg_locks', 'pg_largeobject', 'pg_largeobject_metadata', 'pg_authid', 'pg_user_mappings', 'pg_hba_file_rules',
     'pg_file_settings', 'pg_shadow'].map((r) => [r, 'it is not needed by clients and can reach other sessions or secrets'] as const),
 ]);

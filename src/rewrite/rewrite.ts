@@ -16,6 +16,8 @@ export interface RewriteInput {
   searchPath: string[];
   /** False while a search_path change is in flight: unqualified names are then refused. */
   searchPathKnown?: boolean;
+  /** policy.functions.allow: user-defined functions and operators users may call ("schema.name", "schema.*"). */
+  allowedFunctions?: ReadonlySet<string>;
 }
 
 interface Common {
@@ -54,6 +56,7 @@ export function rewriteSql(sql: string, input: RewriteInput): Outcome {
     profile: input.profile,
     catalog: input.catalog,
     replacement: (rel, table, inh) => guardedParts(input.profile, rel, table, inh),
+    allowedFunctions: input.allowedFunctions ?? new Set(),
   }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
   const common: Common = {
     shapeSafe: analysis.shapeSafe,

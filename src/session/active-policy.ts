@@ -25,6 +25,8 @@ export interface Snapshot {
   generation: number;
   compiled: CompiledPolicy;
   catalog: Catalog;
+  /** policy.functions.allow: "schema.name" or "schema.*". */
+  allowedFunctions: ReadonlySet<string>;
 }
 
 /** What the session does with a statement. */
@@ -86,6 +88,7 @@ export class ActivePolicy {
       try {
         catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
         catalog.systemColumns = await systemColumns(client);
+        Object.assign(catalog, await userCode(client));
         catalog.protectedOids = [...catalog.byOid.values()]
           .filter((r) => compiled.tables.has(canonicalRelation(r.schema, r.name)) || (r.protectedBy?.length ?? 0) > 0)
           .map((r) => r.oid);
@@ -97,7 +100,7 @@ export class ActivePolicy {
       throw new CatalogUnavailableError(`could not read the upstream catalog: ${this.catalogError}`);
     }
     checkMasks(compiled, catalog);
-    const next: Snapshot = { generation, compiled, catalog };
+    const next: Snapshot = { generation, compiled, catalog, allowedFunctions: new Set(policy.functions?.allow ?? []) };
     this.snapshot = next;
     this.catalogError = undefined;
     this.cache.newGeneration(generation);
@@ -129,7 +132,7 @@ export class ActivePolicy {
     if (exact) return exact.kind === 'template' ? { kind: 'refuse', error: internalError() } : exact;
 
     const started = performance.now();
-    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown });
+    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, allowedFunctions: snapshot.allowedFunctions });
     this.cache.recordMiss(performance.now() - started);
     const effects = effectsOf(outcome);
     if (outcome.kind === 'refuse') {
@@ -165,6 +168,30 @@ async function systemColumns(client: { query(sql: string, values: unknown[]): Pr
       WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
       GROUP BY c.relname`, [guardedSystemRelations]);
   return new Map(result.rows.map((r) => [r.rel, r.cols]));
+}
+
+type Queryable = { query(sql: string): Promise<{ rows: Array<Record<string, unknown>> }> };
+
+/** User-defined operators, and relations whose writes run user code (triggers, rules, defaults). */
+async function userCode(client: Queryable): Promise<{ userOperators: Map<string, Set<string>>; writeGuarded: Set<number> }> {
+  const system = `('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)`;
+  const ops = await client.query(
+    `SELECT o.oprname::text AS name, n.nspname::text AS schema FROM pg_catalog.pg_operator o
+       JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE o.oprnamespace NOT IN ${system}`);
+  const userOperators = new Map<string, Set<string>>();
+  for (const r of ops.rows) {
+    const name = String(r.name);
+    if (!userOperators.has(name)) userOperators.set(name, new Set());
+    userOperators.get(name)?.add(String(r.schema));
+  }
+  const guarded = await client.query(
+    `SELECT tgrelid::pg_catalog.int8 AS oid FROM pg_catalog.pg_trigger WHERE NOT tgisinternal
+     UNION SELECT ev_class::pg_catalog.int8 FROM pg_catalog.pg_rewrite WHERE rulename <> '_RETURN'
+     UNION SELECT d.adrelid::pg_catalog.int8 FROM pg_catalog.pg_attrdef d
+       JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = d.oid
+        AND dep.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+       JOIN pg_catalog.pg_proc p ON p.oid = dep.refobjid WHERE p.pronamespace NOT IN ${system}`);
+  return { userOperators, writeGuarded: new Set(guarded.rows.map((r) => Number(r.oid))) };
 }
 
 function internalError(): PgError {

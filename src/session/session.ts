@@ -10,7 +10,7 @@ import { Backend, Frontend, TxStatus } from '../protocol/codes.js';
 import { FrameReader } from '../protocol/frame-reader.js';
 import { BackendScanner, watchTypes } from '../protocol/backend-scanner.js';
 import {
-  readBindStatement, readParse, readQuery, readSaslInitialResponse, readSaslResponse, readStartupPacket, writeParse, writeQuery,
+  readBindNames, readParse, readQuery, readSaslInitialResponse, readSaslResponse, readStartupPacket, writeParse, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
   authenticationOk, readErrorFields, readyForQuery, sslAccepted, sslRefused, writeAuthenticationSasl,
@@ -370,18 +370,26 @@ export class ClientSession {
         return;
       }
       case Frontend.Bind: {
-        const stale = this.gate?.checkBind(readBindStatement(buf, bodyStart, end));
+        const names = readBindNames(buf, bodyStart, end);
+        const stale = this.gate?.bind(names.statement, names.portal);
         if (stale) { this.refuseExtended(stale); return; }
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
       }
       case Frontend.Close:
-        if (buf[bodyStart] === 0x53) this.gate?.closed(readQuery(buf, bodyStart + 1, end)); // 'S': a statement
+        if (buf[bodyStart] === 0x53 || buf[bodyStart] === 0x50) this.gate?.closed(buf[bodyStart] === 0x53 ? 'S' : 'P', readQuery(buf, bodyStart + 1, end));
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
-      case Frontend.Describe: case Frontend.Execute: case Frontend.Flush:
+      case Frontend.Execute: {
+        const stale = this.gate?.execute(readQuery(buf, bodyStart, end));
+        if (stale) { this.refuseExtended(stale); return; }
+        this.forward(buf.subarray(frameStart, end), false);
+        this.unsynced = true;
+        return;
+      }
+      case Frontend.Describe: case Frontend.Flush:
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;

@@ -22,8 +22,13 @@ export class StatementGate {
   private cyclesDone = 0;
   private profile?: Profile;
   private profileGeneration = -1;
-  /** "prepared:x", "cursor:x" (SQL level) and "statement:x" (protocol level) → generation. */
-  private readonly named = new Map<string, number>();
+  /**
+   * Prepared statements (`statement:x`, SQL PREPARE and protocol Parse share
+   * one namespace in Postgres) and portals (`cursor:x`, SQL DECLARE and
+   * protocol Bind share one too) → the policy generation and search_path
+   * they were rewritten under.
+   */
+  private readonly named = new Map<string, { generation: number; searchPath: string }>();
 
   constructor(private readonly policy: ActivePolicy, private readonly userName: string, private readonly users: () => UsersFile) {}
 
@@ -54,30 +59,53 @@ export class StatementGate {
       return refuse('changing search_path needs an upstream that reports it (PostgreSQL 18 or later)', 'Schema-qualify table names instead.');
     }
     for (const name of effects.uses) {
-      const made = this.named.get(name);
-      if (made !== undefined && made !== this.policy.generation) return stale(name);
+      const problem = this.checkUse(name);
+      if (problem) return { kind: 'refuse', error: problem };
     }
     for (const name of effects.drops) this.drop(name);
-    for (const name of effects.creates) this.named.set(name, this.policy.generation);
+    for (const name of effects.creates) this.remember(name);
     // The change takes effect upstream when the current cycle completes.
     if (effects.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
     return decision;
   }
 
-  /** Protocol-level Parse of a named statement. */
+  /** Protocol-level Parse: the statement (named or unnamed) is rewritten under the current policy and path. */
   parsed(statement: string): void {
-    if (statement) this.named.set(`statement:${statement}`, this.policy.generation);
+    this.remember(`statement:${statement}`);
   }
 
-  /** Protocol-level Bind: refused when its statement was rewritten under an older policy. */
-  checkBind(statement: string): PgError | undefined {
-    const made = this.named.get(`statement:${statement}`);
-    if (statement && made !== undefined && made !== this.policy.generation) return stale(`statement:${statement}`).error;
+  /**
+   * Protocol-level Bind: refused when its statement was rewritten under an
+   * older policy, or under another search_path (Postgres re-resolves a
+   * prepared statement's names when search_path changes; pgveil's rewrite
+   * would no longer match). The portal it creates is remembered.
+   */
+  bind(statement: string, portal: string): PgError | undefined {
+    const problem = this.checkUse(`statement:${statement}`);
+    if (!problem) this.remember(`cursor:${portal}`);
+    return problem;
+  }
+
+  /** Protocol-level Execute of a portal (possibly a SQL cursor). */
+  execute(portal: string): PgError | undefined {
+    return this.checkUse(`cursor:${portal}`);
+  }
+
+  /** Protocol-level Close of a statement ('S') or portal ('P'). */
+  closed(kind: 'S' | 'P', name: string): void {
+    this.named.delete(`${kind === 'S' ? 'statement' : 'cursor'}:${name}`);
+  }
+
+  private remember(name: string): void {
+    this.named.set(name, { generation: this.policy.generation, searchPath: this.searchPathText });
+  }
+
+  private checkUse(name: string): PgError | undefined {
+    const made = this.named.get(name);
+    if (!made) return undefined;
+    if (made.generation !== this.policy.generation) return stale(name, 'an older policy').error;
+    if (name.startsWith('statement:') && made.searchPath !== this.searchPathText) return stale(name, 'another search_path').error;
     return undefined;
-  }
-
-  closed(statement: string): void {
-    this.named.delete(`statement:${statement}`);
   }
 
   private drop(name: string): void {
@@ -100,12 +128,12 @@ function refuse(message: string, hint?: string): Decision & { kind: 'refuse' } {
   return { kind: 'refuse', error: new PgError(SqlState.InsufficientPrivilege, message, { hint }) };
 }
 
-function stale(name: string): Decision & { kind: 'refuse' } {
+function stale(name: string, under: string): Decision & { kind: 'refuse' } {
   const [kind, id] = [name.slice(0, name.indexOf(':')), name.slice(name.indexOf(':') + 1)];
   const what = kind === 'cursor' ? `cursor "${id}"` : `prepared statement "${id}"`;
   return {
     kind: 'refuse',
-    error: new PgError('26000', `${what} was made under an older policy and cannot be used`, {
+    error: new PgError('26000', `${what} was made under ${under} and cannot be used`, {
       hint: kind === 'cursor' ? 'Declare the cursor again.' : 'Prepare the statement again (DEALLOCATE it first, or use a new name).',
     }),
   };

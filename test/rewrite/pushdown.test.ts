@@ -17,6 +17,8 @@ test.before(async () => {
       CREATE FUNCTION public.peek(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$ BEGIN RAISE NOTICE 'peek %', t; RETURN true; END $$;
       GRANT EXECUTE ON FUNCTION public.peek(text) TO pgveil_service;`,
     policyYaml: `
+functions:
+  allow: [public.peek]
 tables:
   public.accounts:
     ownership:
