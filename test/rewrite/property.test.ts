@@ -1,13 +1,17 @@
 // Property test of the rewriter (issue 4): for random SELECT shapes over a
 // small three-tenant schema — joins, subqueries, CTEs (recursive too),
 // aggregates with GROUP BY/HAVING, window functions, DISTINCT, ORDER BY/LIMIT,
-// predicates on masked and unmasked columns, set operations, LATERAL — the
-// rows a user gets through pgveil equal the rows the same SQL returns
-// directly upstream, run as superuser, with every table name replaced by a
-// reference view that applies the user's filter and masks written by hand.
+// predicates on masked and unmasked columns, set operations, LATERAL, and
+// rarer forms (USING/NATURAL joins, column alias lists, ROLLUP/CUBE, WITH
+// TIES, whole-row references, bare names under SET search_path), sent over
+// the simple and the extended protocol — the rows a user gets through
+// pgveil equal the rows the same SQL returns directly upstream, run as
+// superuser, with every table name replaced by a reference view that applies
+// the user's filter and masks written by hand.
 // Compared as multisets, with column names and types. Bounded and seeded:
-// PGVEIL_PROP_SEED and PGVEIL_PROP_CASES override the defaults; a failure
-// prints the seed, the case number and both statements.
+// PGVEIL_PROP_SEED and PGVEIL_PROP_CASES override the defaults
+// (PGVEIL_PROP_VERBOSE=1 lists every statement); a failure prints the seed,
+// the case number and the statement.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
@@ -218,6 +222,8 @@ class Rng {
 interface Ref { sql: string; ty: Ty; table?: Table; column?: string }
 interface Source { from: string; refs: Ref[]; bases: Array<{ alias: string; table: Table }> }
 interface Query { sql: string; cols: Ty[] }
+/** The WITH list of one statement: nested queries hoist their CTEs here, in dependency order. */
+interface Ctes { items: string[]; recursive: boolean }
 
 class Generator {
   private aliasNo = 0;
@@ -236,7 +242,7 @@ class Generator {
   }
 
   /** One FROM clause: a table, a join of two or three, a derived table, a CTE, LATERAL or the recursive chain. */
-  source(depth: number, ctes: string[]): Source {
+  source(depth: number, ctes: Ctes): Source {
     const kind = this.r.pick(['table', 'table', 'join', 'join', 'join3', 'derived', 'cte', 'lateral', 'chain', 'levels'] as const);
     if (kind === 'table' || (depth > 1 && (kind === 'derived' || kind === 'cte'))) return this.base(this.r.pick(['staff', 'depts', 'projects'] as const));
     if (kind === 'join' || kind === 'join3') {
@@ -279,7 +285,7 @@ class Generator {
       const refs = inner.cols.map((ty, i) => ({ sql: `${alias}.c${i + 1}`, ty }));
       if (kind === 'derived') return { from: `(${inner.sql}) ${alias}`, refs, bases: [] };
       const name = `cte${++this.cteNo}`;
-      ctes.push(`${name} AS (${inner.sql})`);
+      ctes.items.push(`${name} AS (${inner.sql})`);
       return { from: `${name} ${alias}`, refs, bases: [] };
     }
     if (kind === 'lateral') {
@@ -309,7 +315,8 @@ class Generator {
     const a = this.alias('staff');
     const b = this.alias('staff');
     const anchorPred = this.r.chance(0.5) ? ` AND ${this.predicate(this.baseRefs(a, 'staff'))}` : '';
-    ctes.push(`RECURSIVE_MARK${name}(id, root, depth, email, salary) AS (`
+    ctes.recursive = true;
+    ctes.items.push(`${name}(id, root, depth, email, salary) AS (`
       + `SELECT ${a}.id, ${a}.id, 0, ${a}.email, ${a}.salary FROM {staff} ${a} WHERE ${a}.manager_id IS NULL${anchorPred} `
       + `UNION ALL SELECT ${b}.id, c.root, c.depth + 1, ${b}.email, ${b}.salary FROM {staff} ${b} JOIN ${name} c ON ${b}.manager_id = c.id WHERE c.depth < 4)`);
     const alias = this.alias('ch');
@@ -425,8 +432,8 @@ class Generator {
   }
 
   /** A SELECT whose output columns are named c1…cn; `types` forces the output types (for set operations). */
-  query(depth: number, outer?: string[], types?: Ty[]): Query {
-    const ctes: string[] = outer ?? [];
+  query(depth: number, outer?: Ctes, types?: Ty[]): Query {
+    const ctes: Ctes = outer ?? { items: [], recursive: false };
     const src = this.source(depth, ctes);
     const where = this.where(src, depth);
     const items: Array<{ sql: string; ty: Ty }> = [];
@@ -473,9 +480,9 @@ class Generator {
 
   /** A top-level statement: a query, a set operation of two, or a single-table form with every way to name it. */
   statement(): string {
-    const kind = this.r.int(10);
+    const kind = this.r.int(11);
     if (kind < 2) {
-      const ctes: string[] = [];
+      const ctes: Ctes = { items: [], recursive: false };
       const types = this.r.pick<Ty[]>([['text'], ['int', 'text'], ['text', 'num'], ['int'], ['date', 'text']]);
       const a = this.query(1, ctes, types);
       const b = this.query(1, ctes, types);
@@ -483,7 +490,41 @@ class Generator {
       return `${withClause(ctes)}(${a.sql}) ${op} (${b.sql})`;
     }
     if (kind < 4) return this.singleTable();
+    if (kind < 5) return this.special();
     return this.query(0).sql;
+  }
+
+  /** Forms the composable generator does not make: qualified names in joins, USING/NATURAL, column alias lists, ROLLUP, WITH TIES … */
+  private special(): string {
+    const s = this.baseRefs('s', 'staff');
+    const d = this.baseRefs('d', 'depts');
+    const p = this.baseRefs('p', 'projects');
+    const ps = (refs: Ref[]) => this.predicate(refs);
+    const qualified = TABLES.staff.map((c) => ({ sql: `{staff}.${c.name}`, ty: c.ty, table: 'staff' as Table, column: c.name }));
+    return this.r.pick([
+      () => `SELECT {staff}.email, {depts}.region, {staff}.salary, {depts}.name FROM {staff} JOIN {depts} ON {staff}.dept_id = {depts}.id WHERE ${ps(qualified)}`,
+      () => `SELECT s.email, d.region, org_id FROM {staff} s JOIN {depts} d USING (org_id) WHERE ${ps(s)}`,
+      () => `SELECT count(*), min(id), max(salary) FROM {staff} NATURAL JOIN {projects}`,
+      () => `SELECT count(*) FROM {staff} s NATURAL JOIN {depts} d`,
+      () => `SELECT s.*, d.name AS dept_name FROM {staff} s LEFT JOIN {depts} d ON d.id = s.dept_id WHERE ${ps(s)}`,
+      () => `SELECT s.level, date_trunc('year', s.hired) AS y, count(*), sum(s.salary), string_agg(s.ssn, ',' ORDER BY s.ssn) FROM {staff} s GROUP BY ROLLUP (s.level, date_trunc('year', s.hired))`,
+      () => `SELECT p.status, d.region, count(*), max(p.title) FROM {projects} p JOIN {depts} d ON d.id = p.dept_id GROUP BY CUBE (p.status, d.region)`,
+      () => `WITH m AS MATERIALIZED (SELECT p.lead_id, p.cost, p.title FROM {projects} p WHERE ${ps(p)}) SELECT m.title, s.email, m.cost FROM m JOIN {staff} s ON s.id = m.lead_id`,
+      () => `WITH m AS NOT MATERIALIZED (SELECT * FROM {staff} WHERE ${ps(TABLES.staff.map((c) => ({ sql: c.name, ty: c.ty, table: 'staff' as Table, column: c.name })))}) SELECT m.ssn, m.email FROM m`,
+      () => `SELECT v.k, s.email, s.hired FROM (VALUES (1), (3), (5)) v(k) JOIN {staff} s ON s.level = v.k WHERE ${ps(s)}`,
+      () => `SELECT q.a, q.b, q.e FROM {depts} AS q(a, b, c, d, e) WHERE q.a < 9`,
+      () => `SELECT s.id, s.ssn FROM {staff} s WHERE s.dept_id = ANY (ARRAY(SELECT d.id FROM {depts} d WHERE ${ps(d)}))`,
+      () => `SELECT d.id, d.code, (SELECT count(*) FROM {staff} s WHERE s.dept_id = d.id), (SELECT max(s.email) FROM {staff} s WHERE s.dept_id = d.id) FROM {depts} d`,
+      () => `SELECT s.email, s.salary FROM {staff} s ORDER BY s.salary DESC NULLS LAST FETCH FIRST ${1 + this.r.int(5)} ROWS WITH TIES`,
+      () => `SELECT s.id, part FROM {staff} s CROSS JOIN LATERAL unnest(string_to_array(s.email, '@')) AS part WHERE ${ps(s)}`,
+      () => `SELECT row_to_json(s)::text FROM {staff} s WHERE ${ps(s)}`,
+      () => `SELECT json_agg(p.title ORDER BY p.title)::text, p.status FROM {projects} p GROUP BY p.status`,
+      () => `SELECT (s.email, s.level) IS NOT DISTINCT FROM (m.email, m.level) AS same, s.id FROM {staff} s JOIN {staff} m ON m.id = s.manager_id`,
+      () => `SELECT s.id, s.salary, s.salary - lag(s.salary) OVER (ORDER BY s.id) AS delta, first_value(s.email) OVER w, sum(s.salary) OVER w FROM {staff} s WINDOW w AS (PARTITION BY s.dept_id ORDER BY s.id)`,
+      () => `SELECT DISTINCT ON (s.dept_id) s.dept_id, s.id, s.hired FROM {staff} s ORDER BY s.dept_id, s.id`,
+      () => `SELECT p.title FROM {projects} p WHERE p.title IN (SELECT left(x.title, 4) FROM {projects} x WHERE ${ps(this.baseRefs('x', 'projects'))})`,
+      () => `SELECT s.email, CASE WHEN s.salary > 50000 THEN 'high' ELSE 'low' END, coalesce(s.ssn, s.email, 'none') FROM {staff} s WHERE ${ps(s)}`,
+    ])();
   }
 
   /** One table, named as `t`, `{t} alias`, `{t}` with `{t}.col` or `t.col` qualification, `SELECT *`, `TABLE t`, or whole rows of `ONLY t`. */
@@ -501,22 +542,22 @@ class Generator {
   }
 }
 
-function withClause(ctes: string[]): string {
-  if (!ctes.length) return '';
-  const recursive = ctes.some((c) => c.startsWith('RECURSIVE_MARK'));
-  return `WITH ${recursive ? 'RECURSIVE ' : ''}${ctes.map((c) => c.replace(/^RECURSIVE_MARK/, '')).join(', ')} `;
+function withClause(ctes: Ctes): string {
+  if (!ctes.items.length) return '';
+  return `WITH ${ctes.recursive ? 'RECURSIVE ' : ''}${ctes.items.join(', ')} `;
 }
 
 function sqlType(ty: Ty): string {
   return { int: 'int', big: 'bigint', text: 'text', num: 'numeric', date: 'date', ts: 'timestamptz' }[ty];
 }
 
-function forProxy(sql: string): string {
-  return sql.replace(/\{(staff|depts|projects)\}/g, 'crm.$1');
+/** With `unqualified`, bare table names, resolved through the session's search_path. */
+function forProxy(sql: string, unqualified = false): string {
+  return sql.replace(/\{(staff|depts|projects)\}/g, unqualified ? '$1' : 'crm.$1');
 }
 
-function forReference(sql: string, org: string): string {
-  return sql.replace(/\{(staff|depts|projects)\}/g, `ref_${org}.$1`);
+function forReference(sql: string, org: string, unqualified = false): string {
+  return sql.replace(/\{(staff|depts|projects)\}/g, unqualified ? '$1' : `ref_${org}.$1`);
 }
 
 // ---------------------------------------------------------------------------
@@ -584,18 +625,25 @@ test(`property: ${CASES} random SELECTs through pgveil equal the hand-written re
     const user = users[i % users.length];
     const client = clients.get(user.name)!;
     const extended = i % 3 === 2;
-    const proxySql = forProxy(template);
-    const refSql = forReference(template, user.org);
-    const header = `case ${i} (seed ${SEED}, PGVEIL_PROP_SEED=${SEED} PGVEIL_PROP_CASES=${i + 1} to replay), user ${user.name}, ${extended ? 'extended' : 'simple'} protocol`;
+    // Every fifth case names the tables bare, under SET search_path (crm for pgveil, the reference schema upstream).
+    const unqualified = i % 5 === 4;
+    const proxySql = forProxy(template, unqualified);
+    const refSql = forReference(template, user.org, unqualified);
+    const header = `case ${i} (seed ${SEED}, PGVEIL_PROP_SEED=${SEED} PGVEIL_PROP_CASES=${i + 1} to replay), user ${user.name}, `
+      + `${extended ? 'extended' : 'simple'} protocol${unqualified ? ', search_path crm, public' : ''}`;
     let expected: Result;
     try {
+      if (unqualified) await upstream.query(`SET search_path = ref_${user.org}, public`);
       expected = normalise(await upstream.query<unknown[]>({ text: refSql, rowMode: 'array' }));
     } catch (err) {
       failures.push(`${header}\n  the reference query failed (a generator bug): ${(err as Error).message}\n  ${refSql}`);
       continue;
+    } finally {
+      if (unqualified) await upstream.query('RESET search_path');
     }
     let actual: Result;
     try {
+      if (unqualified) await client.query('SET search_path = crm, public');
       actual = normalise(await client.query<unknown[]>(extended
         ? { text: proxySql, rowMode: 'array', name: `prop_${i}` }
         : { text: proxySql, rowMode: 'array' }));
@@ -603,6 +651,8 @@ test(`property: ${CASES} random SELECTs through pgveil equal the hand-written re
       const e = err as { code?: string; message: string };
       failures.push(`${header}\n  through pgveil it failed: ${e.code} ${e.message}\n  statement: ${proxySql}`);
       continue;
+    } finally {
+      if (unqualified) await client.query('RESET search_path').catch(() => {});
     }
     if (expected.rows.length) nonEmpty++;
     if (process.env.PGVEIL_PROP_VERBOSE) console.log(`${i}: ${expected.rows.length} rows: ${proxySql}`);

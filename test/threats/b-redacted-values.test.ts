@@ -18,7 +18,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import { createHash, createHmac } from 'node:crypto';
-import { startHarness, clientConfig, type Harness } from '../helpers/harness.js';
+import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
+import { psql } from '../helpers/run.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
 import { scrambleInstallSql, scrambleKeyFromSecret } from '../../src/policy/scramble-sql.js';
 
@@ -304,10 +305,16 @@ function errorSummary(r: Res): string | undefined {
  * against the reference ({staff} → the masked subquery): same columns, types,
  * rows and error. With mayRefuse a 42501 refusal by pgveil is accepted too.
  */
+/** Statements pgveil refused where the reference answers: acceptable, but printed so coverage gaps are visible. */
+const refusedCompares: string[] = [];
+
 async function compare(c: Conn, template: string, opts: { mayRefuse?: boolean } = {}): Promise<Res> {
   const got = await c.q(instantiate(template));
   const want = await suq(instantiate(template, viewers[c.user]));
-  if (opts.mayRefuse && got.error?.code === '42501') return got;
+  if (opts.mayRefuse && got.error?.code === '42501') {
+    refusedCompares.push(`${template} → ${got.error.message}`);
+    return got;
+  }
   assert.equal(errorSummary(got), errorSummary(want), `error of: ${template}`);
   assert.equal(got.fields.map((f) => `${f.name}:${f.dataTypeID}`), want.fields.map((f) => `${f.name}:${f.dataTypeID}`), `columns of: ${template}`);
   assert.equal(got.rows, want.rows, `rows of: ${template}`);
@@ -336,6 +343,7 @@ test.after.each(async () => {
   await Promise.all(open.splice(0).map((c) => c.end().catch(() => undefined)));
 });
 test.after(async () => {
+  if (refusedCompares.length) console.log(`pgveil refused ${refusedCompares.length} statement(s) the reference answers (a refusal is acceptable):\n  ${refusedCompares.join('\n  ')}`);
   await su?.end().catch(() => undefined);
   await h?.close();
 });
@@ -347,6 +355,25 @@ const GLOBEX_ID = 451; // a globex row
 const MISSING_ID = 999999; // no row
 const acmeRaw = () => staffRaw.filter((r) => r.org_id === 'acme');
 const globexRaw = () => staffRaw.filter((r) => r.org_id === 'globex');
+
+// ── the oracle itself ───────────────────────────────────────────────────────
+
+test('oracle: the leak scanner flags raw values, other orgs, filter literals and the key', () => {
+  const g = globexRaw()[0];
+  const a = acmeRaw()[0];
+  assert.ok(leaksIn(ALICE, 'select 1', `x ${g.name} y`).length > 0, 'another org\'s name');
+  assert.ok(leaksIn(ALICE, 'select 1', `"${a.ssn}"`).length > 0, 'own raw ssn (masked)');
+  assert.is(leaksIn(HANA, 'select 1', `"${a.ssn}" ${a.salary}`).length, 0, 'hr may see own raw ssn and salary');
+  assert.ok(leaksIn(HANA, 'select 1', `"${g.ssn}"`).length > 0, 'but not another org\'s');
+  assert.ok(leaksIn(ALICE, 'select 1', `{"salary": ${a.salary}}`).length > 0, 'raw salary');
+  assert.ok(leaksIn(ALICE, 'select 1', `(emp_no = ${a.emp_no})`).length > 0, 'raw emp_no');
+  assert.is(leaksIn(ALICE, `select ${a.emp_no}`, `(emp_no = ${a.emp_no})`).length, 0, 'an echo of the statement is not a leak');
+  assert.ok(leaksIn(ALICE, 'select 1', `${a.hired} ${a.email} ${a.token}`).length >= 3);
+  assert.ok(leaksIn(ALICE, 'select 1', "Filter: (org_id = 'globex'::text)").length > 0, 'another org\'s filter');
+  assert.ok(leaksIn(ALICE, 'select 1', `\\x${keyPads(KEY)[0].toString('hex').slice(30, 60)}`).length > 0, 'a slice of the key pad');
+  assert.ok(leaksIn(ALICE, 'select 1', KEY.toString('base64')).length > 0, 'the key in base64');
+  assert.is(leaksIn(ALICE, 'select 1', `XXXXXXX${a.ssn!.slice(-4)} 56000.00 a***@acme-corp.example 2015-01-01`).length, 0, 'masked forms are fine');
+});
 
 // ── serve: the policy still serves ───────────────────────────────────────────
 
@@ -702,6 +729,16 @@ test('B4 system columns (ctid, xmin, xmax, cmin, tableoid) are not reachable', a
   }
 });
 
+test('B4 COPY TO STDOUT and psql (another real client) carry only masked values', async () => {
+  const info = `host=127.0.0.1 port=${h.proxy.port} dbname=analytics user=${ALICE} sslmode=verify-full sslrootcert=${h.caFile}`;
+  for (const sql of ['copy hr.staff to stdout', 'copy (select s.*, row_to_json(s) from hr.staff s) to stdout', 'select s.*, s::text from hr.staff s']) {
+    const r = await psql(info, sql, passwords[ALICE]);
+    const text = r.stdout + r.stderr;
+    assert.equal(leaksIn(ALICE, sql, text), [], `psql ${sql}: ${text.slice(0, 500)}`);
+    if (r.status === 0) assert.is(text.trim().split('\n').length, 300, `${sql}: the 300 acme rows`);
+  }
+});
+
 // ── B8 scramble inversion ────────────────────────────────────────────────────
 
 test('B8 calling pgveil.scramble(…) and the other helpers directly is refused', async () => {
@@ -722,6 +759,7 @@ test('B8 calling pgveil.scramble(…) and the other helpers directly is refused'
 
 test('B8 scramble reached through search_path (SET search_path = pgveil) is refused', async () => {
   const c = await connect(ALICE);
+  const leaked: string[] = [];
   for (const [setup, call] of [
     ['set search_path = pgveil, public', 'select scramble(50102)'],
     ["select set_config('search_path', 'pgveil', false)", "select hash('BADGE-2')"],
@@ -730,11 +768,12 @@ test('B8 scramble reached through search_path (SET search_path = pgveil) is refu
   ]) {
     await c.q(setup);
     const r = await c.q(call);
-    assert.ok(r.error, `after "${setup}", "${call}" computes a pseudonym of a chosen value: ${JSON.stringify(r.rows)}`);
+    if (!r.error) leaked.push(`${setup}; ${call} → ${JSON.stringify(r.rows)}`);
     await c.q('reset search_path');
   }
   const r = await c.q('set search_path = pgveil; select scramble(50104)');
-  assert.ok(r.error, `one message "set search_path = pgveil; select scramble(50104)": ${JSON.stringify(r.rows)}`);
+  if (!r.error) leaked.push(`one message "set search_path = pgveil; select scramble(50104)" → ${JSON.stringify(r.rows)}`);
+  assert.equal(leaked, [], 'unqualified calls of pgveil helpers compute pseudonyms of chosen values');
 });
 
 test('B8 same input gives the same pseudonym across sessions and users', async () => {
