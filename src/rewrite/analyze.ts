@@ -8,7 +8,7 @@ import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
 import { governingTable } from './protection.js';
-import { isUtf8, refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
+import { harmlessStatViews, isUtf8, refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
 import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { systemGuard } from './system-guards.js';
@@ -30,6 +30,8 @@ export interface AnalysisContext {
   catalog: Catalog;
   /** policy.functions.allow ("schema.name", "schema.*"). */
   allowedFunctions: ReadonlySet<string>;
+  /** `pgveil:<user>:` — kept in front of any application_name the user sets (C1). */
+  applicationNamePrefix?: string;
   /** The (cached) pieces of the guarded subquery of a protected relation. */
   replacement(rel: CatalogRelation, table: TableProfile, inh: boolean): GuardedParts;
 }
@@ -58,6 +60,8 @@ export interface Analysis {
   uses: string[];
   /** DEALLOCATE / CLOSE / DISCARD: names dropped (`*` = all). */
   drops: string[];
+  /** The rewrite embeds the session's user: never share it through the cache. */
+  perUser?: boolean;
 }
 
 const systemSchemas = new Set(['pg_catalog', 'information_schema']);
@@ -134,7 +138,8 @@ export class Analyzer {
       case 'ExplainStmt': this.explain(body); return;
       case 'DeclareCursorStmt':
         this.result.shapeSafe = false;
-        this.result.creates.push(`cursor:${str(body, 'portalname') ?? ''}`);
+        // CURSOR_OPT_HOLD (0x20): a WITH HOLD cursor outlives its transaction.
+        this.result.creates.push(`${((num(body, 'options') ?? 0) & 0x20) ? 'holdable-' : ''}cursor:${str(body, 'portalname') ?? ''}`);
         this.walk(body.query, emptyScope);
         return;
       case 'PrepareStmt':
@@ -144,6 +149,9 @@ export class Analyzer {
         return;
       case 'ExecuteStmt':
         this.result.shapeSafe = false;
+        if (!this.searchPathKnown) {
+          refuse('cannot EXECUTE a prepared statement while search_path is changing', 'Postgres would re-resolve its names under the new search_path; send the SET separately first.');
+        }
         this.result.uses.push(`statement:${str(body, 'name') ?? ''}`);
         this.walk(body.params, emptyScope);
         this.changeSearchPath(undefined); // the prepared statement may set it
@@ -172,8 +180,11 @@ export class Analyzer {
       case 'VariableSetStmt': this.result.shapeSafe = false; this.set(body); return;
       case 'DiscardStmt':
         this.result.shapeSafe = false;
-        this.result.drops.push('statement:*', 'cursor:*');
-        this.changeSearchPath(undefined);
+        // Only DISCARD ALL drops prepared statements and cursors and resets settings; PLANS, SEQUENCES and TEMP do neither.
+        if (str(body, 'target') === 'DISCARD_ALL') {
+          this.result.drops.push('statement:*', 'cursor:*');
+          this.changeSearchPath(undefined);
+        }
         return;
       case 'ListenStmt': case 'NotifyStmt':
         refuse(`${type === 'ListenStmt' ? 'LISTEN' : 'NOTIFY'} is not allowed through pgveil`, 'Notifications are a channel between sessions (THREATS C4).');
@@ -242,14 +253,33 @@ export class Analyzer {
     }
   }
 
+  /**
+   * EXPLAIN is rewritten like its statement. Over a protected table, ANALYZE
+   * is refused (actual row counts and "Rows Removed by Filter" count other
+   * orgs' rows) and costs must be off (row estimates come from statistics of
+   * every org's rows) (THREATS B5, B7).
+   */
   private explain(body: Body): void {
-    const analyze = list(body, 'options').some((o) => str(nodeOf(o)?.[1] ?? {}, 'defname') === 'analyze');
+    const options = new Map(list(body, 'options').map((o) => {
+      const d = nodeOf(o)?.[1] ?? {};
+      const arg = nodeOf(d.arg);
+      const value = !arg ? undefined : arg[0] === 'Integer' ? String(num(arg[1], 'ival') ?? 0) : arg[0] === 'Boolean' ? String(arg[1].boolval === true) : str(arg[1], 'sval');
+      return [str(d, 'defname') ?? '', value ?? 'true'] as const;
+    }));
+    const on = (name: string) => options.has(name) && !/^(false|off|0|no)$/i.test(options.get(name) as string);
     this.result.shapeSafe = false;
+    const query = child(body, 'query') ?? {};
+    if (on('analyze') && nodeOf(query)?.[0] === 'ExecuteStmt') {
+      refuse('EXPLAIN ANALYZE EXECUTE is not allowed through pgveil', 'pgveil cannot see which tables the prepared statement reads (THREATS B7).');
+    }
     const before = this.protectedUsed;
     this.protectedUsed = false;
-    this.statement(child(body, 'query') ?? {});
-    if (analyze && this.protectedUsed) {
-      refuse('EXPLAIN ANALYZE of a statement that reads a protected table is not allowed', 'Its row counts reveal rows outside your filter (THREATS B7); use EXPLAIN without ANALYZE.');
+    this.statement(query);
+    if (this.protectedUsed && on('analyze')) {
+      refuse('EXPLAIN ANALYZE of a statement that reads a protected table is not allowed', 'Its row counts reveal rows outside your filter (THREATS B7); use EXPLAIN (COSTS OFF).');
+    }
+    if (this.protectedUsed && (!options.has('costs') || on('costs'))) {
+      refuse('EXPLAIN of a statement that reads a protected table needs COSTS OFF', 'Row estimates come from statistics over every org\'s rows (THREATS B5): use EXPLAIN (COSTS OFF) …');
     }
     this.protectedUsed = this.protectedUsed || before;
   }
@@ -290,6 +320,7 @@ export class Analyzer {
     if (kind === 'VAR_RESET_ALL') { this.changeSearchPath(undefined); return; }
     if (name === 'transaction' || name === 'session characteristics') return;
     if (!settableParameters.has(name)) refuse(`SET ${name} is not allowed through pgveil`, 'Only presentation and timeout settings (and search_path) may be changed.');
+    if (name === 'application_name' && kind === 'VAR_SET_VALUE') { this.prefixApplicationName(list(body, 'args')[0]); return; }
     if (name === 'client_encoding') {
       const value = str(child(nodeOf(list(body, 'args')[0])?.[1] ?? {}, 'sval') ?? {}, 'sval');
       if (kind === 'VAR_SET_VALUE' && (value === undefined || !isUtf8(value))) refuse('pgveil supports only client_encoding UTF8');
@@ -302,6 +333,24 @@ export class Analyzer {
       return c && c[0] === 'A_Const' ? str(child(c[1], 'sval') ?? {}, 'sval') : undefined;
     });
     this.changeSearchPath(values.some((v) => v === undefined) ? undefined : (values as string[]));
+  }
+
+  /**
+   * application_name upstream always starts with `pgveil:<user>:` so DBAs can
+   * tell who runs what (SPEC §3); a user may change only the rest (C1).
+   */
+  private prefixApplicationName(arg: unknown): void {
+    const prefix = this.ctx.applicationNamePrefix;
+    if (!prefix) return;
+    const c = nodeOf(arg);
+    const value = c && c[0] === 'A_Const' ? str(child(c[1], 'sval') ?? {}, 'sval') : undefined;
+    if (value === undefined) refuse('application_name can only be set to a constant through pgveil');
+    const start = this.text.index(num((c as [string, Body])[1], 'location') ?? -1);
+    const end = constantEnd(this.text.text, start);
+    if (end === -1) refuse('cannot rewrite this application_name');
+    const full = Buffer.from(prefix + value).subarray(0, 63).toString('utf8').replace(/\uFFFD$/, '');
+    this.result.edits.push({ start, end, text: `'${full.replace(/'/g, "''")}'`, generated: false });
+    this.result.perUser = true;
   }
 
   /** Records a search_path change; later statements of the same message resolve with it. */
@@ -339,7 +388,8 @@ export class Analyzer {
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': this.dml(type, body, scope); return;
       case 'RangeVar': this.read(body, scope); return;
       case 'FuncCall': this.func(body); break;
-      case 'A_Expr': this.operator(body); break;
+      case 'A_Expr': this.operator(body, 'name'); break;
+      case 'SubLink': this.operator(body, 'operName'); break;
       case 'ColumnRef': this.functionalNotation(list(body, 'fields').slice(1)); this.columnRef(body); return;
       case 'A_Indirection': this.functionalNotation(list(body, 'indirection')); break;
       case 'RangeTableSample': {
@@ -440,6 +490,8 @@ export class Analyzer {
   private pushable(node: Body, rv: ReturnType<typeof rangeVar>, rel: CatalogRelation, table: TableProfile): Array<{ start: number; end: number }> {
     const frame = this.frames[this.frames.length - 1];
     if (!frame || !frame.inner.has(node) || !rel.columns) return [];
+    // An alias column list renames the columns: `b(x, o, id)` makes b.id another column. Leave it alone.
+    if (list(child(node, 'alias') ?? {}, 'colnames').length) return [];
     const alias = rv.alias ?? rv.relname;
     const out: Array<{ start: number; end: number }> = [];
     for (const conjunct of frame.conjuncts) {
@@ -518,7 +570,7 @@ export class Analyzer {
     const reason = refusedFunctions.get(fn) ?? (fn.startsWith('pg_stat_get_') || fn.startsWith('pg_stat_reset') ? 'it shows statistics of protected tables' : undefined);
     if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
     if (fn === 'set_config') this.setConfig(body);
-    this.checkUserFunction(schema, fn);
+    this.checkUserFunction(schema, fn, true);
   }
 
   /**
@@ -527,8 +579,15 @@ export class Analyzer {
    * unless policy.functions.allow lists them. Any overload on the path could
    * be the one Postgres picks, so every candidate must be allowed.
    */
-  private checkUserFunction(schema: string | undefined, fn: string): void {
-    for (const candidate of functionCandidates(this.ctx.catalog, schema, fn, this.searchPath)) {
+  private checkUserFunction(schema: string | undefined, fn: string, mustExist = false): void {
+    const candidates = functionCandidates(this.ctx.catalog, schema, fn, this.searchPath);
+    if (mustExist && candidates.length === 0 && this.ctx.catalog.functionSchemas) {
+      // Unknown to the catalog (created since it was read?): Postgres would say it does not exist, or run unchecked code.
+      throw new Refusal(new PgError('42883', `function ${schema ? `${schema}.` : ''}${fn} does not exist`, {
+        hint: 'pgveil checks functions against the catalog it read at the last policy load; a new function needs a reload.',
+      }));
+    }
+    for (const candidate of candidates) {
       if (systemSchemas.has(candidate)) continue;
       const exact = this.ctx.allowedFunctions.has(`${candidate}.${fn}`);
       if (!exact && this.ctx.catalog.readers.get(functionKey(candidate, fn))?.length) {
@@ -541,8 +600,8 @@ export class Analyzer {
   }
 
   /** User-defined operators are functions too. */
-  private operator(body: Body): void {
-    const names = nameList(body, 'name');
+  private operator(body: Body, key: string): void {
+    const names = nameList(body, key);
     const op = names[names.length - 1];
     const schemas = this.ctx.catalog.userOperators?.get(op);
     if (!op || !schemas) return;
@@ -567,6 +626,7 @@ export class Analyzer {
       const value = constant(valueArg);
       if (value === undefined || !isUtf8(value)) refuse('pgveil supports only client_encoding UTF8');
     }
+    if (name === 'application_name') this.prefixApplicationName(valueArg);
     if (name === 'search_path') {
       const value = constant(valueArg);
       this.changeSearchPath(value === undefined ? undefined : parseSearchPath(value));
@@ -594,7 +654,8 @@ export class Analyzer {
   /** Rules for relations the policy does not list. */
   private checkUnprotected(rel: CatalogRelation): void {
     if (systemSchemas.has(rel.schema)) {
-      const reason = refusedSystemRelations.get(rel.name);
+      const reason = refusedSystemRelations.get(rel.name)
+        ?? (rel.name.startsWith('pg_stat') && !harmlessStatViews.has(rel.name) ? 'it shows statistics of protected tables' : undefined);
       if (reason) refuse(`permission denied for ${rel.schema}.${rel.name}: ${reason}`);
       return;
     }

@@ -11,6 +11,8 @@ export const refusedFunctions: ReadonlyMap<string, string> = new Map([
     'dblink', 'dblink_exec', 'dblink_open', 'dblink_fetch', 'dblink_send_query', 'dblink_get_result', 'dblink_connect',
     'dblink_connect_u', 'dblink_build_sql_insert', 'dblink_build_sql_update', 'dblink_build_sql_delete', 'ts_rewrite',
   ].map((f) => [f, 'it runs SQL given as a string'] as const),
+  // B5: sizes grow with every org's rows
+  ...['pg_relation_size', 'pg_table_size', 'pg_total_relation_size', 'pg_indexes_size'].map((f) => [f, 'relation sizes reveal row counts of every org'] as const),
   // A5: sequences count rows of every org
   ...['pg_sequence_last_value', 'pg_get_sequence_data', 'pg_sequence_parameters', 'nextval', 'currval', 'setval', 'lastval',
   ].map((f) => [f, 'sequence values count rows of every org'] as const),
@@ -50,7 +52,12 @@ export const settableParameters: ReadonlySet<string> = new Set([
   'xmloption', 'default_text_search_config', 'timezone_abbreviations', 'cursor_tuple_fraction',
 ]);
 
-/** System relations refused outright: they show raw values, row counts or other sessions' text (B5, B6, C4). */
+/**
+ * System relations refused outright: they show raw values, row counts or
+ * other sessions' text (B5, B6, C4). Besides this list, every pg_catalog
+ * relation whose name starts with pg_stat is refused (statistics views),
+ * except the few in `harmlessStatViews`.
+ */
 export const refusedSystemRelations: ReadonlyMap<string, string> = new Map([
   ...['pg_statistic', 'pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic_ext_data', 'pg_stat_user_tables',
     'pg_stat_all_tables', 'pg_stat_xact_user_tables', 'pg_stat_xact_all_tables', 'pg_statio_user_tables',
@@ -73,3 +80,6 @@ export function isUtf8(name: string): boolean {
   // SQL_ASCII means "no conversion": the bytes reach the UTF8 server as sent, as pgveil read them.
   return /^(utf-?8|unicode|sql_ascii)$/i.test(name.trim());
 }
+
+/** pg_stat* relations that show no table data or counts. */
+export const harmlessStatViews: ReadonlySet<string> = new Set(['pg_statistic_ext', 'pg_stat_ssl', 'pg_stat_gssapi']);

@@ -18,6 +18,8 @@ export interface RewriteInput {
   searchPathKnown?: boolean;
   /** policy.functions.allow: user-defined functions and operators users may call ("schema.name", "schema.*"). */
   allowedFunctions?: ReadonlySet<string>;
+  /** `pgveil:<user>:`, kept in front of application_name values the user sets. */
+  applicationNamePrefix?: string;
 }
 
 interface Common {
@@ -29,6 +31,8 @@ interface Common {
   creates: string[];
   uses: string[];
   drops: string[];
+  /** Embeds the session's user (application_name): not cacheable across users. */
+  perUser?: boolean;
 }
 
 export type Outcome =
@@ -57,6 +61,7 @@ export function rewriteSql(sql: string, input: RewriteInput): Outcome {
     catalog: input.catalog,
     replacement: (rel, table, inh) => guardedParts(input.profile, rel, table, inh),
     allowedFunctions: input.allowedFunctions ?? new Set(),
+    applicationNamePrefix: input.applicationNamePrefix,
   }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
   const common: Common = {
     shapeSafe: analysis.shapeSafe,
@@ -66,6 +71,7 @@ export function rewriteSql(sql: string, input: RewriteInput): Outcome {
     creates: analysis.creates,
     uses: analysis.uses,
     drops: analysis.drops,
+    perUser: analysis.perUser,
   };
   if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };
   if (analysis.edits.length === 0) return { kind: 'forward', ...common };

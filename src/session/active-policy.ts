@@ -7,6 +7,7 @@ import type { Catalog } from '../catalog/types.js';
 import { loadCatalog } from '../catalog/load.js';
 import { compilePolicy, profileFor, type CompiledPolicy } from '../policy/compile.js';
 import { checkMaskFits } from '../policy/masks.js';
+import { unqualifiedNames } from '../policy/qualified-names.js';
 import type { Profile } from '../policy/types.js';
 import { RewriteCache } from '../cache/rewrite-cache.js';
 import { scanShape } from '../cache/shape.js';
@@ -89,9 +90,10 @@ export class ActivePolicy {
         catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
         catalog.systemColumns = await systemColumns(client);
         Object.assign(catalog, await userCode(client));
-        catalog.protectedOids = [...catalog.byOid.values()]
+        const governed = [...catalog.byOid.values()]
           .filter((r) => compiled.tables.has(canonicalRelation(r.schema, r.name)) || (r.protectedBy?.length ?? 0) > 0)
           .map((r) => r.oid);
+        catalog.protectedOids = await withDependents(client, governed);
       } finally {
         await client.end().catch(() => {});
       }
@@ -100,6 +102,7 @@ export class ActivePolicy {
       throw new CatalogUnavailableError(`could not read the upstream catalog: ${this.catalogError}`);
     }
     checkMasks(compiled, catalog);
+    checkPolicyNames(compiled, catalog);
     const next: Snapshot = { generation, compiled, catalog, allowedFunctions: new Set(policy.functions?.allow ?? []) };
     this.snapshot = next;
     this.catalogError = undefined;
@@ -115,7 +118,7 @@ export class ActivePolicy {
    * The decision for one statement: a cache hit costs a shape scan and a map
    * lookup; a miss parses, analyses, splices and verifies.
    */
-  decide(sql: string, profile: Profile, searchPath: string[], searchPathKey: string, searchPathKnown: boolean): Decision {
+  decide(sql: string, profile: Profile, searchPath: string[], searchPathKey: string, searchPathKnown: boolean, applicationNamePrefix?: string): Decision {
     const snapshot = this.snapshot;
     if (!snapshot) {
       return { kind: 'refuse', error: new PgError(SqlState.CannotConnectNow, 'pgveil has not read the upstream catalog yet', { hint: 'The upstream server may be unreachable; try again shortly.' }) };
@@ -132,9 +135,10 @@ export class ActivePolicy {
     if (exact) return exact.kind === 'template' ? { kind: 'refuse', error: internalError() } : exact;
 
     const started = performance.now();
-    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, allowedFunctions: snapshot.allowedFunctions });
+    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, allowedFunctions: snapshot.allowedFunctions, applicationNamePrefix });
     this.cache.recordMiss(performance.now() - started);
     const effects = effectsOf(outcome);
+    if (outcome.perUser && outcome.kind === 'rewrite') return { kind: 'rewrite', sql: outcome.sql, effects };
     if (outcome.kind === 'refuse') {
       if (outcome.internal) this.onVerifierRefusal?.(outcome.internal);
       const cached: Cached = { kind: 'refuse', error: outcome.error };
@@ -170,6 +174,18 @@ async function systemColumns(client: { query(sql: string, values: unknown[]): Pr
   return new Map(result.rows.map((r) => [r.rel, r.cols]));
 }
 
+/** The relations plus their indexes, TOAST tables and TOAST indexes: all of them count the same rows (B5). */
+async function withDependents(client: { query(sql: string, values: unknown[]): Promise<{ rows: Array<{ oid: string }> }> }, oids: number[]): Promise<number[]> {
+  if (!oids.length) return [];
+  const result = await client.query(
+    `WITH base AS (SELECT pg_catalog.unnest($1::pg_catalog.oid[]) AS oid),
+          toast AS (SELECT c.reltoastrelid AS oid FROM pg_catalog.pg_class c JOIN base USING (oid) WHERE c.reltoastrelid <> 0)
+     SELECT oid::pg_catalog.int8::text AS oid FROM base UNION SELECT oid::pg_catalog.int8::text FROM toast
+     UNION SELECT i.indexrelid::pg_catalog.int8::text FROM pg_catalog.pg_index i
+       WHERE i.indrelid IN (SELECT oid FROM base UNION SELECT oid FROM toast)`, [oids]);
+  return result.rows.map((r) => Number(r.oid));
+}
+
 type Queryable = { query(sql: string): Promise<{ rows: Array<Record<string, unknown>> }> };
 
 /** User-defined operators, and relations whose writes run user code (triggers, rules, defaults). */
@@ -196,6 +212,18 @@ async function userCode(client: Queryable): Promise<{ userOperators: Map<string,
 
 function internalError(): PgError {
   return new PgError(SqlState.InternalError, 'internal error in pgveil', { hint: 'The pgveil log has the details.' });
+}
+
+/** Filters and custom masks must name relations and non-pg_catalog functions with their schema (C5). */
+function checkPolicyNames(compiled: CompiledPolicy, catalog: Catalog): void {
+  const problems: string[] = [];
+  for (const table of compiled.tables.values()) {
+    for (const f of table.filters) for (const p of unqualifiedNames(f.template, catalog)) problems.push(`${table.relation} ownership filter: ${p}`);
+    for (const [column, masks] of table.masks) {
+      for (const m of masks) if (m.template) for (const p of unqualifiedNames(m.template, catalog)) problems.push(`${table.relation}.${column} custom mask: ${p}`);
+    }
+  }
+  if (problems.length) throw new Error(`names in the policy must not depend on a user's search_path:\n  ${problems.join('\n  ')}`);
 }
 
 /** A mask that does not fit its column's type is a load error, for every relation it covers. */

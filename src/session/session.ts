@@ -326,6 +326,7 @@ export class ClientSession {
     if (type === Backend.ReadyForQuery) {
       this.gate?.cycleDone();
       this.txStatus = msg[5];
+      if (this.txStatus === TxStatus.Idle) this.gate?.transactionEnded();
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
       return undefined;
     }
@@ -364,7 +365,8 @@ export class ClientSession {
         const parse = readParse(buf, bodyStart, end);
         const decision = this.decide(parse.query);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error); return; }
-        this.gate?.parsed(parse.name);
+        const duplicate = this.gate?.parse(parse.name, decision.effects?.changesSearchPath ?? false);
+        if (duplicate) { this.refuseExtended(duplicate); return; }
         this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;

@@ -11,6 +11,15 @@ import type { ActivePolicy, Decision } from './active-policy.js';
 
 const defaultSearchPath = '"$user", public';
 
+interface Named {
+  generation: number;
+  searchPath: string;
+  /** Running it may change search_path (its text has set_config, EXECUTE, FETCH …). */
+  changesSearchPath: boolean;
+  /** Cursors only: WITH HOLD survives the end of its transaction. */
+  holdable: boolean;
+}
+
 export class StatementGate {
   private searchPathText = defaultSearchPath;
   private searchPath = parseSearchPath(defaultSearchPath);
@@ -28,7 +37,7 @@ export class StatementGate {
    * protocol Bind share one too) → the policy generation and search_path
    * they were rewritten under.
    */
-  private readonly named = new Map<string, { generation: number; searchPath: string }>();
+  private readonly named = new Map<string, Named>();
 
   constructor(private readonly policy: ActivePolicy, private readonly userName: string, private readonly users: () => UsersFile) {}
 
@@ -52,7 +61,7 @@ export class StatementGate {
     const profile = this.currentProfile();
     if (!profile) return { kind: 'refuse', error: new PgError(SqlState.InvalidAuthorizationSpecification, `user "${this.userName}" no longer exists`) };
     const known = this.cyclesDone >= this.settledAfter;
-    const decision = this.policy.decide(sql, profile, this.searchPath, this.searchPathText, known);
+    const decision = this.policy.decide(sql, profile, this.searchPath, this.searchPathText, known, `pgveil:${this.userName}:`);
     if (decision.kind === 'refuse' || !decision.effects) return decision;
     const effects = decision.effects;
     if (effects.changesSearchPath && !this.searchPathReported) {
@@ -62,16 +71,23 @@ export class StatementGate {
       const problem = this.checkUse(name);
       if (problem) return { kind: 'refuse', error: problem };
     }
+    for (const name of effects.creates) {
+      // Postgres refuses an existing name (42P05/42P03) and keeps the old object: so must pgveil's bookkeeping.
+      if (this.named.has(name.replace(/^holdable-/, '')) && !effects.drops.includes(name)) return duplicate(name.replace(/^holdable-/, ''));
+    }
     for (const name of effects.drops) this.drop(name);
-    for (const name of effects.creates) this.remember(name);
+    for (const name of effects.creates) this.remember(name.replace(/^holdable-/, ''), effects.changesSearchPath, name.startsWith('holdable-'));
+    for (const name of effects.uses) if (this.named.get(name)?.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
     // The change takes effect upstream when the current cycle completes.
     if (effects.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
     return decision;
   }
 
-  /** Protocol-level Parse: the statement (named or unnamed) is rewritten under the current policy and path. */
-  parsed(statement: string): void {
-    this.remember(`statement:${statement}`);
+  /** Protocol-level Parse: refused for an existing name (Postgres keeps the old statement); else remembered. */
+  parse(statement: string, changesSearchPath: boolean): PgError | undefined {
+    if (statement && this.named.has(`statement:${statement}`)) return duplicate(`statement:${statement}`).error;
+    this.remember(`statement:${statement}`, changesSearchPath, false);
+    return undefined;
   }
 
   /**
@@ -81,14 +97,28 @@ export class StatementGate {
    * would no longer match). The portal it creates is remembered.
    */
   bind(statement: string, portal: string): PgError | undefined {
+    if (this.cyclesDone < this.settledAfter && statement) {
+      return new PgError(SqlState.InsufficientPrivilege, `cannot bind prepared statement "${statement}" while search_path is changing`, {
+        hint: 'Postgres would re-resolve its names under the new search_path; Sync after the SET first.',
+      });
+    }
     const problem = this.checkUse(`statement:${statement}`);
-    if (!problem) this.remember(`cursor:${portal}`);
-    return problem;
+    if (problem) return problem;
+    const changes = this.named.get(`statement:${statement}`)?.changesSearchPath ?? false;
+    this.remember(`cursor:${portal}`, changes, false);
+    return undefined;
   }
 
   /** Protocol-level Execute of a portal (possibly a SQL cursor). */
   execute(portal: string): PgError | undefined {
-    return this.checkUse(`cursor:${portal}`);
+    const problem = this.checkUse(`cursor:${portal}`);
+    if (!problem && this.named.get(`cursor:${portal}`)?.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
+    return problem;
+  }
+
+  /** At the end of every transaction non-holdable cursors and all protocol portals are gone upstream. */
+  transactionEnded(): void {
+    for (const [key, value] of this.named) if (key.startsWith('cursor:') && !value.holdable) this.named.delete(key);
   }
 
   /** Protocol-level Close of a statement ('S') or portal ('P'). */
@@ -96,8 +126,8 @@ export class StatementGate {
     this.named.delete(`${kind === 'S' ? 'statement' : 'cursor'}:${name}`);
   }
 
-  private remember(name: string): void {
-    this.named.set(name, { generation: this.policy.generation, searchPath: this.searchPathText });
+  private remember(name: string, changesSearchPath: boolean, holdable: boolean): void {
+    this.named.set(name, { generation: this.policy.generation, searchPath: this.searchPathText, changesSearchPath, holdable });
   }
 
   private checkUse(name: string): PgError | undefined {
@@ -122,6 +152,16 @@ export class StatementGate {
     }
     return this.profile;
   }
+}
+
+function duplicate(name: string): Decision & { kind: 'refuse' } {
+  const [kind, id] = [name.slice(0, name.indexOf(':')), name.slice(name.indexOf(':') + 1)];
+  return {
+    kind: 'refuse',
+    error: kind === 'cursor'
+      ? new PgError('42P03', `cursor "${id}" already exists`)
+      : new PgError('42P05', `prepared statement "${id}" already exists`),
+  };
 }
 
 function refuse(message: string, hint?: string): Decision & { kind: 'refuse' } {

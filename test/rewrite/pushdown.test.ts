@@ -31,7 +31,7 @@ tables:
 test.after(async () => { await h.close(); });
 
 async function explain(c: pg.Client, sql: string, values?: unknown[]): Promise<string> {
-  const r = await c.query(`explain ${sql}`, values);
+  const r = await c.query(`explain (costs off) ${sql}`, values);
   return r.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
 }
 

@@ -132,7 +132,7 @@ tables:
       - filter: "cc = ${'$'}{user.attributes.cost_center}"
   crm.projects:
     ownership:
-      - filter: "org_id IN (SELECT m.org FROM org_members m WHERE m.member = ${'$'}{user.name})"
+      - filter: "org_id IN (SELECT m.org FROM public.org_members m WHERE m.member = ${'$'}{user.name})"
 `;
 
 /** A tightened policy (C3): names fully masked, tickets denied to acme. */
@@ -642,9 +642,15 @@ test('C5 set_config(\'pgveil.…\') and SET pgveil.… are refused and change no
   await expectRows(alice, 'select name from crm.employees order by id', [['Ann'], ['Carl']]);
 });
 
-test('C5 a changed search_path does not make a filter\'s unqualified table resolve elsewhere', async () => {
-  // The filter reads `org_members` (public.org_members). With search_path = crm, public Postgres
-  // resolves it to crm.org_members, where alice is listed under globex.
+test('C5 a filter with an unqualified table name is rejected at load; the qualified one is immune to search_path', async () => {
+  // Unqualified, `org_members` would resolve to crm.org_members (where alice is listed under globex)
+  // once a user runs SET search_path = crm, public. pgveil rejects such a policy and keeps the old one.
+  const path = join(h.dir, 'policy.yaml');
+  const good = readFileSync(path, 'utf8');
+  writeFileSync(path, good.replace('FROM public.org_members m', 'FROM org_members m'));
+  assert.is(await h.proxy.reload(), false, 'a policy with an unqualified table in a filter is rejected');
+  writeFileSync(path, good);
+  assert.ok(await h.proxy.reload(), 'the qualified policy loads again');
   const alice = await connect();
   await safe(alice, 'SET search_path = crm, public');
   await safe(alice, 'select title from crm.projects');
