@@ -77,6 +77,12 @@ export interface Catalog {
   protectedOids?: number[];
   /** Operator name → non-system schemas defining an operator of that name (user-defined operators). */
   userOperators?: Map<string, Set<string>>;
+  /**
+   * Type name → user functions ("schema.name") that a cast to it may run:
+   * casts WITH FUNCTION outside pg_catalog, and CHECK constraints of domains
+   * calling such functions (THREATS A5).
+   */
+  typeFunctions?: Map<string, string[]>;
   /** Relations whose writes run user code: triggers, rules, or column defaults calling non-system functions. */
   writeGuarded?: Set<number>;
   /** When the catalog was read (ms since epoch). */

@@ -254,32 +254,24 @@ export class Analyzer {
   }
 
   /**
-   * EXPLAIN is rewritten like its statement. Over a protected table, ANALYZE
-   * is refused (actual row counts and "Rows Removed by Filter" count other
-   * orgs' rows) and costs must be off (row estimates come from statistics of
-   * every org's rows) (THREATS B5, B7).
+   * EXPLAIN of a statement over a protected table is refused: ANALYZE counts
+   * other orgs' rows ("Rows Removed by Filter"), estimates come from
+   * statistics of every org's rows, and even the plan's shape (bitmap or
+   * index scan) changes with how often a value occurs in other orgs
+   * (THREATS B5, B7). EXPLAIN of anything else passes.
    */
   private explain(body: Body): void {
-    const options = new Map(list(body, 'options').map((o) => {
-      const d = nodeOf(o)?.[1] ?? {};
-      const arg = nodeOf(d.arg);
-      const value = !arg ? undefined : arg[0] === 'Integer' ? String(num(arg[1], 'ival') ?? 0) : arg[0] === 'Boolean' ? String(arg[1].boolval === true) : str(arg[1], 'sval');
-      return [str(d, 'defname') ?? '', value ?? 'true'] as const;
-    }));
-    const on = (name: string) => options.has(name) && !/^(false|off|0|no)$/i.test(options.get(name) as string);
     this.result.shapeSafe = false;
     const query = child(body, 'query') ?? {};
-    if (on('analyze') && nodeOf(query)?.[0] === 'ExecuteStmt') {
-      refuse('EXPLAIN ANALYZE EXECUTE is not allowed through pgveil', 'pgveil cannot see which tables the prepared statement reads (THREATS B7).');
+    if (nodeOf(query)?.[0] === 'ExecuteStmt') {
+      refuse('EXPLAIN EXECUTE is not allowed through pgveil', 'pgveil cannot see which tables the prepared statement reads.');
     }
     const before = this.protectedUsed;
     this.protectedUsed = false;
     this.statement(query);
-    if (this.protectedUsed && on('analyze')) {
-      refuse('EXPLAIN ANALYZE of a statement that reads a protected table is not allowed', 'Its row counts reveal rows outside your filter (THREATS B7); use EXPLAIN (COSTS OFF).');
-    }
-    if (this.protectedUsed && (!options.has('costs') || on('costs'))) {
-      refuse('EXPLAIN of a statement that reads a protected table needs COSTS OFF', 'Row estimates come from statistics over every org\'s rows (THREATS B5): use EXPLAIN (COSTS OFF) …');
+    if (this.protectedUsed) {
+      refuse('EXPLAIN of a statement that reads a protected table is not allowed through pgveil',
+        'Plans and estimates are computed from statistics over every org\'s rows; a DBA can inspect the rewrite with `pgveil explain`.');
     }
     this.protectedUsed = this.protectedUsed || before;
   }
@@ -389,6 +381,7 @@ export class Analyzer {
       case 'RangeVar': this.read(body, scope); return;
       case 'FuncCall': this.func(body); break;
       case 'A_Expr': this.operator(body, 'name'); break;
+      case 'TypeCast': this.cast(body); break;
       case 'SubLink': this.operator(body, 'operName'); break;
       case 'ColumnRef': this.functionalNotation(list(body, 'fields').slice(1)); this.columnRef(body); return;
       case 'A_Indirection': this.functionalNotation(list(body, 'indirection')); break;
@@ -496,6 +489,11 @@ export class Analyzer {
     const out: Array<{ start: number; end: number }> = [];
     for (const conjunct of frame.conjuncts) {
       const e = nodeOf(conjunct);
+      if (e && e[0] === 'A_Expr' && str(e[1], 'kind') === 'AEXPR_IN') {
+        const span = this.pushableIn(e[1], alias, frame.single, rel, table);
+        if (span) out.push(span);
+        continue;
+      }
       if (!e || e[0] !== 'A_Expr' || str(e[1], 'kind') !== 'AEXPR_OP') continue;
       const op = nameList(e[1], 'name');
       if (op.length !== 1 || !comparisonOps.has(op[0])) continue;
@@ -524,6 +522,31 @@ export class Analyzer {
       out.push({ start: Math.min(colStart, valStart), end: Math.max(colEnd, valEnd) });
     }
     return out;
+  }
+
+  /** `col IN (c1, c2, …)` / `col NOT IN (…)` with constants and a leakproof = / <>: pushable like a comparison. */
+  private pushableIn(e: Body, alias: string, single: boolean, rel: CatalogRelation, table: TableProfile): { start: number; end: number } | undefined {
+    const op = nameList(e, 'name');
+    const col = nodeOf(e.lexpr);
+    const items = Array.isArray(e.rexpr) ? e.rexpr : [];
+    if (op.length !== 1 || !col || col[0] !== 'ColumnRef' || items.length === 0 || !rel.columns) return undefined;
+    const fields = list(col[1], 'fields').map((f) => stringValue(f));
+    if (fields.some((f) => f === undefined) || fields.length > 2) return undefined;
+    if (fields.length === 2 ? fields[0] !== alias : !single) return undefined;
+    const column = rel.columns.find((c) => c.name === fields[fields.length - 1]);
+    if (!column || table.masks.has(column.name)) return undefined;
+    let last = -1;
+    for (const item of items) {
+      const node = nodeOf(item);
+      const type = node ? constantType(node, column.baseType) : undefined;
+      if (!node || !type || !this.ctx.catalog.leakproofOperators.has(`${op[0]}(${column.baseType},${type})`)) return undefined;
+      last = constantEnd(this.text.text, this.text.index(num(node[1], 'location') ?? -1));
+      if (last === -1) return undefined;
+    }
+    const close = skipSpace(this.text.text, last);
+    if (this.text.text.charCodeAt(close) !== 41) return undefined;
+    const start = this.text.index(num(col[1], 'location') ?? -1);
+    return qualifiedNameEnd(this.text.text, start, fields.length) === -1 ? undefined : { start, end: close + 1 };
   }
 
   /** End of a RangeVar's name, including a trailing inheritance `*`. */
@@ -596,6 +619,17 @@ export class Analyzer {
       if (!exact && !this.ctx.allowedFunctions.has(`${candidate}.*`)) {
         refuse(`function ${candidate}.${fn} is not allowed through pgveil`, 'Functions outside pg_catalog must be listed under functions.allow in the policy.');
       }
+    }
+  }
+
+  /** A cast may run a user function: a cast WITH FUNCTION, or a domain's CHECK constraint (A5). */
+  private cast(body: Body): void {
+    const names = nameList(child(body, 'typeName') ?? {}, 'names');
+    const type = names[names.length - 1];
+    for (const fn of this.ctx.catalog.typeFunctions?.get(type) ?? []) {
+      const schema = fn.slice(0, fn.indexOf('.'));
+      if (this.ctx.allowedFunctions.has(fn) || this.ctx.allowedFunctions.has(`${schema}.*`)) continue;
+      refuse(`a cast to ${type} runs function ${fn}, which is not allowed through pgveil`, 'Functions outside pg_catalog must be listed under functions.allow in the policy.');
     }
   }
 

@@ -189,7 +189,7 @@ async function withDependents(client: { query(sql: string, values: unknown[]): P
 type Queryable = { query(sql: string): Promise<{ rows: Array<Record<string, unknown>> }> };
 
 /** User-defined operators, and relations whose writes run user code (triggers, rules, defaults). */
-async function userCode(client: Queryable): Promise<{ userOperators: Map<string, Set<string>>; writeGuarded: Set<number> }> {
+async function userCode(client: Queryable): Promise<{ userOperators: Map<string, Set<string>>; writeGuarded: Set<number>; typeFunctions: Map<string, string[]> }> {
   const system = `('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)`;
   const ops = await client.query(
     `SELECT o.oprname::text AS name, n.nspname::text AS schema FROM pg_catalog.pg_operator o
@@ -207,7 +207,24 @@ async function userCode(client: Queryable): Promise<{ userOperators: Map<string,
        JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = d.oid
         AND dep.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
        JOIN pg_catalog.pg_proc p ON p.oid = dep.refobjid WHERE p.pronamespace NOT IN ${system}`);
-  return { userOperators, writeGuarded: new Set(guarded.rows.map((r) => Number(r.oid))) };
+  const casts = await client.query(
+    `SELECT t.typname::text AS type, pn.nspname::text || '.' || p.proname::text AS fn
+       FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+       JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
+      WHERE p.pronamespace NOT IN ${system}
+     UNION
+     SELECT t.typname::text, pn.nspname::text || '.' || p.proname::text
+       FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_type t ON t.oid = con.contypid
+       JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = con.oid
+        AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+       JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+      WHERE con.contypid <> 0 AND p.pronamespace NOT IN ${system}`);
+  const typeFunctions = new Map<string, string[]>();
+  for (const r of casts.rows) {
+    const type = String(r.type);
+    typeFunctions.set(type, [...(typeFunctions.get(type) ?? []), String(r.fn)]);
+  }
+  return { userOperators, writeGuarded: new Set(guarded.rows.map((r) => Number(r.oid))), typeFunctions };
 }
 
 function internalError(): PgError {

@@ -1,0 +1,44 @@
+// Captures the statements that reached upstream (PostgreSQL started with
+// log_statement = all), so a test can look at pgveil's rewrite from the
+// server's side — e.g. EXPLAIN it as the superuser, since EXPLAIN through
+// pgveil is refused over protected tables.
+import type pg from 'pg';
+
+export class UpstreamLog {
+  private text = '';
+  readonly settings = { log_statement: 'all' };
+  readonly onLog = (chunk: string) => { this.text += chunk; };
+
+  clear(): void { this.text = ''; }
+
+  /**
+   * The last statement logged since clear() that contains `marker`, with
+   * `prepare name(...) as` stripped. The server's log arrives through a pipe,
+   * a moment after the answer: wait for it up to two seconds.
+   */
+  async last(marker = 'OFFSET 0'): Promise<string> {
+    for (let waited = 0; ; waited += 20) {
+      const lines = this.text.split('\n').filter((l) => l.includes(marker) && /(statement|execute [^:]*): /.test(l));
+      const line = lines[lines.length - 1];
+      if (line) return line.replace(/^.*?(?:statement|execute [^:]*): /, '').replace(/^prepare\s+\w+(\([^)]*\))?\s+as\s+/i, '');
+      if (waited >= 2000) throw new Error(`no upstream statement containing ${marker} was logged`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** EXPLAIN (COSTS OFF) of a statement as the superuser; `$n` parameters are bound from `values`. */
+export async function explainAsSuperuser(client: pg.Client, sql: string, values: unknown[] = []): Promise<string> {
+  if (!values.length) {
+    const r = await client.query(`explain (costs off) ${sql}`);
+    return r.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
+  }
+  await client.query(`prepare pgveil_probe as ${sql}`);
+  try {
+    const args = values.map((v) => `'${String(v).replace(/'/g, "''")}'`).join(', ');
+    const r = await client.query(`explain (costs off) execute pgveil_probe(${args})`);
+    return r.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
+  } finally {
+    await client.query('deallocate pgveil_probe');
+  }
+}
