@@ -528,7 +528,8 @@ export class Analyzer {
   private pushableIn(e: Body, alias: string, single: boolean, rel: CatalogRelation, table: TableProfile): { start: number; end: number } | undefined {
     const op = nameList(e, 'name');
     const col = nodeOf(e.lexpr);
-    const items = Array.isArray(e.rexpr) ? e.rexpr : [];
+    const rexpr = nodeOf(e.rexpr);
+    const items = Array.isArray(e.rexpr) ? e.rexpr : rexpr?.[0] === 'List' ? list(rexpr[1], 'items') : [];
     if (op.length !== 1 || !col || col[0] !== 'ColumnRef' || items.length === 0 || !rel.columns) return undefined;
     const fields = list(col[1], 'fields').map((f) => stringValue(f));
     if (fields.some((f) => f === undefined) || fields.length > 2) return undefined;

@@ -18,9 +18,10 @@ export class UpstreamLog {
    */
   async last(marker = 'OFFSET 0'): Promise<string> {
     for (let waited = 0; ; waited += 20) {
-      const lines = this.text.split('\n').filter((l) => l.includes(marker) && /(statement|execute [^:]*): /.test(l));
+      // `statement:` (simple), `execute <name>:` (extended), `prepare:` (the DETAIL of a SQL EXECUTE)
+      const lines = this.text.split('\n').filter((l) => l.includes(marker) && /(statement|execute [^:]*|prepare): /.test(l));
       const line = lines[lines.length - 1];
-      if (line) return line.replace(/^.*?(?:statement|execute [^:]*): /, '').replace(/^prepare\s+\w+(\([^)]*\))?\s+as\s+/i, '');
+      if (line) return line.replace(/^.*?(?:statement|execute [^:]*|prepare): /, '').replace(/^prepare\s+\w+(\([^)]*\))?\s+as\s+/i, '');
       if (waited >= 2000) throw new Error(`no upstream statement containing ${marker} was logged`);
       await new Promise((r) => setTimeout(r, 20));
     }
