@@ -21,7 +21,7 @@ export class FrameReader {
    * @param typed false while reading startup-phase packets, which have no type byte
    * @param maxFrame largest frame accepted; bigger lengths are a protocol violation
    */
-  constructor(public typed: boolean, private readonly maxFrame: number) {}
+  constructor(public typed: boolean, public maxFrame: number) {}
 
   /** Adds a chunk; afterwards call next() until it returns false. */
   push(chunk: Buffer): void {

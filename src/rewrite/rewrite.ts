@@ -48,7 +48,22 @@ export function parseError(sql: string, err: unknown): PgError {
   });
 }
 
+const empty = { relations: [], applied: [], creates: [], uses: [], drops: [] };
+
+/** THREATS E2: a statement too deep for the analyzer is refused, never allowed to kill the session. */
 export function rewriteSql(sql: string, input: RewriteInput): Outcome {
+  try {
+    return rewriteOnce(sql, input);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    return {
+      kind: 'refuse', shapeSafe: false, ...empty,
+      error: new PgError('54001', 'statement is too complex for pgveil to analyse', { hint: 'Simplify the statement (it is nested too deeply).' }),
+    };
+  }
+}
+
+function rewriteOnce(sql: string, input: RewriteInput): Outcome {
   let stmts: unknown[];
   try {
     stmts = parseSync(sql).stmts ?? [];

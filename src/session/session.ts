@@ -167,7 +167,9 @@ export class ClientSession {
     if (minor > 0 || request.protocolOptions.length) this.socket.write(writeNegotiateProtocolVersion(0, request.protocolOptions));
     clearTimeout(this.deadline);
     this.deadline = setTimeout(() => this.fail(new PgError(SqlState.InvalidAuthorizationSpecification, 'authentication timeout', { severity: 'FATAL' })), this.ctx.config.auth.authTimeoutMs);
+    // After the startup packet, frames are typed and may be as large as limits.maxMessageBytes.
     this.reader.typed = true;
+    this.reader.maxFrame = this.ctx.config.limits.maxMessageBytes;
     this.state = 'auth';
     this.socket.write(writeAuthenticationSasl(scramMechanisms(this.tlsDone, this.ctx.serverCertificate)));
   }

@@ -38,6 +38,7 @@ export interface HarnessOptions {
   extraUsers?: string;
   maxMessageBytes?: number;
   startupTimeoutMs?: number;
+  maxClients?: number;
   admin?: boolean;
   /** Trust client certificates signed by the test CA (tls.clientCa). */
   clientCa?: boolean;
@@ -117,7 +118,7 @@ auth:
   lockout: { maxFailures: ${lockout.maxFailures}, windowSeconds: ${lockout.windowSeconds}, lockSeconds: ${lockout.lockSeconds} }
   idleTimeoutSeconds: ${opts.idleTimeoutSeconds ?? 900}
   startupTimeoutMs: ${opts.startupTimeoutMs ?? 10000}
-${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessageBytes: ${opts.maxMessageBytes ?? 1048576}, maxClients: 200 }
+${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessageBytes: ${opts.maxMessageBytes ?? 1048576}, maxClients: ${opts.maxClients ?? 200} }
 `);
   const userLines = Object.entries(passwords).map(([name, pw]) => `  ${name}:
     org: ${name.includes('globex') ? 'globex' : 'acme'}

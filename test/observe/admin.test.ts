@@ -20,7 +20,7 @@ test('healthz and readyz answer 200 while upstream is up', async () => {
   assert.is((await get('/nope')).status, 404);
 });
 
-test('metrics count connections, auth outcomes and statements, and hold no secret', async () => {
+test('D4 metrics count connections, auth outcomes and statements, and hold no secret', async () => {
   const c = new pg.Client(clientConfig(h, 'alice@acme.com'));
   await c.connect();
   await c.query('select 1');

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { startHarness, clientConfig, type Harness } from '../helpers/harness.js';
 
 let h: Harness;
-test.before(async () => { h = await startHarness({ tlsMode: 'prefer', maxMessageBytes: 65536 }); });
+test.before(async () => { h = await startHarness({ tlsMode: 'prefer', maxMessageBytes: 65536, maxClients: 40 }); });
 test.after(async () => { await h.close(); });
 
 // A small deterministic PRNG so a failure can be replayed from its seed.
@@ -87,6 +87,54 @@ test('E1 an oversized message closes that client with 08P01', async () => {
   });
   assert.match(reply.toString('latin1'), /08P01/);
   assert.match(reply.toString('latin1'), /exceeds the limit/);
+});
+
+test('E2 huge and pathological SQL: a clear error, no crash, nothing cached wrongly', async () => {
+  const c = new pg.Client(clientConfig(h, 'alice@acme.com'));
+  await c.connect();
+  try {
+    // Deeply nested expressions and subqueries: answered or refused with an error, never a dead session.
+    const nested = 'select ' + '('.repeat(5000) + '1' + ')'.repeat(5000);
+    assert.equal((await c.query(nested)).rows, [{ '?column?': 1 }]);
+    const subqueries = 'select ' + '(select '.repeat(3000) + '1' + ')'.repeat(3000);
+    for (let i = 0; i < 2; i++) {
+      const r = await c.query(subqueries).then((x) => x.rows[0], (e) => e as { code?: string });
+      assert.ok('code' in r ? typeof r.code === 'string' : Object.values(r)[0] === 1, 'an answer or a clean error');
+    }
+    const broken = await c.query('select * from crm.employees where (').then(() => undefined, (e) => e as { code?: string });
+    assert.is(broken?.code, '42601');
+    const ok = await c.query('select name from crm.employees');
+    assert.equal(ok.rows, [{ name: 'Ann' }], 'the next statement is analysed afresh');
+  } finally {
+    await c.end();
+  }
+  const big = new pg.Client(clientConfig(h, 'alice@acme.com'));
+  big.on('error', () => {});
+  await big.connect();
+  const err = await big.query(`select '${'x'.repeat(70_000)}'`).then(() => undefined, (e) => e as { code?: string; message: string });
+  assert.ok(err, 'a statement over limits.maxMessageBytes is refused');
+  await big.end().catch(() => {});
+});
+
+test('E3 connection floods: past limits.maxClients a new connection gets 53300; slots free up again', async () => {
+  const idle: net.Socket[] = [];
+  for (let i = 0; i < 45; i++) {
+    idle.push(await new Promise<net.Socket>((resolve) => { const s = net.connect(h.proxy.port, '127.0.0.1', () => resolve(s)); s.on('error', () => {}); }));
+  }
+  const reply = await new Promise<string>((resolve) => {
+    const s = net.connect(h.proxy.port, '127.0.0.1');
+    let out = '';
+    s.on('data', (d) => { out += d.toString('latin1'); });
+    s.on('close', () => resolve(out));
+    s.on('error', () => resolve(out));
+  });
+  assert.match(reply, /53300/);
+  for (const s of idle) s.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  const c = new pg.Client(clientConfig(h, 'bob@globex.com'));
+  await c.connect();
+  assert.is((await c.query('select 1 as ok')).rows[0].ok, 1);
+  await c.end();
 });
 
 test.run();

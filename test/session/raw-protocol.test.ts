@@ -98,6 +98,26 @@ test('GSSENCRequest is answered N and startup continues', async () => {
   c.close();
 });
 
+test('D2 an unknown user runs the same SCRAM exchange as a known one, with a stable salt', async () => {
+  const firstMessage = async (user: string) => {
+    const c = await RawClient.connect(h.proxy.port);
+    c.send(startupPacket({ user, database: 'analytics' }));
+    await c.message(); // AuthenticationSASL
+    c.send(frame('p', Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), int32(32), Buffer.from('n,,n=,r=AAAAAAAAAAAAAAAAAAAAAAAA')])));
+    const cont = await c.message();
+    c.close();
+    assert.is(cont?.type, 'R');
+    const text = cont!.body.subarray(4).toString();
+    return { salt: /s=([^,]+)/.exec(text)?.[1], iterations: /i=(\d+)/.exec(text)?.[1] };
+  };
+  const known = await firstMessage('alice@acme.com');
+  const unknown = await firstMessage('nobody@nowhere.example');
+  const again = await firstMessage('nobody@nowhere.example');
+  assert.is(unknown.iterations, known.iterations);
+  assert.ok(unknown.salt && unknown.salt.length === known.salt?.length, 'a salt of the same length');
+  assert.is(again.salt, unknown.salt, 'the same fake salt every time, like a real verifier');
+});
+
 test('D5 a client that sends nothing is closed at the startup deadline', async () => {
   const c = await RawClient.connect(h.proxy.port);
   const started = Date.now();
