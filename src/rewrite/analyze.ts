@@ -23,6 +23,14 @@ export interface Edit {
   generated: boolean;
   /** Original text copied verbatim into `text`: [from, from+length) of the original sits at `to` in `text`. */
   moved?: Array<{ from: number; to: number; length: number }>;
+  /**
+   * For generated edits: the same construct with a trivial subquery in place
+   * of the guarded one. The verifier parses the text with these stand-ins —
+   * the user's text around them parses exactly as in the real rewrite, and
+   * the parse costs about as much as the original's, not the much longer
+   * rewrite's.
+   */
+  skeleton?: string;
 }
 
 export interface AnalysisContext {
@@ -303,7 +311,10 @@ export class Analyzer {
     const select = cols.length ? cols.map(quoteIdent).join(', ') : '*';
     const guarded = composeGuarded(this.ctx.replacement(rel, table, rv.inh), undefined, []);
     this.markProtected(rel, table);
-    this.result.edits.push({ start, end, text: `(SELECT ${select} FROM ${guarded} AS ${quoteIdent(rv.relname)})`, generated: true });
+    this.result.edits.push({
+      start, end, text: `(SELECT ${select} FROM ${guarded} AS ${quoteIdent(rv.relname)})`, generated: true,
+      skeleton: `(SELECT ${select} FROM ${STAND_IN} AS ${quoteIdent(rv.relname)})`,
+    });
   }
 
   private set(body: Body): void {
@@ -432,6 +443,7 @@ export class Analyzer {
     this.result.edits.push({
       start: prefix ? (tableKw as { start: number }).start : start, end,
       text: `${prefix}${guard}${rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`}`, generated: true,
+      skeleton: `${prefix}${STAND_IN}${rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`}`,
     });
   }
 
@@ -471,8 +483,8 @@ export class Analyzer {
       });
       text += ' OFFSET 0)';
     }
-    if (!rv.alias) text += ` AS ${quoteIdent(rv.relname)}`;
-    this.result.edits.push({ start, end, text, generated: true, moved: moved.length ? moved : undefined });
+    const aliasSuffix = rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`;
+    this.result.edits.push({ start, end, text: text + aliasSuffix, generated: true, moved: moved.length ? moved : undefined, skeleton: prefix + STAND_IN + aliasSuffix });
   }
 
   /**
@@ -713,6 +725,9 @@ export class Analyzer {
 }
 
 const comparisonOps = new Set(['=', '<', '>', '<=', '>=', '<>']);
+
+/** What a guarded subquery looks like to the verifier's parse (see Edit.skeleton). */
+const STAND_IN = '(SELECT 1 OFFSET 0)';
 
 interface QueryFrame {
   /** RangeVar bodies of this SELECT that are inner-joined (not on a nullable side). */
