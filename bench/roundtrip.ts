@@ -37,7 +37,9 @@ const h = await startHarness({ tlsMode: 'prefer' });
 const port = await freePort();
 const configFile = h.configFile.replace(/\.yaml$/, '-bench.yaml');
 writeFileSync(configFile, readFileSync(h.configFile, 'utf8').replace('port: 0 }', `port: ${port} }`));
-const proxy = spawn(process.execPath, [fileURLToPath(new URL('../../bin/pgveil.js', import.meta.url)), 'serve', '--config', configFile], {
+// PGVEIL_BENCH_PROFILE=dir writes a CPU profile of the proxy process there.
+const profile = process.env.PGVEIL_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PGVEIL_BENCH_PROFILE}`] : [];
+const proxy = spawn(process.execPath, [...profile, fileURLToPath(new URL('../../bin/pgveil.js', import.meta.url)), 'serve', '--config', configFile], {
   env: { ...process.env, PGVEIL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'],
 });
 await new Promise((r) => setTimeout(r, 1500));
