@@ -3,11 +3,11 @@
 // used, and records the text edits that replace each protected relation with
 // its guarded subquery. The first refusal wins; nothing is forwarded then.
 import type { Catalog, CatalogRelation } from '../catalog/types.js';
-import { effectiveSearchPath, functionCandidates, functionKey, parseSearchPath, resolveRelation } from '../catalog/resolve.js';
+import { descendantsOf, effectiveSearchPath, functionCandidates, functionKey, parseSearchPath, resolveRelation } from '../catalog/resolve.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
-import { governingTable } from './protection.js';
+import { governingTable, hasOwnRulesBelow } from './protection.js';
 import { harmlessStatViews, isUtf8, refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
 import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
@@ -297,6 +297,9 @@ export class Analyzer {
     this.result.relations.add(canonicalRelation(rel.schema, rel.name));
     if (!table) { this.checkUnprotected(rel); return; }
     if (!table.access) refuse(`permission denied for table ${rel.name}`);
+    if (rv.inh && hasOwnRulesBelow(this.ctx.profile, this.ctx.catalog, rel, descendantsOf(this.ctx.catalog, rel.oid))) {
+      refuse(`cannot copy ${rel.name} with its partitions: some of them have policy rules of their own`, `Copy the partitions one by one.`);
+    }
     // COPY t [(cols)] TO STDOUT  →  COPY (SELECT cols FROM <guarded> AS t) TO STDOUT
     const sql = this.text.text;
     const start = this.text.index(rv.location);
@@ -429,6 +432,9 @@ export class Analyzer {
       return;
     }
     if (!table.access) refuse(`permission denied for table ${rel.name}`);
+    if (rv.inh && hasOwnRulesBelow(this.ctx.profile, this.ctx.catalog, rel, descendantsOf(this.ctx.catalog, rel.oid))) {
+      refuse(`cannot read ${rel.name} with its partitions here: some of them have policy rules of their own`, `Read the partitions one by one, or ${rel.name} with ONLY.`);
+    }
     this.markProtected(rel, table);
     this.guardedEdit(body, rv, rel, table);
   }

@@ -1,18 +1,39 @@
-// Which policy entry governs a relation: its own, or for a partition or an
-// inheritance child its root's (THREATS A4).
+// Which policy entries govern a relation: its own and those of every
+// protected ancestor (a partition or inheritance child is governed by its
+// root too, THREATS A4). Several entries combine subtractively — all
+// filters, the stricter mask per column, denied if any denies — so listing a
+// partition separately can only take away (SPEC §1).
 import type { Catalog, CatalogRelation } from '../catalog/types.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
+import { combineTableProfiles } from '../policy/precedence.js';
+
+const combined = new WeakMap<Profile, Map<number, TableProfile | null>>();
 
 export function governingTable(profile: Profile, catalog: Catalog, rel: CatalogRelation): TableProfile | undefined {
+  let memo = combined.get(profile);
+  if (!memo) combined.set(profile, (memo = new Map()));
+  const hit = memo.get(rel.oid);
+  if (hit !== undefined) return hit ?? undefined;
+  const entries: TableProfile[] = [];
   const own = profile.tables.get(canonicalRelation(rel.schema, rel.name));
-  if (own) return own;
-  // protectedBy lists every protected ancestor, nearest first — not only the
-  // root: a protected partition may sit under an unprotected parent.
+  if (own) entries.push(own);
   for (const oid of rel.protectedBy ?? []) {
     const ancestor = catalog.byOid.get(oid);
     const table = ancestor && profile.tables.get(canonicalRelation(ancestor.schema, ancestor.name));
-    if (table) return table;
+    if (table && !entries.includes(table)) entries.push(table);
   }
-  return undefined;
+  const result = entries.length === 0 ? undefined : entries.length === 1 ? entries[0] : combineTableProfiles(entries[0].relation, entries);
+  memo.set(rel.oid, result ?? null);
+  return result;
+}
+
+/**
+ * A relation read with its children whose descendants carry policy entries
+ * of their own: the guarded subquery applies only the parent's rules to the
+ * children's rows, so it would widen what those entries allow. Such reads
+ * are refused (read the parent with ONLY, or the children one by one).
+ */
+export function hasOwnRulesBelow(profile: Profile, catalog: Catalog, rel: CatalogRelation, descendants: CatalogRelation[]): boolean {
+  return descendants.some((d) => profile.tables.has(canonicalRelation(d.schema, d.name)) && d.oid !== rel.oid);
 }
