@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadModule, scanSync } from 'libpg-query';
 import { scanShape } from '../../src/cache/shape.js';
+import { mulberry32 } from '../helpers/random.js';
 
 await loadModule();
 
@@ -124,17 +125,6 @@ function agree(sql: string): boolean {
 }
 
 // ── the generated corpus ────────────────────────────────────────────────────
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generator(seed: number) {
   const rnd = mulberry32(seed);

@@ -7,17 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { scanShape } from '../../src/cache/shape.js';
 import { fillTemplate, makeTemplate, slotsFromMap } from '../../src/cache/template.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../helpers/random.js';
 
 type Kind = 'I' | 'F' | 'S' | 'B' | 'X' | 'U';
 type Token = { text: string; kind: Kind | 'table' | 'other' };

@@ -37,6 +37,12 @@ function fixture(files: Record<string, string>): string {
   return dir;
 }
 
+/** Writes `name` with `text` (the other files good) and loads it with `load`: the file's path and the issues reported. */
+function issuesLoading(name: string, text: string, load: (file: string) => unknown): { file: string; issues: ConfigIssue[] } {
+  const file = join(fixture({ [name]: text }), name);
+  return { file, issues: issuesOf(() => load(file)) };
+}
+
 function issuesOf(fn: () => unknown): ConfigIssue[] {
   try {
     fn();
@@ -56,10 +62,9 @@ function expectIssue(issues: ConfigIssue[], want: { file: string; line: number; 
 }
 
 test('YAML syntax error: position of the parser, no schema noise', () => {
-  const dir = fixture({ 'pgveil.yaml': 'listen:\n  host: "127.0.0.1\n  port: 6432\n' });
-  const issues = issuesOf(() => loadConfig(join(dir, 'pgveil.yaml')));
+  const { file, issues } = issuesLoading('pgveil.yaml', 'listen:\n  host: "127.0.0.1\n  port: 6432\n', loadConfig);
   assert.is(issues.length, 1);
-  assert.is(issues[0].file, join(dir, 'pgveil.yaml'));
+  assert.is(issues[0].file, file);
   assert.match(issues[0].message, /^YAML syntax error: /);
   assert.is(issues[0].path, 'listen.host');
   assert.is(`${issues[0].line}:${issues[0].column}`, '2:9'); // where the quote opened, not where the parser noticed
@@ -73,10 +78,9 @@ test('duplicate key: points at the second occurrence and names the first', () =>
     org: acme
 organizations: { acme: {} }
 `;
-  const dir = fixture({ 'users.yaml': users });
-  const issues = issuesOf(() => loadUsers(join(dir, 'users.yaml')));
+  const { file, issues } = issuesLoading('users.yaml', users, loadUsers);
   assert.is(issues.length, 1);
-  expectIssue(issues, { file: join(dir, 'users.yaml'), line: 4, column: 3, path: 'users."alice@acme.com"', message: 'duplicate key "alice@acme.com" (first defined at line 2)' });
+  expectIssue(issues, { file, line: 4, column: 3, path: 'users."alice@acme.com"', message: 'duplicate key "alice@acme.com" (first defined at line 2)' });
 });
 
 test('unknown key (typo): points at the key and suggests the right one', () => {
@@ -89,32 +93,28 @@ upstream:
 users: users.yaml
 policy: policy.yaml
 `;
-  const dir = fixture({ 'pgveil.yaml': config });
-  const issues = issuesOf(() => loadConfig(join(dir, 'pgveil.yaml')));
+  const { file, issues } = issuesLoading('pgveil.yaml', config, loadConfig);
   assert.is(issues.length, 1);
-  expectIssue(issues, { file: join(dir, 'pgveil.yaml'), line: 4, column: 3, path: 'upstream.databse', message: 'unknown key "databse"; did you mean "database"?' });
+  expectIssue(issues, { file, line: 4, column: 3, path: 'upstream.databse', message: 'unknown key "databse"; did you mean "database"?' });
 });
 
 test('wrong type: points at the value', () => {
-  const dir = fixture({ 'pgveil.yaml': goodConfig + 'listen:\n  port: "6432x"\n' });
-  const issues = issuesOf(() => loadConfig(join(dir, 'pgveil.yaml')));
+  const { file, issues } = issuesLoading('pgveil.yaml', goodConfig + 'listen:\n  port: "6432x"\n', loadConfig);
   assert.is(issues.length, 1);
-  expectIssue(issues, { file: join(dir, 'pgveil.yaml'), line: 6, column: 9, path: 'listen.port', message: 'expected an integer, got a string' });
+  expectIssue(issues, { file, line: 6, column: 9, path: 'listen.port', message: 'expected an integer, got a string' });
 });
 
 test('bad enum value: lists the allowed values', () => {
-  const dir = fixture({ 'pgveil.yaml': goodConfig.replace('mode: disable', 'mode: requir') });
-  const issues = issuesOf(() => loadConfig(join(dir, 'pgveil.yaml')));
+  const { file, issues } = issuesLoading('pgveil.yaml', goodConfig.replace('mode: disable', 'mode: requir'), loadConfig);
   assert.is(issues.length, 1, JSON.stringify(issues));
-  expectIssue(issues, { file: join(dir, 'pgveil.yaml'), line: 1, column: 14, path: 'tls.mode', message: 'expected one of "require", "prefer", "disable"; got "requir"' });
+  expectIssue(issues, { file, line: 1, column: 14, path: 'tls.mode', message: 'expected one of "require", "prefer", "disable"; got "requir"' });
 });
 
 test('out-of-range numbers: the range is in the message', () => {
-  const dir = fixture({ 'pgveil.yaml': goodConfig + 'listen: { port: 70000 }\nauth:\n  lockout: { maxFailures: 0 }\n' });
-  const issues = issuesOf(() => loadConfig(join(dir, 'pgveil.yaml')));
+  const { file, issues } = issuesLoading('pgveil.yaml', goodConfig + 'listen: { port: 70000 }\nauth:\n  lockout: { maxFailures: 0 }\n', loadConfig);
   assert.is(issues.length, 2);
-  expectIssue(issues, { file: join(dir, 'pgveil.yaml'), line: 5, column: 17, path: 'listen.port', message: 'expected an integer from 0 to 65535, got 70000' });
-  expectIssue(issues, { file: join(dir, 'pgveil.yaml'), line: 7, column: 27, path: 'auth.lockout.maxFailures', message: 'expected an integer >= 1, got 0' });
+  expectIssue(issues, { file, line: 5, column: 17, path: 'listen.port', message: 'expected an integer from 0 to 65535, got 70000' });
+  expectIssue(issues, { file, line: 7, column: 27, path: 'auth.lockout.maxFailures', message: 'expected an integer >= 1, got 0' });
 });
 
 test('missing required key: points at the mapping that lacks it', () => {
@@ -125,10 +125,9 @@ upstream:
 users: users.yaml
 policy: policy.yaml
 `;
-  const dir = fixture({ 'pgveil.yaml': config });
-  const issues = issuesOf(() => loadConfig(join(dir, 'pgveil.yaml')));
+  const { file, issues } = issuesLoading('pgveil.yaml', config, loadConfig);
   assert.is(issues.length, 1);
-  expectIssue(issues, { file: join(dir, 'pgveil.yaml'), line: 3, column: 3, path: 'upstream', message: 'missing required key "database"' });
+  expectIssue(issues, { file, line: 3, column: 3, path: 'upstream', message: 'missing required key "database"' });
 });
 
 test('bad policy table key: must be schema.table', () => {
@@ -137,11 +136,10 @@ test('bad policy table key: must be schema.table', () => {
   public.ok: {}
   a.b.c: {}
 `;
-  const dir = fixture({ 'policy.yaml': policy });
-  const issues = issuesOf(() => loadPolicy(join(dir, 'policy.yaml')));
+  const { file, issues } = issuesLoading('policy.yaml', policy, loadPolicy);
   assert.is(issues.length, 2);
-  expectIssue(issues, { file: join(dir, 'policy.yaml'), line: 2, column: 3, path: 'tables.employees', message: 'table keys must be schema.table' });
-  expectIssue(issues, { file: join(dir, 'policy.yaml'), line: 4, column: 3, path: 'tables."a.b.c"', message: 'table keys must be schema.table' });
+  expectIssue(issues, { file, line: 2, column: 3, path: 'tables.employees', message: 'table keys must be schema.table' });
+  expectIssue(issues, { file, line: 4, column: 3, path: 'tables."a.b.c"', message: 'table keys must be schema.table' });
 });
 
 test('mask kinds with wrong or missing options', () => {
@@ -156,9 +154,7 @@ test('mask kinds with wrong or missing options', () => {
       badge:  { mask: null }
       email:  { mask: email, fill: "*" }
 `;
-  const dir = fixture({ 'policy.yaml': policy });
-  const file = join(dir, 'policy.yaml');
-  const issues = issuesOf(() => loadPolicy(file));
+  const { file, issues } = issuesLoading('policy.yaml', policy, loadPolicy);
   const t = 'tables."public.employees".redaction';
   expectIssue(issues, { file, line: 4, column: 45, path: `${t}.ssn.to`, message: 'option "to" does not apply to mask partial (its options: except, keepFirst, keepLast, fill)' });
   expectIssue(issues, { file, line: 5, column: 15, path: `${t}.hired`, message: 'missing required key "to" (mask truncate needs it)' });
@@ -205,9 +201,7 @@ test('bad placeholders in filters and custom masks', () => {
       notes: { mask: custom, expr: "left(\${column}, \${user.attributes.len})" }
       memo:  { mask: custom, expr: "\${user.password}" }
 `;
-  const dir = fixture({ 'policy.yaml': policy });
-  const file = join(dir, 'policy.yaml');
-  const issues = issuesOf(() => loadPolicy(file));
+  const { file, issues } = issuesLoading('policy.yaml', policy, loadPolicy);
   const t = 'tables."public.employees"';
   assert.is(issues.length, 4, JSON.stringify(issues));
   expectIssue(issues, { file, line: 5, column: 17, path: `${t}.ownership[1].filter`, message: 'unknown placeholder ${user.region} at character 10' });
@@ -224,9 +218,7 @@ users:
     passwordChangedAt: 2026-02-31
     passwordHistory: ["plaintext-password"]
 `;
-  const dir = fixture({ 'users.yaml': users });
-  const file = join(dir, 'users.yaml');
-  const issues = issuesOf(() => loadUsers(file));
+  const { file, issues } = issuesLoading('users.yaml', users, loadUsers);
   assert.is(issues.length, 3);
   expectIssue(issues, { file, line: 4, column: 15, path: 'users."alice@acme.com".password', message: 'bad StoredKey' });
   expectIssue(issues, { file, line: 5, column: 24, path: 'users."alice@acme.com".passwordChangedAt', message: 'not a valid date' });
@@ -363,9 +355,7 @@ test('table and column keys: unquoted parts lower-cased, quoted parts keep case;
   '"Sales"."Orders"': {}
   '"public"."employees"': {}
 `;
-  const dir = fixture({ 'policy.yaml': policy });
-  const file = join(dir, 'policy.yaml');
-  const issues = issuesOf(() => loadPolicy(file));
+  const { file, issues } = issuesLoading('policy.yaml', policy, loadPolicy);
   assert.is(issues.length, 1);
   expectIssue(issues, { file, line: 7, column: 3, path: 'tables."\\"public\\".\\"employees\\""', message: 'same table as "Public.Employees"' });
 

@@ -1,27 +1,24 @@
 // A minimal raw protocol client for tests that need exact bytes: plaintext
 // startup (the harness runs tls.mode prefer), SCRAM with pgveil's own client
 // exchange, then arbitrary frames and a reader of backend messages.
+// RawConnection, the frame-level reading and writing over any stream, is
+// shared with RawTlsClient (raw-tls-client.ts).
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ScramClientExchange } from '../../src/auth/scram-client.js';
 
 export interface BackendMessage { type: string; body: Buffer }
 
-export class RawClient {
+/** Raw frames written to, and backend messages read from, a connected stream. */
+export class RawConnection<S extends Duplex = Duplex> {
   private buf = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
   closed = false;
 
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
+  protected constructor(readonly socket: S) {
+    socket.on('data', (d: Buffer) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
     socket.on('close', () => { this.closed = true; this.wake(); });
     socket.on('error', () => {});
-  }
-
-  static connect(port: number): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new RawClient(s)));
-      s.once('error', reject);
-    });
   }
 
   private wake(): void { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
@@ -69,6 +66,20 @@ export class RawClient {
     }
   }
 
+  close(): void { this.socket.destroy(); }
+}
+
+/** Plaintext TCP to the proxy. */
+export class RawClient extends RawConnection<net.Socket> {
+  private constructor(socket: net.Socket) { super(socket); }
+
+  static connect(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
   /** Startup + SCRAM; resolves after the first ReadyForQuery. */
   async login(user: string, password: string, database = 'analytics'): Promise<BackendMessage[]> {
     this.send(startupPacket({ user, database }));
@@ -86,8 +97,6 @@ export class RawClient {
     scram.serverFinal(fin.body.subarray(4));
     return this.untilReady();
   }
-
-  close(): void { this.socket.destroy(); }
 }
 
 export const int32 = (n: number) => { const b = Buffer.alloc(4); b.writeInt32BE(n | 0); return b; };

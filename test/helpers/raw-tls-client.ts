@@ -1,11 +1,11 @@
 // RawClient's counterpart over TLS: SSLRequest, the TLS handshake, then the
-// same frame-level reads. For tests that check what pgveil does with exact
+// same frame-level reads (RawConnection, raw-client.ts). For tests that check what pgveil does with exact
 // SCRAM bytes on an encrypted connection (channel-binding flag and data),
 // which no well-behaved driver will send on purpose.
 import net from 'node:net';
 import tls from 'node:tls';
 import { ScramClientExchange } from '../../src/auth/scram-client.js';
-import { frame, int32, startupPacket, type BackendMessage } from './raw-client.js';
+import { RawConnection, frame, int32, startupPacket, type BackendMessage } from './raw-client.js';
 
 const SSL_REQUEST = Buffer.concat([int32(8), int32(80877103)]);
 
@@ -28,16 +28,8 @@ export interface ScramAttempt {
   error?: BackendMessage;
 }
 
-export class RawTlsClient {
-  private buf = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
-  closed = false;
-
-  private constructor(readonly socket: tls.TLSSocket) {
-    socket.on('data', (d: Buffer) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
-    socket.on('close', () => { this.closed = true; this.wake(); });
-    socket.on('error', () => {});
-  }
+export class RawTlsClient extends RawConnection<tls.TLSSocket> {
+  private constructor(socket: tls.TLSSocket) { super(socket); }
 
   /** TCP, SSLRequest, and the handshake; without `ca` the server certificate is not checked. */
   static connect(port: number, opts: { ca?: string; timeoutMs?: number } = {}): Promise<RawTlsClient> {
@@ -63,39 +55,6 @@ export class RawTlsClient {
 
   /** DER of the certificate the server presented. */
   get peerCertificate(): Buffer { return this.socket.getPeerCertificate().raw; }
-
-  private wake(): void { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
-
-  send(...frames: Buffer[]): void { this.socket.write(Buffer.concat(frames)); }
-
-  /** The next backend message, or undefined when the connection closed. */
-  async message(timeoutMs = 5000): Promise<BackendMessage | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.buf.length >= 5) {
-        const len = this.buf.readInt32BE(1);
-        if (this.buf.length >= len + 1) {
-          const msg = { type: String.fromCharCode(this.buf[0]), body: Buffer.from(this.buf.subarray(5, len + 1)) };
-          this.buf = this.buf.subarray(len + 1);
-          return msg;
-        }
-      }
-      if (this.closed) return undefined;
-      if (Date.now() > deadline) throw new Error('timed out waiting for a backend message');
-      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100); });
-    }
-  }
-
-  /** Messages up to and including the next ReadyForQuery (or close). */
-  async untilReady(): Promise<BackendMessage[]> {
-    const out: BackendMessage[] = [];
-    for (;;) {
-      const m = await this.message();
-      if (!m) return out;
-      out.push(m);
-      if (m.type === 'Z') return out;
-    }
-  }
 
   /**
    * StartupMessage and a SCRAM exchange with pgveil's own client exchange,
@@ -132,8 +91,6 @@ export class RawTlsClient {
       if (!m || m.type === 'E' || m.type === 'Z') return attempt;
     }
   }
-
-  close(): void { this.socket.destroy(); }
 }
 
 /** One field of an ErrorResponse or NoticeResponse body ('C' SQLSTATE, 'M' message, 'S' severity, …). */

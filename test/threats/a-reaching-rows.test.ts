@@ -10,12 +10,13 @@
 // partition and trigger below is readable/executable by the service role.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
 import { psql, type RunResult } from '../helpers/run.js';
 import { RawClient, frame, int16, int32, msg, sqlstate, startupPacket, type BackendMessage } from '../helpers/raw-client.js';
+import { conninfo, connectRecording, observe, oracles, rows, writeAndReload, type Client } from './ac-support.js';
 
 // ── the upstream schema ─────────────────────────────────────────────────────
 // Every value of organization globex carries SECRETX (or a salary 424242 /
@@ -140,89 +141,13 @@ test.after.each(async () => {
   for (const c of open.splice(0)) await c.end().catch(() => {});
 });
 
-// ── observation helpers ─────────────────────────────────────────────────────
-
-type Client = pg.Client & { notices: string[] };
+// ── observation helpers (ac-support.ts) ────────────────────────────────────
 
 async function connect(user = ALICE, extra: Record<string, unknown> = {}): Promise<Client> {
-  const c = new pg.Client(clientConfig(h, user, extra)) as Client;
-  c.notices = [];
-  c.on('notice', (n: { message?: string; detail?: string; hint?: string; where?: string }) => c.notices.push(JSON.stringify({ m: n.message, d: n.detail, h: n.hint, w: n.where })));
-  c.on('error', () => {});
-  await c.connect();
-  open.push(c);
-  return c;
+  return connectRecording(clientConfig(h, user, extra), open);
 }
 
-interface Seen {
-  results: Array<{ fields: string[]; rows: unknown[][] }>;
-  error?: { code?: string; message: string; detail?: string; hint?: string; position?: string; where?: string };
-  notices: string[];
-}
-
-async function observe(c: Client, q: string | pg.QueryConfig): Promise<Seen> {
-  const start = c.notices.length;
-  const config: pg.QueryConfig = typeof q === 'string' ? { text: q } : q;
-  try {
-    const r = await c.query({ ...config, rowMode: 'array' } as pg.QueryArrayConfig);
-    const list = (Array.isArray(r) ? r : [r]) as pg.QueryArrayResult[];
-    return { results: list.map((x) => ({ fields: (x.fields ?? []).map((f) => f.name), rows: x.rows ?? [] })), notices: c.notices.slice(start) };
-  } catch (e) {
-    const err = e as pg.DatabaseError;
-    return {
-      results: [],
-      error: { code: err.code, message: err.message, detail: err.detail, hint: err.hint, position: err.position, where: err.where },
-      notices: c.notices.slice(start),
-    };
-  }
-}
-
-function leakIn(text: string, forbidden: RegExp[]): string | undefined {
-  for (const re of forbidden) {
-    const m = re.exec(text);
-    if (m) return `${re} matched …${text.slice(Math.max(0, m.index - 80), m.index + 80)}…`;
-  }
-  return undefined;
-}
-
-function assertClean(seen: Seen | string, label: string, forbidden = CANARIES): void {
-  const text = typeof seen === 'string' ? seen : JSON.stringify(seen);
-  const leak = leakIn(text, forbidden);
-  assert.not.ok(leak, `LEAK: ${label}\n  ${leak}`);
-}
-
-/** Runs `q` and checks oracle 1 on everything the client received. */
-async function safe(c: Client, q: string | pg.QueryConfig, forbidden = CANARIES): Promise<Seen> {
-  const seen = await observe(c, q);
-  assertClean(seen, typeof q === 'string' ? q : q.text, forbidden);
-  return seen;
-}
-
-/** Rows of the last result set (undefined when the statement failed). */
-function rows(seen: Seen): unknown[][] | undefined {
-  return seen.error ? undefined : seen.results[seen.results.length - 1]?.rows;
-}
-
-function describe(seen: Seen): string {
-  return seen.error ? `error ${seen.error.code} ${seen.error.message}` : JSON.stringify(seen.results.map((r) => r.rows));
-}
-
-/** Expects the statement to fail (any SQLSTATE unless given) and to leak nothing. */
-async function refused(c: Client, q: string | pg.QueryConfig, code?: string): Promise<Seen> {
-  const seen = await safe(c, q);
-  const text = typeof q === 'string' ? q : q.text;
-  assert.ok(seen.error, `expected a refusal for: ${text}\n  got ${describe(seen)}`);
-  if (code) assert.is(seen.error?.code, code, `SQLSTATE for: ${text} (${seen.error?.message})`);
-  return seen;
-}
-
-/** Expects exactly these rows in the last result set. */
-async function expectRows(c: Client, q: string | pg.QueryConfig, expected: unknown[][]): Promise<void> {
-  const seen = await safe(c, q);
-  const text = typeof q === 'string' ? q : q.text;
-  assert.ok(!seen.error, `${text}: unexpected error ${seen.error?.code} ${seen.error?.message}`);
-  assert.equal(rows(seen), expected, text);
-}
+const { assertClean, safe, refused, expectRows, probe } = oracles(CANARIES, [OTHER_ORG_ID, MISSING_ID]);
 
 /** A refusal is acceptable; if it runs, exactly these rows. */
 async function rowsOrRefusal(c: Client, q: string, expected: unknown[][]): Promise<void> {
@@ -230,33 +155,15 @@ async function rowsOrRefusal(c: Client, q: string, expected: unknown[][]): Promi
   if (!seen.error) assert.equal(rows(seen), expected, q);
 }
 
-/** Oracle 2: a row of another org answers exactly as a row that does not exist (ids of equal length). */
-async function probe(c: Client, make: (id: number) => string | pg.QueryConfig, label?: string, ids: [number, number] = [OTHER_ORG_ID, MISSING_ID]): Promise<Seen> {
-  const other = await safe(c, make(ids[0]));
-  const missing = await safe(c, make(ids[1]));
-  const text = label ?? String((make(ids[0]) as pg.QueryConfig).text ?? make(ids[0]));
-  const norm = (s: Seen) => JSON.stringify({ results: s.results, code: s.error?.code, message: s.error?.message, notices: s.notices });
-  assert.is(norm(other), norm(missing), `probe differs between another org's row and a missing row: ${text}`);
-  return other;
-}
-
-function conninfo(user: string, extra = ''): string {
-  return `host=127.0.0.1 port=${h.proxy.port} dbname=analytics user=${user} sslmode=verify-full sslrootcert=${h.caFile} ${extra}`;
-}
-
 async function psqlAs(user: string, sql: string, extra = ''): Promise<RunResult> {
-  const r = await psql(conninfo(user, extra), sql, passwords[user]);
+  const r = await psql(conninfo(h, user, extra), sql, passwords[user]);
   if (user !== BOB) assertClean(r.stdout + '\n' + r.stderr, `psql: ${sql}`);
   return r;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Writes policy.yaml and waits until every reload (explicit and the watcher's) has applied it. */
 async function setPolicy(yaml: string): Promise<void> {
-  writeFileSync(join(h.dir, 'policy.yaml'), yaml);
-  await sleep(350); // the watcher's debounce fires its own reload
-  assert.ok(await h.proxy.reload(), 'policy reload accepted');
+  await writeAndReload(h, 'policy.yaml', yaml, 'policy reload accepted');
 }
 
 async function withPolicy(yaml: string, fn: () => Promise<void>): Promise<void> {

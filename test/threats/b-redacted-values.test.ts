@@ -22,6 +22,10 @@ import { startHarness, clientConfig, passwords, type Harness } from '../helpers/
 import { psql } from '../helpers/run.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
 import { scrambleInstallSql, scrambleKeyFromSecret } from '../../src/policy/scramble-sql.js';
+import {
+  Conn, LeakScanner, closeAll, errorSummary, fieldInfo, keyPads, openClient, rawTypes, staffInsertSql, strings, superuser, toRes,
+  type Cell, type Res,
+} from './b-support.js';
 
 // ── fixture ──────────────────────────────────────────────────────────────────
 
@@ -36,13 +40,7 @@ CREATE SCHEMA hr;
 CREATE TABLE hr.staff (
   id int PRIMARY KEY, org_id text NOT NULL, name text NOT NULL, ssn text, salary numeric(10,2), emp_no int4,
   email text, hired date, notes text, phone text, badge text, bonus int4, ext_id int8, small_no int2, code text, token uuid);
-INSERT INTO hr.staff
-SELECT i, o, n,
-  CASE WHEN o = 'acme' THEN '900' ELSE '901' END || '-' || lpad((i % 97)::text, 2, '0') || '-' || (1000 + (i * 37) % 50)::text,
-  40000 + (i * 7919) % 60000 + 0.37,
-  50000 + i,
-  lower(n) || '.x@' || CASE WHEN o = 'acme' THEN 'acme-corp.example' ELSE 'globex-inc.example' END,
-  make_date(2010 + i % 12, 2 + i % 10, 1 + i % 27),
+${staffInsertSql(`  make_date(2010 + i % 12, 2 + i % 10, 1 + i % 27),
   'Note' || lpad(i::text, 4, '0') || ': confidential ' || md5(i::text),
   '+1-555-' || lpad(i::text, 4, '0'),
   'BADGE-' || i,
@@ -50,10 +48,7 @@ SELECT i, o, n,
   9000000000 + i,
   20000 + i,
   'CODE-' || i,
-  md5('tok' || i)::uuid
-FROM (SELECT i, CASE WHEN i % 2 = 0 THEN 'acme' ELSE 'globex' END AS o,
-             CASE WHEN i % 2 = 0 THEN 'AcmeName' ELSE 'GlobexCanary' END || lpad(i::text, 4, '0') AS n
-      FROM generate_series(1, 600) i) g;
+  md5('tok' || i)::uuid`)}
 CREATE TABLE hr.assignments (id int PRIMARY KEY, org_id text NOT NULL, emp_no int4, project text);
 INSERT INTO hr.assignments SELECT j, s.org_id, s.emp_no, 'P' || (j % 7)
   FROM generate_series(1, 900) j JOIN hr.staff s ON s.id = 1 + (j * 7) % 600;
@@ -114,23 +109,8 @@ const viewers: Record<string, Viewer> = {
   'bob@globex.com': { org: 'globex', exempt: false },
 };
 
-interface Forbidden { exact: Set<string>; patterns: RegExp[] }
-const forbidden = new Map<string, Forbidden>();
 type StaffRow = Record<string, string | null>;
 let staffRaw: StaffRow[] = [];
-
-function hexWindows(hex: string, width = 16): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + width <= hex.length; i++) out.push(hex.slice(i, i + width));
-  return out;
-}
-function keyPads(key: Buffer): Buffer[] {
-  const k = Buffer.alloc(64);
-  key.copy(k);
-  return [Buffer.from(k.map((b) => b ^ 0x36)), Buffer.from(k.map((b) => b ^ 0x5c))];
-}
-const keyHexWindows = new Set([KEY, ...keyPads(KEY)].flatMap((b) => hexWindows(b.toString('hex'))));
-const keyStrings = [SECRET, KEY.toString('base64'), KEY.toString('base64url')];
 
 function buildForbidden(): void {
   for (const [user, v] of Object.entries(viewers)) {
@@ -161,84 +141,10 @@ const SHAPES = [
   /Note\d{4}: confidential [0-9a-f]+/g,
 ];
 
-/** What in `text` the viewer must never see. Values the statement itself contains are echoes, not leaks. */
-export function leaksIn(user: string, sql: string, text: string): string[] {
-  const f = forbidden.get(user);
-  if (!f) throw new Error(`no forbidden set for ${user}`);
-  const found = new Set<string>();
-  const lowerSql = sql.toLowerCase();
-  for (const shape of SHAPES) {
-    for (const m of text.matchAll(shape)) {
-      const v = m[0].toLowerCase();
-      if (f.exact.has(v) && !lowerSql.includes(v)) found.add(`raw value ${m[0]}`);
-    }
-  }
-  for (const p of f.patterns) {
-    const m = text.match(p);
-    if (m && !sql.match(p)) found.add(`pattern ${p} (${m[0]})`);
-  }
-  for (const m of text.matchAll(/[0-9a-fA-F]{16,}/g)) {
-    if (hexWindows(m[0].toLowerCase()).some((w) => keyHexWindows.has(w))) found.add('the scramble key (hex)');
-  }
-  for (const s of keyStrings) if (text.includes(s)) found.add('the scramble key');
-  return [...found];
-}
+const scanner = new LeakScanner(SECRET, KEY, SHAPES);
+const { forbidden, leaksIn } = scanner;
 
 // ── clients ──────────────────────────────────────────────────────────────────
-
-const rawTypes = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
-type Cell = string | null;
-interface Field { name: string; dataTypeID: number; dataTypeModifier: number }
-interface DbError { code?: string; message: string; detail?: string; hint?: string; [k: string]: unknown }
-interface Res { rows: Cell[][]; fields: Field[]; rowCount: number | null; error?: DbError; notices: string[]; count: number }
-
-function strings(o: unknown): string[] {
-  if (!o || typeof o !== 'object') return [];
-  return Object.getOwnPropertyNames(o).filter((k) => k !== 'stack').map((k) => (o as Record<string, unknown>)[k]).filter((v): v is string => typeof v === 'string');
-}
-
-function toRes(res: unknown, error: unknown, notices: string[]): Res {
-  const results = (res ? (Array.isArray(res) ? res : [res]) : []) as pg.QueryResult[];
-  const last = results[results.length - 1];
-  return {
-    rows: (last?.rows ?? []) as unknown as Cell[][],
-    fields: (last?.fields ?? []).map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier })),
-    rowCount: last?.rowCount ?? null,
-    error: error ? (error as DbError) : undefined,
-    notices,
-    count: results.length,
-  };
-}
-
-function resText(r: Res): string {
-  return [
-    ...r.fields.map((f) => f.name),
-    ...r.rows.flat().map((c) => c ?? ''),
-    ...(r.error ? strings(r.error) : []),
-    ...r.notices,
-  ].join('\n');
-}
-
-class Conn {
-  private notices: string[] = [];
-  constructor(readonly user: string, readonly client: pg.Client) {
-    client.on('notice', (n) => { this.notices.push(strings(n).join('\n')); });
-    client.on('error', () => { /* reported by the next query */ });
-  }
-  /** Runs a statement through pgveil and fails the test if anything received leaks. */
-  async q(sql: string, values?: unknown[]): Promise<Res> {
-    this.notices = [];
-    let res: unknown;
-    let error: unknown;
-    try {
-      res = await this.client.query({ text: sql, values, rowMode: 'array' } as pg.QueryConfig);
-    } catch (e) { error = e; }
-    const r = toRes(res, error, this.notices);
-    const leaks = leaksIn(this.user, sql, resText(r));
-    assert.equal(leaks, [], `LEAK to ${this.user} from: ${sql}\n${resText(r).slice(0, 2000)}`);
-    return r;
-  }
-}
 
 let h: Harness;
 let su: pg.Client;
@@ -247,17 +153,14 @@ const open: pg.Client[] = [];
 async function connect(user: string): Promise<Conn> {
   const extra: Record<string, unknown> = { types: rawTypes };
   if (user === HANA) extra.password = HANA_PW;
-  const client = new pg.Client(clientConfig(h, user, extra));
-  await client.connect();
-  open.push(client);
-  return new Conn(user, client);
+  return new Conn(user, await openClient(clientConfig(h, user, extra), open), scanner, fieldInfo);
 }
 
 async function suq(sql: string): Promise<Res> {
   let res: unknown;
   let error: unknown;
   try { res = await su.query({ text: sql, rowMode: 'array' } as pg.QueryConfig); } catch (e) { error = e; }
-  return toRes(res, error, []);
+  return toRes(res, error, [], fieldInfo);
 }
 async function suRows(sql: string): Promise<Cell[][]> {
   const r = await suq(sql);
@@ -296,10 +199,6 @@ function instantiate(template: string, v?: Viewer): string {
     .replaceAll('{emp}', () => (v ? refEmployees(v) : 'crm.employees'));
 }
 
-function errorSummary(r: Res): string | undefined {
-  return r.error ? `${r.error.code ?? '?'} ${r.error.message}${r.error.detail ? ` DETAIL ${r.error.detail}` : ''}` : undefined;
-}
-
 /**
  * Runs the template through pgveil ({staff} → hr.staff) and as superuser
  * against the reference ({staff} → the masked subquery): same columns, types,
@@ -333,14 +232,13 @@ test.before(async () => {
     policyYaml,
     extraUsers,
   });
-  su = new pg.Client({ host: '127.0.0.1', port: h.pg.port, user: h.pg.user, password: h.pg.password, database: 'analytics', types: rawTypes });
-  await su.connect();
+  su = await superuser(h);
   const r = await su.query('SELECT * FROM hr.staff ORDER BY id');
   staffRaw = r.rows as StaffRow[];
   buildForbidden();
 });
 test.after.each(async () => {
-  await Promise.all(open.splice(0).map((c) => c.end().catch(() => undefined)));
+  await closeAll(open);
 });
 test.after(async () => {
   if (refusedCompares.length) console.log(`pgveil refused ${refusedCompares.length} statement(s) the reference answers (a refusal is acceptable):\n  ${refusedCompares.join('\n  ')}`);

@@ -15,6 +15,10 @@ import { startHarness, clientConfig, passwords, type Harness } from '../helpers/
 import { UpstreamLog, explainAsSuperuser } from '../helpers/upstream-log.js';
 import { run } from '../helpers/run.js';
 import { scrambleInstallSql, scrambleKeyFromSecret } from '../../src/policy/scramble-sql.js';
+import {
+  Conn as BConn, LeakScanner, closeAll, errorSummary, fieldName, openClient, rawTypes, resText, staffInsertSql, strings, superuser,
+  type Cell, type Res as BRes,
+} from './b-support.js';
 
 // ── fixture ──────────────────────────────────────────────────────────────────
 
@@ -26,16 +30,7 @@ const BIG_ROWS = 20000;
 const fixtureSql = `
 CREATE SCHEMA hr;
 CREATE TABLE hr.staff (id int PRIMARY KEY, org_id text NOT NULL, name text NOT NULL, ssn text, salary numeric(10,2), emp_no int4, email text, code text);
-INSERT INTO hr.staff
-SELECT i, o, n,
-  CASE WHEN o = 'acme' THEN '900' ELSE '901' END || '-' || lpad((i % 97)::text, 2, '0') || '-' || (1000 + (i * 37) % 50)::text,
-  40000 + (i * 7919) % 60000 + 0.37,
-  50000 + i,
-  lower(n) || '.x@' || CASE WHEN o = 'acme' THEN 'acme-corp.example' ELSE 'globex-inc.example' END,
-  'CODE-' || i
-FROM (SELECT i, CASE WHEN i % 2 = 0 THEN 'acme' ELSE 'globex' END AS o,
-             CASE WHEN i % 2 = 0 THEN 'AcmeName' ELSE 'GlobexCanary' END || lpad(i::text, 4, '0') AS n
-      FROM generate_series(1, 600) i) g;
+${staffInsertSql("  'CODE-' || i")}
 CREATE INDEX staff_ssn ON hr.staff (ssn);
 CREATE INDEX staff_emp_no ON hr.staff (emp_no);
 CREATE STATISTICS hr.staff_ext (mcv, ndistinct) ON org_id, ssn, salary FROM hr.staff;
@@ -101,21 +96,13 @@ ${owned}    redaction:
 
 type Org = 'acme' | 'globex';
 const viewers: Record<string, Org> = { 'alice@acme.com': 'acme', 'carol@acme.com': 'acme', 'bob@globex.com': 'globex' };
-interface Forbidden { exact: Set<string>; patterns: RegExp[] }
-const forbidden = new Map<string, Forbidden>();
-
-function hexWindows(hex: string, width = 16): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + width <= hex.length; i++) out.push(hex.slice(i, i + width));
-  return out;
-}
-function keyPads(key: Buffer): Buffer[] {
-  const k = Buffer.alloc(64);
-  key.copy(k);
-  return [Buffer.from(k.map((b) => b ^ 0x36)), Buffer.from(k.map((b) => b ^ 0x5c))];
-}
-const keyHexWindows = new Set([KEY, ...keyPads(KEY)].flatMap((b) => hexWindows(b.toString('hex'))));
-const keyStrings = [SECRET, KEY.toString('base64'), KEY.toString('base64url')];
+const SHAPES = [
+  /\d{3}-\d{2}-\d{4}/g,
+  /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+/g,
+  /(?<![0-9A-Za-z.])\d+(?:\.\d+)?(?![0-9A-Za-z])/g,
+];
+const scanner = new LeakScanner(SECRET, KEY, SHAPES);
+const { forbidden } = scanner;
 
 type Row = Record<string, string | null>;
 let staffRaw: Row[] = [];
@@ -137,81 +124,12 @@ function buildForbidden(): void {
   }
 }
 
-const SHAPES = [
-  /\d{3}-\d{2}-\d{4}/g,
-  /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+/g,
-  /(?<![0-9A-Za-z.])\d+(?:\.\d+)?(?![0-9A-Za-z])/g,
-];
+// ── clients (columns are described by their names) ───────────────────────────
 
-function leaksIn(user: string, sql: string, text: string): string[] {
-  const f = forbidden.get(user)!;
-  const found = new Set<string>();
-  const lowerSql = sql.toLowerCase();
-  for (const shape of SHAPES) {
-    for (const m of text.matchAll(shape)) {
-      const v = m[0].toLowerCase();
-      if (f.exact.has(v) && !lowerSql.includes(v)) found.add(`raw value ${m[0]}`);
-    }
-  }
-  for (const p of f.patterns) {
-    const m = text.match(p);
-    if (m && !sql.match(p)) found.add(`pattern ${p} (${m[0]})`);
-  }
-  for (const m of text.matchAll(/[0-9a-fA-F]{16,}/g)) {
-    if (hexWindows(m[0].toLowerCase()).some((w) => keyHexWindows.has(w))) found.add('the scramble key (hex)');
-  }
-  for (const s of keyStrings) if (text.includes(s)) found.add('the scramble key');
-  return [...found];
-}
-
-// ── clients ──────────────────────────────────────────────────────────────────
-
-const rawTypes = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
-type Cell = string | null;
-interface DbError { code?: string; message: string; detail?: string; [k: string]: unknown }
-interface Res { rows: Cell[][]; fields: string[]; rowCount: number | null; error?: DbError; notices: string[] }
-
-function strings(o: unknown): string[] {
-  if (!o || typeof o !== 'object') return [];
-  return Object.getOwnPropertyNames(o).filter((k) => k !== 'stack').map((k) => (o as Record<string, unknown>)[k])
-    .filter((v): v is string => typeof v === 'string');
-}
-function toRes(res: unknown, error: unknown, notices: string[]): Res {
-  const results = (res ? (Array.isArray(res) ? res : [res]) : []) as pg.QueryResult[];
-  const last = results[results.length - 1];
-  return {
-    rows: (last?.rows ?? []) as unknown as Cell[][],
-    fields: (last?.fields ?? []).map((f) => f.name),
-    rowCount: last?.rowCount ?? null,
-    error: error ? (error as DbError) : undefined,
-    notices,
-  };
-}
-const resText = (r: Res) => [...r.fields, ...r.rows.flat().map((c) => c ?? ''), ...(r.error ? strings(r.error) : []), ...r.notices].join('\n');
-const errorSummary = (r: Res) => (r.error ? `${r.error.code ?? '?'} ${r.error.message}${r.error.detail ? ` DETAIL ${r.error.detail}` : ''}` : undefined);
+type Res = BRes<string>;
+type Conn = BConn<string>;
 /** The whole answer, for "answers exactly alike". */
 const answer = (r: Res) => JSON.stringify({ e: r.error ? strings(r.error).sort() : null, rows: r.rows, n: r.rowCount, notices: r.notices });
-
-class Conn {
-  private notices: string[] = [];
-  constructor(readonly user: string, readonly client: pg.Client) {
-    client.on('notice', (n) => { this.notices.push(strings(n).join('\n')); });
-    client.on('error', () => { /* reported by the next query */ });
-  }
-  async q(sql: string, values?: unknown[]): Promise<Res> {
-    this.notices = [];
-    let res: unknown;
-    let error: unknown;
-    try {
-      res = await this.client.query({ text: sql, values, rowMode: 'array' } as pg.QueryConfig);
-    } catch (e) { error = e; }
-    const r = toRes(res, error, this.notices);
-    const leaks = leaksIn(this.user, sql, resText(r));
-    assert.equal(leaks, [], `LEAK to ${this.user} from: ${sql}\n${resText(r).slice(0, 2000)}`);
-    return r;
-  }
-  text(r: Res): string { return r.rows.map((x) => x.join(' ')).join('\n'); }
-}
 
 let h: Harness;
 const upstreamLog = new UpstreamLog();
@@ -219,10 +137,7 @@ let su: pg.Client;
 const open: pg.Client[] = [];
 
 async function connect(user: string): Promise<Conn> {
-  const client = new pg.Client(clientConfig(h, user, { types: rawTypes }));
-  await client.connect();
-  open.push(client);
-  return new Conn(user, client);
+  return new BConn(user, await openClient(clientConfig(h, user, { types: rawTypes }), open), scanner, fieldName);
 }
 async function suRows(sql: string): Promise<Cell[][]> {
   const r = await su.query({ text: sql, rowMode: 'array' } as pg.QueryConfig);
@@ -232,14 +147,13 @@ const ledgerRow = async (id: number) => JSON.stringify(await suRows(`select * fr
 
 test.before(async () => {
   h = await startHarness({ extraSql: fixtureSql + scrambleInstallSql(KEY, { serviceRole: 'pgveil_service' }), policyYaml, postgresSettings: upstreamLog.settings, onPostgresLog: upstreamLog.onLog });
-  su = new pg.Client({ host: '127.0.0.1', port: h.pg.port, user: h.pg.user, password: h.pg.password, database: 'analytics', types: rawTypes });
-  await su.connect();
+  su = await superuser(h);
   staffRaw = (await su.query('SELECT * FROM hr.staff ORDER BY id')).rows as Row[];
   ledgerRaw = (await su.query('SELECT * FROM hr.ledger ORDER BY id')).rows as Row[];
   buildForbidden();
 });
 test.after.each(async () => {
-  await Promise.all(open.splice(0).map((c) => c.end().catch(() => undefined)));
+  await closeAll(open);
 });
 test.after(async () => {
   await su?.end().catch(() => undefined);

@@ -12,6 +12,7 @@ import { startHarness, clientConfig, passwords, type Harness } from '../helpers/
 import { psql, type RunResult } from '../helpers/run.js';
 import { RawClient, startupPacket } from '../helpers/raw-client.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
+import { conninfo, connectRecording, observe, oracles, rows, sleep, writeAndReload, type Client } from './ac-support.js';
 
 // ── users ───────────────────────────────────────────────────────────────────
 // Attribute values that would break out of a naively quoted literal (C2).
@@ -164,109 +165,30 @@ test.after.each(async () => {
   for (const c of open.splice(0)) await c.end().catch(() => {});
 });
 
-// ── helpers (as in a-reaching-rows.test.ts) ─────────────────────────────────
-
-type Client = pg.Client & { notices: string[]; notifications: string[] };
+// ── helpers (ac-support.ts, shared with a-reaching-rows.test.ts) ───────────
 
 async function connect(user = ALICE, more: Record<string, unknown> = {}): Promise<Client> {
-  const c = new pg.Client(clientConfig(h, user, { password: pw(user), ...more })) as Client;
-  c.notices = [];
-  c.notifications = [];
-  c.on('notice', (n: { message?: string; detail?: string; hint?: string; where?: string }) => c.notices.push(JSON.stringify({ m: n.message, d: n.detail, h: n.hint, w: n.where })));
-  c.on('notification', (n: { channel: string; payload?: string }) => c.notifications.push(`${n.channel}:${n.payload ?? ''}`));
-  c.on('error', () => {});
-  await c.connect();
-  open.push(c);
-  return c;
+  return connectRecording(clientConfig(h, user, { password: pw(user), ...more }), open);
 }
 
-interface Seen {
-  results: Array<{ fields: string[]; rows: unknown[][] }>;
-  error?: { code?: string; message: string; detail?: string; hint?: string; position?: string; where?: string };
-  notices: string[];
-}
-
-async function observe(c: Client, q: string | pg.QueryConfig): Promise<Seen> {
-  const start = c.notices.length;
-  const config: pg.QueryConfig = typeof q === 'string' ? { text: q } : q;
-  try {
-    const r = await c.query({ ...config, rowMode: 'array' } as pg.QueryArrayConfig);
-    const list = (Array.isArray(r) ? r : [r]) as pg.QueryArrayResult[];
-    return { results: list.map((x) => ({ fields: (x.fields ?? []).map((f) => f.name), rows: x.rows ?? [] })), notices: c.notices.slice(start) };
-  } catch (e) {
-    const err = e as pg.DatabaseError;
-    return {
-      results: [],
-      error: { code: err.code, message: err.message, detail: err.detail, hint: err.hint, position: err.position, where: err.where },
-      notices: c.notices.slice(start),
-    };
-  }
-}
-
-function assertClean(seen: Seen | string, label: string, forbidden = CANARIES): void {
-  const text = typeof seen === 'string' ? seen : JSON.stringify(seen);
-  for (const re of forbidden) {
-    const m = re.exec(text);
-    assert.not.ok(m, `LEAK: ${label}\n  ${re} matched …${m ? text.slice(Math.max(0, m.index - 80), m.index + 80) : ''}…`);
-  }
-}
-
-async function safe(c: Client, q: string | pg.QueryConfig, forbidden = CANARIES): Promise<Seen> {
-  const seen = await observe(c, q);
-  assertClean(seen, typeof q === 'string' ? q : q.text, forbidden);
-  return seen;
-}
-
-function rows(seen: Seen): unknown[][] | undefined {
-  return seen.error ? undefined : seen.results[seen.results.length - 1]?.rows;
-}
-
-async function refused(c: Client, q: string, code?: string): Promise<Seen> {
-  const seen = await safe(c, q);
-  assert.ok(seen.error, `expected a refusal for: ${q}\n  got ${JSON.stringify(seen.results.map((r) => r.rows))}`);
-  if (code) assert.is(seen.error?.code, code, `SQLSTATE for: ${q} (${seen.error?.message})`);
-  return seen;
-}
-
-async function expectRows(c: Client, q: string | pg.QueryConfig, expected: unknown[][], forbidden = CANARIES): Promise<void> {
-  const seen = await safe(c, q, forbidden);
-  const text = typeof q === 'string' ? q : q.text;
-  assert.ok(!seen.error, `${text}: unexpected error ${seen.error?.code} ${seen.error?.message}`);
-  assert.equal(rows(seen), expected, text);
-}
-
-async function probe(c: Client, make: (id: number) => string, ids: [number, number] = [2, 9]): Promise<void> {
-  const a = await safe(c, make(ids[0]));
-  const b = await safe(c, make(ids[1]));
-  const norm = (s: Seen) => JSON.stringify({ results: s.results, code: s.error?.code, message: s.error?.message, notices: s.notices });
-  assert.is(norm(a), norm(b), `probe differs between another org's row and a missing row: ${make(ids[0])}`);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const oracle = oracles(CANARIES, [2, 9]);
+const { assertClean, safe, refused, expectRows } = oracle;
+const probe = (c: Client, make: (id: number) => string, ids?: [number, number]) => oracle.probe(c, make, undefined, ids);
 
 async function rewrite(file: 'users.yaml' | 'policy.yaml', change: (text: string) => string): Promise<string> {
-  const path = join(h.dir, file);
-  const before = readFileSync(path, 'utf8');
+  const before = readFileSync(join(h.dir, file), 'utf8');
   const after = change(before);
   assert.is.not(after, before, `${file} changed`);
-  writeFileSync(path, after);
-  await sleep(350); // the watcher's debounced reload
-  assert.ok(await h.proxy.reload(), `${file} reload accepted`);
+  await writeAndReload(h, file, after, `${file} reload accepted`);
   return before;
 }
 
 async function restore(file: 'users.yaml' | 'policy.yaml', text: string): Promise<void> {
-  writeFileSync(join(h.dir, file), text);
-  await sleep(350);
-  assert.ok(await h.proxy.reload(), `${file} restored`);
-}
-
-function conninfo(user: string, more = ''): string {
-  return `host=127.0.0.1 port=${h.proxy.port} dbname=analytics user=${user} sslmode=verify-full sslrootcert=${h.caFile} ${more}`;
+  await writeAndReload(h, file, text, `${file} restored`);
 }
 
 async function psqlAs(user: string, sql: string, more = ''): Promise<RunResult> {
-  const r = await psql(conninfo(user, more), sql, pw(user));
+  const r = await psql(conninfo(h, user, more), sql, pw(user));
   assertClean(r.stdout + '\n' + r.stderr, `psql: ${sql}`);
   return r;
 }
