@@ -3,6 +3,7 @@
 // libpg-query parse of the same text (the floor of every miss). Prints p50
 // and p99 in µs for pgbench's short SELECT and a 1.7 KB BI statement.
 // Run: npx tsc -p tsconfig.json && node dist/bench/cache.js [iterations]
+import { timeEach, sinkValue } from './timing.js';
 import { loadModule, parseSync } from 'libpg-query';
 import { RewriteCache } from '../src/cache/rewrite-cache.js';
 import { scanShape, type Shape } from '../src/cache/shape.js';
@@ -65,24 +66,6 @@ function rewrite(sql: string, table: string, columns: string): { rewritten: stri
   return { rewritten, template: makeTemplate(rewritten, slotsFromMap(shape, map), { sql, shape }) };
 }
 
-function percentiles(times: Float64Array): { p50: number; p99: number } {
-  times.sort();
-  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
-}
-
-let sink = 0;
-
-function timeEach(texts: string[], run: (sql: string) => number, n: number): { p50: number; p99: number } {
-  for (let i = 0; i < Math.min(n, 20_000); i++) sink += run(texts[i % texts.length]); // warm up
-  const times = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const sql = texts[i % texts.length];
-    const t0 = process.hrtime.bigint();
-    sink += run(sql);
-    times[i] = Number(process.hrtime.bigint() - t0) / 1000;
-  }
-  return percentiles(times);
-}
 
 const cache = new RewriteCache<Template>(10_000);
 const GEN = 1;
@@ -102,7 +85,7 @@ const templates = [
 ];
 cases.forEach((c, k) => cache.setShape(GEN, PROFILE, SEARCH_PATH, (scanShape(c.texts[0]) as Shape).key, templates[k].template));
 
-const timerOverhead = timeEach([''], () => 0, 100_000);
+const timerOverhead = timeEach([''], () => 0, 100_000, Math.min(100_000, 20_000));
 const rows: string[][] = [];
 const fmt = (x: number) => x.toFixed(2);
 for (const c of cases) {
@@ -113,12 +96,12 @@ for (const c of cases) {
     const t = cache.getShape(GEN, PROFILE, SEARCH_PATH, shape.key) as Template;
     return fillTemplate(t, sql, shape).length;
   }, iterations);
-  const scan = timeEach(c.texts, (sql) => (scanShape(sql) as Shape).constants.length, iterations);
+  const scan = timeEach(c.texts, (sql) => (scanShape(sql) as Shape).constants.length, iterations, Math.min(iterations, 20_000));
   const shapes = c.texts.map((sql) => scanShape(sql) as Shape);
-  const lookup = timeEach(c.texts, (sql) => (cache.getShape(GEN, PROFILE, SEARCH_PATH, shapes[0].key) ? sql.length : 0), iterations);
+  const lookup = timeEach(c.texts, (sql) => (cache.getShape(GEN, PROFILE, SEARCH_PATH, shapes[0].key) ? sql.length : 0), iterations, Math.min(iterations, 20_000));
   const t = cache.getShape(GEN, PROFILE, SEARCH_PATH, shapes[0].key) as Template;
   let k = 0;
-  const fill = timeEach(c.texts, (sql) => fillTemplate(t, sql, shapes[k++ % shapes.length]).length, iterations);
+  const fill = timeEach(c.texts, (sql) => fillTemplate(t, sql, shapes[k++ % shapes.length]).length, iterations, Math.min(iterations, 20_000));
   const parse = timeEach(c.texts, (sql) => parseSync(sql).stmts?.length ?? 0, Math.min(iterations, c.texts[0].length > 500 ? 5_000 : 50_000));
   rows.push([`${c.name} (${bytes} B, ${constants} constants)`, `${fmt(hit.p50)} / ${fmt(hit.p99)}`, `${fmt(scan.p50)} / ${fmt(scan.p99)}`,
     `${fmt(lookup.p50)} / ${fmt(lookup.p99)}`, `${fmt(fill.p50)} / ${fmt(fill.p99)}`, `${fmt(parse.p50)} / ${fmt(parse.p99)}`,
@@ -131,4 +114,4 @@ const line = (r: string[]) => r.map((x, i) => x.padEnd(widths[i])).join('  ');
 console.log(`p50 / p99 in µs, ${iterations} iterations per cell (parseSync fewer); timer overhead p50 ${fmt(timerOverhead.p50)} µs included`);
 console.log(line(header));
 for (const r of rows) console.log(line(r));
-if (sink === 42) console.log(''); // keep results alive
+if (sinkValue() === 42) console.log(''); // keep results alive

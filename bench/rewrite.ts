@@ -15,6 +15,7 @@
 // (aim ≤ 2.5×, hit p99 ≤ 5 µs) and writes an SVG bar chart to the temp dir.
 // Run: npx tsc -p tsconfig.json && node dist/bench/rewrite.js [scale]
 // (scale multiplies the iteration counts; default 1, about a minute in all.)
+import { timeEach, sinkValue } from './timing.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,24 +129,6 @@ HAVING SUM(oi."quantity" * oi."unit_price") > ${5000 + v}
 ORDER BY "Region", "Month" DESC, "Revenue" DESC
 LIMIT 500`;
 
-// --- measurement
-function percentiles(times: Float64Array): { p50: number; p99: number } {
-  times.sort();
-  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
-}
-
-let sink = 0;
-function timeEach(texts: string[], run: (sql: string) => number, n: number): { p50: number; p99: number } {
-  for (let i = 0; i < Math.min(n, 2_000); i++) sink += run(texts[i % texts.length]); // warm up
-  const times = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const sql = texts[i % texts.length];
-    const t0 = process.hrtime.bigint();
-    sink += run(sql);
-    times[i] = Number(process.hrtime.bigint() - t0) / 1000;
-  }
-  return percentiles(times);
-}
 
 // Decoded from bytes, as the session gets them off the wire (flat strings, not template-literal ropes).
 const wire = (s: string) => Buffer.from(s, 'utf8').toString('utf8');
@@ -285,7 +268,7 @@ users:
 } finally {
   await server.stop();
 }
-if (sink === 42) console.log('');
+if (sinkValue() === 42) console.log('');
 
 /** Horizontal bars on a log scale: p50 solid, p99 as a lighter extension, one group per statement. */
 function chart(groups: Array<{ label: string; bars: Array<{ label: string; p50: number; p99: number }> }>): string {
