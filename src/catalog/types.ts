@@ -83,6 +83,8 @@ export interface Catalog {
    * calling such functions (THREATS A5).
    */
   typeFunctions?: Map<string, string[]>;
+  /** Relation oid → columns that are part of a unique index (a unique violation is an oracle, THREATS B9). */
+  uniqueColumns?: Map<number, Set<string>>;
   /** Relations whose writes run user code: triggers, rules, or column defaults calling non-system functions. */
   writeGuarded?: Set<number>;
   /** When the catalog was read (ms since epoch). */

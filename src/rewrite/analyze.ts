@@ -13,6 +13,7 @@ import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, t
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { systemGuard } from './system-guards.js';
 import { pushableConjuncts, queryFrame, type QueryFrame } from './pushdown.js';
+import { rewriteWrite, WriteRefusal } from './writes.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
 
 export interface Edit {
@@ -106,6 +107,8 @@ export class Analyzer {
   };
   private searchPath: string[];
   private searchPathKnown = true;
+  /** String index just past the current statement's last token. */
+  private stmtEnd = 0;
   /** The SELECTs being walked, innermost last: where a guarded relation's predicates may be pushed from. */
   private readonly frames: QueryFrame[] = [];
   private protectedUsed = false;
@@ -121,6 +124,11 @@ export class Analyzer {
     try {
       for (const raw of stmts) {
         const stmt = child(raw as Body, 'stmt');
+        const loc = num(raw as Body, 'stmt_location') ?? 0;
+        const len = num(raw as Body, 'stmt_len') ?? 0;
+        let end = len ? this.text.index(loc + len) : this.text.text.length;
+        while (end > 0 && /[\s;]/.test(this.text.text[end - 1])) end--;
+        this.stmtEnd = end;
         this.result.searchPaths.push(this.searchPath);
         if (stmt) this.statement(stmt);
       }
@@ -234,14 +242,31 @@ export class Analyzer {
   private dml(type: string, body: Body, scope: Scope): void {
     const inner = this.withClause(body, scope);
     const target = child(body, 'relation');
-    if (target) this.writeTarget(type, target);
+    if (target) this.writeTarget(type, target, body);
     for (const [key, value] of Object.entries(body)) {
       if (key === 'withClause' || key === 'relation') continue;
       this.walk(value, inner);
     }
   }
 
-  private writeTarget(type: string, target: Body): void {
+  /** UPDATE/DELETE under writes: allow: see writes.ts. */
+  private guardedWrite(verb: 'UPDATE' | 'DELETE', body: Body, target: Body, rel: CatalogRelation, table: TableProfile): void {
+    if (this.ctx.catalog.writeGuarded?.has(rel.oid)) refuse(`${verb} on ${rel.name} is not allowed through pgveil: it has triggers, rules or defaults that run functions`);
+    const rv = rangeVar(target);
+    try {
+      const edits = rewriteWrite({
+        text: this.text, verb, body, rv, rel, table, parts: this.ctx.replacement(rel, table, rv.inh), stmtEnd: this.stmtEnd,
+        uniqueColumns: this.ctx.catalog.uniqueColumns?.get(rel.oid) ?? new Set(),
+      });
+      this.result.edits.push(...edits);
+    } catch (err) {
+      if (err instanceof WriteRefusal) refuse(err.message);
+      throw err;
+    }
+    this.markProtected(rel, table);
+  }
+
+  private writeTarget(type: string, target: Body, body?: Body): void {
     const rv = rangeVar(target);
     const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
     const verb = type.replace('Stmt', '').toUpperCase();
@@ -254,7 +279,11 @@ export class Analyzer {
       if (this.ctx.profile.writes === 'deny') {
         refuse(`permission denied for table ${rel.name}`, `${verb} on tables protected by the policy is not allowed (defaults.writes: deny).`);
       }
-      refuse(`${verb} on protected table ${rel.name} is not supported by this pgveil version`, 'Writes to protected tables are refused until write rewriting is available.');
+      if ((type === 'UpdateStmt' || type === 'DeleteStmt') && body) {
+        this.guardedWrite(type === 'UpdateStmt' ? 'UPDATE' : 'DELETE', body, target, rel, table);
+        return;
+      }
+      refuse(`${verb} on protected table ${rel.name} is not supported with writes: allow in this pgveil version`, 'UPDATE and DELETE are rewritten; INSERT, MERGE and COPY FROM into protected tables are refused.');
     }
     this.checkUnprotected(rel);
     if (this.ctx.catalog.writeGuarded?.has(rel.oid)) {

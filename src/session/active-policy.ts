@@ -189,7 +189,7 @@ async function withDependents(client: { query(sql: string, values: unknown[]): P
 type Queryable = { query(sql: string): Promise<{ rows: Array<Record<string, unknown>> }> };
 
 /** User-defined operators, and relations whose writes run user code (triggers, rules, defaults). */
-async function userCode(client: Queryable): Promise<{ userOperators: Map<string, Set<string>>; writeGuarded: Set<number>; typeFunctions: Map<string, string[]> }> {
+async function userCode(client: Queryable): Promise<{ userOperators: Map<string, Set<string>>; writeGuarded: Set<number>; typeFunctions: Map<string, string[]>; uniqueColumns: Map<number, Set<string>> }> {
   const system = `('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)`;
   const ops = await client.query(
     `SELECT o.oprname::text AS name, n.nspname::text AS schema FROM pg_catalog.pg_operator o
@@ -224,7 +224,17 @@ async function userCode(client: Queryable): Promise<{ userOperators: Map<string,
     const type = String(r.type);
     typeFunctions.set(type, [...(typeFunctions.get(type) ?? []), String(r.fn)]);
   }
-  return { userOperators, writeGuarded: new Set(guarded.rows.map((r) => Number(r.oid))), typeFunctions };
+  const unique = await client.query(
+    `SELECT i.indrelid::pg_catalog.int8 AS oid, a.attname::text AS col FROM pg_catalog.pg_index i
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
+      WHERE i.indisunique`);
+  const uniqueColumns = new Map<number, Set<string>>();
+  for (const r of unique.rows) {
+    const oid = Number(r.oid);
+    if (!uniqueColumns.has(oid)) uniqueColumns.set(oid, new Set());
+    uniqueColumns.get(oid)?.add(String(r.col));
+  }
+  return { userOperators, writeGuarded: new Set(guarded.rows.map((r) => Number(r.oid))), typeFunctions, uniqueColumns };
 }
 
 function internalError(): PgError {

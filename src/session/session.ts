@@ -338,6 +338,14 @@ export class ClientSession {
     if (this.replacements.length > 0 && fields.get('M')?.includes(sentinelNonce)) {
       return writeErrorResponse(this.replacements.shift() as PgError);
     }
+    // Integrity violations print raw values ("Failing row contains (…)",
+    // "Key (ssn)=(…) already exists") that masks hide from the user (B9).
+    const code = fields.get('C') ?? '';
+    if (code.startsWith('23') && fields.has('D')) {
+      return writeErrorResponse(new PgError(code, fields.get('M') ?? 'integrity constraint violation', {
+        severity: (fields.get('S') as PgError['severity']) ?? 'ERROR', hint: fields.get('H'),
+      }));
+    }
     return undefined;
   }
 

@@ -600,33 +600,119 @@ test('B10 pushed-down predicates never compare a masked column\'s raw value', as
 });
 
 // ── B9 writes with writes: allow ─────────────────────────────────────────────
-// The write rules of `writes: allow` (filtered targets, masked predicates and
-// RETURNING, rows outside the filter refused, COPY FROM filtered) are not
-// built yet; until they are, pgveil fails closed and refuses every write to a
-// protected table even in allow mode. The tests of the allow semantics were
-// written against that design (git history of this file) and come back with it.
+// UPDATE and DELETE are rewritten (target joined to the guarded rows);
+// INSERT, MERGE and COPY FROM into protected tables are still refused (the
+// tests of their allow semantics are in this file's git history, commit
+// e3b4258, and come back with them).
 
-test('B9 writes: allow is not built yet: every write to a protected table is refused and nothing changes', async () => {
+test('B9 UPDATE/DELETE predicates see masked values (raw ssn or salary match nothing)', async () => {
+  const c = await connect(ALICE);
+  const a = ledgerRaw.filter((x) => x.org_id === 'acme');
+  const maskedOver52k = (await suRows("select count(*) from hr.ledger where org_id = 'acme' and round(salary / 1000) * 1000 > 52000"))[0][0];
+  const rawOver52k = (await suRows("select count(*) from hr.ledger where org_id = 'acme' and salary > 52000"))[0][0];
+  assert.is.not(maskedOver52k, rawOver52k, 'fixture: the probe discriminates');
+  const results: string[] = [];
+  await c.q('begin');
+  for (const [sql, want] of [
+    ["update hr.ledger set note = 'p' where ssn like '910-%'", 0],
+    ["update hr.ledger set note = 'p' where ssn like '911-%'", 0],
+    [`update hr.ledger set note = 'p' where ssn = '${a[0].ssn}'`, 0],
+    [`update hr.ledger set note = 'p' where salary = ${a[0].salary}`, 0],
+    [`delete from hr.ledger where emp_no = ${a[0].emp_no}`, 0],
+    ["update hr.ledger set note = 'p' where ssn like 'XXXXXXX%'", 20],
+    ['delete from hr.ledger where salary > 52000', Number(maskedOver52k)],
+  ] as const) {
+    const r = await c.q(sql);
+    if (r.error || r.rowCount !== want) results.push(`${sql} → ${r.error ? `${r.error.code} ${r.error.message}` : `${r.rowCount} rows`}, want ${want} rows`);
+  }
+  await c.q('rollback');
+  failures(results, 'writes with masked predicates');
+});
+
+test('B9 UPDATE/DELETE touch only own rows; another org\'s row answers like a missing row', async () => {
+  const c = await connect(ALICE);
+  const globexBefore = await suRows("select * from hr.ledger where org_id = 'globex' order by id");
+  const results: string[] = [];
+  for (const probe of [
+    "update hr.ledger set note = 'x' where id = $ID",
+    "update hr.ledger set note = 'x' where id = $ID returning *",
+    'delete from hr.ledger where id = $ID returning ssn',
+    "update hr.ledger set note = 'x' where id = $ID and ssn like '911%'",
+  ]) {
+    const g = await c.q(probe.replace('$ID', '3'));
+    const m = await c.q(probe.replace('$ID', String(MISSING_ID)));
+    if (g.error || answer(g) !== answer(m)) results.push(`${probe}: globex row → ${answer(g).slice(0, 200)} / missing → ${answer(m).slice(0, 200)}`);
+  }
+  const all = await c.q("update hr.ledger set note = 'all-acme'");
+  if (all.error || all.rowCount !== 20) results.push(`update without WHERE → ${all.error?.message ?? all.rowCount}, want 20 (acme's rows)`);
+  const globexAfter = await suRows("select * from hr.ledger where org_id = 'globex' order by id");
+  if (JSON.stringify(globexAfter) !== JSON.stringify(globexBefore)) results.push('globex rows were modified');
+  failures(results, 'ownership on the write target');
+});
+
+test('B9 write predicates that error only see masked values', async () => {
+  const c = await connect(ALICE);
+  const results: string[] = [];
+  for (const sql of [
+    "update hr.ledger set note = 'e' where ssn::int = 1",
+    'delete from hr.ledger where 1/(emp_no - 60002) = 1',
+    'update hr.ledger set note = salary::text::int::text where id = 2',
+  ]) {
+    await c.q('begin');
+    const r = await c.q(sql); // scanned for raw values
+    await c.q('rollback');
+    if (r.error?.code === '22012') results.push(`${sql} → division by zero: the raw emp_no 60002 was seen`);
+    if (r.error?.code === '22P02' && !/X{7}|000\.00/.test(r.error.message)) results.push(`${sql} → ${r.error.message}`);
+    if (r.error?.code === '42501') results.push(`${sql} → refused (${r.error.message}) although writes: allow`);
+  }
+  failures(results, 'write predicates');
+});
+
+test('B9 RETURNING shows masked new values, for listed columns and for *', async () => {
+  const c = await connect(ALICE);
+  const x = ledgerRaw.find((r) => r.id === '2')!;
+  const masked = ['2', 'XXXXXXX' + x.ssn!.slice(-4), (Math.round(Number(x.salary) / 1000) * 1000).toFixed(2),
+    (await suRows('select pgveil.scramble(60002::int4)'))[0][0]];
+  const results: string[] = [];
+  for (const sql of [
+    "update hr.ledger set note = 'r' where id = 2 returning id, ssn, salary, emp_no",
+    "update hr.ledger l set note = 'r' where l.id = 2 returning l.id, l.ssn, l.salary, l.emp_no",
+    'delete from hr.ledger where id = 2 returning id, ssn, salary, emp_no',
+  ]) {
+    await c.q('begin');
+    const r = await c.q(sql);
+    await c.q('rollback');
+    if (r.error || JSON.stringify(r.rows) !== JSON.stringify([masked])) results.push(`${sql} → ${r.error?.message ?? JSON.stringify(r.rows)}, want ${JSON.stringify([masked])}`);
+  }
+  for (const sql of ["update hr.ledger set note = 'r' where id = 2 returning *", 'delete from hr.ledger where id = 2 returning *']) {
+    await c.q('begin');
+    const rr = await c.q(sql); // scanned: raw ssn/salary/emp_no of row 2 must not appear
+    await c.q('rollback');
+    if (rr.error || rr.rows.length !== 1) results.push(`${sql} → ${rr.error?.message ?? `${rr.rows.length} rows`}`);
+  }
+  failures(results, 'RETURNING');
+});
+
+test('B9 writes: allow — INSERT, MERGE, COPY FROM and SET of filtered or unique columns are refused; nothing changes', async () => {
   const c = await connect(ALICE);
   const before = await suRows('select * from hr.ledger order by id');
   const open: string[] = [];
   for (const sql of [
-    "update hr.ledger set note = 'p' where ssn like '910-%'",
-    "update hr.ledger set note = 'all'",
-    'delete from hr.ledger where id = 2',
     "insert into hr.ledger (id, org_id, ssn, salary, emp_no, note) values (106, 'acme', '910-99-0106', 1, 1, 'x')",
     "insert into hr.ledger select id + 1000, org_id, ssn, salary, emp_no, note from hr.ledger",
     "merge into hr.ledger l using (select 2 as id) s on l.id = s.id when matched then update set note = 'm'",
-    'update hr.ledger set note = note where id = 2 returning ssn',
+    "update hr.ledger set org_id = 'globex' where id = 2",
+    'update hr.ledger set id = 7 where id = 2',
+    "update hr.ledger set note = 'r' where id = 2 returning ledger",
+    "update hr.ledger l set note = 'r' where l.id = 2 returning to_jsonb(l)",
   ]) {
     const r = await c.q(sql);
     if ((r.error as { code?: string } | undefined)?.code !== '42501') open.push(`${sql} → ${r.error ? r.error.message : `${r.rowCount} rows`}`);
   }
-  failures(open, 'a write to a protected table was not refused');
+  failures(open, 'a write that writes: allow does not support was not refused');
   const after = await suRows('select * from hr.ledger order by id');
   assert.equal(after, before, 'hr.ledger is unchanged');
 });
-
 
 test('B9 INSERT … ON CONFLICT DO UPDATE and MERGE cannot reach another org\'s row', async () => {
   const c = await connect(ALICE);
