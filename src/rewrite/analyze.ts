@@ -13,7 +13,7 @@ import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, t
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { systemGuard } from './system-guards.js';
 import { pushableConjuncts, queryFrame, type QueryFrame } from './pushdown.js';
-import { rewriteWrite, WriteRefusal } from './writes.js';
+import { rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
 
 export interface Edit {
@@ -250,14 +250,17 @@ export class Analyzer {
   }
 
   /** UPDATE/DELETE under writes: allow: see writes.ts. */
-  private guardedWrite(verb: 'UPDATE' | 'DELETE', body: Body, target: Body, rel: CatalogRelation, table: TableProfile): void {
-    if (this.ctx.catalog.writeGuarded?.has(rel.oid)) refuse(`${verb} on ${rel.name} is not allowed through pgveil: it has triggers, rules or defaults that run functions`);
+  private guardedWrite(type: string, body: Body, target: Body, rel: CatalogRelation, table: TableProfile): void {
+    if (this.ctx.catalog.writeGuarded?.has(rel.oid)) refuse(`writes to ${rel.name} are not allowed through pgveil: it has triggers, rules or defaults that run functions`);
     const rv = rangeVar(target);
+    const uniqueColumns = this.ctx.catalog.uniqueColumns?.get(rel.oid) ?? new Set<string>();
     try {
-      const edits = rewriteWrite({
-        text: this.text, verb, body, rv, rel, table, parts: this.ctx.replacement(rel, table, rv.inh), stmtEnd: this.stmtEnd,
-        uniqueColumns: this.ctx.catalog.uniqueColumns?.get(rel.oid) ?? new Set(),
-      });
+      const edits = type === 'InsertStmt'
+        ? rewriteInsert({ text: this.text, body, rv, rel, table, stmtEnd: this.stmtEnd, uniqueColumns })
+        : rewriteWrite({
+          text: this.text, verb: type === 'UpdateStmt' ? 'UPDATE' : 'DELETE', body, rv, rel, table,
+          parts: this.ctx.replacement(rel, table, rv.inh), stmtEnd: this.stmtEnd, uniqueColumns,
+        });
       this.result.edits.push(...edits);
     } catch (err) {
       if (err instanceof WriteRefusal) refuse(err.message);
@@ -279,11 +282,11 @@ export class Analyzer {
       if (this.ctx.profile.writes === 'deny') {
         refuse(`permission denied for table ${rel.name}`, `${verb} on tables protected by the policy is not allowed (defaults.writes: deny).`);
       }
-      if ((type === 'UpdateStmt' || type === 'DeleteStmt') && body) {
-        this.guardedWrite(type === 'UpdateStmt' ? 'UPDATE' : 'DELETE', body, target, rel, table);
+      if ((type === 'UpdateStmt' || type === 'DeleteStmt' || type === 'InsertStmt') && body) {
+        this.guardedWrite(type, body, target, rel, table);
         return;
       }
-      refuse(`${verb} on protected table ${rel.name} is not supported with writes: allow in this pgveil version`, 'UPDATE and DELETE are rewritten; INSERT, MERGE and COPY FROM into protected tables are refused.');
+      refuse(`${verb} on protected table ${rel.name} is not supported with writes: allow in this pgveil version`, 'INSERT, UPDATE and DELETE are rewritten; MERGE and COPY FROM into protected tables are refused.');
     }
     this.checkUnprotected(rel);
     if (this.ctx.catalog.writeGuarded?.has(rel.oid)) {

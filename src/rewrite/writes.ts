@@ -8,6 +8,7 @@ import { parseSync } from 'libpg-query';
 import type { CatalogRelation } from '../catalog/types.js';
 import type { TableProfile } from '../policy/types.js';
 import { maskExpression } from '../policy/masks.js';
+import { castTypeName } from '../policy/type-name.js';
 import type { Edit } from './analyze.js';
 import { quoteIdent, type GuardedParts } from './replacement.js';
 import { identifierEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
@@ -177,6 +178,99 @@ export function rewriteWrite(w: WriteInput): Edit[] {
     edits.push({ start: tail, end: tail, text: ') ', generated: false });
   } else {
     edits.push({ start: tail, end: tail, text: ` ${keyword} ${guard} AS ${quoteIdent(alias)} WHERE ${join} `, generated: true });
+  }
+  return edits;
+}
+
+export interface InsertInput {
+  text: SqlText;
+  body: Body;
+  rv: RangeVarBody;
+  rel: CatalogRelation;
+  table: TableProfile;
+  stmtEnd: number;
+  uniqueColumns: ReadonlySet<string>;
+}
+
+/**
+ * INSERT into a protected table with writes: allow. The new rows are
+ * selected from the user's VALUES or SELECT, typed as the table's columns,
+ * and checked against the ownership filter: a row outside it raises an
+ * error, so the statement fails whole. Explicit values for unique columns
+ * are refused (a unique violation would confirm another org's value).
+ */
+export function rewriteInsert(w: InsertInput): Edit[] {
+  const { text, body, rv, rel, table } = w;
+  const sql = text.text;
+  if (child(body, 'onConflictClause')) refuse('INSERT … ON CONFLICT on a protected table is not supported through pgveil');
+  if (child(body, 'withClause')) refuse('INSERT with WITH on a protected table is not supported through pgveil');
+  if (body.override && body.override !== 'OVERRIDING_NOT_SET') refuse('INSERT … OVERRIDING on a protected table is not supported through pgveil');
+  const source = child(body, 'selectStmt');
+  if (!source || !rel.columns) refuse('INSERT … DEFAULT VALUES on a protected table is not supported through pgveil');
+  if (JSON.stringify(source).includes('"SetToDefault"')) refuse('DEFAULT in VALUES on a protected table is not supported through pgveil: leave the column out');
+  const listed = list(body, 'cols').map((c) => String(nodeOf(c)?.[1].name ?? ''));
+  const select = nodeOf(source)?.[1] ?? {};
+  const width = list(select, 'valuesLists').length ? list(nodeOf(list(select, 'valuesLists')[0])?.[1] ?? {}, 'items').length : list(select, 'targetList').length;
+  if (!listed.length && JSON.stringify(list(select, 'targetList')).includes('"A_Star"')) refuse('INSERT … SELECT * into a protected table needs a column list');
+  const cols = listed.length ? listed : rel.columns.slice(0, width).map((c) => c.name);
+  const columns = cols.map((name) => {
+    const column = rel.columns?.find((c) => c.name === name);
+    if (!column) refuse(`column "${name}" of relation "${rel.name}" does not exist`);
+    return column;
+  });
+  for (const c of cols) if (w.uniqueColumns.has(c)) refuse(`an explicit value for ${c} is not allowed: a unique constraint on it would reveal other orgs' values`);
+  for (const c of filterColumns(table)) if (!cols.includes(c)) refuse(`INSERT into ${rel.name} must give ${c}: the ownership filter reads it`);
+
+  const alias = rv.alias ?? rv.relname;
+  const edits: Edit[] = [];
+  // The source runs from the column list (or the target) to RETURNING or the end.
+  const nameStart = text.index(rv.location);
+  let sourceStart = qualifiedNameEnd(sql, nameStart, rv.schemaname ? 2 : 1);
+  if (rv.alias) {
+    let i = skipSpace(sql, sourceStart);
+    if (/^as\b/i.test(sql.slice(i, i + 3))) i = skipSpace(sql, i + 2);
+    sourceStart = identifierEnd(sql, i);
+  }
+  if (listed.length) {
+    const open = skipSpace(sql, sourceStart);
+    const close = sql.indexOf(')', open);
+    if (sql.charCodeAt(open) !== 40 || close === -1) refuse('cannot rewrite this INSERT');
+    sourceStart = close + 1;
+  }
+  const returning = list(child(body, 'returningClause') ?? {}, 'exprs');
+  const returningKw = returning.length ? keywordBefore(sql, text.index(firstLocation(returning)), 'returning') : undefined;
+  if (returning.length && !returningKw) refuse('cannot rewrite this RETURNING');
+  const sourceEnd = returningKw ? returningKw.start : w.stmtEnd;
+  const names = cols.map(quoteIdent).join(', ');
+  const typed = columns.map((c) => `"pgveil_src".${quoteIdent(c.name)}::${castTypeName(c)} AS ${quoteIdent(c.name)}`).join(', ');
+  const first = `"pgveil_new".${quoteIdent(cols[0])}::pg_catalog.text`;
+  const check = table.filters.length
+    ? ` WHERE CASE WHEN ${table.filters.join(' AND ')} THEN true`
+      + ` ELSE pg_catalog.int4('pgveil: a new row is outside your ownership filter: ' OPERATOR(pg_catalog.||) COALESCE(${first}, '')) IS NULL END`
+    : '';
+  // The user's source stays where it is (its own rewrites and constants with it); it is wrapped.
+  edits.push({ start: sourceStart, end: sourceStart, generated: false, text: `${listed.length ? '' : ` (${names})`} SELECT * FROM (SELECT ${typed} FROM (` });
+  edits.push({ start: sourceEnd, end: sourceEnd, generated: false, text: `) AS "pgveil_src"(${names})) AS "pgveil_new"${check} ` });
+  // RETURNING: masked values of the new rows.
+  for (const ref of columnRefs(returning)) {
+    const fields = list(ref, 'fields');
+    const parts = fields.map((f) => stringValue(f));
+    const start = text.index(num(ref, 'location') ?? -1);
+    const qualified = parts.length === 2 && parts[0] === alias;
+    if (parts.length > 2 || (parts.length === 2 && !qualified)) refuse('cannot rewrite this RETURNING item');
+    const value = (c: NonNullable<CatalogRelation['columns']>[number]) => {
+      const raw = qualified ? `${quoteIdent(alias)}.${quoteIdent(c.name)}` : quoteIdent(c.name);
+      const mask = table.masks.get(c.name);
+      return mask ? `(${maskExpression(mask, c, raw)})` : raw;
+    };
+    if (parts[parts.length - 1] === undefined) {
+      const star = sql.indexOf('*', start);
+      edits.push({ start, end: star + 1, text: rel.columns.map((c) => `${value(c)} AS ${quoteIdent(c.name)}`).join(', '), generated: false });
+      continue;
+    }
+    const column = rel.columns.find((c) => c.name === parts[parts.length - 1]);
+    if (!column) refuse('whole-row references in RETURNING are not supported on a protected table through pgveil');
+    edits.push({ start, end: qualifiedNameEnd(sql, start, parts.length), text: value(column), generated: false });
   }
   return edits;
 }

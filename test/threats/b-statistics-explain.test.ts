@@ -55,6 +55,9 @@ ALTER TABLE hr.ledger ADD CONSTRAINT ledger_note_check CHECK (note IS DISTINCT F
 GRANT USAGE ON SCHEMA hr TO pgveil_service;
 GRANT SELECT ON ALL TABLES IN SCHEMA hr TO pgveil_service;
 GRANT INSERT, UPDATE, DELETE ON hr.ledger TO pgveil_service;
+-- No unique column but its identity key: INSERT with writes: allow is possible here (B9).
+CREATE TABLE hr.notes (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, org_id text NOT NULL, ssn text, salary numeric(10,2), emp_no int4, note text);
+GRANT SELECT, INSERT ON hr.notes TO pgveil_service;
 ANALYZE hr.staff, hr.big, hr.counted, hr.ledger;
 
 -- B10: a cheap, leaky function and operator (created by the DBA, callable by the service role)
@@ -86,6 +89,11 @@ ${owned}    redaction:
   hr.big:
 ${owned}  hr.counted:
 ${owned}  hr.ledger:
+${owned}    redaction:
+      ssn:    { mask: partial, keepLast: 4 }
+      salary: { mask: round, step: 1000 }
+      emp_no: { mask: scramble }
+  hr.notes:
 ${owned}    redaction:
       ssn:    { mask: partial, keepLast: 4 }
       salary: { mask: round, step: 1000 }
@@ -693,13 +701,37 @@ test('B9 RETURNING shows masked new values, for listed columns and for *', async
   failures(results, 'RETURNING');
 });
 
+test('B9 INSERT: own rows go in with masked RETURNING; a row of another org fails the whole statement', async () => {
+  const c = await connect(ALICE);
+  const results: string[] = [];
+  await c.q('begin');
+  const own = await c.q("insert into hr.notes (org_id, ssn, salary, emp_no, note) values ('acme', '910-99-0100', 51234.56, 61000, 'ins') returning ssn, salary, emp_no, note");
+  if (own.error || own.rows[0]?.[0] !== 'XXXXXXX0100' || own.rows[0]?.[1] !== '51000.00' || own.rows[0]?.[2] === '61000' || own.rows[0]?.[3] !== 'ins') {
+    results.push(`own insert → ${own.error?.message ?? JSON.stringify(own.rows)}`);
+  }
+  await c.q('rollback');
+  for (const sql of [
+    "insert into hr.notes (org_id, ssn, salary, emp_no, note) values ('globex', '910-99-0101', 1, 1, 'x')",
+    "insert into hr.notes (org_id, ssn, salary, emp_no, note) values ('acme', '910-99-0102', 1, 1, 'x'), ('globex', '910-99-0103', 1, 1, 'x')",
+    "insert into hr.notes (org_id, ssn, salary, emp_no, note) select 'globex', '910-99-0104', 1, 1, 'x'",
+  ]) {
+    const before = (await suRows('select count(*) from hr.notes'))[0][0];
+    const r = await c.q(sql);
+    const after = (await suRows('select count(*) from hr.notes'))[0][0];
+    if (!r.error || after !== before) results.push(`${sql} → ${r.error ? 'error but rows changed' : `${r.rowCount} rows inserted`}`);
+  }
+  failures(results, 'INSERT with writes: allow');
+});
+
 test('B9 writes: allow — INSERT, MERGE, COPY FROM and SET of filtered or unique columns are refused; nothing changes', async () => {
   const c = await connect(ALICE);
   const before = await suRows('select * from hr.ledger order by id');
   const open: string[] = [];
   for (const sql of [
     "insert into hr.ledger (id, org_id, ssn, salary, emp_no, note) values (106, 'acme', '910-99-0106', 1, 1, 'x')",
-    "insert into hr.ledger select id + 1000, org_id, ssn, salary, emp_no, note from hr.ledger",
+    "insert into hr.ledger (org_id, ssn) values ('acme', default)",
+    "insert into hr.ledger (ssn, note) values ('910-99-0107', 'no org')",
+    "insert into hr.ledger (org_id, ssn, salary, emp_no, note) values ('acme', '910-99-0108', 1, 1, 'x') on conflict do nothing",
     "merge into hr.ledger l using (select 2 as id) s on l.id = s.id when matched then update set note = 'm'",
     "update hr.ledger set org_id = 'globex' where id = 2",
     'update hr.ledger set id = 7 where id = 2',
