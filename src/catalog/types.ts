@@ -83,7 +83,7 @@ export interface Catalog {
    * calling such functions (THREATS A5).
    */
   typeFunctions?: Map<string, string[]>;
-  /** Relation oid → columns that are part of a unique index (a unique violation is an oracle, THREATS B9). */
+  /** Relation oid → columns in a unique index or a foreign key: a violation on write is an oracle (THREATS B9). */
   uniqueColumns?: Map<number, Set<string>>;
   /** Relations whose writes run user code: triggers, rules, or column defaults calling non-system functions. */
   writeGuarded?: Set<number>;

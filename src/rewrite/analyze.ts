@@ -548,6 +548,8 @@ export class Analyzer {
   /** `schema.table.column` pointing at a protected table is re-pointed at the guarded subquery's alias. */
   private columnRef(body: Body): void {
     const fields = list(body, 'fields');
+    // pgveil's own aliases (the raw write target, the new rows) are not the user's to name (B9).
+    if (fields.length > 1 && /^pgveil_/.test(stringValue(fields[0]) ?? '')) refuse('names starting with pgveil_ are reserved by pgveil');
     if (fields.length < 3) return;
     const names = fields.map((f) => stringValue(f));
     const schema = names[names.length - 3];

@@ -122,7 +122,7 @@ export function rewriteWrite(w: WriteInput): Edit[] {
     const target = nodeOf(t)?.[1] ?? {};
     const name = String(target.name ?? '');
     if (filterCols.has(name)) refuse(`SET ${name} is not allowed: the ownership filter of ${rel.name} reads it`);
-    if (w.uniqueColumns.has(name)) refuse(`SET ${name} is not allowed: a unique constraint on it would reveal other orgs' values`);
+    if (w.uniqueColumns.has(name)) refuse(`SET ${name} is not allowed: a unique or foreign key on it would reveal other orgs' rows`);
   }
   const qualify = (refs: Body[]) => {
     for (const ref of refs) {
@@ -218,7 +218,7 @@ export function rewriteInsert(w: InsertInput): Edit[] {
     if (!column) refuse(`column "${name}" of relation "${rel.name}" does not exist`);
     return column;
   });
-  for (const c of cols) if (w.uniqueColumns.has(c)) refuse(`an explicit value for ${c} is not allowed: a unique constraint on it would reveal other orgs' values`);
+  for (const c of cols) if (w.uniqueColumns.has(c)) refuse(`an explicit value for ${c} is not allowed: a unique or foreign key on it would reveal other orgs' rows`);
   for (const c of filterColumns(table)) if (!cols.includes(c)) refuse(`INSERT into ${rel.name} must give ${c}: the ownership filter reads it`);
 
   const alias = rv.alias ?? rv.relname;

@@ -224,10 +224,17 @@ async function userCode(client: Queryable): Promise<{ userOperators: Map<string,
     const type = String(r.type);
     typeFunctions.set(type, [...(typeFunctions.get(type) ?? []), String(r.fn)]);
   }
+  // Columns whose values a write could test against other orgs' rows: unique
+  // keys (a violation confirms a value exists) and foreign keys (a violation
+  // confirms a referenced row does not).
   const unique = await client.query(
     `SELECT i.indrelid::pg_catalog.int8 AS oid, a.attname::text AS col FROM pg_catalog.pg_index i
        JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
-      WHERE i.indisunique`);
+      WHERE i.indisunique
+     UNION
+     SELECT c.conrelid::pg_catalog.int8, a.attname::text FROM pg_catalog.pg_constraint c
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)
+      WHERE c.contype = 'f'`);
   const uniqueColumns = new Map<number, Set<string>>();
   for (const r of unique.rows) {
     const oid = Number(r.oid);

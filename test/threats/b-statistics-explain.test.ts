@@ -736,6 +736,8 @@ test('B9 writes: allow — INSERT, MERGE, COPY FROM and SET of filtered or uniqu
     "update hr.ledger set org_id = 'globex' where id = 2",
     'update hr.ledger set id = 7 where id = 2',
     "update hr.ledger set note = 'r' where id = 2 returning ledger",
+    "update hr.ledger set note = 'p' where pgveil_row.ssn like '910-%'",
+    "update hr.ledger set note = 'p' where exists (select 1 where pgveil_row.ssn like '910-%')",
     "update hr.ledger l set note = 'r' where l.id = 2 returning to_jsonb(l)",
   ]) {
     const r = await c.q(sql);
