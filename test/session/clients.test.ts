@@ -189,6 +189,22 @@ test('C2 standard_conforming_strings stays on: SET and the startup parameter are
   await sql.end();
 });
 
+test('a constant the analysis depends on never shares a cache entry with another value (set_config)', async () => {
+  const c = await connect();
+  // Same shape; the first value is allowed, the second puts a schema before pg_catalog (C5) and must be refused.
+  const ok = await c.query("select set_config('search_path', 'crm', false) as v");
+  assert.is(ok.rows[0].v, 'crm');
+  const refused = await errorOf(c.query("select set_config('search_path', 'public, pg_catalog', false) as v"));
+  assert.is(refused.code, '42501');
+  // And the other way round, on a fresh session.
+  const d = await connect('carol@acme.com');
+  const first = await errorOf(d.query("select set_config('search_path', 'public, pg_catalog', false)"));
+  assert.is(first.code, '42501');
+  assert.is((await d.query("select set_config('search_path', 'crm', false) as v")).rows[0].v, 'crm');
+  await c.end();
+  await d.end();
+});
+
 test('an unknown database is 3D000', async () => {
   const err = await errorOf(connect('alice@acme.com', { database: 'other' }));
   assert.is(err.code, '3D000');
