@@ -12,6 +12,7 @@ import { harmlessStatViews, isUtf8, refusedFunctions, refusedSystemRelations, se
 import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { systemGuard } from './system-guards.js';
+import { hiddenRelations, visibilityCondition } from './catalog-visibility.js';
 import { pushableConjuncts, queryFrame, type QueryFrame } from './pushdown.js';
 import { rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
@@ -460,7 +461,10 @@ export class Analyzer {
     const table = this.tableOf(rel);
     if (!table) {
       this.checkUnprotected(rel);
-      const guard = systemGuard(this.ctx.catalog, rel, this.ctx.catalog.protectedOids ?? []);
+      const visible = systemSchemas.has(rel.schema)
+        ? visibilityCondition(rel.schema, rel.name, hiddenRelations(this.ctx.profile, this.ctx.catalog))
+        : undefined;
+      const guard = systemGuard(this.ctx.catalog, rel, this.ctx.catalog.protectedOids ?? [], visible);
       if (guard) this.systemEdit(rv, guard);
       return;
     }

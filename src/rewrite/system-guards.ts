@@ -16,18 +16,25 @@ const hidden: Record<string, Record<string, string>> = {
   },
 };
 
-/** The subquery replacing `pg_catalog.<name>`, or undefined when it needs none. */
-export function systemGuard(catalog: Catalog, rel: CatalogRelation, protectedOids: readonly number[]): string | undefined {
-  const masks = rel.schema === 'pg_catalog' ? hidden[rel.name] : undefined;
-  if (!masks || !protectedOids.length) return undefined;
+/**
+ * The subquery replacing a system relation, or undefined when it needs none:
+ * statistics columns hidden for protected relations, and rows of relations
+ * the user may not see filtered out (`visible`, a condition over the
+ * relation's own columns).
+ */
+export function systemGuard(catalog: Catalog, rel: CatalogRelation, protectedOids: readonly number[], visible?: string): string | undefined {
+  const masks = rel.schema === 'pg_catalog' && protectedOids.length ? hidden[rel.name] : undefined;
+  const where = visible ? ` WHERE ${visible}` : '';
+  const from = `${quoteIdent(rel.schema)}.${quoteIdent(rel.name)}`;
+  if (!masks) return visible ? `(SELECT * FROM ${from}${where})` : undefined;
   const columns = catalog.systemColumns?.get(rel.name);
-  if (!columns?.length) return undefined;
+  if (!columns?.length) return visible ? `(SELECT * FROM ${from}${where})` : undefined;
   const list = `'{${protectedOids.join(',')}}'::pg_catalog.oid[]`;
   const select = columns.map((c) => {
     const replacement = masks[c];
     return replacement ? `CASE WHEN "oid" OPERATOR(pg_catalog.=) ANY (${list}) THEN ${replacement} ELSE ${quoteIdent(c)} END AS ${quoteIdent(c)}` : quoteIdent(c);
   });
-  return `(SELECT ${select.join(', ')} FROM pg_catalog.${quoteIdent(rel.name)})`;
+  return `(SELECT ${select.join(', ')} FROM ${from}${where})`;
 }
 
 /** Names of the system relations that have a guard (their columns are read with the catalog). */

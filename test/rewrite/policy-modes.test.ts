@@ -46,6 +46,22 @@ test('allowlist mode: unlisted user tables are refused, listed ones served, cata
   assert.match(dt.stdout, /employees/);
 });
 
+test('the catalog a user browses matches what they may query: unlisted relations are hidden in allowlist mode', async () => {
+  const count = async (sql: string) => Number((await query('alice@acme.com', sql)).rows?.[0].n);
+  assert.is(await count("select count(*) as n from pg_catalog.pg_class where relname = 'lookup'"), 0);
+  assert.is(await count("select count(*) as n from pg_catalog.pg_class where relname = 'employees'"), 1);
+  assert.is(await count("select count(*) as n from information_schema.tables where table_name = 'lookup'"), 0);
+  assert.is(await count("select count(*) as n from information_schema.columns where table_name = 'lookup'"), 0);
+  assert.is(await count("select count(*) as n from pg_catalog.pg_tables where tablename = 'lookup'"), 0);
+  assert.ok(await count("select count(*) as n from information_schema.columns where table_name = 'employees'") >= 5);
+  assert.ok(await count("select count(*) as n from pg_catalog.pg_class where relname = 'pg_class'") === 1, 'system catalogs stay listed');
+  const info = `host=127.0.0.1 port=${h.proxy.port} dbname=analytics user=alice@acme.com sslmode=require`;
+  const dt = await psql(info, '\\dt public.*', passwords['alice@acme.com']);
+  assert.not.match(dt.stdout + dt.stderr, /lookup/);
+  const d = await psql(info, '\\d public.lookup', passwords['alice@acme.com']);
+  assert.match(d.stderr, /Did not find any relation/);
+});
+
 test('except: an exempt user is not filtered by that rule, but still masked', async () => {
   const carol = await query('carol@acme.com', 'select name, ssn from crm.employees order by id');
   assert.equal(carol.rows, [{ name: 'Ann', ssn: 'XXXXXXX3333' }, { name: 'Gus', ssn: 'XXXXXXX6666' }]);
