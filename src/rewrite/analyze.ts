@@ -8,8 +8,8 @@ import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
 import { governingTable, hasOwnRulesBelow } from './protection.js';
-import { harmlessStatViews, isUtf8, refusedFunctions, refusedSystemRelations, settableParameters } from './functions.js';
-import { closeParens, constantEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
+import { harmlessStatViews, isUtf8, refusedFunctions, refusedSystemRelations, settableParameters, sizeFunctions } from './functions.js';
+import { closeParens, constantEnd, keywordBefore, matchingParen, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { systemGuard } from './system-guards.js';
 import { hiddenRelations, visibilityCondition } from './catalog-visibility.js';
@@ -578,6 +578,30 @@ export class Analyzer {
     if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
     if (fn === 'set_config') this.setConfig(body);
     this.checkUserFunction(schema, fn, true);
+    if (sizeFunctions.has(fn) && (!schema || schema === 'pg_catalog')) this.guardSize(body);
+  }
+
+  /**
+   * `pg_table_size(x)` and friends answer NULL for protected relations, their
+   * indexes and TOAST (B5), so psql `\dt+` keeps working.
+   */
+  private guardSize(body: Body): void {
+    const oids = this.ctx.catalog.protectedOids ?? [];
+    if (!oids.length) return;
+    if (JSON.stringify(body.args ?? []).includes('"SubLink"')) refuse('relation-size functions with a subquery argument are not allowed through pgveil');
+    const sql = this.text.text;
+    const start = this.text.index(num(body, 'location') ?? -1);
+    const open = sql.indexOf('(', start);
+    const end = open === -1 ? -1 : matchingParen(sql, open);
+    if (end === -1) refuse('cannot rewrite this relation-size call');
+    const args = sql.slice(open + 1, end - 1);
+    const first = list(body, 'args').length > 1 ? args.split(',')[0] : args;
+    if (list(body, 'args').length > 1 && /[()]/.test(first)) refuse('cannot rewrite this relation-size call');
+    this.result.shapeSafe = false; // the argument text is repeated
+    this.result.edits.push({
+      start, end, generated: false,
+      text: `(CASE WHEN ((${first})::pg_catalog.regclass::pg_catalog.oid) OPERATOR(pg_catalog.=) ANY ('{${oids.join(',')}}'::pg_catalog.oid[]) THEN NULL ELSE ${sql.slice(start, end)} END)`,
+    });
   }
 
   /**

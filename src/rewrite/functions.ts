@@ -11,8 +11,6 @@ export const refusedFunctions: ReadonlyMap<string, string> = new Map([
     'dblink', 'dblink_exec', 'dblink_open', 'dblink_fetch', 'dblink_send_query', 'dblink_get_result', 'dblink_connect',
     'dblink_connect_u', 'dblink_build_sql_insert', 'dblink_build_sql_update', 'dblink_build_sql_delete', 'ts_rewrite',
   ].map((f) => [f, 'it runs SQL given as a string'] as const),
-  // B5: sizes grow with every org's rows
-  ...['pg_relation_size', 'pg_table_size', 'pg_total_relation_size', 'pg_indexes_size'].map((f) => [f, 'relation sizes reveal row counts of every org'] as const),
   // A5: sequences count rows of every org
   ...['pg_sequence_last_value', 'pg_get_sequence_data', 'pg_sequence_parameters', 'nextval', 'currval', 'setval', 'lastval',
   ].map((f) => [f, 'sequence values count rows of every org'] as const),
@@ -83,3 +81,6 @@ export function isUtf8(name: string): boolean {
 
 /** pg_stat* relations that show no table data or counts. */
 export const harmlessStatViews: ReadonlySet<string> = new Set(['pg_statistic_ext', 'pg_stat_ssl', 'pg_stat_gssapi']);
+
+/** Relation-size functions: answered NULL for protected relations (sizes grow with every org's rows, B5). */
+export const sizeFunctions: ReadonlySet<string> = new Set(['pg_relation_size', 'pg_table_size', 'pg_total_relation_size', 'pg_indexes_size']);

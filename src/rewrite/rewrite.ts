@@ -55,10 +55,18 @@ export function rewriteSql(sql: string, input: RewriteInput): Outcome {
   try {
     return rewriteOnce(sql, input);
   } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
+    if (err instanceof RangeError) {
+      return {
+        kind: 'refuse', shapeSafe: false, ...empty,
+        error: new PgError('54001', 'statement is too complex for pgveil to analyse', { hint: 'Simplify the statement (it is nested too deeply).' }),
+      };
+    }
+    // Anything unexpected (e.g. two rewrites of one span) is a refusal, never a forwarded statement.
     return {
-      kind: 'refuse', shapeSafe: false, ...empty,
-      error: new PgError('54001', 'statement is too complex for pgveil to analyse', { hint: 'Simplify the statement (it is nested too deeply).' }),
+      kind: 'refuse', shapeSafe: false, ...empty, internal: err instanceof Error ? err.message : String(err),
+      error: new PgError(SqlState.InsufficientPrivilege, 'pgveil could not rewrite this statement', {
+        hint: 'This is a pgveil limitation; the statement was not run. Please report it with the statement text.',
+      }),
     };
   }
 }

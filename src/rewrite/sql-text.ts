@@ -156,3 +156,17 @@ function quotedEnd(sql: string, open: number, escapes: boolean): number {
   }
   return -1;
 }
+
+/** Index just past the `)` matching the `(` at `open` (strings, quoted names and comments skipped); -1 if none. */
+export function matchingParen(sql: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < sql.length; i++) {
+    const c = sql.charCodeAt(i);
+    if (c === 39) { const end = quotedEnd(sql, i, false); if (end === -1) return -1; i = end - 1; continue; }
+    if (c === 34) { const end = identifierEnd(sql, i); if (end === -1) return -1; i = end - 1; continue; }
+    if ((c === 45 && sql.charCodeAt(i + 1) === 45) || (c === 47 && sql.charCodeAt(i + 1) === 42)) { i = skipSpace(sql, i) - 1; continue; }
+    if (c === 40) depth++;
+    else if (c === 41 && --depth === 0) return i + 1;
+  }
+  return -1;
+}

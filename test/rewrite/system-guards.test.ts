@@ -39,6 +39,20 @@ test('B5 pg_stat_get_* functions and pg_stats are refused', async () => {
   }
 });
 
+test('B5 relation sizes are NULL for protected relations, real for the others; psql \\dt+ works', async () => {
+  const c = new pg.Client(clientConfig(h, 'alice@acme.com'));
+  await c.connect();
+  try {
+    const r = await c.query("select pg_table_size('crm.employees') as p, pg_total_relation_size('crm.employees'::regclass) as t, pg_table_size('public.lookup') > 0 as u");
+    assert.equal(r.rows, [{ p: null, t: null, u: true }]);
+  } finally {
+    await c.end();
+  }
+  const dt = await psql(`host=127.0.0.1 port=${h.proxy.port} dbname=analytics user=alice@acme.com sslmode=require`, '\\dt+ crm.*', passwords['alice@acme.com']);
+  assert.is(dt.stderr, '');
+  assert.match(dt.stdout, /employees/);
+});
+
 test('psql \\d and \\dt still work through the guard', async () => {
   const info = `host=127.0.0.1 port=${h.proxy.port} dbname=analytics user=alice@acme.com sslmode=require`;
   const dt = await psql(info, '\\dt crm.*', passwords['alice@acme.com']);
