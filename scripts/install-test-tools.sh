@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the client tools the tests drive (psql, pgbench, openssl, psycopg2, SQLAlchemy, ODBC) from
+# Installs the client tools the tests drive (psql, pgbench, openssl, psycopg2, SQLAlchemy, JDBC, ODBC) from
 # Debian's packages when they are missing. Needs root; without it, tests
 # that need a missing tool say so and fail.
 set -u
@@ -10,6 +10,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Python clients (the driver Superset and most notebooks use): Debian's packages for /usr/bin/python3.
 /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || need+=(python3-psycopg2)
 /usr/bin/python3 -c 'import sqlalchemy' >/dev/null 2>&1 || need+=(python3-sqlalchemy)
+# JDBC (Metabase, Tableau, DBeaver): Debian's driver jar, and a JDK for the single-file launcher.
+[ -e /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+command -v java >/dev/null 2>&1 || need+=(default-jdk-headless)
 # ODBC (the path Tableau and Power BI use): unixODBC's isql and the PostgreSQL driver.
 command -v isql >/dev/null 2>&1 || need+=(unixodbc)
 [ -e /usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so ] || [ -e /usr/lib/aarch64-linux-gnu/odbc/psqlodbcw.so ] || need+=(odbc-postgresql)

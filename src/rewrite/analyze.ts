@@ -73,6 +73,8 @@ export interface Analysis {
   drops: string[];
   /** The rewrite embeds the session's user: never share it through the cache. */
   perUser?: boolean;
+  /** Some relation was named without its schema: the outcome depends on search_path. */
+  usesSearchPath?: boolean;
 }
 
 const systemSchemas = new Set(['pg_catalog', 'information_schema']);
@@ -678,6 +680,7 @@ export class Analyzer {
   // ── decisions ────────────────────────────────────────────────────────────
 
   private resolve(schema: string | undefined, name: string, location: number): CatalogRelation {
+    if (!schema) this.result.usesSearchPath = true;
     if (!schema && !this.searchPathKnown) {
       refuse(`cannot resolve "${name}": search_path is being changed in this message`, 'Schema-qualify the name, or send the SET separately.');
     }

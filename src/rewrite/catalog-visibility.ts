@@ -8,6 +8,7 @@ import type { Profile } from '../policy/types.js';
 import { governingTable } from './protection.js';
 
 const systemSchemas = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
+const queryable = new Set(['table', 'partitioned', 'view', 'matview', 'foreign']);
 
 export interface Hidden {
   /** Oids of the relations the user may not see; empty = nothing hidden. */
@@ -26,6 +27,8 @@ export function hiddenRelations(profile: Profile, catalog: Catalog): Hidden {
   const result: Hidden = { oids: [], names: [] };
   for (const rel of catalog.byOid.values()) {
     if (systemSchemas.has(rel.schema) || rel.schema === 'pgveil') continue;
+    // Only what can be queried is hidden; indexes, sequences and the like follow their table.
+    if (!queryable.has(rel.kind)) continue;
     const table = governingTable(profile, catalog, rel);
     const denied = table ? !table.access : profile.unlistedRelations === 'deny';
     if (denied) {

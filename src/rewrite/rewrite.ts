@@ -33,6 +33,8 @@ interface Common {
   drops: string[];
   /** Embeds the session's user (application_name): not cacheable across users. */
   perUser?: boolean;
+  /** Names a relation without its schema: a prepared statement of it must be re-checked when search_path changes. */
+  usesSearchPath?: boolean;
 }
 
 export type Outcome =
@@ -95,6 +97,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     uses: analysis.uses,
     drops: analysis.drops,
     perUser: analysis.perUser,
+    usesSearchPath: analysis.usesSearchPath,
   };
   if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };
   if (analysis.edits.length === 0) return { kind: 'forward', ...common };

@@ -30,10 +30,10 @@ export interface Snapshot {
   allowedFunctions: ReadonlySet<string>;
 }
 
-/** What the session does with a statement. */
+/** What the session does with a statement. `usesSearchPath`: it names a relation without its schema. */
 export type Decision =
-  | { kind: 'forward'; effects?: Effects }
-  | { kind: 'rewrite'; sql: string; effects?: Effects }
+  | { kind: 'forward'; effects?: Effects; usesSearchPath?: boolean }
+  | { kind: 'rewrite'; sql: string; effects?: Effects; usesSearchPath?: boolean }
   | { kind: 'refuse'; error: PgError };
 
 /** Session-state consequences of a statement (rare: absent on the hot path). */
@@ -45,9 +45,9 @@ export interface Effects {
 }
 
 type Cached =
-  | { kind: 'forward'; effects?: Effects }
-  | { kind: 'rewrite'; sql: string; effects?: Effects }
-  | { kind: 'template'; template: Template; effects?: Effects }
+  | { kind: 'forward'; effects?: Effects; usesSearchPath?: boolean }
+  | { kind: 'rewrite'; sql: string; effects?: Effects; usesSearchPath?: boolean }
+  | { kind: 'template'; template: Template; effects?: Effects; usesSearchPath?: boolean }
   | { kind: 'refuse'; error: PgError };
 
 function effectsOf(o: Outcome): Effects | undefined {
@@ -128,7 +128,7 @@ export class ActivePolicy {
     const shape = scanShape(sql);
     if (shape) {
       const hit = this.cache.getShape(gen, profile.key, spKey, shape.key);
-      if (hit?.kind === 'template') return { kind: 'rewrite', sql: fillTemplate(hit.template, sql, shape), effects: hit.effects };
+      if (hit?.kind === 'template') return { kind: 'rewrite', sql: fillTemplate(hit.template, sql, shape), effects: hit.effects, usesSearchPath: hit.usesSearchPath };
       if (hit?.kind === 'forward') return hit;
     }
     const exact = this.cache.getExact(gen, profile.key, spKey, sql);
@@ -138,7 +138,8 @@ export class ActivePolicy {
     const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, allowedFunctions: snapshot.allowedFunctions, applicationNamePrefix });
     this.cache.recordMiss(performance.now() - started);
     const effects = effectsOf(outcome);
-    if (outcome.perUser && outcome.kind === 'rewrite') return { kind: 'rewrite', sql: outcome.sql, effects };
+    const usesSearchPath = outcome.usesSearchPath;
+    if (outcome.perUser && outcome.kind === 'rewrite') return { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath };
     if (outcome.kind === 'refuse') {
       if (outcome.internal) this.onVerifierRefusal?.(outcome.internal);
       const cached: Cached = { kind: 'refuse', error: outcome.error };
@@ -146,7 +147,7 @@ export class ActivePolicy {
       return cached;
     }
     if (outcome.kind === 'forward') {
-      const cached: Cached = { kind: 'forward', effects };
+      const cached: Cached = { kind: 'forward', effects, usesSearchPath };
       if (shape && outcome.shapeSafe) this.cache.setShape(gen, profile.key, spKey, shape.key, cached);
       else this.cache.setExact(gen, profile.key, spKey, sql, cached);
       return cached;
@@ -154,14 +155,14 @@ export class ActivePolicy {
     if (shape && outcome.shapeSafe) {
       try {
         const template = makeTemplate(outcome.sql, slotsFromMap(shape, outcome.mapIndex), { sql, shape });
-        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, effects });
-        return { kind: 'rewrite', sql: outcome.sql, effects };
+        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, effects, usesSearchPath });
+        return { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath };
       } catch (err) {
         this.logger.warn('rewrite not cacheable by shape', { error: err instanceof Error ? err.message : String(err) });
       }
     }
-    this.cache.setExact(gen, profile.key, spKey, sql, { kind: 'rewrite', sql: outcome.sql, effects });
-    return { kind: 'rewrite', sql: outcome.sql, effects };
+    this.cache.setExact(gen, profile.key, spKey, sql, { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath });
+    return { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath };
   }
 }
 

@@ -375,7 +375,7 @@ export class ClientSession {
         const parse = readParse(buf, bodyStart, end);
         const decision = this.decide(parse.query);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error); return; }
-        const duplicate = this.gate?.parse(parse.name, decision.effects?.changesSearchPath ?? false);
+        const duplicate = this.gate?.parse(parse.name, decision.effects?.changesSearchPath ?? false, decision.usesSearchPath ?? false);
         if (duplicate) { this.refuseExtended(duplicate); return; }
         this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
         this.unsynced = true;

@@ -16,6 +16,8 @@ interface Named {
   searchPath: string;
   /** Running it may change search_path (its text has set_config, EXECUTE, FETCH …). */
   changesSearchPath: boolean;
+  /** It names a relation without its schema: Postgres re-resolves it when search_path changes. */
+  usesSearchPath: boolean;
   /** Cursors only: WITH HOLD survives the end of its transaction. */
   holdable: boolean;
 }
@@ -76,7 +78,9 @@ export class StatementGate {
       if (this.named.has(name.replace(/^holdable-/, '')) && !effects.drops.includes(name)) return duplicate(name.replace(/^holdable-/, ''));
     }
     for (const name of effects.drops) this.drop(name);
-    for (const name of effects.creates) this.remember(name.replace(/^holdable-/, ''), effects.changesSearchPath, name.startsWith('holdable-'));
+    for (const name of effects.creates) {
+      this.remember(name.replace(/^holdable-/, ''), effects.changesSearchPath, name.startsWith('holdable-'), decision.usesSearchPath ?? true);
+    }
     for (const name of effects.uses) if (this.named.get(name)?.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
     // The change takes effect upstream when the current cycle completes.
     if (effects.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
@@ -84,9 +88,9 @@ export class StatementGate {
   }
 
   /** Protocol-level Parse: refused for an existing name (Postgres keeps the old statement); else remembered. */
-  parse(statement: string, changesSearchPath: boolean): PgError | undefined {
+  parse(statement: string, changesSearchPath: boolean, usesSearchPath: boolean): PgError | undefined {
     if (statement && this.named.has(`statement:${statement}`)) return duplicate(`statement:${statement}`).error;
-    this.remember(`statement:${statement}`, changesSearchPath, false);
+    this.remember(`statement:${statement}`, changesSearchPath, false, usesSearchPath);
     return undefined;
   }
 
@@ -97,7 +101,7 @@ export class StatementGate {
    * would no longer match). The portal it creates is remembered.
    */
   bind(statement: string, portal: string): PgError | undefined {
-    if (this.cyclesDone < this.settledAfter && statement) {
+    if (this.cyclesDone < this.settledAfter && statement && this.named.get(`statement:${statement}`)?.usesSearchPath !== false) {
       return new PgError(SqlState.InsufficientPrivilege, `cannot bind prepared statement "${statement}" while search_path is changing`, {
         hint: 'Postgres would re-resolve its names under the new search_path; Sync after the SET first.',
       });
@@ -126,15 +130,15 @@ export class StatementGate {
     this.named.delete(`${kind === 'S' ? 'statement' : 'cursor'}:${name}`);
   }
 
-  private remember(name: string, changesSearchPath: boolean, holdable: boolean): void {
-    this.named.set(name, { generation: this.policy.generation, searchPath: this.searchPathText, changesSearchPath, holdable });
+  private remember(name: string, changesSearchPath: boolean, holdable: boolean, usesSearchPath = true): void {
+    this.named.set(name, { generation: this.policy.generation, searchPath: this.searchPathText, changesSearchPath, holdable, usesSearchPath });
   }
 
   private checkUse(name: string): PgError | undefined {
     const made = this.named.get(name);
     if (!made) return undefined;
     if (made.generation !== this.policy.generation) return stale(name, 'an older policy').error;
-    if (name.startsWith('statement:') && made.searchPath !== this.searchPathText) return stale(name, 'another search_path').error;
+    if (name.startsWith('statement:') && made.usesSearchPath && made.searchPath !== this.searchPathText) return stale(name, 'another search_path').error;
     return undefined;
   }
 
