@@ -85,6 +85,8 @@ export interface Catalog {
   typeFunctions?: Map<string, string[]>;
   /** Relation oid → columns in a unique index or a foreign key: a violation on write is an oracle (THREATS B9). */
   uniqueColumns?: Map<number, Set<string>>;
+  /** Relations other tables reference by foreign key: deleting from one can fail on another org's row (an oracle). */
+  referencedRelations?: Set<number>;
   /** Relations whose writes run user code: triggers, rules, or column defaults calling non-system functions. */
   writeGuarded?: Set<number>;
   /** When the catalog was read (ms since epoch). */

@@ -256,6 +256,9 @@ export class Analyzer {
   private guardedWrite(type: string, body: Body, target: Body, rel: CatalogRelation, table: TableProfile): void {
     if (this.ctx.catalog.writeGuarded?.has(rel.oid)) refuse(`writes to ${rel.name} are not allowed through pgveil: it has triggers, rules or defaults that run functions`);
     const rv = rangeVar(target);
+    if (type === 'DeleteStmt' && this.ctx.catalog.referencedRelations?.has(rel.oid)) {
+      refuse(`DELETE from ${rel.name} is not allowed through pgveil: other tables reference it by foreign key`, 'A foreign-key violation would reveal rows of other orgs that reference yours.');
+    }
     const uniqueColumns = this.ctx.catalog.uniqueColumns?.get(rel.oid) ?? new Set<string>();
     try {
       const edits = type === 'InsertStmt'

@@ -190,7 +190,10 @@ async function withDependents(client: { query(sql: string, values: unknown[]): P
 type Queryable = { query(sql: string): Promise<{ rows: Array<Record<string, unknown>> }> };
 
 /** User-defined operators, and relations whose writes run user code (triggers, rules, defaults). */
-async function userCode(client: Queryable): Promise<{ userOperators: Map<string, Set<string>>; writeGuarded: Set<number>; typeFunctions: Map<string, string[]>; uniqueColumns: Map<number, Set<string>> }> {
+async function userCode(client: Queryable): Promise<{
+  userOperators: Map<string, Set<string>>; writeGuarded: Set<number>; typeFunctions: Map<string, string[]>;
+  uniqueColumns: Map<number, Set<string>>; referencedRelations: Set<number>;
+}> {
   const system = `('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)`;
   const ops = await client.query(
     `SELECT o.oprname::text AS name, n.nspname::text AS schema FROM pg_catalog.pg_operator o
@@ -242,7 +245,11 @@ async function userCode(client: Queryable): Promise<{ userOperators: Map<string,
     if (!uniqueColumns.has(oid)) uniqueColumns.set(oid, new Set());
     uniqueColumns.get(oid)?.add(String(r.col));
   }
-  return { userOperators, writeGuarded: new Set(guarded.rows.map((r) => Number(r.oid))), typeFunctions, uniqueColumns };
+  const referenced = await client.query(`SELECT DISTINCT confrelid::pg_catalog.int8 AS oid FROM pg_catalog.pg_constraint WHERE contype = 'f'`);
+  return {
+    userOperators, writeGuarded: new Set(guarded.rows.map((r) => Number(r.oid))), typeFunctions, uniqueColumns,
+    referencedRelations: new Set(referenced.rows.map((r) => Number(r.oid))),
+  };
 }
 
 function internalError(): PgError {

@@ -58,6 +58,7 @@ GRANT INSERT, UPDATE, DELETE ON hr.ledger TO pgveil_service;
 -- No unique column but its identity key: INSERT with writes: allow is possible here (B9).
 CREATE TABLE hr.notes (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, org_id text NOT NULL, ssn text, salary numeric(10,2), emp_no int4, note text);
 GRANT SELECT, INSERT ON hr.notes TO pgveil_service;
+CREATE TABLE hr.note_refs (note_id int REFERENCES hr.notes (id));
 ANALYZE hr.staff, hr.big, hr.counted, hr.ledger;
 
 -- B10: a cheap, leaky function and operator (created by the DBA, callable by the service role)
@@ -736,6 +737,7 @@ test('B9 writes: allow — INSERT, MERGE, COPY FROM and SET of filtered or uniqu
     "update hr.ledger set org_id = 'globex' where id = 2",
     'update hr.ledger set id = 7 where id = 2',
     "update hr.ledger set note = 'r' where id = 2 returning ledger",
+    'delete from hr.notes where id = 1', // referenced by foreign key: a violation would reveal other orgs' rows
     "update hr.ledger set note = 'p' where pgveil_row.ssn like '910-%'",
     "update hr.ledger set note = 'p' where exists (select 1 where pgveil_row.ssn like '910-%')",
     "update hr.ledger l set note = 'r' where l.id = 2 returning to_jsonb(l)",
