@@ -16,6 +16,7 @@ import { hiddenRelations, visibilityCondition } from './catalog-visibility.js';
 import { pushableConjuncts, queryFrame, type QueryFrame } from './pushdown.js';
 import { rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
+import { scanSync } from 'libpg-query';
 
 export interface Edit {
   /** String indices into the original text. */
@@ -260,6 +261,8 @@ export class Analyzer {
       refuse(`DELETE from ${rel.name} is not allowed through pgveil: other tables reference it by foreign key`, 'A foreign-key violation would reveal rows of other orgs that reference yours.');
     }
     const uniqueColumns = this.ctx.catalog.uniqueColumns?.get(rel.oid) ?? new Set<string>();
+    // The rewrite appends after the statement's last token: trailing comments must not swallow it.
+    this.stmtEnd = lastTokenEnd(this.text, this.stmtEnd);
     try {
       const edits = type === 'InsertStmt'
         ? rewriteInsert({ text: this.text, body, rv, rel, table, stmtEnd: this.stmtEnd, uniqueColumns })
@@ -723,6 +726,17 @@ export class Analyzer {
     this.protectedUsed = true;
     this.result.applied.push(`${table.relation}: ${table.filters.length} ownership filter(s), ${table.masks.size} mask(s)${rel.rootOid !== rel.oid ? ` (via ${rel.schema}.${rel.name})` : ''}`);
   }
+}
+
+/** String index just past the last token (not a comment, not `;`) that ends at or before `limit`. */
+function lastTokenEnd(text: SqlText, limit: number): number {
+  let end = 0;
+  for (const t of scanSync(text.text).tokens) {
+    if (t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT' || t.tokenName === 'ASCII_59') continue;
+    const e = text.index(t.end);
+    if (e <= limit) end = e;
+  }
+  return end;
 }
 
 /** What a guarded subquery looks like to the verifier's parse (see Edit.skeleton). */

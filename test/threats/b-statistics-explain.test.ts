@@ -684,7 +684,7 @@ test('B9 RETURNING shows masked new values, for listed columns and for *', async
     (await suRows('select pgveil.scramble(60002::int4)'))[0][0]];
   const results: string[] = [];
   for (const sql of [
-    "update hr.ledger set note = 'r' where id = 2 returning id, ssn, salary, emp_no",
+    "update hr.ledger set note = 'r' where id = 2 returning id, ssn, salary, emp_no /* trailing */ -- comments",
     "update hr.ledger l set note = 'r' where l.id = 2 returning l.id, l.ssn, l.salary, l.emp_no",
     'delete from hr.ledger where id = 2 returning id, ssn, salary, emp_no',
   ]) {
@@ -706,7 +706,7 @@ test('B9 INSERT: own rows go in with masked RETURNING; a row of another org fail
   const c = await connect(ALICE);
   const results: string[] = [];
   await c.q('begin');
-  const own = await c.q("insert into hr.notes (org_id, ssn, salary, emp_no, note) values ('acme', '910-99-0100', 51234.56, 61000, 'ins') returning ssn, salary, emp_no, note");
+  const own = await c.q("insert into hr.notes (org_id, ssn, salary, emp_no, note) values ('acme', '910-99-0100', 51234.56, 61000, 'ins') returning ssn, salary, emp_no, note -- trailing comment");
   if (own.error || own.rows[0]?.[0] !== 'XXXXXXX0100' || own.rows[0]?.[1] !== '51000.00' || own.rows[0]?.[2] === '61000' || own.rows[0]?.[3] !== 'ins') {
     results.push(`own insert → ${own.error?.message ?? JSON.stringify(own.rows)}`);
   }
