@@ -11,21 +11,14 @@ import { loadAll } from '../../src/config/load.js';
 import { ActivePolicy } from '../../src/session/active-policy.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { silentLogger } from '../../src/observe/log.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { startHarness, employeesPolicy, type Harness } from '../helpers/harness.js';
 
 const corpus = JSON.parse(readFileSync(new URL('../../../test/corpus/client-statements.json', import.meta.url), 'utf8')) as string[];
 
 let h: Harness;
 test.before(async () => {
   h = await startHarness({
-    policyYaml: `
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-`,
+    policyYaml: employeesPolicy,
   });
 });
 test.after(async () => { await h.close(); });

@@ -5,20 +5,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHarness, passwords, type Harness } from '../helpers/harness.js';
+import { startHarness, employeesPolicy, passwords, type Harness } from '../helpers/harness.js';
 import { run } from '../helpers/run.js';
 
 let h: Harness;
 test.before(async () => {
   h = await startHarness({
-    policyYaml: `
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-`,
+    policyYaml: employeesPolicy,
   });
 });
 test.after(async () => { await h.close(); });

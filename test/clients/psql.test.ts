@@ -2,7 +2,7 @@
 // protected tables show masked values, \copy streams only the user's rows.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startHarness, passwords, type Harness } from '../helpers/harness.js';
+import { startHarness, employeesPolicy, passwords, type Harness } from '../helpers/harness.js';
 import { run } from '../helpers/run.js';
 
 let h: Harness;
@@ -13,14 +13,7 @@ test.before(async () => {
       CREATE MATERIALIZED VIEW public.lookup_mv AS SELECT code FROM public.lookup;
       CREATE INDEX employees_name ON crm.employees (name);
       GRANT SELECT ON public.lookup_view, public.lookup_mv TO pgveil_service;`,
-    policyYaml: `
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-`,
+    policyYaml: employeesPolicy,
   });
 });
 test.after(async () => { await h.close(); });

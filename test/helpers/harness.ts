@@ -19,6 +19,16 @@ export const passwords: Record<string, string> = {
   'carol@acme.com': 'Carol-pass-0003',
 };
 
+/** The policy most client tests use: crm.employees filtered by org, ssn partially masked. */
+export const employeesPolicy = `
+tables:
+  crm.employees:
+    ownership:
+      - filter: "org_id = \${user.org}"
+    redaction:
+      ssn: { mask: partial, keepLast: 4 }
+`;
+
 export interface Harness {
   pg: RunningPostgres;
   proxy: ProxyHandle;
