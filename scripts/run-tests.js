@@ -3,12 +3,14 @@
 // compiled test file in its own process (two at a time), and ends with the
 // plain "N passed, N failed" line CI reads.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// Compiled tests whose source is gone must not run: build them afresh.
+rmSync(join(root, 'dist/test'), { recursive: true, force: true });
 const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) { console.log('0 passed, 1 failed'); process.exit(1); }
 spawnSync('bash', [join(root, 'scripts/install-test-tools.sh')], { cwd: root, stdio: 'inherit' });
@@ -30,13 +32,22 @@ const failures = [];
 function runFile(file) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [file], { cwd: root, env: { ...process.env, FORCE_COLOR: '0' } });
+    // Its own process group: a timed-out file is killed with everything it started.
+    const child = spawn(process.execPath, [file], { cwd: root, env: { ...process.env, FORCE_COLOR: '0' }, detached: true });
     let out = '';
+    let finished = false;
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
-    const timer = setTimeout(() => { out += '\n[runner] timed out after 300 s\n'; child.kill('SIGKILL'); }, 300_000);
-    child.on('close', (code) => {
+    const timer = setTimeout(() => {
+      out += '\n[runner] timed out after 300 s\n';
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+    }, 300_000);
+    const finish = (code) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
+      // Whatever the file left running goes with it.
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
       const num = (label) => { const m = out.match(new RegExp(`${label}:\\s+(\\d+)`)); return m ? Number(m[1]) : 0; };
       let p = num('Passed'), total = num('Total'), s = num('Skipped');
       let f = Math.max(0, total - p - s);
@@ -48,7 +59,10 @@ function runFile(file) {
       console.log(`${f ? 'FAIL' : 'ok  '} ${name}  (${p} passed${f ? `, ${f} failed` : ''}${s ? `, ${s} skipped` : ''}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
       if (f || process.env.VERBOSE) { failures.push(name); console.log(out.replace(/^/gm, '    ')); }
       resolve();
-    });
+    };
+    child.on('close', finish);
+    // A process it spawned may keep the output pipes open after it exits: do not wait for them.
+    child.on('exit', (code) => setTimeout(() => finish(code), 2000));
   });
 }
 
