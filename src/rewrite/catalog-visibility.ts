@@ -6,6 +6,7 @@
 import type { Catalog } from '../catalog/types.js';
 import type { Profile } from '../policy/types.js';
 import { governingTable } from './protection.js';
+import { sqlLiteral } from '../policy/literals.js';
 
 const systemSchemas = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 const queryable = new Set(['table', 'partitioned', 'view', 'matview', 'foreign']);
@@ -40,11 +41,6 @@ export function hiddenRelations(profile: Profile, catalog: Catalog): Hidden {
   return result;
 }
 
-/** SQL literal of a list of names, safe for any identifier (dollar quoting is not needed: doubled quotes). */
-function text(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
 /**
  * The WHERE condition (over the relation's own columns) that hides the
  * hidden relations from one catalog relation, or undefined when it lists
@@ -53,7 +49,7 @@ function text(value: string): string {
 export function visibilityCondition(schema: string, name: string, hidden: Hidden): string | undefined {
   if (!hidden.oids.length) return undefined;
   const oids = `'{${hidden.oids.join(',')}}'::pg_catalog.oid[]`;
-  const pairs = `(VALUES ${hidden.names.map(([s, n]) => `(${text(s)}::pg_catalog.text, ${text(n)}::pg_catalog.text)`).join(', ')})`;
+  const pairs = `(VALUES ${hidden.names.map(([s, n]) => `(${sqlLiteral(s)}, ${sqlLiteral(n)})`).join(', ')})`;
   const byName = (schemaCol: string, nameCol: string) =>
     `NOT ((${schemaCol}::pg_catalog.text, ${nameCol}::pg_catalog.text) IN ${pairs})`;
   if (schema === 'pg_catalog') {

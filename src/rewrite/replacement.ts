@@ -10,6 +10,7 @@
 import type { CatalogRelation } from '../catalog/types.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { maskExpression } from '../policy/masks.js';
+import { quoteIdent } from '../policy/literals.js';
 import { PgError, SqlState } from '../errors.js';
 
 export interface GuardedParts {
@@ -55,6 +56,5 @@ function build(rel: CatalogRelation, table: TableProfile, inh: boolean): Guarded
   return { head: `(SELECT ${columns.join(', ')} FROM ${from}`, filters: table.filters.map((f) => `(${f})`) };
 }
 
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
+// One function quotes every identifier pgveil emits (THREATS C2).
+export { quoteIdent };
