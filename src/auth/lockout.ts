@@ -73,6 +73,14 @@ export class LockoutTracker {
     evictOldest(this.failures, this.maxEntries);
   }
 
+  /** Applies a lock decided elsewhere: under `workers: N` the primary counts and each worker enforces. */
+  applyLock(user: string, until: number): void {
+    const key = keyOf(user);
+    this.locks.delete(key);
+    this.locks.set(key, until);
+    evictOldest(this.locks, this.maxEntries);
+  }
+
   /** Forgets earlier failures of the name; an active lock stays until it runs out. */
   recordSuccess(user: string): void {
     this.failures.delete(keyOf(user));

@@ -1,15 +1,32 @@
 // `pgveil serve --config FILE`: runs the proxy until SIGINT/SIGTERM;
-// SIGHUP reloads users and policy.
+// SIGHUP reloads users and policy. With `workers: N` (N > 1) this process
+// becomes the primary and forks N workers, each of which runs this same
+// command and lands in runWorker.
+import cluster from 'node:cluster';
 import { parseArgs, requireOption } from './args.js';
 import type { Command } from './main.js';
 import { startProxy } from '../session/server.js';
+import { startWorkers, workerCount } from '../session/workers.js';
+import { WorkerLink } from '../session/worker-link.js';
+import { loadAll } from '../config/load.js';
+import { createLogger } from '../observe/log.js';
 
 export const command: Command = {
   summary: 'run the proxy',
   usage: 'usage: pgveil serve --config <file>\n\n  --config <file>  the pgveil.yaml to run with (users and policy are reloaded on change and on SIGHUP)',
   async run(argv) {
-    const args = parseArgs(argv, { config: 'value' });
-    const proxy = await startProxy({ configFile: requireOption(args, 'config') });
+    const configFile = requireOption(parseArgs(argv, { config: 'value' }), 'config');
+    if (cluster.isWorker) return runWorker(configFile);
+    const { config } = loadAll(configFile); // a bad config stops here, before any worker is forked
+    if (workerCount(config.workers) > 1) {
+      const primary = await startWorkers(config, createLogger());
+      process.on('SIGHUP', () => primary.reload());
+      process.once('SIGINT', () => primary.stop());
+      process.once('SIGTERM', () => primary.stop());
+      await primary.stopped;
+      return 0;
+    }
+    const proxy = await startProxy({ configFile });
     process.on('SIGHUP', () => { void proxy.reload(); });
     await new Promise<void>((resolve) => {
       const stop = () => { void proxy.close().then(resolve); };
@@ -19,3 +36,20 @@ export const command: Command = {
     return 0;
   },
 };
+
+async function runWorker(configFile: string): Promise<number> {
+  const link = await WorkerLink.connect();
+  const proxy = await startProxy({ configFile, worker: link, logger: createLogger({ fields: { worker: link.workerId } }) });
+  link.serve(proxy);
+  process.on('SIGHUP', () => { void proxy.reload(); });
+  // The IPC channel keeps a worker alive, so it exits explicitly once its
+  // sessions are closed — on SIGTERM from the primary, or when the primary is gone.
+  // Ctrl-C reaches the whole process group; the primary's SIGTERM ends the worker.
+  process.on('SIGINT', () => {});
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('disconnect', resolve);
+  });
+  await proxy.close();
+  process.exit(0);
+}

@@ -2,14 +2,15 @@
 // process answers), /readyz (policy loaded and upstream reachable).
 import http from 'node:http';
 import net from 'node:net';
-import type { ProxyMetrics } from './metrics.js';
+import type { Registry } from 'prom-client';
 
 export interface AdminOptions {
   host: string;
   port: number;
-  metrics: ProxyMetrics;
+  /** The registry to expose (under `workers: N`, one aggregated from every worker at scrape time). */
+  metrics: () => Promise<Registry>;
   upstream: { host: string; port: number; connectTimeoutMs: number };
-  policyLoaded: () => boolean;
+  policyLoaded: () => boolean | Promise<boolean>;
 }
 
 function upstreamReachable(target: AdminOptions['upstream']): Promise<boolean> {
@@ -28,17 +29,18 @@ export async function startAdmin(opts: AdminOptions): Promise<{ port: number; cl
     if (req.method !== 'GET') { res.writeHead(405).end(); return; }
     if (path === '/healthz') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
     if (path === '/readyz') {
-      void upstreamReachable(opts.upstream).then((up) => {
-        const ready = up && opts.policyLoaded();
+      void Promise.all([upstreamReachable(opts.upstream), Promise.resolve(opts.policyLoaded()).catch(() => false)]).then(([up, loaded]) => {
+        const ready = up && loaded;
         res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
           .end(ready ? 'ready\n' : `not ready: ${up ? 'policy not loaded' : 'upstream unreachable'}\n`);
       });
       return;
     }
     if (path === '/metrics') {
-      void opts.metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(text);
-      }, () => res.writeHead(500).end());
+      void opts.metrics().then(async (registry) => {
+        const text = await registry.metrics();
+        res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+      }).catch(() => res.writeHead(500).end());
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

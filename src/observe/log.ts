@@ -12,12 +12,13 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(opts: { level?: LogLevel; write?: (line: string) => void } = {}): Logger {
+/** fields: added to every line (e.g. the worker id under `workers: N`). */
+export function createLogger(opts: { level?: LogLevel; write?: (line: string) => void; fields?: Record<string, unknown> } = {}): Logger {
   const min = rank[opts.level ?? ((process.env.PGVEIL_LOG_LEVEL as LogLevel) || 'info')] ?? rank.info;
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (rank[level] < min) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
+    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...opts.fields, ...fields }));
   };
   return {
     debug: (m, f) => emit('debug', m, f),

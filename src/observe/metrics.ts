@@ -14,7 +14,7 @@ export class ProxyMetrics {
     buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05], registers: [this.registry],
   });
   readonly upstreamErrors = new client.Counter({ name: 'pgveil_upstream_errors_total', help: 'Failed upstream connects and lost upstream connections', registers: [this.registry] });
-  readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry] });
+  readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry], aggregator: 'min' });
   readonly reloadFailures = new client.Counter({ name: 'pgveil_reload_failures_total', help: 'Rejected reloads of users or policy', registers: [this.registry] });
 
   /** Exposes the rewrite cache's counters, read at scrape time. */

@@ -16,6 +16,8 @@ export interface ProxyContext {
   readonly policy: ActivePolicy;
   readonly lockout: LockoutTracker;
   readonly cancelKeys: CancelKeys;
+  /** Under `workers: N`: hands a CancelRequest for another worker's session to the primary, which routes it. */
+  readonly routeCancel?: (processId: number, secretKey: Buffer) => void;
   /** Present unless tls.mode is disable. */
   readonly secureContext?: tls.SecureContext;
   /** DER of pgveil's own certificate, for SCRAM channel binding. */

@@ -21,6 +21,7 @@ import { startAdmin } from '../observe/admin.js';
 import { ActivePolicy, CatalogUnavailableError } from './active-policy.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
+import type { WorkerLink } from './worker-link.js';
 import { ClientSession } from './session.js';
 
 export interface ProxyHandle {
@@ -29,6 +30,8 @@ export interface ProxyHandle {
   /** Port of the admin HTTP endpoint, when configured. */
   adminPort?: number;
   readonly metrics: ProxyMetrics;
+  /** True once a policy and catalog are loaded (the proxy can serve statements). */
+  ready(): boolean;
   /** Re-reads users and policy (what SIGHUP does); false when the new files were rejected. */
   reload(): Promise<boolean>;
   close(): Promise<void>;
@@ -39,6 +42,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Watch users and policy files and reload on change (default true). */
   watch?: boolean;
+  /** Set in a worker of `workers: N`: lockout, cancel keys and the fake-verifier secret are shared through it, and the primary runs the admin endpoint. */
+  worker?: WorkerLink;
 }
 
 function buildTls(config: Config): { secureContext?: tls.SecureContext; serverCertificate?: Buffer; clientCas: X509Certificate[] } {
@@ -56,6 +61,7 @@ function buildTls(config: Config): { secureContext?: tls.SecureContext; serverCe
 
 export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const logger = opts.logger ?? createLogger();
+  const worker = opts.worker;
   await loadModule();
   const loaded = loadAll(opts.configFile);
   const config = loaded.config;
@@ -74,11 +80,12 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     config,
     users: () => users,
     policy: active,
-    lockout: new LockoutTracker(config.auth.lockout),
-    cancelKeys: new CancelKeys(),
+    lockout: worker?.lockout ?? new LockoutTracker(config.auth.lockout),
+    cancelKeys: worker?.cancelKeys ?? new CancelKeys(),
+    routeCancel: worker ? (processId, secretKey) => worker.routeCancel(processId, secretKey) : undefined,
     ...buildTls(config),
     upstreamPassword: () => upstreamPassword,
-    fakeVerifierSecret: randomBytes(32),
+    fakeVerifierSecret: worker?.fakeVerifierSecret ?? randomBytes(32),
     logger,
     metrics,
     sessions,
@@ -125,8 +132,10 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     }, 2000);
   }
 
+  // Each worker takes an equal share of maxClients, so all of them together never exceed it.
+  const maxClients = worker ? Math.max(1, Math.floor(config.limits.maxClients / worker.workerCount)) : config.limits.maxClients;
   const server = net.createServer((socket) => {
-    if (sessions.size >= config.limits.maxClients) {
+    if (sessions.size >= maxClients) {
       socket.on('error', () => socket.destroy());
       socket.end(writeErrorResponse(new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' })));
       return;
@@ -140,8 +149,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   });
   const address = server.address() as net.AddressInfo;
   const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
-  const admin = config.admin
-    ? await startAdmin({ ...config.admin, metrics, upstream: config.upstream, policyLoaded: () => active.current !== undefined })
+  const admin = config.admin && !worker
+    ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: () => active.current !== undefined })
     : undefined;
   logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
 
@@ -150,6 +159,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     port: address.port,
     adminPort: admin?.port,
     metrics,
+    ready: () => active.current !== undefined,
     reload,
     async close() {
       watcher?.close();

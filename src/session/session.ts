@@ -25,6 +25,7 @@ import type { User } from '../config/types.js';
 import type { Decision } from './active-policy.js';
 import { StatementGate } from './statement-gate.js';
 import type { ProxyContext } from './context.js';
+import { workerOfProcessId } from './cancel-keys.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
 
 const MAX_STARTUP_PACKET = 10000;
@@ -490,8 +491,10 @@ export class ClientSession {
   // ── cancel and teardown ──────────────────────────────────────────────────
 
   private forwardCancel(processId: number, secretKey: Buffer): void {
-    const target = this.ctx.cancelKeys.lookup(processId, secretKey);
-    if (target) target.cancel();
+    const keys = this.ctx.cancelKeys;
+    const owner = workerOfProcessId(processId);
+    if (keys.workerId !== 0 && owner !== keys.workerId) this.ctx.routeCancel?.(processId, secretKey);
+    else keys.lookup(processId, secretKey)?.cancel();
     this.close();
   }
 

@@ -118,6 +118,20 @@ test('snapshot / restore carries the state to another tracker', () => {
   assert.throws(() => b.restore({ ...snap, version: 2 }), /version/);
 });
 
+test('D1 a lock decided by the primary (workers) holds until it runs out, also for long names', () => {
+  const c = clock();
+  const l = new LockoutTracker(cfg, c.now);
+  const long = 'x'.repeat(500) + '@acme.com';
+  l.applyLock('alice', c.now() + 1000);
+  l.applyLock(long, c.now() + 1000);
+  assert.ok(l.isLocked('alice'));
+  assert.ok(l.isLocked(long));
+  assert.not.ok(l.isLocked('bob'));
+  c.advance(2);
+  assert.not.ok(l.isLocked('alice'));
+  assert.not.ok(l.isLocked(long));
+});
+
 test('maxFailures 0 disables lockout', () => {
   const l = new LockoutTracker({ maxFailures: 0, windowSeconds: 60, lockSeconds: 60 });
   for (let i = 0; i < 10; i++) l.recordFailure('alice');

@@ -1,0 +1,109 @@
+// A worker's side of `workers: N` (SPEC §2.1): the channel to the primary
+// that forked it. What must hold across processes goes through here —
+// authentication failures (the primary counts them, THREATS D1), the secret
+// behind fake verifiers (the same in every worker, so an unknown user looks
+// the same whichever worker answers, D2), and CancelRequests that landed on a
+// worker which does not own the session.
+import { LockoutTracker, type LockoutSnapshot } from '../auth/lockout.js';
+import type { LockoutConfig } from '../config/types.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
+import { CancelKeys } from './cancel-keys.js';
+
+/** Primary → worker. */
+export type PrimaryMessage =
+  | { type: 'init'; workerId: number; workerCount: number; fakeVerifierSecret: string; lockout: LockoutConfig; locks: LockoutSnapshot['locks'] }
+  | { type: 'locked'; user: string; until: number }
+  | { type: 'cancel'; processId: number; secretKey: string }
+  | { type: 'ask'; id: number; what: 'metrics' | 'ready' };
+
+/** Worker → primary. */
+export type WorkerMessage =
+  | { type: 'auth-failure'; user: string }
+  | { type: 'auth-success'; user: string }
+  | { type: 'cancel'; processId: number; secretKey: string }
+  | { type: 'hello' }
+  | { type: 'listening' }
+  | { type: 'answer'; id: number; value: unknown };
+
+/**
+ * The lockout a worker enforces: failures and successes are reported to the
+ * primary, and the primary's decisions (locks) are applied here. A lock takes
+ * effect in every worker as soon as the primary's message arrives.
+ */
+class SharedLockout extends LockoutTracker {
+  constructor(cfg: LockoutConfig, private readonly send: (m: WorkerMessage) => void) {
+    super(cfg);
+  }
+  override recordFailure(user: string): void {
+    this.send({ type: 'auth-failure', user });
+  }
+  override recordSuccess(user: string): void {
+    this.send({ type: 'auth-success', user });
+  }
+}
+
+/** What startProxy needs to know about the running proxy to answer the primary. */
+export interface ServedProxy {
+  readonly metrics: ProxyMetrics;
+  ready(): boolean;
+}
+
+export class WorkerLink {
+  readonly workerId: number;
+  readonly workerCount: number;
+  readonly lockout: SharedLockout;
+  readonly cancelKeys: CancelKeys;
+  readonly fakeVerifierSecret: Buffer;
+
+  private constructor(init: Extract<PrimaryMessage, { type: 'init' }>) {
+    this.workerId = init.workerId;
+    this.workerCount = init.workerCount;
+    this.fakeVerifierSecret = Buffer.from(init.fakeVerifierSecret, 'hex');
+    this.cancelKeys = new CancelKeys(init.workerId);
+    this.lockout = new SharedLockout(init.lockout, send);
+    this.lockout.restore({ version: 1, failures: [], locks: init.locks }); // locks taken before this worker started
+  }
+
+  /** Says hello and waits for the primary's init message (asked for only once this worker listens for it). */
+  static connect(): Promise<WorkerLink> {
+    if (!process.send) return Promise.reject(new Error('not running as a pgveil worker'));
+    return new Promise((resolve) => {
+      const onInit = (m: PrimaryMessage) => {
+        if (m.type !== 'init') return;
+        process.off('message', onInit);
+        resolve(new WorkerLink(m));
+      };
+      process.on('message', onInit);
+      send({ type: 'hello' });
+    });
+  }
+
+  /** Hands a CancelRequest for another worker's session to the primary. */
+  routeCancel(processId: number, secretKey: Buffer): void {
+    send({ type: 'cancel', processId, secretKey: secretKey.toString('hex') });
+  }
+
+  /** Starts answering the primary for a proxy that is now listening. */
+  serve(proxy: ServedProxy): void {
+    process.on('message', (m: PrimaryMessage) => {
+      switch (m.type) {
+        case 'locked':
+          this.lockout.applyLock(m.user, m.until);
+          return;
+        case 'cancel':
+          // Routed here because this worker issued the key; the key is checked like any other.
+          this.cancelKeys.lookup(m.processId, Buffer.from(m.secretKey, 'hex'))?.cancel();
+          return;
+        case 'ask':
+          if (m.what === 'ready') send({ type: 'answer', id: m.id, value: proxy.ready() });
+          else void proxy.metrics.registry.getMetricsAsJSON().then((value) => send({ type: 'answer', id: m.id, value }), () => send({ type: 'answer', id: m.id, value: [] }));
+      }
+    });
+    send({ type: 'listening' });
+  }
+}
+
+function send(m: WorkerMessage): void {
+  // A primary that has gone away cannot be told; the worker exits on 'disconnect'.
+  if (process.connected) process.send?.(m);
+}

@@ -1,0 +1,145 @@
+// The primary of `workers: N` (SPEC §2.1, DESIGN §4): forks N processes that
+// share the listening port through node:cluster and keeps what must be one
+// across them. It counts authentication failures (THREATS D1) and tells
+// every worker when a user is locked; it routes a CancelRequest that landed
+// on the wrong worker to the one named in the key's top bits (one hop: the
+// owner only looks the key up); it runs the admin endpoint, whose /metrics
+// sums every worker's registry at scrape time. A worker that dies is started
+// again; SIGHUP is passed on; SIGTERM/SIGINT stop all workers gracefully.
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import client from 'prom-client';
+import { LockoutTracker } from '../auth/lockout.js';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../observe/log.js';
+import { startAdmin } from '../observe/admin.js';
+import { MAX_WORKERS, workerOfProcessId } from './cancel-keys.js';
+import type { PrimaryMessage, WorkerMessage } from './worker-link.js';
+
+/** Processes to run for a `workers` setting ("auto" = one per core). */
+export function workerCount(setting: Config['workers']): number {
+  return Math.min(MAX_WORKERS, setting === 'auto' ? os.availableParallelism() : setting);
+}
+
+const ASK_TIMEOUT_MS = 2000;
+const RESTART_DELAY_MS = 1000;
+const STOP_GRACE_MS = 10_000;
+
+export interface Primary {
+  /** Resolves when every worker has exited after a stop. */
+  readonly stopped: Promise<void>;
+  stop(): void;
+  reload(): void;
+}
+
+/** Forks the workers (each loads the config itself) and resolves once all of them listen. */
+export async function startWorkers(config: Config, logger: Logger): Promise<Primary> {
+  const count = workerCount(config.workers);
+  const lockout = new LockoutTracker(config.auth.lockout);
+  const fakeVerifierSecret = randomBytes(32).toString('hex');
+  const own = new client.Registry();
+  const lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [own] });
+  const workers = new Map<number, Worker>();
+  const asks = new Map<number, (value: unknown) => void>();
+  let nextAsk = 1;
+  let stopping = false;
+
+  const broadcast = (m: PrimaryMessage) => { for (const w of workers.values()) if (w.isConnected()) w.send(m); };
+
+  const onMessage = (m: WorkerMessage) => {
+    switch (m.type) {
+      case 'auth-failure': {
+        const wasLocked = lockout.isLocked(m.user);
+        lockout.recordFailure(m.user);
+        if (!wasLocked && lockout.isLocked(m.user)) {
+          lockouts.inc();
+          broadcast({ type: 'locked', user: m.user, until: Date.now() + config.auth.lockout.lockSeconds * 1000 });
+        }
+        return;
+      }
+      case 'auth-success':
+        lockout.recordSuccess(m.user);
+        return;
+      case 'cancel': {
+        const owner = workers.get(workerOfProcessId(m.processId));
+        if (owner?.isConnected()) owner.send({ type: 'cancel', processId: m.processId, secretKey: m.secretKey } satisfies PrimaryMessage);
+        return;
+      }
+      case 'answer':
+        asks.get(m.id)?.(m.value);
+        asks.delete(m.id);
+    }
+  };
+
+  /** Asks every worker; a worker that does not answer in time counts as undefined. */
+  const askAll = (what: 'metrics' | 'ready'): Promise<unknown[]> => Promise.all([...workers.values()].map((w) => new Promise<unknown>((resolve) => {
+    const id = nextAsk++;
+    const timer = setTimeout(() => { asks.delete(id); resolve(undefined); }, ASK_TIMEOUT_MS);
+    asks.set(id, (value) => { clearTimeout(timer); resolve(value); });
+    if (w.isConnected()) w.send({ type: 'ask', id, what } satisfies PrimaryMessage);
+  })));
+
+  const fork = (id: number): Promise<void> => new Promise((resolve, reject) => {
+    const worker = cluster.fork();
+    workers.set(id, worker);
+    let listening = false;
+    worker.on('message', (m: WorkerMessage) => {
+      if (m.type === 'hello') {
+        worker.send({
+          type: 'init', workerId: id, workerCount: count, fakeVerifierSecret,
+          lockout: config.auth.lockout, locks: lockout.snapshot().locks,
+        } satisfies PrimaryMessage);
+      } else if (m.type === 'listening' && !listening) {
+        listening = true;
+        resolve();
+      } else onMessage(m);
+    });
+    worker.on('exit', (code, signal) => {
+      if (workers.get(id) === worker) workers.delete(id);
+      if (!listening) { reject(new Error(`worker ${id} exited before it was listening (code ${code ?? signal})`)); return; }
+      if (stopping) { if (workers.size === 0) allExited(); return; }
+      logger.warn('worker exited; starting a new one', { worker: id, code, signal });
+      setTimeout(() => { if (!stopping) fork(id).catch((err: Error) => logger.error('worker restart failed', { worker: id, error: err.message })); }, RESTART_DELAY_MS).unref();
+    });
+  });
+
+  let allExited: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => { allExited = resolve; });
+  let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
+
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void admin?.close();
+    if (workers.size === 0) { allExited(); return; }
+    for (const w of workers.values()) w.process.kill('SIGTERM');
+    setTimeout(() => { for (const w of workers.values()) w.process.kill('SIGKILL'); }, STOP_GRACE_MS).unref();
+  };
+
+  try {
+    await Promise.all(Array.from({ length: count }, (_, i) => fork(i + 1)));
+  } catch (err) {
+    stop();
+    await stopped;
+    throw err;
+  }
+
+  if (config.admin) {
+    admin = await startAdmin({
+      ...config.admin,
+      upstream: config.upstream,
+      metrics: async () => {
+        const perWorker = (await askAll('metrics')).filter((m): m is client.MetricObjectWithValues<client.MetricValue<string>>[] => Array.isArray(m));
+        return client.AggregatorRegistry.aggregate([await own.getMetricsAsJSON(), ...perWorker]);
+      },
+      policyLoaded: async () => (await askAll('ready')).every((r) => r === true) && workers.size === count,
+    });
+  }
+  logger.info('pgveil workers listening', { workers: count, port: config.listen.port, adminPort: admin?.port });
+  return {
+    stopped,
+    stop,
+    reload: () => { for (const w of workers.values()) w.process.kill('SIGHUP'); },
+  };
+}
