@@ -39,7 +39,12 @@ export const command: Command = {
 
 async function runWorker(configFile: string): Promise<number> {
   const link = await WorkerLink.connect();
-  const proxy = await startProxy({ configFile, worker: link, logger: createLogger({ fields: { worker: link.workerId } }) });
+  const logger = createLogger({ fields: { worker: link.workerId } });
+  const proxy = await startProxy({ configFile, worker: link, logger }).catch((err: Error) => {
+    // The IPC channel would keep a failed worker alive; the primary sees the exit and stops.
+    logger.error('worker could not start', { error: err.message });
+    process.exit(1);
+  });
   link.serve(proxy);
   process.on('SIGHUP', () => { void proxy.reload(); });
   // The IPC channel keeps a worker alive, so it exits explicitly once its

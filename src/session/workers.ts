@@ -97,8 +97,9 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     });
     worker.on('exit', (code, signal) => {
       if (workers.get(id) === worker) workers.delete(id);
-      if (!listening) { reject(new Error(`worker ${id} exited before it was listening (code ${code ?? signal})`)); return; }
+      if (!listening) reject(new Error(`worker ${id} exited before it was listening (code ${code ?? signal})`));
       if (stopping) { if (workers.size === 0) allExited(); return; }
+      if (!listening) return;
       logger.warn('worker exited; starting a new one', { worker: id, code, signal });
       setTimeout(() => { if (!stopping) fork(id).catch((err: Error) => logger.error('worker restart failed', { worker: id, error: err.message })); }, RESTART_DELAY_MS).unref();
     });

@@ -61,7 +61,7 @@ test.after(async () => {
   await h.close();
 });
 
-const config = (user: string, extra: Record<string, unknown> = {}) => ({ ...clientConfig(h, user), port, ssl: false, ...extra });
+const config = (user: string, extra: Record<string, unknown> = {}) => ({ ...clientConfig(h, user), port, ssl: false, connectionTimeoutMillis: 5000, ...extra });
 
 function cancel(processId: number, secretKey: number): Promise<void> {
   return new Promise((resolve) => {
@@ -181,6 +181,9 @@ test('a worker that dies is replaced, and the other keeps serving meanwhile', as
   const before = await workerPids();
   assert.is(before.length, 2);
   process.kill(before[0], 'SIGKILL');
+  // Until the primary has seen the exit, node:cluster may still hand it a connection.
+  for (let i = 0; i < 50 && !stderr.includes('worker exited; starting a new one'); i++) await sleep(20);
+  assert.match(stderr, /worker exited; starting a new one/);
   const c = new pg.Client(config('alice@acme.com'));
   await c.connect(); // served by the survivor while the replacement starts
   await c.end();
@@ -214,6 +217,24 @@ test('SIGTERM ends open sessions and stops the primary and every worker', async 
   await Promise.race([lost, sleep(2000)]);
   for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'worker ' + pid + ' still running');
   assert.not.ok(await canConnect(port));
+});
+
+test('a worker that cannot listen stops serve with exit code 1', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  const takenPort = (taken.address() as net.AddressInfo).port;
+  const configFile = h.configFile.replace(/\.yaml$/, '-taken.yaml');
+  writeFileSync(configFile, readFileSync(h.configFile, 'utf8').replace('listen: { host: 127.0.0.1, port: 0 }', `listen: { host: 127.0.0.1, port: ${takenPort} }`) + '\nworkers: 2\n');
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../../../bin/pgveil.js', import.meta.url)), 'serve', '--config', configFile], {
+    env: { ...process.env, PGVEIL_LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const code = await Promise.race([new Promise<number | null>((r) => child.once('exit', r)), sleep(20_000).then(() => 'timeout' as const)]);
+  if (code === 'timeout') child.kill('SIGKILL');
+  taken.close();
+  assert.is(code, 1, err);
+  assert.match(err, /EADDRINUSE/);
 });
 
 test.run();
