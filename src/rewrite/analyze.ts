@@ -14,7 +14,7 @@ import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js'
 import { systemGuard } from './system-guards.js';
 import { hiddenRelations, visibilityCondition } from './catalog-visibility.js';
 import { pushableConjuncts, queryFrame, type QueryFrame } from './pushdown.js';
-import { rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
+import { rewriteCopyFrom, rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
 import { scanSync } from 'libpg-query';
 
@@ -260,11 +260,16 @@ export class Analyzer {
     if (type === 'DeleteStmt' && this.ctx.catalog.referencedRelations?.has(rel.oid)) {
       refuse(`DELETE from ${rel.name} is not allowed through pgveil: other tables reference it by foreign key`, 'A foreign-key violation would reveal rows of other orgs that reference yours.');
     }
+    if (type === 'CopyStmt' && rv.inh && hasOwnRulesBelow(this.ctx.profile, this.ctx.catalog, rel, descendantsOf(this.ctx.catalog, rel.oid))) {
+      refuse(`cannot copy into ${rel.name} with its partitions: some of them have policy rules of their own`, 'Copy into the partitions one by one.');
+    }
     const uniqueColumns = this.ctx.catalog.uniqueColumns?.get(rel.oid) ?? new Set<string>();
     // The rewrite appends after the statement's last token: trailing comments must not swallow it.
     this.stmtEnd = lastTokenEnd(this.text, this.stmtEnd);
     try {
-      const edits = type === 'InsertStmt'
+      const edits = type === 'CopyStmt'
+        ? rewriteCopyFrom({ body, rel, table, stmtEnd: this.stmtEnd, uniqueColumns })
+        : type === 'InsertStmt'
         ? rewriteInsert({ text: this.text, body, rv, rel, table, stmtEnd: this.stmtEnd, uniqueColumns })
         : rewriteWrite({
           text: this.text, verb: type === 'UpdateStmt' ? 'UPDATE' : 'DELETE', body, rv, rel, table,
@@ -291,11 +296,11 @@ export class Analyzer {
       if (this.ctx.profile.writes === 'deny') {
         refuse(`permission denied for table ${rel.name}`, `${verb} on tables protected by the policy is not allowed (defaults.writes: deny).`);
       }
-      if ((type === 'UpdateStmt' || type === 'DeleteStmt' || type === 'InsertStmt') && body) {
+      if ((type === 'UpdateStmt' || type === 'DeleteStmt' || type === 'InsertStmt' || type === 'CopyStmt') && body) {
         this.guardedWrite(type, body, target, rel, table);
         return;
       }
-      refuse(`${verb} on protected table ${rel.name} is not supported with writes: allow in this pgveil version`, 'INSERT, UPDATE and DELETE are rewritten; MERGE and COPY FROM into protected tables are refused.');
+      refuse(`${verb} on protected table ${rel.name} is not supported with writes: allow in this pgveil version`, 'INSERT, UPDATE, DELETE and COPY FROM are rewritten; MERGE into protected tables is refused.');
     }
     this.checkUnprotected(rel);
     if (this.ctx.catalog.writeGuarded?.has(rel.oid)) {
@@ -332,7 +337,7 @@ export class Analyzer {
     }
     const relation = child(body, 'relation');
     if (!relation) { this.walk(body.query, emptyScope); return; }
-    if (body.is_from === true) { this.writeTarget('CopyStmt', relation); return; }
+    if (body.is_from === true) { this.writeTarget('CopyStmt', relation, body); return; }
     const rv = rangeVar(relation);
     const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
     const table = this.tableOf(rel);

@@ -1,5 +1,5 @@
-// UPDATE and DELETE on a protected table with `defaults.writes: allow`
-// (THREATS B9). The target is joined, by (tableoid, ctid), to the guarded
+// UPDATE, DELETE, INSERT and COPY FROM on a protected table with
+// `defaults.writes: allow` (THREATS B9). For UPDATE and DELETE: The target is joined, by (tableoid, ctid), to the guarded
 // subquery under the user's alias, so the statement only reaches rows inside
 // the ownership filter and every predicate and SET expression sees masked
 // values; RETURNING shows masked new values. Shapes that would need more
@@ -182,6 +182,50 @@ export function rewriteWrite(w: WriteInput): Edit[] {
   return edits;
 }
 
+/**
+ * True for a new row inside the ownership filters; for any other row it
+ * raises an error (a cast that fails, naming the row by its first column,
+ * which is the writer's own value), so the statement fails whole instead of
+ * silently skipping the row.
+ */
+function filterCheck(table: TableProfile, firstColumn: string): string {
+  return `CASE WHEN ${table.filters.join(' AND ')} THEN true`
+    + ` ELSE pg_catalog.int4('pgveil: a new row is outside your ownership filter: ' OPERATOR(pg_catalog.||) COALESCE(${firstColumn}::pg_catalog.text, '')) IS NULL END`;
+}
+
+/** The columns a write gives explicit values for: unique ones are refused, filter columns required. */
+function checkWrittenColumns(rel: CatalogRelation, table: TableProfile, cols: readonly string[], uniqueColumns: ReadonlySet<string>, verb: string): void {
+  for (const c of cols) if (uniqueColumns.has(c)) refuse(`an explicit value for ${c} is not allowed: a unique or foreign key on it would reveal other orgs' rows`);
+  for (const c of filterColumns(table)) if (!cols.includes(c)) refuse(`${verb} into ${rel.name} must give ${c}: the ownership filter reads it`);
+}
+
+export interface CopyFromInput {
+  body: Body;
+  rel: CatalogRelation;
+  table: TableProfile;
+  /** String index just past the statement's last token. */
+  stmtEnd: number;
+  uniqueColumns: ReadonlySet<string>;
+}
+
+/**
+ * COPY … FROM STDIN into a protected table with writes: allow. The same
+ * rules as INSERT: unique columns may not be given, filter columns must be;
+ * a WHERE clause appended to the COPY checks every incoming row against the
+ * ownership filter and fails the whole COPY on the first row outside it.
+ */
+export function rewriteCopyFrom(w: CopyFromInput): Edit[] {
+  const { body, rel, table } = w;
+  if (!rel.columns) refuse(`no column list for ${rel.name}`);
+  if (child(body, 'whereClause')) refuse('COPY … FROM … WHERE into a protected table is not supported through pgveil');
+  const listed = list(body, 'attlist').map((c) => stringValue(c) ?? '');
+  const cols = listed.length ? listed : rel.columns.map((c) => c.name);
+  for (const name of cols) if (!rel.columns.some((c) => c.name === name)) refuse(`column "${name}" of relation "${rel.name}" does not exist`);
+  checkWrittenColumns(rel, table, cols, w.uniqueColumns, 'COPY');
+  if (!table.filters.length) return [];
+  return [{ start: w.stmtEnd, end: w.stmtEnd, generated: false, text: ` WHERE ${filterCheck(table, quoteIdent(cols[0]))}` }];
+}
+
 export interface InsertInput {
   text: SqlText;
   body: Body;
@@ -218,8 +262,7 @@ export function rewriteInsert(w: InsertInput): Edit[] {
     if (!column) refuse(`column "${name}" of relation "${rel.name}" does not exist`);
     return column;
   });
-  for (const c of cols) if (w.uniqueColumns.has(c)) refuse(`an explicit value for ${c} is not allowed: a unique or foreign key on it would reveal other orgs' rows`);
-  for (const c of filterColumns(table)) if (!cols.includes(c)) refuse(`INSERT into ${rel.name} must give ${c}: the ownership filter reads it`);
+  checkWrittenColumns(rel, table, cols, w.uniqueColumns, 'INSERT');
 
   const alias = rv.alias ?? rv.relname;
   const edits: Edit[] = [];
@@ -243,11 +286,7 @@ export function rewriteInsert(w: InsertInput): Edit[] {
   const sourceEnd = returningKw ? returningKw.start : w.stmtEnd;
   const names = cols.map(quoteIdent).join(', ');
   const typed = columns.map((c) => `"pgveil_src".${quoteIdent(c.name)}::${castTypeName(c)} AS ${quoteIdent(c.name)}`).join(', ');
-  const first = `"pgveil_new".${quoteIdent(cols[0])}::pg_catalog.text`;
-  const check = table.filters.length
-    ? ` WHERE CASE WHEN ${table.filters.join(' AND ')} THEN true`
-      + ` ELSE pg_catalog.int4('pgveil: a new row is outside your ownership filter: ' OPERATOR(pg_catalog.||) COALESCE(${first}, '')) IS NULL END`
-    : '';
+  const check = table.filters.length ? ` WHERE ${filterCheck(table, `"pgveil_new".${quoteIdent(cols[0])}`)}` : '';
   // The user's source stays where it is (its own rewrites and constants with it); it is wrapped.
   edits.push({ start: sourceStart, end: sourceStart, generated: false, text: `${listed.length ? '' : ` (${names})`} SELECT * FROM (SELECT ${typed} FROM (` });
   edits.push({ start: sourceEnd, end: sourceEnd, generated: false, text: `) AS "pgveil_src"(${names})) AS "pgveil_new"${check} ` });

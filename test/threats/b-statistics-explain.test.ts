@@ -11,6 +11,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
+import postgres from 'postgres';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
 import { UpstreamLog, explainAsSuperuser } from '../helpers/upstream-log.js';
 import { run } from '../helpers/run.js';
@@ -610,9 +613,8 @@ test('B10 pushed-down predicates never compare a masked column\'s raw value', as
 
 // ── B9 writes with writes: allow ─────────────────────────────────────────────
 // UPDATE and DELETE are rewritten (target joined to the guarded rows);
-// INSERT, MERGE and COPY FROM into protected tables are still refused (the
-// tests of their allow semantics are in this file's git history, commit
-// e3b4258, and come back with them).
+// INSERT and COPY FROM are checked row by row against the filter; MERGE and
+// upserts are refused.
 
 test('B9 UPDATE/DELETE predicates see masked values (raw ssn or salary match nothing)', async () => {
   const c = await connect(ALICE);
@@ -722,6 +724,62 @@ test('B9 INSERT: own rows go in with masked RETURNING; a row of another org fail
     if (!r.error || after !== before) results.push(`${sql} → ${r.error ? 'error but rows changed' : `${r.rowCount} rows inserted`}`);
   }
   failures(results, 'INSERT with writes: allow');
+});
+
+/** psql's \copy … from stdin through pgveil as a user, fed `input`. */
+function copyIn(user: string, command: string, input: string) {
+  const conninfo = `host=127.0.0.1 port=${h.proxy.port} dbname=analytics user=${user} sslmode=verify-full sslrootcert=${h.caFile}`;
+  return run('psql', [conninfo, '-X', '-v', 'ON_ERROR_STOP=1', '-c', command], { input, env: { ...process.env, PGPASSWORD: passwords[user] } });
+}
+
+test('B9 COPY FROM STDIN: own rows go in (text, CSV, binary, postgres.js); one row of another org fails the whole COPY', async () => {
+  const results: string[] = [];
+  const count = async (note: string) => Number((await suRows(`select count(*) from hr.notes where note = '${note}'`))[0][0]);
+  const text = await copyIn(ALICE, '\\copy hr.notes (org_id, ssn, salary, emp_no, note) from stdin', 'acme\t910-88-0001\t1.50\t1\tcopy-text\nacme\t910-88-0002\t\\N\t2\tcopy-text\n');
+  if (text.status !== 0 || await count('copy-text') !== 2) results.push(`text COPY → ${text.stderr.trim()} (${await count('copy-text')} rows)`);
+  const csv = await copyIn(ALICE, '\\copy hr.notes (org_id, note) from stdin with (format csv, header true)', 'org_id,note\nacme,copy-csv\n');
+  if (csv.status !== 0 || await count('copy-csv') !== 1) results.push(`CSV COPY → ${csv.stderr.trim()}`);
+  // binary, through postgres.js: the bytes are made by upstream itself (COPY TO as superuser)
+  const direct = postgres({ host: '127.0.0.1', port: h.pg.port, user: h.pg.user, password: h.pg.password, database: 'analytics', max: 1, onnotice: () => {} });
+  const viaPgveil = postgres({ ...clientConfig(h, ALICE), max: 1, onnotice: () => {} } as postgres.Options<Record<string, never>>);
+  try {
+    for (const [org, note] of [['acme', 'copy-bin'], ['globex', 'copy-bin-globex']]) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await direct.unsafe(`copy (select '${org}'::text, '${note}'::text) to stdout (format binary)`).readable()) chunks.push(chunk as Buffer);
+      const error = await pipeline(Readable.from([Buffer.concat(chunks)]), await viaPgveil`copy hr.notes (org_id, note) from stdin (format binary)`.writable()).then(() => undefined, (e: Error) => e.message);
+      const want = org === 'acme' ? 1 : 0;
+      if ((org === 'acme') !== (error === undefined) || await count(note) !== want) results.push(`binary COPY of an ${org} row → ${error ?? 'ok'}, ${await count(note)} rows in`);
+    }
+  } finally {
+    await direct.end();
+    await viaPgveil.end();
+  }
+  const mixed = await copyIn(ALICE, '\\copy hr.notes (org_id, note) from stdin with (format csv)', 'acme,copy-mixed\nglobex,copy-mixed\nacme,copy-mixed\n');
+  if (mixed.status === 0 || await count('copy-mixed') !== 0) results.push(`COPY with a globex row → status ${mixed.status}, ${await count('copy-mixed')} rows in`);
+  if (!/outside your ownership filter: globex/.test(mixed.stderr)) results.push(`COPY with a globex row → ${mixed.stderr.trim()}`);
+  const globexOnly = await copyIn(BOB, '\\copy hr.notes (org_id, note) from stdin with (format csv)', 'acme,copy-bob\n');
+  if (globexOnly.status === 0 || await count('copy-bob') !== 0) results.push(`bob copying an acme row → status ${globexOnly.status}`);
+  failures(results, 'COPY FROM with writes: allow');
+});
+
+test('B9 COPY FROM STDIN refusals: unique or missing filter columns, WHERE, files, partitions; nothing changes', async () => {
+  const c = await connect(ALICE);
+  const before = await suRows('select count(*) from hr.notes union all select count(*) from hr.ledger');
+  const open: string[] = [];
+  for (const sql of [
+    'copy hr.ledger from stdin', // every column, so the unique id and ssn too
+    'copy hr.ledger (id, org_id, note) from stdin',
+    'copy hr.ledger (org_id, ssn) from stdin',
+    'copy hr.notes (ssn, note) from stdin', // no org_id: the filter could not be checked
+    "copy hr.notes (org_id, note) from stdin where org_id = 'acme'",
+    "copy hr.notes (org_id, note) from '/tmp/pgveil-b9.csv'",
+    "copy hr.notes (org_id, note) from program 'true'",
+  ]) {
+    const r = await c.q(sql);
+    if ((r.error as { code?: string } | undefined)?.code !== '42501') open.push(`${sql} → ${r.error ? `${r.error.code} ${r.error.message}` : 'accepted'}`);
+  }
+  failures(open, 'a COPY FROM that writes: allow does not support was not refused');
+  assert.equal(await suRows('select count(*) from hr.notes union all select count(*) from hr.ledger'), before);
 });
 
 test('B9 writes: allow — INSERT, MERGE, COPY FROM and SET of filtered or unique columns are refused; nothing changes', async () => {
