@@ -91,5 +91,5 @@ export function buildPolicy(source: YamlSource, users?: UsersFile): PolicyFile {
     }
     tables[canonical] = table;
   }
-  return { file: source.file, layers: raw.layers, defaults: raw.defaults, secrets: raw.secrets, functions: { allow: raw.functions?.allow ?? [] }, tables };
+  return { file: source.file, layers: raw.layers, defaults: raw.defaults, secrets: raw.secrets, functions: { allow: raw.functions?.allow ?? [] }, channels: { listen: raw.channels?.listen ?? [] }, tables };
 }

@@ -97,6 +97,8 @@ export interface PolicyFile {
   secrets: { scrambleKey?: string };
   /** User-defined functions/operators users may call: "schema.name" or "schema.*". */
   functions: { allow: string[] };
+  /** Notification channels users may LISTEN on (names as PostgreSQL folds them). */
+  channels: { listen: string[] };
   /** Keyed by "schema.table" exactly as written (lower-cased unless quoted). */
   tables: Record<string, PolicyTable>;
 }

@@ -42,6 +42,8 @@ export interface AnalysisContext {
   catalog: Catalog;
   /** policy.functions.allow ("schema.name", "schema.*"). */
   allowedFunctions: ReadonlySet<string>;
+  /** policy.channels.listen: channels LISTEN may name. */
+  listenChannels: ReadonlySet<string>;
   /** `pgveil:<user>:` — kept in front of any application_name the user sets (C1). */
   applicationNamePrefix?: string;
   /** The (cached) pieces of the guarded subquery of a protected relation. */
@@ -207,8 +209,13 @@ export class Analyzer {
           this.changeSearchPath(undefined);
         }
         return;
-      case 'ListenStmt': case 'NotifyStmt':
-        refuse(`${type === 'ListenStmt' ? 'LISTEN' : 'NOTIFY'} is not allowed through pgveil`, 'Notifications are a channel between sessions (THREATS C4).');
+      case 'ListenStmt':
+        this.result.shapeSafe = false;
+        if (this.ctx.listenChannels.has(str(body, 'conditionname') ?? '')) return;
+        refuse('LISTEN is not allowed through pgveil on this channel', 'Notifications are a channel between sessions (THREATS C4); a DBA can list channels under channels.listen in the policy.');
+        return;
+      case 'NotifyStmt':
+        refuse('NOTIFY is not allowed through pgveil', 'Notifications are a channel between sessions (THREATS C4).');
     }
     if (passStatements.has(type)) { this.result.shapeSafe = false; return; }
     refuse(`statement type ${type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()} is not allowed through pgveil`);

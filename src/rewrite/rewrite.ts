@@ -18,6 +18,7 @@ export interface RewriteInput {
   searchPathKnown?: boolean;
   /** policy.functions.allow: user-defined functions and operators users may call ("schema.name", "schema.*"). */
   allowedFunctions?: ReadonlySet<string>;
+  listenChannels?: ReadonlySet<string>;
   /** `pgveil:<user>:`, kept in front of application_name values the user sets. */
   applicationNamePrefix?: string;
 }
@@ -86,6 +87,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     catalog: input.catalog,
     replacement: (rel, table, inh) => guardedParts(input.profile, rel, table, inh),
     allowedFunctions: input.allowedFunctions ?? new Set(),
+    listenChannels: input.listenChannels ?? new Set(),
     applicationNamePrefix: input.applicationNamePrefix,
   }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
   const common: Common = {

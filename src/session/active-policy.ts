@@ -28,6 +28,8 @@ export interface Snapshot {
   catalog: Catalog;
   /** policy.functions.allow: "schema.name" or "schema.*". */
   allowedFunctions: ReadonlySet<string>;
+  /** policy.channels.listen. */
+  listenChannels: ReadonlySet<string>;
 }
 
 /** What the session does with a statement. `usesSearchPath`: it names a relation without its schema. */
@@ -103,7 +105,7 @@ export class ActivePolicy {
     }
     checkMasks(compiled, catalog);
     checkPolicyNames(compiled, catalog);
-    const next: Snapshot = { generation, compiled, catalog, allowedFunctions: new Set(policy.functions?.allow ?? []) };
+    const next: Snapshot = { generation, compiled, catalog, allowedFunctions: new Set(policy.functions?.allow ?? []), listenChannels: new Set(policy.channels?.listen ?? []) };
     this.snapshot = next;
     this.catalogError = undefined;
     this.cache.newGeneration(generation);
@@ -135,7 +137,7 @@ export class ActivePolicy {
     if (exact) return exact.kind === 'template' ? { kind: 'refuse', error: internalError() } : exact;
 
     const started = performance.now();
-    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, allowedFunctions: snapshot.allowedFunctions, applicationNamePrefix });
+    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, allowedFunctions: snapshot.allowedFunctions, listenChannels: snapshot.listenChannels, applicationNamePrefix });
     this.cache.recordMiss(performance.now() - started);
     const effects = effectsOf(outcome);
     const usesSearchPath = outcome.usesSearchPath;

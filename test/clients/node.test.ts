@@ -1,6 +1,8 @@
 // node-postgres and postgres.js corners through pgveil (issue 5): binary
 // results and parameters, arrays and JSON, COPY TO streams, savepoints
-// around a refusal, notices, harmless SET/SHOW and version().
+// around a refusal, notices, harmless SET/SHOW and version(), pipelined
+// prepared queries, multi-statement sql.unsafe, ParameterStatus, and
+// notifications on a channel the policy lists.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -19,6 +21,8 @@ tables:
     redaction:
       ssn: { mask: partial, keepLast: 4 }
       salary: { mask: round, step: 1000 }
+channels:
+  listen: [dashboard_refresh]
 `,
   });
 });
@@ -81,6 +85,80 @@ test('notices pass through; harmless SET and SHOW work; version() answers', asyn
     assert.is((await c.query('show datestyle')).rows[0].DateStyle, 'ISO, DMY');
     assert.is((await c.query('show application_name')).rows[0].application_name, 'pgveil:alice@acme.com:dash');
     assert.match((await c.query('select version() as v')).rows[0].v, /^PostgreSQL 18/);
+  });
+});
+
+const postgresJs = () => postgres({
+  host: '127.0.0.1', port: h.proxy.port, user: 'alice@acme.com', password: passwords['alice@acme.com'], database: 'analytics',
+  ssl: { ca: readFileSync(h.caFile, 'utf8') }, max: 1, onnotice: () => {},
+});
+
+test('postgres.js: 100 prepared queries pipelined on one connection each get their own masked row', async () => {
+  const sql = postgresJs();
+  try {
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => sql`select ${i}::int as i, ssn, salary from crm.employees where id = ${1}`));
+    results.forEach((r, i) => assert.equal([...r], [{ i, ssn: 'XXXXXXX3333', salary: '90000' }]));
+    const other = await Promise.all([sql`select count(*)::int as n from crm.employees`, sql`select ${'x'}::text as t`, sql`select count(*)::int as n from crm.employees where org_id <> ${'acme'}`]);
+    assert.equal(other.map((r) => Object.values(r[0])[0]), [1, 'x', 0]);
+  } finally {
+    await sql.end();
+  }
+});
+
+test('postgres.js: sql.unsafe with several statements runs them all, each rewritten', async () => {
+  const sql = postgresJs();
+  try {
+    const r = await sql.unsafe('select 1 as one; select ssn from crm.employees; select count(*)::int as n from crm.employees') as unknown as Array<Array<Record<string, unknown>>>;
+    assert.equal(r.map((x) => [...x]), [[{ one: 1 }], [{ ssn: 'XXXXXXX3333' }], [{ n: 1 }]]);
+    const refused = await sql.unsafe('select 1; select * from pg_catalog.pg_stats').then(() => undefined, (e: { code?: string }) => e.code);
+    assert.is(refused, '42501');
+  } finally {
+    await sql.end();
+  }
+});
+
+test('ParameterStatus passes through: SET TimeZone and DateStyle reach the driver', async () => {
+  const sql = postgresJs();
+  try {
+    await sql`set timezone = 'Europe/Paris'`;
+    await sql`set datestyle = 'SQL, DMY'`;
+    const parameters = (sql as unknown as { parameters: Record<string, string> }).parameters;
+    assert.is(parameters.TimeZone, 'Europe/Paris');
+    assert.is(parameters.DateStyle, 'SQL, DMY');
+    assert.is(parameters.session_authorization, 'alice@acme.com', 'reported as the pgveil user, not the service role');
+    await sql`set client_encoding = 'UTF8'`;
+    const latin = await sql`set client_encoding = 'LATIN1'`.then(() => undefined, (e: { code?: string }) => e.code);
+    assert.is(latin, '42501');
+  } finally {
+    await sql.end();
+  }
+});
+
+test('current_user and session_user are the service role upstream (documented)', async () => {
+  await withClient(async (c) => {
+    const r = await c.query('select current_user as cu, session_user as su');
+    assert.equal(r.rows[0], { cu: 'pgveil_service', su: 'pgveil_service' });
+  });
+});
+
+test('C4 NotificationResponse passes through on a channel the policy lists; LISTEN elsewhere and NOTIFY are refused', async () => {
+  await withClient(async (c) => {
+    const got: Array<{ channel: string; payload?: string }> = [];
+    c.on('notification', (n) => got.push({ channel: n.channel, payload: n.payload }));
+    await c.query('listen dashboard_refresh');
+    for (const sql of ['listen other_channel', 'listen "Dashboard_Refresh"', "notify dashboard_refresh, 'x'", "select pg_notify('dashboard_refresh', 'x')"]) {
+      const code = await c.query(sql).then(() => undefined, (e: { code?: string }) => e.code);
+      assert.is(code, '42501', sql);
+    }
+    const su = new pg.Client({ host: '127.0.0.1', port: h.pg.port, user: h.pg.user, password: h.pg.password, database: 'analytics' });
+    await su.connect();
+    await su.query("notify dashboard_refresh, 'sales updated'");
+    await su.query("notify other_channel, 'not for alice'");
+    await su.end();
+    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await c.query('select 1'); // any notification still in flight arrives before this answer
+    assert.equal(got, [{ channel: 'dashboard_refresh', payload: 'sales updated' }]);
+    await c.query('unlisten *');
   });
 });
 
