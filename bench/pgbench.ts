@@ -1,9 +1,18 @@
-// pgbench -S (select-only) straight to PostgreSQL and through pgveil, in the
-// simple, extended and prepared protocols, with a policy on pgbench_accounts
-// (ownership filter and a mask) so every statement is really rewritten.
+// pgbench -S (select-only) straight to PostgreSQL, through PgBouncer (when
+// installed: `bash scripts/install-bench-tools.sh`; session pooling, the
+// same one-server-connection-per-client shape as pgveil) and through
+// pgveil, in the simple, extended and prepared protocols, with a policy on
+// pgbench_accounts (ownership filter and a mask) so every statement pgveil
+// sees is really rewritten. Prints a table of tps and latency with ratios
+// to direct, and writes an SVG bar chart.
 // Run: npm run build && node dist/bench/pgbench.js [seconds] [clients]
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startHarness, passwords } from '../test/helpers/harness.js';
+import { freePort } from '../src/demo/embedded-postgres.js';
 
 const seconds = Number(process.argv[2] ?? 10);
 const clients = Number(process.argv[3] ?? 4);
@@ -22,6 +31,45 @@ function pgbench(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
 const tps = (out: string) => Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
 const latency = (out: string) => Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? NaN);
 
+/** Starts PgBouncer in front of upstream (session pooling, SCRAM from a plain-text userlist); undefined when it is not installed. */
+async function startPgBouncer(upstream: { port: number; user: string; password: string }): Promise<{ env: NodeJS.ProcessEnv; stop(): void } | undefined> {
+  const found = await new Promise<boolean>((resolve) => {
+    const probe = spawn('pgbouncer', ['--version']);
+    probe.on('error', () => resolve(false));
+    probe.on('close', (code) => resolve(code === 0));
+  });
+  if (!found) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'pgveil-bench-pgbouncer-'));
+  chmodSync(dir, 0o777); // as root PgBouncer runs as the postgres user (-u), which must write its log here
+  const port = await freePort();
+  const ini = join(dir, 'pgbouncer.ini');
+  writeFileSync(join(dir, 'userlist.txt'), '"bench" "bench-password"\n', { mode: 0o644 });
+  writeFileSync(ini, [
+    '[databases]',
+    `analytics = host=127.0.0.1 port=${upstream.port} dbname=analytics user=${upstream.user} password=${upstream.password}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
+    'auth_type = scram-sha-256', `auth_file = ${join(dir, 'userlist.txt')}`,
+    'pool_mode = session', `default_pool_size = ${clients + 2}`, 'max_client_conn = 200',
+    'ignore_startup_parameters = extra_float_digits',
+    `logfile = ${join(dir, 'pgbouncer.log')}`, `pidfile = ${join(dir, 'pgbouncer.pid')}`,
+  ].join('\n') + '\n', { mode: 0o644 });
+  const args = process.getuid?.() === 0 ? ['-u', 'postgres', ini] : [ini];
+  const child: ChildProcess = spawn('pgbouncer', args, { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) { // ready when it accepts connections
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    env: { PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'bench', PGPASSWORD: 'bench-password', PGDATABASE: 'analytics', PGSSLMODE: 'disable' },
+    stop: () => { child.kill('SIGTERM'); },
+  };
+}
+
 const h = await startHarness({
   tlsMode: 'prefer',
   policyYaml: `
@@ -34,6 +82,8 @@ tables:
 `,
   extraSql: 'GRANT CREATE ON SCHEMA public TO postgres',
 });
+const bouncerNote = 'PgBouncer not installed (bash scripts/install-bench-tools.sh installs it): its column is left out';
+let bouncer: Awaited<ReturnType<typeof startPgBouncer>>;
 try {
   const direct = { PGHOST: h.pg.host, PGPORT: String(h.pg.port), PGUSER: 'postgres', PGPASSWORD: h.pg.password, PGDATABASE: 'analytics' };
   await pgbench(['-i', '-s', '1', '-q'], direct);
@@ -41,15 +91,63 @@ try {
   await su.query('GRANT SELECT ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history TO pgveil_service');
   await su.end();
   await h.proxy.reload(); // the catalog now knows pgbench_accounts
+  bouncer = await startPgBouncer({ port: h.pg.port, user: 'postgres', password: h.pg.password });
   const proxied = { PGHOST: '127.0.0.1', PGPORT: String(h.proxy.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' };
-  const rows: string[] = ['protocol   | direct tps | pgveil tps | ratio | direct lat ms | pgveil lat ms'];
+  const results: Array<{ mode: string; direct: string; bouncer?: string; pgveil: string }> = [];
   for (const mode of ['simple', 'extended', 'prepared']) {
     const args = ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
-    const d = await pgbench(args, direct);
-    const p = await pgbench(args, proxied);
-    rows.push(`${mode.padEnd(10)} | ${tps(d).toFixed(0).padStart(10)} | ${tps(p).toFixed(0).padStart(10)} | ${(tps(p) / tps(d)).toFixed(2).padStart(5)} | ${latency(d).toFixed(3).padStart(13)} | ${latency(p).toFixed(3).padStart(13)}`);
+    results.push({ mode, direct: await pgbench(args, direct), bouncer: bouncer ? await pgbench(args, bouncer.env) : undefined, pgveil: await pgbench(args, proxied) });
   }
-  console.log(`pgbench -S, ${clients} clients, ${seconds} s each, plaintext client link; policy: bid = 1 filter + filler masked\n${rows.join('\n')}`);
+  const cols = ['protocol  ', 'direct tps', ...(bouncer ? ['pgbouncer tps', 'ratio'] : []), 'pgveil tps', 'ratio', ...(bouncer ? ['vs pgbouncer'] : []), 'direct ms', ...(bouncer ? ['pgbouncer ms'] : []), 'pgveil ms'];
+  const rows = [cols.join(' | ')];
+  for (const r of results) {
+    const cells = [r.mode.padEnd(10), tps(r.direct).toFixed(0)];
+    if (r.bouncer) cells.push(tps(r.bouncer).toFixed(0), (tps(r.bouncer) / tps(r.direct)).toFixed(2));
+    cells.push(tps(r.pgveil).toFixed(0), (tps(r.pgveil) / tps(r.direct)).toFixed(2));
+    if (r.bouncer) cells.push((tps(r.pgveil) / tps(r.bouncer)).toFixed(2));
+    cells.push(latency(r.direct).toFixed(3));
+    if (r.bouncer) cells.push(latency(r.bouncer).toFixed(3));
+    cells.push(latency(r.pgveil).toFixed(3));
+    rows.push(cells.map((c, i) => c.padStart(cols[i].length)).join(' | '));
+  }
+  console.log(`pgbench -S, ${clients} clients, ${seconds} s each, plaintext client links; pgveil policy: bid = 1 filter + filler masked${bouncer ? '; PgBouncer session pooling' : ''}\n${rows.join('\n')}`);
+  if (!bouncer) console.log(bouncerNote);
+  const svgFile = join(mkdtempSync(join(tmpdir(), 'pgveil-bench-')), 'pgbench.svg');
+  writeFileSync(svgFile, chart(results.map((r) => ({
+    label: r.mode,
+    bars: [{ label: 'direct', value: tps(r.direct) }, ...(r.bouncer ? [{ label: 'pgbouncer', value: tps(r.bouncer) }] : []), { label: 'pgveil', value: tps(r.pgveil) }],
+  })), `pgbench -S transactions per second (${clients} clients, ${seconds} s)`));
+  console.log(`chart: ${svgFile}`);
 } finally {
+  bouncer?.stop();
   await h.close();
+}
+
+/** Grouped horizontal bars on a linear scale, one group per protocol mode. */
+function chart(groups: Array<{ label: string; bars: Array<{ label: string; value: number }> }>, title: string): string {
+  const colours: Record<string, string> = { direct: '#6c757d', pgbouncer: '#e9c46a', pgveil: '#2a9d8f' };
+  const left = 90, right = 90, top = 44, barH = 18, gap = 6, groupGap = 30, width = 760;
+  const plotW = width - left - right;
+  const max = Math.max(...groups.flatMap((g) => g.bars.map((b) => b.value)));
+  const x = (v: number) => Math.round((left + (v / max) * plotW) * 10) / 10;
+  const height = top + groups.reduce((sum, g) => sum + g.bars.length * (barH + gap) + groupGap, 0) + 10;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    '<rect width="100%" height="100%" fill="white"/>',
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">${title}</text>`,
+  ];
+  let y = top;
+  for (const g of groups) {
+    out.push(`<text x="${left}" y="${y + 2}" font-weight="bold">${g.label}</text>`);
+    y += 8;
+    for (const b of g.bars) {
+      out.push(`<text x="${left - 6}" y="${y + barH - 5}" text-anchor="end">${b.label}</text>`,
+        `<rect x="${left}" y="${y}" width="${Math.max(1, x(b.value) - left)}" height="${barH}" fill="${colours[b.label] ?? '#333'}"/>`,
+        `<text x="${x(b.value) + 4}" y="${y + barH - 5}" fill="#333">${b.value.toFixed(0)}</text>`);
+      y += barH + gap;
+    }
+    y += groupGap - gap;
+  }
+  out.push('</svg>');
+  return out.join('\n');
 }
