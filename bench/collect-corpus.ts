@@ -1,9 +1,9 @@
-// Records the catalog statements real clients send (psql meta-commands,
-// pgjdbc DatabaseMetaData, SQLAlchemy's inspector, psqlODBC) by running them
+// Records the catalog statements real clients send (psql meta-commands and
+// TAB completion, pgjdbc DatabaseMetaData, SQLAlchemy's inspector, psqlODBC) by running them
 // straight against PostgreSQL with log_statement = all, and writes them to
 // test/corpus/client-statements.json for test/clients/corpus.test.ts.
 // Run: npm run build && node dist/bench/collect-corpus.js
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHarness } from '../test/helpers/harness.js';
@@ -39,6 +39,17 @@ public class Meta { public static void main(String[] a) throws Exception {
   } } }
 `);
   await run('java', ['-cp', '/usr/share/java/postgresql.jar', java, `jdbc:postgresql://${h.pg.host}:${h.pg.port}/analytics`, 'postgres', h.pg.password], { timeoutMs: 120_000 });
+  // psql's TAB completion (readline needs a terminal: script(1) makes one)
+  for (const keys of ['select * from crm.\t\t', 'select * from cr\t', 'select * from crm.employees where s\t\t', '\\d crm.emp\t']) {
+    await run('script', ['-q', '-e', '-c', 'psql -X -P pager=off', '/dev/null'], { env: { ...env, TERM: 'dumb' }, input: `${keys}\n\\r\n\\q\n` });
+  }
+  // psqlODBC (Tableau, Power BI): isql's `help` is SQLTables, `help <table>` SQLColumns
+  const driver = ['/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so', '/usr/lib/aarch64-linux-gnu/odbc/psqlodbcw.so'].find(existsSync) ?? 'psqlodbcw.so';
+  writeFileSync(join(h.dir, 'odbcinst.ini'), `[PostgreSQL Unicode]\nDriver = ${driver}\n`);
+  writeFileSync(join(h.dir, 'odbc.ini'), `[direct]\nDriver = PostgreSQL Unicode\nServername = ${h.pg.host}\nPort = ${h.pg.port}\nDatabase = analytics\n`);
+  await run('isql', ['-b', 'direct', 'postgres', h.pg.password], {
+    env: { ...process.env, ODBCSYSINI: h.dir, ODBCINI: join(h.dir, 'odbc.ini') }, input: 'help\nhelp employees\nselect * from crm.employees\n', timeoutMs: 30_000,
+  });
   await new Promise((r) => setTimeout(r, 500));
 } finally {
   await h.close();
@@ -50,7 +61,7 @@ for (const e of entries) {
   const m = /LOG:\s+(?:statement|execute [^:]*): ([\s\S]*)$/.exec(e);
   if (!m) continue;
   const sql = m[1].trim();
-  if (/^(BEGIN|COMMIT|ROLLBACK|SET |SHOW |select \$1|CREATE |GRANT |INSERT |ALTER |REVOKE )/i.test(sql) || !sql) continue;
+  if (/^(BEGIN|COMMIT|ROLLBACK|SET |SHOW |select \$1|CREATE |GRANT |INSERT |ALTER |REVOKE |DEALLOCATE )/i.test(sql) || !sql) continue;
   if (/^select 1$/i.test(sql)) continue;
   statements.add(sql);
 }
