@@ -263,7 +263,7 @@ test('every problem of every file is collected in one ConfigError, formatted fil
   assert.is(err!.issues.length, 3);
   const lines = err!.message.split('\n');
   assert.is(lines.length, 3);
-  assert.ok(lines[0].endsWith('pgveil.yaml:5:10: workers: expected an integer from 1 to 256 or "auto", got a string'), lines[0]);
+  assert.ok(lines[0].endsWith('pgveil.yaml:5:10: workers: expected an integer from 1 to 127 or "auto", got a string'), lines[0]);
   assert.ok(lines[1].endsWith('users.yaml:6:13: users."alice@acme.com".groups: expected a list, got a string'), lines[1]);
   assert.ok(lines[2].endsWith('policy.yaml:1:21: defaults.writes: expected one of "deny", "allow"; got "maybe"'), lines[2]);
 });
