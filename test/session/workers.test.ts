@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -204,6 +205,28 @@ test('a worker that dies is replaced, and the other keeps serving meanwhile', as
     await d.end();
   }
   assert.equal([...seen].sort(), [1, 2], 'the replacement took the dead worker\'s id');
+});
+
+test('a policy change reaches every worker (SIGHUP to the primary, and each worker\'s file watch)', async () => {
+  const policyFile = join(h.dir, 'policy.yaml');
+  writeFileSync(policyFile, `${readFileSync(policyFile, 'utf8')}    redaction:\n      ssn: { mask: "null" }\n`);
+  proxy.kill('SIGHUP');
+  let generation = 0;
+  for (let i = 0; i < 100 && generation < 2; i++) {
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    generation = Number(/^pgveil_policy_generation (\d+)$/m.exec(text)?.[1] ?? 0);
+    if (generation < 2) await sleep(100);
+  }
+  assert.ok(generation >= 2, 'the lowest generation over the workers moved on');
+  const seen = new Set<number>();
+  for (let i = 0; i < 4; i++) {
+    const c = new pg.Client(config('alice@acme.com'));
+    await c.connect();
+    seen.add((c as unknown as { processID: number }).processID >>> 24);
+    assert.equal((await c.query('select ssn from crm.employees')).rows, [{ ssn: null }]);
+    await c.end();
+  }
+  assert.equal([...seen].sort(), [1, 2]);
 });
 
 test('SIGTERM ends open sessions and stops the primary and every worker', async () => {
