@@ -30,6 +30,8 @@ export interface PasswordPolicy { minLength: number; minClasses: number; maxAgeD
 
 export interface AuthConfig {
   lockout: LockoutConfig;
+  /** Failed logins per client address (THREATS E3); maxFailures 0 = off. */
+  addressLockout: LockoutConfig;
   idleTimeoutSeconds: number;
   /** Deadline for the whole startup (SSL negotiation + StartupMessage). */
   startupTimeoutMs: number;

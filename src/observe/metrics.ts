@@ -7,6 +7,7 @@ export class ProxyMetrics {
   readonly connectionsCurrent = new client.Gauge({ name: 'pgveil_connections_current', help: 'Client connections open now', registers: [this.registry] });
   readonly connectionsTotal = new client.Counter({ name: 'pgveil_connections_total', help: 'Client connections accepted', registers: [this.registry] });
   readonly auth = new client.Counter({ name: 'pgveil_auth_total', help: 'Authentication attempts by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly connectionsRefused = new client.Counter({ name: 'pgveil_connections_refused_total', help: 'Connections refused at accept, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [this.registry] });
   readonly statements = new client.Counter({ name: 'pgveil_statements_total', help: 'Statements by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly analysisSeconds = new client.Histogram({
@@ -32,6 +33,7 @@ export class ProxyMetrics {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'pgveil_' });
     this.policyGeneration.set(1);
     for (const outcome of ['success', 'failure']) this.auth.inc({ outcome }, 0);
+    for (const reason of ['too_many_clients', 'address_blocked']) this.connectionsRefused.inc({ reason }, 0);
     for (const outcome of ['forwarded', 'rewritten', 'refused', 'syntax_error']) this.statements.inc({ outcome }, 0);
   }
 }

@@ -15,6 +15,8 @@ export interface ProxyContext {
   /** The active policy snapshot, catalog and rewrite cache. */
   readonly policy: ActivePolicy;
   readonly lockout: LockoutTracker;
+  /** Failed logins per client address (THREATS E3): a blocked address is refused at accept. */
+  readonly addressLockout: LockoutTracker;
   readonly cancelKeys: CancelKeys;
   /** Under `workers: N`: hands a CancelRequest for another worker's session to the primary, which routes it. */
   readonly routeCancel?: (processId: number, secretKey: Buffer) => void;

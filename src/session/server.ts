@@ -81,6 +81,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     users: () => users,
     policy: active,
     lockout: worker?.lockout ?? new LockoutTracker(config.auth.lockout),
+    addressLockout: worker?.addressLockout ?? new LockoutTracker(config.auth.addressLockout),
     cancelKeys: worker?.cancelKeys ?? new CancelKeys(),
     routeCancel: worker ? (processId, secretKey) => worker.routeCancel(processId, secretKey) : undefined,
     ...buildTls(config),
@@ -134,13 +135,28 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
 
   // Each worker takes an equal share of maxClients, so all of them together never exceed it.
   const maxClients = worker ? Math.max(1, Math.floor(config.limits.maxClients / worker.workerCount)) : config.limits.maxClients;
+  // Refused connections still negotiate SSL and get their error as the answer
+  // to the StartupMessage (libpq and drivers read it there); past
+  // maxClients of them at once (a flood), the error is written at accept.
+  let refusing = 0;
   const server = net.createServer((socket) => {
-    if (sessions.size >= maxClients) {
-      socket.on('error', () => socket.destroy());
-      socket.end(writeErrorResponse(new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' })));
+    const blocked = ctx.addressLockout.isLocked(socket.remoteAddress ?? '');
+    if (!blocked && sessions.size < maxClients) {
+      new ClientSession(socket, ctx);
       return;
     }
-    new ClientSession(socket, ctx);
+    metrics.connectionsRefused.inc({ reason: blocked ? 'address_blocked' : 'too_many_clients' });
+    const refusal = blocked
+      ? new PgError(SqlState.InvalidAuthorizationSpecification, 'too many failed logins from this address; try again later', { severity: 'FATAL' })
+      : new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' });
+    if (refusing >= maxClients) {
+      socket.on('error', () => socket.destroy());
+      socket.end(writeErrorResponse(refusal));
+      return;
+    }
+    refusing++;
+    socket.once('close', () => { refusing--; });
+    new ClientSession(socket, ctx, refusal);
   });
   server.on('error', (err) => logger.error('listener error', { error: err.message }));
   await new Promise<void>((resolve, reject) => {

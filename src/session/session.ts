@@ -52,6 +52,8 @@ export class ClientSession {
   private deadline?: NodeJS.Timeout;
   private idleTimer?: NodeJS.Timeout;
   private tlsDone = false;
+  /** The client's IP address, for per-address failure counting (E3). */
+  private readonly clientAddress: string;
 
   private txStatus: number = TxStatus.Idle;
   /** Query/Sync messages forwarded whose ReadyForQuery has not come back. */
@@ -64,12 +66,19 @@ export class ClientSession {
   private readonly replacements: PgError[] = [];
   private upstreamSentFatal = false;
 
-  constructor(socket: net.Socket, private readonly ctx: ProxyContext) {
+  /**
+   * refusal: the connection is refused (too many clients, a blocked address).
+   * As in PostgreSQL, SSL negotiation still happens, so the client can read
+   * the error, which answers its StartupMessage; the session is not counted.
+   */
+  constructor(socket: net.Socket, private readonly ctx: ProxyContext, private readonly refusal?: PgError) {
     this.socket = socket;
+    this.clientAddress = socket.remoteAddress ?? '';
     this.reader = new FrameReader(false, MAX_STARTUP_PACKET);
     socket.setNoDelay(true);
     this.attach(socket);
     this.deadline = setTimeout(() => this.fail(new PgError(SqlState.ProtocolViolation, 'startup timeout', { severity: 'FATAL' })), ctx.config.auth.startupTimeoutMs);
+    if (refusal) return;
     ctx.sessions.add(this);
     ctx.metrics.connectionsTotal.inc();
     ctx.metrics.connectionsCurrent.inc();
@@ -154,6 +163,7 @@ export class ClientSession {
     if (major !== 3) {
       throw new PgError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0`, { severity: 'FATAL' });
     }
+    if (this.refusal) throw this.refusal;
     if (!this.tlsDone && this.ctx.config.tls.mode === 'require') {
       throw new PgError(SqlState.InvalidAuthorizationSpecification, 'pgveil requires an encrypted connection (SSL off)', {
         severity: 'FATAL', hint: 'Connect with sslmode=require or stronger.',
@@ -229,6 +239,10 @@ export class ClientSession {
   }
 
   private recordAuthFailure(user: string): void {
+    const address = this.clientAddress;
+    const wasBlocked = this.ctx.addressLockout.isLocked(address);
+    this.ctx.addressLockout.recordFailure(address);
+    if (!wasBlocked && this.ctx.addressLockout.isLocked(address)) this.ctx.logger.warn('client address blocked after too many failed logins', { address });
     const wasLocked = this.ctx.lockout.isLocked(user);
     this.ctx.lockout.recordFailure(user);
     this.ctx.metrics.auth.inc({ outcome: 'failure' });
@@ -514,8 +528,10 @@ export class ClientSession {
     clearTimeout(this.deadline);
     clearTimeout(this.idleTimer);
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
-    this.ctx.sessions.delete(this);
-    this.ctx.metrics.connectionsCurrent.dec();
+    if (!this.refusal) {
+      this.ctx.sessions.delete(this);
+      this.ctx.metrics.connectionsCurrent.dec();
+    }
     this.upstream?.socket.destroy();
     if (!this.socket.destroyed) {
       if (this.socket.writableLength > 0 && !this.socket.writableEnded) this.socket.end();

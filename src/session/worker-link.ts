@@ -2,24 +2,31 @@
 // that forked it. What must hold across processes goes through here —
 // authentication failures (the primary counts them, THREATS D1), the secret
 // behind fake verifiers (the same in every worker, so an unknown user looks
-// the same whichever worker answers, D2), and CancelRequests that landed on a
+// the same whichever worker answers, D2), failed logins per client address
+// (E3), and CancelRequests that landed on a
 // worker which does not own the session.
 import { LockoutTracker, type LockoutSnapshot } from '../auth/lockout.js';
 import type { LockoutConfig } from '../config/types.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { CancelKeys } from './cancel-keys.js';
 
+/** What a failure is counted against: a user name (D1) or a client address (E3). */
+export type LockoutScope = 'user' | 'address';
+
 /** Primary → worker. */
 export type PrimaryMessage =
-  | { type: 'init'; workerId: number; workerCount: number; fakeVerifierSecret: string; lockout: LockoutConfig; locks: LockoutSnapshot['locks'] }
-  | { type: 'locked'; user: string; until: number }
+  | {
+    type: 'init'; workerId: number; workerCount: number; fakeVerifierSecret: string;
+    lockout: LockoutConfig; addressLockout: LockoutConfig; locks: Record<LockoutScope, LockoutSnapshot['locks']>;
+  }
+  | { type: 'locked'; scope: LockoutScope; key: string; until: number }
   | { type: 'cancel'; processId: number; secretKey: string }
   | { type: 'ask'; id: number; what: 'metrics' | 'ready' };
 
 /** Worker → primary. */
 export type WorkerMessage =
-  | { type: 'auth-failure'; user: string }
-  | { type: 'auth-success'; user: string }
+  | { type: 'auth-failure'; scope: LockoutScope; key: string }
+  | { type: 'auth-success'; scope: LockoutScope; key: string }
   | { type: 'cancel'; processId: number; secretKey: string }
   | { type: 'hello' }
   | { type: 'listening' }
@@ -31,14 +38,14 @@ export type WorkerMessage =
  * effect in every worker as soon as the primary's message arrives.
  */
 class SharedLockout extends LockoutTracker {
-  constructor(cfg: LockoutConfig, private readonly send: (m: WorkerMessage) => void) {
+  constructor(cfg: LockoutConfig, private readonly scope: LockoutScope) {
     super(cfg);
   }
-  override recordFailure(user: string): void {
-    this.send({ type: 'auth-failure', user });
+  override recordFailure(key: string): void {
+    send({ type: 'auth-failure', scope: this.scope, key });
   }
-  override recordSuccess(user: string): void {
-    this.send({ type: 'auth-success', user });
+  override recordSuccess(key: string): void {
+    send({ type: 'auth-success', scope: this.scope, key });
   }
 }
 
@@ -52,6 +59,7 @@ export class WorkerLink {
   readonly workerId: number;
   readonly workerCount: number;
   readonly lockout: SharedLockout;
+  readonly addressLockout: SharedLockout;
   readonly cancelKeys: CancelKeys;
   readonly fakeVerifierSecret: Buffer;
 
@@ -60,8 +68,11 @@ export class WorkerLink {
     this.workerCount = init.workerCount;
     this.fakeVerifierSecret = Buffer.from(init.fakeVerifierSecret, 'hex');
     this.cancelKeys = new CancelKeys(init.workerId);
-    this.lockout = new SharedLockout(init.lockout, send);
-    this.lockout.restore({ version: 1, failures: [], locks: init.locks }); // locks taken before this worker started
+    this.lockout = new SharedLockout(init.lockout, 'user');
+    this.addressLockout = new SharedLockout(init.addressLockout, 'address');
+    // locks taken before this worker started
+    this.lockout.restore({ version: 1, failures: [], locks: init.locks.user });
+    this.addressLockout.restore({ version: 1, failures: [], locks: init.locks.address });
   }
 
   /** Says hello and waits for the primary's init message (asked for only once this worker listens for it). */
@@ -88,7 +99,7 @@ export class WorkerLink {
     process.on('message', (m: PrimaryMessage) => {
       switch (m.type) {
         case 'locked':
-          this.lockout.applyLock(m.user, m.until);
+          (m.scope === 'user' ? this.lockout : this.addressLockout).applyLock(m.key, m.until);
           return;
         case 'cancel':
           // Routed here because this worker issued the key; the key is checked like any other.

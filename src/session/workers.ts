@@ -1,7 +1,7 @@
 // The primary of `workers: N` (SPEC §2.1, DESIGN §4): forks N processes that
 // share the listening port through node:cluster and keeps what must be one
-// across them. It counts authentication failures (THREATS D1) and tells
-// every worker when a user is locked; it routes a CancelRequest that landed
+// across them. It counts authentication failures per user (THREATS D1) and
+// per client address (E3) and tells every worker when one is locked; it routes a CancelRequest that landed
 // on the wrong worker to the one named in the key's top bits (one hop: the
 // owner only looks the key up); it runs the admin endpoint, whose /metrics
 // sums every worker's registry at scrape time. A worker that dies is started
@@ -15,7 +15,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import { startAdmin } from '../observe/admin.js';
 import { MAX_WORKERS, workerOfProcessId } from './cancel-keys.js';
-import type { PrimaryMessage, WorkerMessage } from './worker-link.js';
+import type { LockoutScope, PrimaryMessage, WorkerMessage } from './worker-link.js';
 
 /** Processes to run for a `workers` setting ("auto" = one per core). */
 export function workerCount(setting: Config['workers']): number {
@@ -36,7 +36,10 @@ export interface Primary {
 /** Forks the workers (each loads the config itself) and resolves once all of them listen. */
 export async function startWorkers(config: Config, logger: Logger): Promise<Primary> {
   const count = workerCount(config.workers);
-  const lockout = new LockoutTracker(config.auth.lockout);
+  const trackers: Record<LockoutScope, LockoutTracker> = {
+    user: new LockoutTracker(config.auth.lockout),
+    address: new LockoutTracker(config.auth.addressLockout),
+  };
   const fakeVerifierSecret = randomBytes(32).toString('hex');
   const own = new client.Registry();
   const lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [own] });
@@ -50,16 +53,19 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   const onMessage = (m: WorkerMessage) => {
     switch (m.type) {
       case 'auth-failure': {
-        const wasLocked = lockout.isLocked(m.user);
-        lockout.recordFailure(m.user);
-        if (!wasLocked && lockout.isLocked(m.user)) {
-          lockouts.inc();
-          broadcast({ type: 'locked', user: m.user, until: Date.now() + config.auth.lockout.lockSeconds * 1000 });
+        const tracker = trackers[m.scope];
+        const wasLocked = tracker.isLocked(m.key);
+        tracker.recordFailure(m.key);
+        if (!wasLocked && tracker.isLocked(m.key)) {
+          if (m.scope === 'user') lockouts.inc();
+          else logger.warn('client address blocked after too many failed logins', { address: m.key });
+          const lockSeconds = (m.scope === 'user' ? config.auth.lockout : config.auth.addressLockout).lockSeconds;
+          broadcast({ type: 'locked', scope: m.scope, key: m.key, until: Date.now() + lockSeconds * 1000 });
         }
         return;
       }
       case 'auth-success':
-        lockout.recordSuccess(m.user);
+        trackers[m.scope].recordSuccess(m.key);
         return;
       case 'cancel': {
         const owner = workers.get(workerOfProcessId(m.processId));
@@ -88,7 +94,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
       if (m.type === 'hello') {
         worker.send({
           type: 'init', workerId: id, workerCount: count, fakeVerifierSecret,
-          lockout: config.auth.lockout, locks: lockout.snapshot().locks,
+          lockout: config.auth.lockout, addressLockout: config.auth.addressLockout,
+          locks: { user: trackers.user.snapshot().locks, address: trackers.address.snapshot().locks },
         } satisfies PrimaryMessage);
       } else if (m.type === 'listening' && !listening) {
         listening = true;

@@ -303,6 +303,7 @@ test('defaults are filled in', () => {
     secrets: {},
     auth: {
       lockout: { maxFailures: 5, windowSeconds: 900, lockSeconds: 1800 },
+      addressLockout: { maxFailures: 30, windowSeconds: 60, lockSeconds: 300 },
       idleTimeoutSeconds: 900, startupTimeoutMs: 10000, authTimeoutMs: 30000,
       passwordPolicy: { minLength: 12, minClasses: 3, maxAgeDays: 90, history: 5 },
     },

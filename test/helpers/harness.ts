@@ -45,6 +45,8 @@ export interface HarnessOptions {
   tlsMode?: 'require' | 'prefer' | 'disable';
   idleTimeoutSeconds?: number;
   lockout?: { maxFailures: number; windowSeconds: number; lockSeconds: number };
+  /** Per-address failure limit (E3); off unless given, since every test client comes from 127.0.0.1. */
+  addressLockout?: { maxFailures: number; windowSeconds: number; lockSeconds: number };
   extraUsers?: string;
   maxMessageBytes?: number;
   startupTimeoutMs?: number;
@@ -126,6 +128,7 @@ users: users.yaml
 policy: policy.yaml
 auth:
   lockout: { maxFailures: ${lockout.maxFailures}, windowSeconds: ${lockout.windowSeconds}, lockSeconds: ${lockout.lockSeconds} }
+  addressLockout: { maxFailures: ${opts.addressLockout?.maxFailures ?? 0}, windowSeconds: ${opts.addressLockout?.windowSeconds ?? 60}, lockSeconds: ${opts.addressLockout?.lockSeconds ?? 300} }
   idleTimeoutSeconds: ${opts.idleTimeoutSeconds ?? 900}
   startupTimeoutMs: ${opts.startupTimeoutMs ?? 10000}
 ${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessageBytes: ${opts.maxMessageBytes ?? 1048576}, maxClients: ${opts.maxClients ?? 200} }

@@ -121,14 +121,20 @@ test('E3 connection floods: past limits.maxClients a new connection gets 53300; 
   for (let i = 0; i < 45; i++) {
     idle.push(await new Promise<net.Socket>((resolve) => { const s = net.connect(h.proxy.port, '127.0.0.1', () => resolve(s)); s.on('error', () => {}); }));
   }
+  // the refusal answers the StartupMessage, as in PostgreSQL
   const reply = await new Promise<string>((resolve) => {
-    const s = net.connect(h.proxy.port, '127.0.0.1');
+    const s = net.connect(h.proxy.port, '127.0.0.1', () => s.write(startup({ user: 'bob@globex.com', database: 'analytics' })));
     let out = '';
     s.on('data', (d) => { out += d.toString('latin1'); });
     s.on('close', () => resolve(out));
     s.on('error', () => resolve(out));
   });
   assert.match(reply, /53300/);
+  // and a TLS client reads it too: SSL is negotiated first
+  const tlsClient = new pg.Client(clientConfig(h, 'bob@globex.com'));
+  tlsClient.on('error', () => {});
+  const err = await tlsClient.connect().then(() => undefined, (e: { code?: string }) => e);
+  assert.is(err?.code, '53300');
   for (const s of idle) s.destroy();
   await new Promise((r) => setTimeout(r, 200));
   const c = new pg.Client(clientConfig(h, 'bob@globex.com'));
