@@ -5,17 +5,22 @@
 // pgbench_accounts (ownership filter and a mask) so every statement pgveil
 // sees is really rewritten. Prints a table of tps and latency with ratios
 // to direct, and writes an SVG bar chart.
-// Run: npm run build && node dist/bench/pgbench.js [seconds] [clients]
+// Run: npm run build && node dist/bench/pgbench.js [seconds] [clients] [--baselines]
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, passwords } from '../test/helpers/harness.js';
+import { startProxy, type ProxyHandle } from '../src/session/server.js';
+import { silentLogger } from '../src/observe/log.js';
 import { freePort } from '../src/demo/embedded-postgres.js';
 
-const seconds = Number(process.argv[2] ?? 10);
-const clients = Number(process.argv[3] ?? 4);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const seconds = Number(positional[0] ?? 10);
+const clients = Number(positional[1] ?? 4);
+// --baselines: also a bare Node pass-through and pgveil with the table unprotected, to show where the time goes
+const baselines = process.argv.includes('--baselines');
 
 function pgbench(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -118,6 +123,7 @@ try {
     bars: [{ label: 'direct', value: tps(r.direct) }, ...(r.bouncer ? [{ label: 'pgbouncer', value: tps(r.bouncer) }] : []), { label: 'pgveil', value: tps(r.pgveil) }],
   })), `pgbench -S transactions per second (${clients} clients, ${seconds} s)`));
   console.log(`chart: ${svgFile}`);
+  if (baselines) await whereTheTimeGoes(direct, results.map((r) => tps(r.pgveil)));
 } finally {
   bouncer?.stop();
   await h.close();
@@ -150,4 +156,38 @@ function chart(groups: Array<{ label: string; bars: Array<{ label: string; value
   }
   out.push('</svg>');
   return out.join('\n');
+}
+
+/**
+ * The same pgbench runs through a bare Node pass-through (two sockets piped,
+ * no parsing: the floor of any Node proxy on this machine) and through
+ * pgveil with pgbench_accounts unprotected (every statement parsed and
+ * checked but forwarded unchanged), next to pgveil with the policy.
+ */
+async function whereTheTimeGoes(direct: NodeJS.ProcessEnv, withPolicy: number[]): Promise<void> {
+  const bare = net.createServer((c) => {
+    const u = net.connect(Number(direct.PGPORT), '127.0.0.1');
+    for (const s of [c, u]) { s.setNoDelay(true); s.on('error', () => {}); }
+    c.pipe(u);
+    u.pipe(c);
+  });
+  await new Promise<void>((r) => bare.listen(0, '127.0.0.1', r));
+  const openPolicy = join(h.dir, 'policy-open.yaml');
+  writeFileSync(openPolicy, 'tables: {}\n');
+  const openConfig = join(h.dir, 'pgveil-open.yaml');
+  writeFileSync(openConfig, readFileSync(h.configFile, 'utf8').replace(/^policy: .*$/m, 'policy: policy-open.yaml'));
+  const open: ProxyHandle = await startProxy({ configFile: openConfig, logger: silentLogger, watch: false });
+  try {
+    const rows = ['protocol   | bare Node pipe | pgveil, table unprotected | pgveil, with policy'];
+    for (const [i, mode] of ['simple', 'extended', 'prepared'].entries()) {
+      const args = ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
+      const b = tps(await pgbench(args, { ...direct, PGPORT: String((bare.address() as net.AddressInfo).port), PGSSLMODE: 'disable' }));
+      const o = tps(await pgbench(args, { PGHOST: '127.0.0.1', PGPORT: String(open.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' }));
+      rows.push(`${mode.padEnd(10)} | ${b.toFixed(0).padStart(14)} | ${o.toFixed(0).padStart(25)} | ${withPolicy[i].toFixed(0).padStart(19)}`);
+    }
+    console.log(`where the time goes (tps):\n${rows.join('\n')}`);
+  } finally {
+    await open.close();
+    bare.close();
+  }
 }
