@@ -37,20 +37,32 @@ async function workerPids(): Promise<number[]> {
   return stdout.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
 }
 
+/** `pgveil serve` with the harness's config on `listenPort`, plus `extraYaml`; resolves once the primary reports its workers listening. */
+async function serve(name: string, listenPort: number, extraYaml: string, onOutput: (text: string) => void): Promise<ChildProcess> {
+  const configFile = h.configFile.replace(/\.yaml$/, `-${name}.yaml`);
+  let text = readFileSync(h.configFile, 'utf8').replace('listen: { host: 127.0.0.1, port: 0 }', `listen: { host: 127.0.0.1, port: ${listenPort} }`);
+  assert.ok(text.includes(`port: ${listenPort}`));
+  for (const line of extraYaml.split('\n').filter(Boolean)) { // a replaced top-level or auth line, or a new one
+    const key = /^( *\w+):/.exec(line)?.[1];
+    const existing = key ? new RegExp(`^${key}:.*$`, 'm') : undefined;
+    text = existing?.test(text) ? text.replace(existing, line) : `${text}\n${line}`;
+  }
+  writeFileSync(configFile, text + '\n');
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../../../bin/pgveil.js', import.meta.url)), 'serve', '--config', configFile], {
+    env: { ...process.env, PGVEIL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); onOutput(d.toString()); });
+  for (let i = 0; i < 150 && !out.includes('pgveil workers listening'); i++) await sleep(100);
+  assert.ok(out.includes('pgveil workers listening'), `the primary did not report its workers listening:\n${out}`);
+  return child;
+}
+
 test.before(async () => {
   h = await startHarness({ tlsMode: 'prefer', lockout: { maxFailures: 3, windowSeconds: 60, lockSeconds: 60 }, maxClients: 10 });
   port = await freePort();
   adminPort = await freePort();
-  const configFile = h.configFile.replace(/\.yaml$/, '-workers.yaml');
-  const text = readFileSync(h.configFile, 'utf8').replace('listen: { host: 127.0.0.1, port: 0 }', `listen: { host: 127.0.0.1, port: ${port} }`);
-  assert.ok(text.includes(`port: ${port}`));
-  writeFileSync(configFile, `${text}\nworkers: 2\nadmin: { host: 127.0.0.1, port: ${adminPort} }\n`);
-  proxy = spawn(process.execPath, [fileURLToPath(new URL('../../../bin/pgveil.js', import.meta.url)), 'serve', '--config', configFile], {
-    env: { ...process.env, PGVEIL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  proxy.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  for (let i = 0; i < 150 && !stderr.includes('pgveil workers listening'); i++) await sleep(100);
-  assert.ok(stderr.includes('pgveil workers listening'), `the primary did not report its workers listening:\n${stderr}`);
+  proxy = await serve('workers', port, `workers: 2\nadmin: { host: 127.0.0.1, port: ${adminPort} }`, (t) => { stderr += t; });
 });
 
 test.after(async () => {
@@ -128,6 +140,24 @@ test('D1 lockout counts failures across workers', async () => {
   const alice = new pg.Client(config('alice@acme.com'));
   await alice.connect();
   await alice.end();
+});
+
+test('E3 failed logins from one address are counted across workers', async () => {
+  const otherPort = await freePort();
+  const other = await serve('address', otherPort, 'workers: 2\n  addressLockout: { maxFailures: 4, windowSeconds: 60, lockSeconds: 60 }', () => {});
+  try {
+    const attempt = async (password: string) => {
+      const c = new pg.Client({ ...config('carol@acme.com', { password }), port: otherPort });
+      c.on('error', () => {});
+      return c.connect().then(async () => { const id = (c as unknown as { processID: number }).processID >>> 24; await c.end(); return `ok ${id}`; }, (e: { code?: string }) => e.code);
+    };
+    assert.match(String(await attempt(passwords['carol@acme.com'])), /^ok [12]$/);
+    for (let i = 0; i < 4; i++) assert.is(await attempt(`wrong-${i}-password`), '28P01'); // two on each worker
+    await sleep(200);
+    assert.equal([await attempt(passwords['carol@acme.com']), await attempt(passwords['carol@acme.com'])], ['28000', '28000'], 'both workers refuse the address');
+  } finally {
+    other.kill('SIGKILL');
+  }
 });
 
 test('D2 an unknown user gets the same fake salt from every worker', async () => {
