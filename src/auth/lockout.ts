@@ -49,33 +49,41 @@ export class LockoutTracker {
   }
 
   /**
-   * Counts a failed attempt. Attempts while locked are not counted and do not
-   * extend the lock: the lock period is the fixed price of a burst.
+   * Counts a failed attempt; true when this failure locked the name. Attempts
+   * while locked are not counted and do not extend the lock: the lock period
+   * is the fixed price of a burst.
    */
-  recordFailure(user: string): void {
-    if (this.cfg.maxFailures <= 0) return;
+  recordFailure(user: string): boolean {
+    if (this.cfg.maxFailures <= 0) return false;
     const key = keyOf(user);
     const now = this.now();
     this.prune(now);
-    if (this.isLocked(user)) return;
+    if (this.isLocked(user)) return false;
     const since = now - this.cfg.windowSeconds * 1000;
     const times = (this.failures.get(key) ?? []).filter((t) => t > since);
     times.push(now);
     this.failures.delete(key);
     if (times.length >= this.cfg.maxFailures) {
-      this.locks.delete(key);
-      this.locks.set(key, now + this.cfg.lockSeconds * 1000);
-      evictOldest(this.locks, this.maxEntries);
-      return;
+      this.lock(key, now + this.cfg.lockSeconds * 1000);
+      return true;
     }
     // Only the last maxFailures times can matter.
     this.failures.set(key, times.slice(-this.cfg.maxFailures));
     evictOldest(this.failures, this.maxEntries);
+    return false;
   }
 
   /** Applies a lock decided elsewhere: under `workers: N` the primary counts and each worker enforces. */
   applyLock(user: string, until: number): void {
-    const key = keyOf(user);
+    this.lock(keyOf(user), until);
+  }
+
+  /** When the name's lock ends (ms), for telling other processes; undefined when it is not locked. */
+  lockedUntil(user: string): number | undefined {
+    return this.isLocked(user) ? this.locks.get(keyOf(user)) : undefined;
+  }
+
+  private lock(key: string, until: number): void {
     this.locks.delete(key);
     this.locks.set(key, until);
     evictOldest(this.locks, this.maxEntries);

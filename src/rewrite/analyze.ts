@@ -213,7 +213,6 @@ export class Analyzer {
         this.result.shapeSafe = false;
         if (this.ctx.listenChannels.has(str(body, 'conditionname') ?? '')) return;
         refuse('LISTEN is not allowed through pgveil on this channel', 'Notifications are a channel between sessions (THREATS C4); a DBA can list channels under channels.listen in the policy.');
-        return;
       case 'NotifyStmt':
         refuse('NOTIFY is not allowed through pgveil', 'Notifications are a channel between sessions (THREATS C4).');
     }

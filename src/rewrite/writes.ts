@@ -1,8 +1,9 @@
 // UPDATE, DELETE, INSERT and COPY FROM on a protected table with
-// `defaults.writes: allow` (THREATS B9). For UPDATE and DELETE: The target is joined, by (tableoid, ctid), to the guarded
-// subquery under the user's alias, so the statement only reaches rows inside
-// the ownership filter and every predicate and SET expression sees masked
-// values; RETURNING shows masked new values. Shapes that would need more
+// `defaults.writes: allow` (THREATS B9). UPDATE and DELETE join the target,
+// by (tableoid, ctid), to the guarded subquery under the user's alias, so the
+// statement only reaches rows inside the ownership filter and every predicate
+// and SET expression sees masked values; RETURNING shows masked new values.
+// INSERT and COPY FROM check every new row against the filter. Shapes that would need more
 // than this are refused (fail closed).
 import { parseSync } from 'libpg-query';
 import type { CatalogRelation } from '../catalog/types.js';

@@ -46,6 +46,11 @@ export class CancelKeys {
     this.entries.delete(processId);
   }
 
+  /** True when another worker issued this process id: the CancelRequest must be routed to it. */
+  issuedElsewhere(processId: number): boolean {
+    return this.workerId !== 0 && workerOfProcessId(processId) !== this.workerId;
+  }
+
   /** Finds the session a CancelRequest names; a wrong secret finds nothing. */
   lookup(processId: number, secretKey: Buffer): CancelTarget | undefined {
     const entry = this.entries.get(processId);

@@ -133,6 +133,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     }, 2000);
   }
 
+  const ready = () => active.current !== undefined;
   // Each worker takes an equal share of maxClients, so all of them together never exceed it.
   const maxClients = worker ? Math.max(1, Math.floor(config.limits.maxClients / worker.workerCount)) : config.limits.maxClients;
   // Refused connections still negotiate SSL and get their error as the answer
@@ -166,7 +167,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const address = server.address() as net.AddressInfo;
   const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
   const admin = config.admin && !worker
-    ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: () => active.current !== undefined })
+    ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready })
     : undefined;
   logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
 
@@ -175,7 +176,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     port: address.port,
     adminPort: admin?.port,
     metrics,
-    ready: () => active.current !== undefined,
+    ready,
     reload,
     async close() {
       watcher?.close();

@@ -25,7 +25,6 @@ import type { User } from '../config/types.js';
 import type { Decision } from './active-policy.js';
 import { StatementGate } from './statement-gate.js';
 import type { ProxyContext } from './context.js';
-import { workerOfProcessId } from './cancel-keys.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
 
 const MAX_STARTUP_PACKET = 10000;
@@ -239,14 +238,11 @@ export class ClientSession {
   }
 
   private recordAuthFailure(user: string): void {
-    const address = this.clientAddress;
-    const wasBlocked = this.ctx.addressLockout.isLocked(address);
-    this.ctx.addressLockout.recordFailure(address);
-    if (!wasBlocked && this.ctx.addressLockout.isLocked(address)) this.ctx.logger.warn('client address blocked after too many failed logins', { address });
-    const wasLocked = this.ctx.lockout.isLocked(user);
-    this.ctx.lockout.recordFailure(user);
+    if (this.ctx.addressLockout.recordFailure(this.clientAddress)) {
+      this.ctx.logger.warn('client address blocked after too many failed logins', { address: this.clientAddress });
+    }
     this.ctx.metrics.auth.inc({ outcome: 'failure' });
-    if (!wasLocked && this.ctx.lockout.isLocked(user)) {
+    if (this.ctx.lockout.recordFailure(user)) {
       this.ctx.metrics.lockouts.inc();
       this.ctx.logger.warn('user locked out', { user });
     }
@@ -506,8 +502,7 @@ export class ClientSession {
 
   private forwardCancel(processId: number, secretKey: Buffer): void {
     const keys = this.ctx.cancelKeys;
-    const owner = workerOfProcessId(processId);
-    if (keys.workerId !== 0 && owner !== keys.workerId) this.ctx.routeCancel?.(processId, secretKey);
+    if (keys.issuedElsewhere(processId)) this.ctx.routeCancel?.(processId, secretKey);
     else keys.lookup(processId, secretKey)?.cancel();
     this.close();
   }

@@ -41,8 +41,10 @@ class SharedLockout extends LockoutTracker {
   constructor(cfg: LockoutConfig, private readonly scope: LockoutScope) {
     super(cfg);
   }
-  override recordFailure(key: string): void {
+  /** Reported to the primary, which decides on the lock: never locks here. */
+  override recordFailure(key: string): boolean {
     send({ type: 'auth-failure', scope: this.scope, key });
+    return false;
   }
   override recordSuccess(key: string): void {
     send({ type: 'auth-success', scope: this.scope, key });

@@ -54,14 +54,10 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     switch (m.type) {
       case 'auth-failure': {
         const tracker = trackers[m.scope];
-        const wasLocked = tracker.isLocked(m.key);
-        tracker.recordFailure(m.key);
-        if (!wasLocked && tracker.isLocked(m.key)) {
-          if (m.scope === 'user') lockouts.inc();
-          else logger.warn('client address blocked after too many failed logins', { address: m.key });
-          const lockSeconds = (m.scope === 'user' ? config.auth.lockout : config.auth.addressLockout).lockSeconds;
-          broadcast({ type: 'locked', scope: m.scope, key: m.key, until: Date.now() + lockSeconds * 1000 });
-        }
+        if (!tracker.recordFailure(m.key)) return;
+        if (m.scope === 'user') lockouts.inc();
+        else logger.warn('client address blocked after too many failed logins', { address: m.key });
+        broadcast({ type: 'locked', scope: m.scope, key: m.key, until: tracker.lockedUntil(m.key) ?? Date.now() });
         return;
       }
       case 'auth-success':
