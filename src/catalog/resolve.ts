@@ -7,6 +7,7 @@
 // (THREATS C5), so the session's temp schema holds nothing to find. Other
 // sessions' pg_temp_N schemas are not in the catalog either.
 import { canonicalRelation } from '../config/identifiers.js';
+import { walk } from './inheritance.js';
 import type { Catalog, CatalogRelation } from './types.js';
 
 export { parseSearchPath } from './search-path.js';
@@ -55,18 +56,10 @@ export function rootOf(catalog: Catalog, rel: CatalogRelation): CatalogRelation 
 
 /** Every partition / inheritance child below `oid`, at any depth, breadth-first; only those in the catalog. */
 export function descendantsOf(catalog: Catalog, oid: number): CatalogRelation[] {
-  const children = catalog.children ?? childrenFromParents(catalog);
   const out: CatalogRelation[] = [];
-  const seen = new Set<number>([oid]);
-  const queue = [oid];
-  while (queue.length > 0) {
-    for (const child of children.get(queue.shift()!) ?? []) {
-      if (seen.has(child)) continue;
-      seen.add(child);
-      queue.push(child);
-      const rel = catalog.byOid.get(child);
-      if (rel) out.push(rel);
-    }
+  for (const child of walk(catalog.children ?? childrenFromParents(catalog), oid)) {
+    const rel = catalog.byOid.get(child);
+    if (rel) out.push(rel);
   }
   return out;
 }
