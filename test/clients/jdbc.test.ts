@@ -8,28 +8,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, passwords, type Harness } from '../helpers/harness.js';
 import { run } from '../helpers/run.js';
+import { accountsPolicy, accountsSql } from './accounts-fixture.js';
 
 let h: Harness;
 test.before(async () => {
   h = await startHarness({
-    extraSql: `
-      CREATE TABLE crm.accounts (id int PRIMARY KEY, org_id text, owner_id int REFERENCES crm.employees(id), name text);
+    extraSql: accountsSql(`
       CREATE INDEX accounts_name ON crm.accounts (name);
-      INSERT INTO crm.accounts SELECT g, CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END, 1, 'a' || g FROM generate_series(1, 200) g;
-      GRANT SELECT ON crm.accounts TO pgveil_service;`,
-    policyYaml: `
-defaults: { unlistedRelations: deny }
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-      salary: { mask: "null" }
-  crm.accounts:
-    ownership:
-      - filter: "org_id = \${user.org}"
-`,
+      INSERT INTO crm.accounts SELECT g, CASE WHEN g % 2 = 0 THEN 'acme' ELSE 'globex' END, 1, 'a' || g FROM generate_series(1, 200) g;`),
+    policyYaml: accountsPolicy('      salary: { mask: "null" }\n'),
   });
 });
 test.after(async () => { await h.close(); });

@@ -7,26 +7,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, passwords, type Harness } from '../helpers/harness.js';
 import { run } from '../helpers/run.js';
+import { accountsPolicy, accountsSql } from './accounts-fixture.js';
 
 let h: Harness;
 test.before(async () => {
   h = await startHarness({
-    extraSql: `
-      CREATE TABLE crm.accounts (id int PRIMARY KEY, org_id text, owner_id int REFERENCES crm.employees(id), name text);
-      INSERT INTO crm.accounts VALUES (10, 'acme', 1, 'Acme Account'), (20, 'globex', 2, 'Globex Account');
-      GRANT SELECT ON crm.accounts TO pgveil_service;`,
-    policyYaml: `
-defaults: { unlistedRelations: deny }
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-  crm.accounts:
-    ownership:
-      - filter: "org_id = \${user.org}"
-`,
+    extraSql: accountsSql("INSERT INTO crm.accounts VALUES (10, 'acme', 1, 'Acme Account'), (20, 'globex', 2, 'Globex Account');"),
+    policyYaml: accountsPolicy(),
   });
 });
 test.after(async () => { await h.close(); });
