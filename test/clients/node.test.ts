@@ -8,19 +8,12 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import postgres from 'postgres';
-import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
+import { startHarness, clientConfig, employeesPolicy, passwords, type Harness } from '../helpers/harness.js';
 
 let h: Harness;
 test.before(async () => {
   h = await startHarness({
-    policyYaml: `
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-      salary: { mask: round, step: 1000 }
+    policyYaml: `${employeesPolicy}      salary: { mask: round, step: 1000 }
 channels:
   listen: [dashboard_refresh]
 `,
