@@ -78,7 +78,7 @@ export const command: Command = {
       }
     }
 
-    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown: true, allowedFunctions: snapshot.allowedFunctions, listenChannels: snapshot.listenChannels });
+    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown: true, rules: snapshot.rules });
     console.log(render(outcome, profile));
     return outcome.kind === 'refuse' ? 1 : 0;
   },

@@ -37,13 +37,17 @@ export interface Edit {
   skeleton?: string;
 }
 
-export interface AnalysisContext {
-  profile: Profile;
-  catalog: Catalog;
-  /** policy.functions.allow ("schema.name", "schema.*"). */
+/** The policy file's rules about statements themselves (the same for every user). */
+export interface StatementRules {
+  /** policy.functions.allow: user-defined functions and operators users may call ("schema.name", "schema.*"). */
   allowedFunctions: ReadonlySet<string>;
   /** policy.channels.listen: channels LISTEN may name. */
   listenChannels: ReadonlySet<string>;
+}
+
+export interface AnalysisContext extends StatementRules {
+  profile: Profile;
+  catalog: Catalog;
   /** `pgveil:<user>:` — kept in front of any application_name the user sets (C1). */
   applicationNamePrefix?: string;
   /** The (cached) pieces of the guarded subquery of a protected relation. */

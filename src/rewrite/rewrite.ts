@@ -4,11 +4,15 @@ import { parseSync } from 'libpg-query';
 import type { Catalog } from '../catalog/types.js';
 import type { Profile } from '../policy/types.js';
 import { PgError, SqlState } from '../errors.js';
-import { Analyzer, type Analysis } from './analyze.js';
+import { Analyzer, type Analysis, type StatementRules } from './analyze.js';
+
+export type { StatementRules } from './analyze.js';
 import { guardedParts } from './replacement.js';
 import { splice } from './splice.js';
 import { SqlText } from './sql-text.js';
 import { verifyRewrite } from './verify.js';
+
+const noStatementRules: StatementRules = { allowedFunctions: new Set(), listenChannels: new Set() };
 
 export interface RewriteInput {
   profile: Profile;
@@ -16,9 +20,8 @@ export interface RewriteInput {
   searchPath: string[];
   /** False while a search_path change is in flight: unqualified names are then refused. */
   searchPathKnown?: boolean;
-  /** policy.functions.allow: user-defined functions and operators users may call ("schema.name", "schema.*"). */
-  allowedFunctions?: ReadonlySet<string>;
-  listenChannels?: ReadonlySet<string>;
+  /** Default: none (no user-defined function, no LISTEN). */
+  rules?: StatementRules;
   /** `pgveil:<user>:`, kept in front of application_name values the user sets. */
   applicationNamePrefix?: string;
 }
@@ -86,8 +89,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     profile: input.profile,
     catalog: input.catalog,
     replacement: (rel, table, inh) => guardedParts(input.profile, rel, table, inh),
-    allowedFunctions: input.allowedFunctions ?? new Set(),
-    listenChannels: input.listenChannels ?? new Set(),
+    ...(input.rules ?? noStatementRules),
     applicationNamePrefix: input.applicationNamePrefix,
   }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
   const common: Common = {

@@ -12,7 +12,7 @@ import type { Profile } from '../policy/types.js';
 import { RewriteCache } from '../cache/rewrite-cache.js';
 import { scanShape } from '../cache/shape.js';
 import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cache/template.js';
-import { rewriteSql, type Outcome } from '../rewrite/rewrite.js';
+import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrite.js';
 import { openServiceClient } from '../upstream/service-client.js';
 import { guardedSystemRelations } from '../rewrite/system-guards.js';
 import { canonicalRelation } from '../config/identifiers.js';
@@ -26,10 +26,8 @@ export interface Snapshot {
   generation: number;
   compiled: CompiledPolicy;
   catalog: Catalog;
-  /** policy.functions.allow: "schema.name" or "schema.*". */
-  allowedFunctions: ReadonlySet<string>;
-  /** policy.channels.listen. */
-  listenChannels: ReadonlySet<string>;
+  /** functions.allow and channels.listen, for every statement's analysis. */
+  rules: StatementRules;
 }
 
 /** What the session does with a statement. `usesSearchPath`: it names a relation without its schema. */
@@ -105,7 +103,8 @@ export class ActivePolicy {
     }
     checkMasks(compiled, catalog);
     checkPolicyNames(compiled, catalog);
-    const next: Snapshot = { generation, compiled, catalog, allowedFunctions: new Set(policy.functions?.allow ?? []), listenChannels: new Set(policy.channels?.listen ?? []) };
+    const rules: StatementRules = { allowedFunctions: new Set(policy.functions?.allow ?? []), listenChannels: new Set(policy.channels?.listen ?? []) };
+    const next: Snapshot = { generation, compiled, catalog, rules };
     this.snapshot = next;
     this.catalogError = undefined;
     this.cache.newGeneration(generation);
@@ -137,7 +136,7 @@ export class ActivePolicy {
     if (exact) return exact.kind === 'template' ? { kind: 'refuse', error: internalError() } : exact;
 
     const started = performance.now();
-    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, allowedFunctions: snapshot.allowedFunctions, listenChannels: snapshot.listenChannels, applicationNamePrefix });
+    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, rules: snapshot.rules, applicationNamePrefix });
     this.cache.recordMiss(performance.now() - started);
     const effects = effectsOf(outcome);
     const usesSearchPath = outcome.usesSearchPath;
