@@ -3,11 +3,12 @@
 // straight against PostgreSQL with log_statement = all, and writes them to
 // test/corpus/client-statements.json for test/clients/corpus.test.ts.
 // Run: npm run build && node dist/bench/collect-corpus.js
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHarness } from '../test/helpers/harness.js';
 import { run } from '../test/helpers/run.js';
+import { odbcDsn } from '../test/helpers/odbc.js';
 
 let log = '';
 const h = await startHarness({ tlsMode: 'disable', postgresSettings: { log_statement: 'all' }, onPostgresLog: (t) => { log += t; } });
@@ -44,11 +45,8 @@ public class Meta { public static void main(String[] a) throws Exception {
     await run('script', ['-q', '-e', '-c', 'psql -X -P pager=off', '/dev/null'], { env: { ...env, TERM: 'dumb' }, input: `${keys}\n\\r\n\\q\n` });
   }
   // psqlODBC (Tableau, Power BI): isql's `help` is SQLTables, `help <table>` SQLColumns
-  const driver = ['/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so', '/usr/lib/aarch64-linux-gnu/odbc/psqlodbcw.so'].find(existsSync) ?? 'psqlodbcw.so';
-  writeFileSync(join(h.dir, 'odbcinst.ini'), `[PostgreSQL Unicode]\nDriver = ${driver}\n`);
-  writeFileSync(join(h.dir, 'odbc.ini'), `[direct]\nDriver = PostgreSQL Unicode\nServername = ${h.pg.host}\nPort = ${h.pg.port}\nDatabase = analytics\n`);
   await run('isql', ['-b', 'direct', 'postgres', h.pg.password], {
-    env: { ...process.env, ODBCSYSINI: h.dir, ODBCINI: join(h.dir, 'odbc.ini') }, input: 'help\nhelp employees\nselect * from crm.employees\n', timeoutMs: 30_000,
+    env: odbcDsn(h.dir, 'direct', { Servername: h.pg.host, Port: h.pg.port, Database: 'analytics' }), input: 'help\nhelp employees\nselect * from crm.employees\n', timeoutMs: 30_000,
   });
   await new Promise((r) => setTimeout(r, 500));
 } finally {

@@ -33,6 +33,8 @@ function pgbench(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   });
 }
 
+/** pgbench -S arguments for one protocol mode, with this run's clients and duration. */
+const selectOnly = (mode: string) => ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
 const tps = (out: string) => Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
 const latency = (out: string) => Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? NaN);
 
@@ -100,7 +102,7 @@ try {
   const proxied = { PGHOST: '127.0.0.1', PGPORT: String(h.proxy.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' };
   const results: Array<{ mode: string; direct: string; bouncer?: string; pgveil: string }> = [];
   for (const mode of ['simple', 'extended', 'prepared']) {
-    const args = ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
+    const args = selectOnly(mode);
     results.push({ mode, direct: await pgbench(args, direct), bouncer: bouncer ? await pgbench(args, bouncer.env) : undefined, pgveil: await pgbench(args, proxied) });
   }
   const cols = ['protocol  ', 'direct tps', ...(bouncer ? ['pgbouncer tps', 'ratio'] : []), 'pgveil tps', 'ratio', ...(bouncer ? ['vs pgbouncer'] : []), 'direct ms', ...(bouncer ? ['pgbouncer ms'] : []), 'pgveil ms'];
@@ -180,7 +182,7 @@ async function whereTheTimeGoes(direct: NodeJS.ProcessEnv, withPolicy: number[])
   try {
     const rows = ['protocol   | bare Node pipe | pgveil, table unprotected | pgveil, with policy'];
     for (const [i, mode] of ['simple', 'extended', 'prepared'].entries()) {
-      const args = ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
+      const args = selectOnly(mode);
       const b = tps(await pgbench(args, { ...direct, PGPORT: String((bare.address() as net.AddressInfo).port), PGSSLMODE: 'disable' }));
       const o = tps(await pgbench(args, { PGHOST: '127.0.0.1', PGPORT: String(open.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' }));
       rows.push(`${mode.padEnd(10)} | ${b.toFixed(0).padStart(14)} | ${o.toFixed(0).padStart(25)} | ${withPolicy[i].toFixed(0).padStart(19)}`);
