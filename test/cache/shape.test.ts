@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadModule, scanSync } from 'libpg-query';
 import { scanShape } from '../../src/cache/shape.js';
+import { SqlText } from '../../src/rewrite/sql-text.js';
 import { mulberry32 } from '../helpers/random.js';
 
 await loadModule();
@@ -26,22 +27,6 @@ const TYPE = (() => {
 const KIND_OF = new Map<number, string>([[TYPE.S, 'S'], [TYPE.U, 'U'], [TYPE.B, 'B'], [TYPE.X, 'X'], [TYPE.I, 'I'], [TYPE.F, 'F']]);
 
 interface Constant { start: number; end: number; kind: string }
-
-/** JS string index of every UTF-8 byte offset of `s`. */
-function byteToIndex(s: string): Int32Array {
-  const bytes = Buffer.from(s, 'utf8');
-  const map = new Int32Array(bytes.length + 1);
-  let b = 0;
-  for (let i = 0; i < s.length; i++) {
-    const cp = s.codePointAt(i) as number;
-    const size = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    for (let k = 0; k < size; k++) map[b + k] = i;
-    b += size;
-    if (cp > 0xffff) i++;
-  }
-  map[b] = s.length;
-  return map;
-}
 
 const CONTINUATION_GAP = /^(?:[ \t\f\v\r\n]|--[^\r\n]*)*$/;
 
@@ -68,24 +53,24 @@ function oracle(sql: string): Constant[] | undefined | typeof UNJUDGED {
     if (/control character/.test(message)) throw new Error(`oracle cannot report ${JSON.stringify(sql)}: ${message}`);
     return undefined;
   }
-  const map = byteToIndex(sql);
-  if (tokens.some((t) => t.tokenType === TYPE.param && /^[A-Za-z_\u0080-\uffff]/.test(sql.slice(map[t.end])))) return undefined;
+  const text = new SqlText(sql); // the parser's UTF-8 byte offsets as string indices
+  if (tokens.some((t) => t.tokenType === TYPE.param && /^[A-Za-z_\u0080-\uffff]/.test(sql.slice(text.index(t.end))))) return undefined;
   const out: Constant[] = [];
   for (let k = 0; k < tokens.length; k++) {
     const t = tokens[k];
     const kind = KIND_OF.get(t.tokenType);
     if (!kind) continue;
-    let end = map[t.end];
-    const start = map[t.start];
+    let end = text.index(t.end);
+    const start = text.index(t.start);
     const quoted = kind !== 'I' && kind !== 'F' && sql[start] !== '$';
     while (quoted) {
       let j = k + 1;
       while (j < tokens.length && tokens[j].tokenType === TYPE.comment) j++;
       if (j === k + 1 || j >= tokens.length || tokens[j].tokenType !== TYPE.S) break;
-      const next = map[tokens[j].start];
+      const next = text.index(tokens[j].start);
       const gap = sql.slice(end, next);
       if (sql[next] !== "'" || !/[\r\n]/.test(gap) || !CONTINUATION_GAP.test(gap)) break;
-      end = map[tokens[j].end];
+      end = text.index(tokens[j].end);
       const piece = sql.slice(next + 1, end - 1);
       if (((kind === 'B' || kind === 'X') && piece.includes("''")) || (/^[eE]/.test(sql[start]) && piece.includes('\\'))) return UNJUDGED;
       k = j;
