@@ -14,6 +14,7 @@ import { scanShape } from '../cache/shape.js';
 import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cache/template.js';
 import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrite.js';
 import { openServiceClient } from '../upstream/service-client.js';
+import { checkScrambleHelpers, UpstreamSetupError } from '../policy/scramble-install.js';
 import { guardedSystemRelations } from '../rewrite/system-guards.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
@@ -88,6 +89,7 @@ export class ActivePolicy {
       const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
       try {
         catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
+        await checkScrambleHelpers(client, compiled, policy, this.config.secrets, this.config.file);
         catalog.systemColumns = await systemColumns(client);
         Object.assign(catalog, await userCode(client));
         const governed = [...catalog.byOid.values()]
@@ -98,6 +100,7 @@ export class ActivePolicy {
         await client.end().catch(() => {});
       }
     } catch (err) {
+      if (err instanceof UpstreamSetupError) throw err; // too old an upstream, helpers missing: retrying cannot help
       this.catalogError = err instanceof Error ? err.message : String(err);
       throw new CatalogUnavailableError(`could not read the upstream catalog: ${this.catalogError}`);
     }
