@@ -242,7 +242,7 @@ function prepareBinaries(major: number): { native: string; user?: OsUser; versio
     native = sharedCopy(bin);
     result = probe(native, user);
     if (result.problem) {
-      throw new Error(`PostgreSQL ${major} from ${bin.packageName}@${bin.packageVersion} does not run${user ? ' as the postgres OS user' : ''} (${first}; from the copy in ${dirname(native)}: ${result.problem}): check that ${tmpdir()} is not mounted noexec and that the package is complete (npm ci)`);
+      throw new Error(`PostgreSQL ${major} from ${bin.packageName}@${bin.packageVersion} does not run${user ? ' as the postgres OS user' : ''} (${first}; from the copy in ${dirname(native)}: ${result.problem}): check that ${user ? 'the postgres OS user can enter ' : ''}${tmpdir()} (not a 0700 directory, not mounted noexec; set TMPDIR to change it) and that the package is complete (npm ci)`);
     }
   }
   const version = result.version!;
