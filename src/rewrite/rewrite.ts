@@ -85,12 +85,6 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
   } catch (err) {
     return { kind: 'refuse', error: parseError(sql, err), shapeSafe: false, relations: [], applied: [], creates: [], uses: [], drops: [] };
   }
-  // THREATS A11: an older upstream must read the text as PostgreSQL 18's grammar did (only ever on a cache miss).
-  const major = input.catalog.serverVersionNum ? majorOf(input.catalog.serverVersionNum) : PGVEIL_MAJOR;
-  if (major < PGVEIL_MAJOR) {
-    const drift = grammarDrift(sql, stmts, major);
-    if (drift) return { kind: 'refuse', error: drift, shapeSafe: false, ...empty };
-  }
   const text = new SqlText(sql);
   const analysis = new Analyzer(text, {
     profile: input.profile,
@@ -111,6 +105,13 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     usesSearchPath: analysis.usesSearchPath,
   };
   if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };
+  // THREATS A11: what goes upstream must read there as PostgreSQL 18's grammar read it (only ever on a cache miss;
+  // after the analyzer, whose refusals stand whatever the upstream's grammar says).
+  const major = input.catalog.serverVersionNum ? majorOf(input.catalog.serverVersionNum) : PGVEIL_MAJOR;
+  if (major < PGVEIL_MAJOR) {
+    const drift = grammarDrift(sql, stmts, major);
+    if (drift) return { kind: 'refuse', error: drift, ...common, shapeSafe: false };
+  }
   if (analysis.edits.length === 0) return { kind: 'forward', ...common };
   const spliced = splice(sql, analysis.edits);
   let problem: string | undefined;
