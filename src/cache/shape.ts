@@ -47,6 +47,14 @@ export const enum Kind {
   Hex = 88, // X: X'…'
   Integer = 73, // I: fits int32 (decimal, 0x, 0o, 0b, with _ separators)
   Float = 70, // F: decimal point, exponent, or too big for int32
+  /**
+   * N: a number spelled the way only PostgreSQL 16+ reads it (0x, 0o, 0b
+   * prefix or _ separators), whatever its value. PostgreSQL 14 lexes `0x10`
+   * as `0 AS x10` (THREATS A11), so such a text must never share a cache
+   * entry with `select 16`: on a miss, rewrite/grammar-drift.ts checks it
+   * against the upstream's grammar.
+   */
+  Modern = 78,
 }
 
 const MARKER: Record<number, string> = {
@@ -56,7 +64,18 @@ const MARKER: Record<number, string> = {
   [Kind.Hex]: '\u0000X',
   [Kind.Integer]: '\u0000I',
   [Kind.Float]: '\u0000F',
+  [Kind.Modern]: '\u0000N',
 };
+
+/** Whether the number in [start, end) uses a spelling older lexers split (0x/0o/0b prefix, _ separator). */
+function modernNumber(sql: string, start: number, end: number): boolean {
+  if (end - start > 1 && sql.charCodeAt(start) === 48) {
+    const p = sql.charCodeAt(start + 1) | 0x20;
+    if (p === 120 || p === 111 || p === 98) return true; // x o b
+  }
+  for (let i = start; i < end; i++) if (sql.charCodeAt(i) === 95) return true;
+  return false;
+}
 
 // What a character at the start of a token begins; a table so the main loop
 // is one indexed load and a dense switch.
@@ -105,6 +124,7 @@ export function scanShape(sql: string): Shape | undefined {
       case Act.Digit:
         end = numberEnd(sql, i, n);
         kind = numberIsFloat ? Kind.Float : Kind.Integer;
+        if (end !== FAIL && modernNumber(sql, start, end)) kind = Kind.Modern;
         break;
       case Act.Quote:
         end = quotedEnd(sql, i + 1, n, true);
@@ -137,6 +157,7 @@ export function scanShape(sql: string): Shape | undefined {
         if (isDigit(sql.charCodeAt(i + 1))) {
           end = numberEnd(sql, i, n);
           kind = numberIsFloat ? Kind.Float : Kind.Integer;
+          if (end !== FAIL && modernNumber(sql, start, end)) kind = Kind.Modern;
           break;
         }
         i += sql.charCodeAt(i + 1) === 46 ? 2 : 1; // '..' is one token, so '..5' is '..' then 5

@@ -7,6 +7,8 @@ import { canonicalTableKey, parseQualifiedName } from '../config/identifiers.js'
 import { assembleCatalog, type CatalogRows } from './assemble.js';
 import { CatalogResult, catalogSql } from './load-sql.js';
 import type { Catalog } from './types.js';
+import { checkServerVersion } from './upstream-version.js';
+import { loadGrammar, majorOf } from '../rewrite/grammar-drift.js';
 
 export interface LoadCatalogOptions {
   /** Canonical "schema.table" keys, as canonicalRelation() produces them. */
@@ -15,8 +17,17 @@ export interface LoadCatalogOptions {
   serviceRole: string;
 }
 
-/** Loads the catalog. Run it outside a transaction block (load-sql.ts sets search_path for its own). */
+/**
+ * Loads the catalog. Run it outside a transaction block (load-sql.ts sets search_path for its own).
+ * Throws UnsupportedUpstreamError, before reading anything else, when the upstream is older than 14.
+ */
 export async function loadCatalog(client: pg.ClientBase, opts: LoadCatalogOptions): Promise<Catalog> {
+  const version = await client.query<{ num: string; version: string }>(
+    `SELECT pg_catalog.current_setting('server_version_num') AS num, pg_catalog.current_setting('server_version') AS version`);
+  const serverVersionNum = Number(version.rows[0]?.num);
+  checkServerVersion(serverVersionNum, version.rows[0]?.version);
+  // The upstream's own grammar, for the A11 check on every rewrite-cache miss.
+  await loadGrammar(majorOf(serverVersionNum));
   const names: Array<[string, string]> = [];
   for (const key of opts.protectedRelations) {
     const canonical = canonicalTableKey(key);
@@ -39,5 +50,7 @@ export async function loadCatalog(client: pg.ClientBase, opts: LoadCatalogOption
     functions: rowsOf(CatalogResult.Functions),
     leakproofOperators: rowsOf(CatalogResult.LeakproofOperators),
   };
-  return assembleCatalog(rows, names, opts.serviceRole);
+  const catalog = assembleCatalog(rows, names, opts.serviceRole);
+  catalog.serverVersionNum = serverVersionNum;
+  return catalog;
 }

@@ -89,6 +89,11 @@ export interface Catalog {
   referencedRelations?: Set<number>;
   /** Relations whose writes run user code: triggers, rules, or column defaults calling non-system functions. */
   writeGuarded?: Set<number>;
+  /**
+   * The upstream's server_version_num (e.g. 140011, 180004): which major's grammar reads the statements
+   * (THREATS A11, rewrite/grammar-drift.ts). Absent in hand-built catalogs, which then count as 18.
+   */
+  serverVersionNum?: number;
   /** When the catalog was read (ms since epoch). */
   loadedAt: number;
   /** Direct children (pg_inherits) of every parent: parent oid → child oids. descendantsOf() uses it when present. */

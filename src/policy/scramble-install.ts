@@ -2,6 +2,11 @@
 // config (what a DBA runs; a CLI command can print it), and the check that
 // the key installed upstream is the policy's key, done without reading it.
 import { loadAll } from '../config/load.js';
+import type { PolicyFile } from '../config/types.js';
+import { UpstreamSetupError } from '../catalog/upstream-version.js';
+
+export { UpstreamSetupError };
+import type { CompiledPolicy } from './compile.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { resolveSecret } from '../secrets/seal.js';
 import { HELPER_SCHEMA, scrambleInstallSql, scrambleKeyFromSecret, scrambleKeyId, type ScrambleInstallOptions } from './scramble-sql.js';
@@ -44,4 +49,29 @@ export async function installedKeyProblem(client: Queryable, key: Buffer): Promi
   if (installed === null || installed === undefined) return `the ${HELPER_SCHEMA} helper schema holds no key; re-run the install SQL`;
   if (installed !== scrambleKeyId(key)) return `the key installed in the ${HELPER_SCHEMA} helper schema is not policy.secrets.scrambleKey; re-run the install SQL made from this policy`;
   return undefined;
+}
+
+/** Whether any mask of the compiled policy runs a keyed helper (scramble or hash). */
+export function policyUsesKeyedMasks(compiled: CompiledPolicy): boolean {
+  for (const table of compiled.tables.values()) {
+    for (const masks of table.masks.values()) if (masks.some((m) => m.kind === 'scramble' || m.kind === 'hash')) return true;
+  }
+  return false;
+}
+
+/**
+ * Startup and every reload (called from ActivePolicy.load with the service
+ * role's connection): a policy with scramble/hash masks needs the helper
+ * schema installed upstream with its key, or every masked read would fail.
+ * Throws UpstreamSetupError (the old policy stays on reload; serve exits 2
+ * at startup) naming the command that prints the install SQL.
+ */
+export async function checkScrambleHelpers(client: Queryable, compiled: CompiledPolicy, policy: PolicyFile, secrets: { masterKeyFile?: string }, configFile?: string): Promise<void> {
+  if (!policyUsesKeyedMasks(compiled)) return;
+  const key = policyScrambleKey(policy.secrets.scrambleKey, secrets);
+  if (!key) return; // compilePolicy already refused keyed masks without secrets.scrambleKey
+  const problem = await installedKeyProblem(client, key);
+  if (!problem) return;
+  const config = configFile ?? '<pgveil.yaml>';
+  throw new UpstreamSetupError(`${problem}. The policy uses scramble/hash masks: run \`pgveil install-helpers --config ${config} | psql -v ON_ERROR_STOP=1 -X -q -f - "<upstream connection as a superuser>"\``);
 }

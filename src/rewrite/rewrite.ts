@@ -7,6 +7,7 @@ import { PgError, SqlState } from '../errors.js';
 import { Analyzer, type Analysis, type StatementRules } from './analyze.js';
 
 export type { StatementRules } from './analyze.js';
+import { grammarDrift, majorOf, PGVEIL_MAJOR } from './grammar-drift.js';
 import { guardedParts } from './replacement.js';
 import { splice } from './splice.js';
 import { SqlText } from './sql-text.js';
@@ -84,6 +85,12 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     stmts = parseSync(sql).stmts ?? [];
   } catch (err) {
     return { kind: 'refuse', error: parseError(sql, err), shapeSafe: false, ...empty };
+  }
+  // THREATS A11: an older upstream must read the text as PostgreSQL 18's grammar did (only ever on a cache miss).
+  const major = input.catalog.serverVersionNum ? majorOf(input.catalog.serverVersionNum) : PGVEIL_MAJOR;
+  if (major < PGVEIL_MAJOR) {
+    const drift = grammarDrift(sql, stmts, major);
+    if (drift) return { kind: 'refuse', error: drift, shapeSafe: false, ...empty };
   }
   const text = new SqlText(sql);
   const analysis = new Analyzer(text, {

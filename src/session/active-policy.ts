@@ -15,6 +15,7 @@ import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cach
 import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrite.js';
 import type { SessionEffects } from '../rewrite/effects.js';
 import { openServiceClient } from '../upstream/service-client.js';
+import { checkScrambleHelpers, UpstreamSetupError } from '../policy/scramble-install.js';
 import { guardedSystemRelations } from '../rewrite/system-guards.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
@@ -84,6 +85,7 @@ export class ActivePolicy {
       const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
       try {
         catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
+        await checkScrambleHelpers(client, compiled, policy, this.config.secrets, this.config.file);
         catalog.systemColumns = await systemColumns(client);
         Object.assign(catalog, await userCode(client));
         const governed = [...catalog.byOid.values()]
@@ -94,6 +96,7 @@ export class ActivePolicy {
         await client.end().catch(() => {});
       }
     } catch (err) {
+      if (err instanceof UpstreamSetupError) throw err; // too old an upstream, helpers missing: retrying cannot help
       this.catalogError = err instanceof Error ? err.message : String(err);
       throw new CatalogUnavailableError(`could not read the upstream catalog: ${this.catalogError}`);
     }

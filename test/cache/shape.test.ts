@@ -75,7 +75,9 @@ function oracle(sql: string): Constant[] | undefined | typeof UNJUDGED {
       if (((kind === 'B' || kind === 'X') && piece.includes("''")) || (/^[eE]/.test(sql[start]) && piece.includes('\\'))) return UNJUDGED;
       k = j;
     }
-    out.push({ start, end, kind });
+    // Numbers only PostgreSQL 16+ reads as one token (0x/0o/0b, _) get their own kind (THREATS A11).
+    const modern = (kind === 'I' || kind === 'F') && /^0[xXoObB]|_/.test(sql.slice(start, end));
+    out.push({ start, end, kind: modern ? 'N' : kind });
   }
   return out;
 }
@@ -334,6 +336,16 @@ test('constants of different kinds give different keys', () => {
   assert.is(scanShape('x = 3000000000')?.key, scanShape('x = 1.0')?.key); // both FCONST to the parser
   assert.is(scanShape("x = E'1'")?.key, scanShape("x = '1'")?.key);
   assert.is(scanShape('x = $$1$$')?.key, scanShape("x = '1'")?.key);
+});
+
+test('A11 a number spelled 0x10, 0o17, 0b101 or 1_000 never shares a shape with a decimal one (PostgreSQL 14 splits it)', () => {
+  const decimal = scanShape('select 16 from t where a = 1000')!.key;
+  for (const sql of ['select 0x10 from t where a = 1000', 'select 0o20 from t where a = 1000', 'select 0b10000 from t where a = 1000',
+    'select 16 from t where a = 1_000', 'select 1_6 from t where a = 1000']) {
+    assert.is.not(scanShape(sql)!.key, decimal, sql);
+  }
+  assert.is(scanShape('select 0x10')!.key, scanShape('select 0xFF')!.key, 'hex numbers share a shape among themselves');
+  assert.is(scanShape('select 1.5e3')!.key, scanShape('select 2.5')!.key, 'ordinary floats are unaffected');
 });
 
 test('pgbench statements with different aids share one shape', () => {
