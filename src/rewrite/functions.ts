@@ -17,6 +17,9 @@ export const refusedFunctions: ReadonlyMap<string, string> = new Map([
   // A9: files, programs, large objects
   ...['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_ls_logdir', 'pg_ls_waldir', 'pg_ls_tmpdir',
     'pg_ls_archive_statusdir', 'pg_ls_logicalsnapdir', 'pg_ls_logicalmapdir', 'pg_ls_replslotdir', 'pg_file_write',
+    'pg_ls_summariesdir', // 17+
+    'pg_read_file_old', // 13–16 (the pre-13 signature, kept for old clients)
+    'pg_file_rename', 'pg_file_unlink', 'pg_file_sync', 'pg_logdir_ls', // adminpack (14–16; removed in 17), besides pg_file_write
     'lo_import', 'lo_export', 'lo_get', 'lo_put', 'lo_open', 'lo_create', 'lo_creat', 'lo_unlink', 'lo_from_bytea',
     'loread', 'lowrite', 'lo_truncate', 'lo_truncate64', 'lo_lseek', 'lo_lseek64', 'lo_tell', 'lo_tell64', 'lo_close',
   ].map((f) => [f, 'it reaches server files or large objects'] as const),
@@ -32,6 +35,10 @@ export const refusedFunctions: ReadonlyMap<string, string> = new Map([
   // Session control
   ...['pg_terminate_backend', 'pg_cancel_backend', 'pg_reload_conf', 'pg_rotate_logfile', 'pg_switch_wal',
     'pg_promote', 'pg_log_backend_memory_contexts',
+    'pg_backup_start', 'pg_backup_stop', // 15+
+    'pg_start_backup', 'pg_stop_backup', // 14 (renamed pg_backup_start/stop in 15)
+    'pg_rotate_logfile_old', // 13–16
+    'pg_create_restore_point', 'pg_log_standby_snapshot', 'pg_wal_replay_pause', 'pg_wal_replay_resume',
   ].map((f) => [f, 'it acts on the server or on other sessions'] as const),
 ]);
 
@@ -84,3 +91,26 @@ export const harmlessStatViews: ReadonlySet<string> = new Set(['pg_statistic_ext
 
 /** Relation-size functions: answered NULL for protected relations (sizes grow with every org's rows, B5). */
 export const sizeFunctions: ReadonlySet<string> = new Set(['pg_relation_size', 'pg_table_size', 'pg_total_relation_size', 'pg_indexes_size']);
+
+/**
+ * THREATS A6/A9: names of the refused families (see refusedFamily) that are
+ * allowed on purpose, each with the rule that allows it. A function of a
+ * family that is in neither list fails test/threats/a-version-functions.test.ts
+ * on the major that has it, so a new major's function cannot slip through.
+ */
+export const allowedFamilyFunctions: ReadonlyMap<string, string> = new Map([
+  ['pg_filenode_relation', 'maps a filenode number to a relation oid; reads no file'],
+  ['pg_backup_start_time', 'PostgreSQL 14 only: the start time of a running exclusive backup; no data, starts nothing'],
+]);
+
+/**
+ * The families whose members are refused (files, programs, large objects,
+ * SQL from strings, channels, sequences, server control): a pg_proc name
+ * matching one must be in refusedFunctions, under the pg_stat_get_/pg_stat_reset
+ * prefix rule, or in allowedFamilyFunctions.
+ */
+export const refusedFamily = new RegExp([
+  '^pg_(read|ls_|stat_file|file|logdir|rotate|start_backup|stop_backup|backup|promote|reload|terminate|cancel|switch_wal|log_|create_restore|wal_replay)',
+  '^lo_', '^lo(read|write)$', '_to_xml', '^ts_stat$', '^ts_rewrite$', '^dblink',
+  '^pg_(try_)?advisory', '^pg_notify$', '^pg_listening', '^pg_sequence', '^(nextval|currval|setval|lastval)$',
+].join('|'));
