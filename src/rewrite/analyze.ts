@@ -177,7 +177,7 @@ export class Analyzer {
         return;
       case 'PrepareStmt':
         this.result.shapeSafe = false;
-        this.object({ op: 'create', kind: 'statement', name: str(body, 'name') ?? '', holdable: true });
+        this.object({ op: 'create', kind: 'statement', name: str(body, 'name') ?? '', holdable: false });
         this.statement(child(body, 'query') ?? {});
         return;
       case 'ExecuteStmt':

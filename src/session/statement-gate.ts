@@ -195,15 +195,14 @@ export class StatementGate {
     if (stamps.length > 1 && stamps.some((s) => s.runs || s.uses)) {
       return new PgError(SqlState.InsufficientPrivilege, `cannot bind prepared statement "${shownName(key)}" while an earlier change of it is unconfirmed`, { hint: 'Sync first.' });
     }
-    const stamp: ParsedStatement = {
+    // Every possible statement is fresh; a portal is checked only for its generation, so one stamp serves.
+    const stamp: ParsedStatement = stamps.length === 1 ? stamps[0] : {
       generation: this.policy.generation,
       searchPath: this.searchPathText,
       usesSearchPath: false,
       changesSearchPath: stamps.some((s) => s.changesSearchPath),
       endsTransaction: stamps.some((s) => s.endsTransaction),
       holdable: false,
-      runs: stamps[0].runs,
-      uses: stamps[0].uses,
     };
     this.objects.sentMessage(Confirmation.Bind, this.cyclesSent, { kind: 'portal', key: upstreamKey(portal), stamp });
     return undefined;

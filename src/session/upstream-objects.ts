@@ -40,15 +40,22 @@ export const enum Confirmation { Parse, Bind, Close }
 
 const NAMEDATALEN_BYTES = 63;
 
-/** The key upstream stores a statement or portal name under: its first 63 bytes. */
+/**
+ * The key upstream stores a statement or portal name under: its first 63
+ * bytes. A name that fits is its own key (no allocation on the hot path); a
+ * cut that splits a character keys the raw bytes, marked so that no whole
+ * name can collide with it.
+ */
 export function upstreamKey(name: string): string {
-  const bytes = Buffer.from(name, 'utf8');
-  return (bytes.length > NAMEDATALEN_BYTES ? bytes.subarray(0, NAMEDATALEN_BYTES) : bytes).toString('latin1');
+  if (name.length <= 21 || Buffer.byteLength(name, 'utf8') <= NAMEDATALEN_BYTES) return name; // 21 UTF-16 units ≤ 63 bytes
+  const cut = Buffer.from(name, 'utf8').subarray(0, NAMEDATALEN_BYTES);
+  const text = cut.toString('utf8');
+  return Buffer.byteLength(text, 'utf8') === NAMEDATALEN_BYTES && !text.includes('\uFFFD') ? text : `\u0000${cut.toString('latin1')}`;
 }
 
-/** `key` as the user wrote it, for error messages. */
+/** `key` as the user would recognise it, for error messages. */
 export function shownName(key: string): string {
-  return Buffer.from(key, 'latin1').toString('utf8');
+  return key.startsWith('\u0000') ? Buffer.from(key.slice(1), 'latin1').toString('utf8') : key;
 }
 
 export class UpstreamObjects {
