@@ -104,3 +104,11 @@ export function readErrorFields(buf: Buffer, start: number, end: number): Map<st
   }
   return fields;
 }
+
+/** The first column of a DataRow as text (null → undefined). */
+export function readDataRowFirstText(buf: Buffer, start: number, end: number): string | undefined {
+  if (end - start < 6 || buf.readInt16BE(start) < 1) return undefined;
+  const length = buf.readInt32BE(start + 2);
+  if (length < 0 || start + 6 + length > end) return undefined;
+  return buf.toString('utf8', start + 6, start + 6 + length);
+}

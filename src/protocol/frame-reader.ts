@@ -52,6 +52,11 @@ export class FrameReader {
     return rest;
   }
 
+  /** Puts the current frame back: the next call of next() returns it again (a session holding a message). */
+  unread(): void {
+    this.pos = this.frameStart;
+  }
+
   /** Advances to the next complete frame; false when more bytes are needed. */
   next(): boolean {
     const header = this.typed ? 5 : 4;

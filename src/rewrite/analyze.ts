@@ -17,6 +17,9 @@ import { pushableConjuncts, queryFrame, type QueryFrame } from './pushdown.js';
 import { rewriteCopyFrom, rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
 import { scanSync } from 'libpg-query';
+import type { ObjectEffect } from './effects.js';
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 export interface Edit {
   /** String indices into the original text. */
@@ -70,14 +73,14 @@ export interface Analysis {
   /** Set when a statement may change search_path; `value` when the new value is known. */
   searchPathChange?: { value?: string[] };
   /**
-   * Named server-side objects whose content was rewritten under the current
-   * policy (PREPARE, DECLARE) and those a statement uses (EXECUTE, FETCH,
-   * MOVE): the session refuses using one made under an older policy.
+   * Prepared statements and cursors the statements create (PREPARE, DECLARE),
+   * use (EXECUTE, FETCH, MOVE) or drop (DEALLOCATE, CLOSE, DISCARD ALL): the
+   * session records them once upstream confirms, and refuses using one made
+   * under an older policy or search_path.
    */
-  creates: string[];
-  uses: string[];
-  /** DEALLOCATE / CLOSE / DISCARD: names dropped (`*` = all). */
-  drops: string[];
+  objects: ObjectEffect[];
+  /** Some statement ends a transaction or rolls back to a savepoint (may undo a SET). */
+  endsTransaction?: boolean;
   /** The rewrite embeds the session's user: never share it through the cache. */
   perUser?: boolean;
   /** Some relation was named without its schema: the outcome depends on search_path. */
@@ -113,10 +116,12 @@ const emptyScope = new Scope(new Set());
 
 export class Analyzer {
   readonly result: Analysis = {
-    edits: [], cteReferences: [], shapeSafe: true, relations: new Set(), applied: [], searchPaths: [], creates: [], uses: [], drops: [],
+    edits: [], cteReferences: [], shapeSafe: true, relations: new Set(), applied: [], searchPaths: [], objects: [],
   };
   private searchPath: string[];
   private searchPathKnown = true;
+  /** Index of the statement being analysed within its message. */
+  private statementIndex = 0;
   /** String index just past the current statement's last token. */
   private stmtEnd = 0;
   /** The SELECTs being walked, innermost last: where a guarded relation's predicates may be pushed from. */
@@ -132,7 +137,8 @@ export class Analyzer {
   /** Analyses every statement of a parse result; returns the analysis (with `refusal` set on refusal). */
   run(stmts: unknown[]): Analysis {
     try {
-      for (const raw of stmts) {
+      for (const [index, raw] of stmts.entries()) {
+        this.statementIndex = index;
         const stmt = child(raw as Body, 'stmt');
         const loc = num(raw as Body, 'stmt_location') ?? 0;
         const len = num(raw as Body, 'stmt_len') ?? 0;
@@ -166,12 +172,12 @@ export class Analyzer {
       case 'DeclareCursorStmt':
         this.result.shapeSafe = false;
         // CURSOR_OPT_HOLD (0x20): a WITH HOLD cursor outlives its transaction.
-        this.result.creates.push(`${((num(body, 'options') ?? 0) & 0x20) ? 'holdable-' : ''}cursor:${str(body, 'portalname') ?? ''}`);
+        this.object({ op: 'create', kind: 'portal', name: str(body, 'portalname') ?? '', holdable: ((num(body, 'options') ?? 0) & 0x20) !== 0 });
         this.walk(body.query, emptyScope);
         return;
       case 'PrepareStmt':
         this.result.shapeSafe = false;
-        this.result.creates.push(`statement:${str(body, 'name') ?? ''}`);
+        this.object({ op: 'create', kind: 'statement', name: str(body, 'name') ?? '', holdable: false });
         this.statement(child(body, 'query') ?? {});
         return;
       case 'ExecuteStmt':
@@ -179,29 +185,32 @@ export class Analyzer {
         if (!this.searchPathKnown) {
           refuse('cannot EXECUTE a prepared statement while search_path is changing', 'Postgres would re-resolve its names under the new search_path; send the SET separately first.');
         }
-        this.result.uses.push(`statement:${str(body, 'name') ?? ''}`);
+        this.object({ op: 'use', kind: 'statement', name: str(body, 'name') ?? '' });
         this.walk(body.params, emptyScope);
-        this.changeSearchPath(undefined); // the prepared statement may set it
+        this.searchPathKnown = false; // the prepared statement may set it (the session knows whether it does)
         return;
       case 'FetchStmt':
         this.result.shapeSafe = false;
-        this.result.uses.push(`cursor:${str(body, 'portalname') ?? ''}`);
-        this.changeSearchPath(undefined); // the cursor's query may set it
+        this.object({ op: 'use', kind: 'portal', name: str(body, 'portalname') ?? '' });
+        this.searchPathKnown = false; // the cursor's query may set it (the session knows whether it does)
         return;
       case 'TransactionStmt': {
         this.result.shapeSafe = false;
         const kind = str(body, 'kind') ?? '';
         // Ending a transaction or rolling back to a savepoint undoes SET LOCAL / SETs made inside it.
-        if (/COMMIT|ROLLBACK|PREPARE/.test(kind)) this.changeSearchPath(undefined);
+        if (/COMMIT|ROLLBACK|PREPARE/.test(kind)) {
+          this.result.endsTransaction = true;
+          this.searchPathKnown = false;
+        }
         return;
       }
       case 'DeallocateStmt':
         this.result.shapeSafe = false;
-        this.result.drops.push(body.isall === true || !str(body, 'name') ? 'statement:*' : `statement:${str(body, 'name')}`);
+        this.object({ op: 'drop', kind: 'statement', name: body.isall === true || !str(body, 'name') ? null : (str(body, 'name') as string) });
         return;
       case 'ClosePortalStmt':
         this.result.shapeSafe = false;
-        this.result.drops.push(str(body, 'portalname') ? `cursor:${str(body, 'portalname')}` : 'cursor:*');
+        this.object({ op: 'drop', kind: 'portal', name: str(body, 'portalname') ?? null });
         return;
       case 'CopyStmt': this.result.shapeSafe = false; this.copy(body); return;
       case 'VariableSetStmt': this.result.shapeSafe = false; this.set(body); return;
@@ -209,7 +218,8 @@ export class Analyzer {
         this.result.shapeSafe = false;
         // Only DISCARD ALL drops prepared statements and cursors and resets settings; PLANS, SEQUENCES and TEMP do neither.
         if (str(body, 'target') === 'DISCARD_ALL') {
-          this.result.drops.push('statement:*', 'cursor:*');
+          this.object({ op: 'drop', kind: 'statement', name: null });
+          this.object({ op: 'drop', kind: 'portal', name: null });
           this.changeSearchPath(undefined);
         }
         return;
@@ -222,6 +232,10 @@ export class Analyzer {
     }
     if (passStatements.has(type)) { this.result.shapeSafe = false; return; }
     refuse(`statement type ${type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()} is not allowed through pgveil`);
+  }
+
+  private object(effect: DistributiveOmit<ObjectEffect, 'statement'>): void {
+    this.result.objects.push({ ...effect, statement: this.statementIndex } as ObjectEffect);
   }
 
   // ── queries ──────────────────────────────────────────────────────────────
@@ -313,6 +327,7 @@ export class Analyzer {
       refuse(`${verb} on protected table ${rel.name} is not supported with writes: allow in this pgveil version`, 'INSERT, UPDATE, DELETE and COPY FROM are rewritten; MERGE into protected tables is refused.');
     }
     this.checkUnprotected(rel);
+    this.qualify(rv, rel);
     if (this.ctx.catalog.writeGuarded?.has(rel.oid)) {
       refuse(`${verb} on ${rel.name} is not allowed through pgveil: it has triggers, rules or defaults that run functions`, 'Such code runs with the service role\'s rights, outside the policy.');
     }
@@ -352,7 +367,7 @@ export class Analyzer {
     const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
     const table = this.tableOf(rel);
     this.result.relations.add(canonicalRelation(rel.schema, rel.name));
-    if (!table) { this.checkUnprotected(rel); return; }
+    if (!table) { this.checkUnprotected(rel); this.qualify(rv, rel); return; }
     if (!table.access) refuse(`permission denied for table ${rel.name}`);
     if (rv.inh && hasOwnRulesBelow(this.ctx.profile, this.ctx.catalog, rel, descendantsOf(this.ctx.catalog, rel.oid))) {
       refuse(`cannot copy ${rel.name} with its partitions: some of them have policy rules of their own`, `Copy the partitions one by one.`);
@@ -416,14 +431,12 @@ export class Analyzer {
     this.result.perUser = true;
   }
 
-  /** Records a search_path change; later statements of the same message resolve with it. */
   /**
-   * A statement that may change search_path (or undo a change: COMMIT,
-   * ROLLBACK, EXECUTE and FETCH of something that sets it). Whether and when
-   * it takes effect upstream is not knowable from the text — a set_config in
-   * a WHERE false, a SET LOCAL undone by COMMIT — so the rest of the message
-   * treats search_path as unknown (unqualified names refused), and the
-   * session waits for upstream's ParameterStatus before trusting it again.
+   * A statement that may change search_path. Whether and when it takes
+   * effect upstream is not knowable from the text — a set_config in a WHERE
+   * false, a SET LOCAL undone by COMMIT — so the rest of the message treats
+   * search_path as unknown (unqualified names refused), and the session
+   * reads upstream's value again before trusting it.
    */
   private changeSearchPath(value: string[] | undefined): void {
     // pg_catalog listed after another schema would let that schema shadow the
@@ -489,6 +502,7 @@ export class Analyzer {
         : undefined;
       const guard = systemGuard(this.ctx.catalog, rel, this.ctx.catalog.protectedOids ?? [], visible);
       if (guard) this.systemEdit(rv, guard);
+      else this.qualify(rv, rel);
       return;
     }
     if (!table.access) refuse(`permission denied for table ${rel.name}`);
@@ -553,6 +567,21 @@ export class Analyzer {
     this.result.edits.push({ start, end, text: text + aliasSuffix, generated: true, moved: moved.length ? moved : undefined, skeleton: prefix + STAND_IN + aliasSuffix });
   }
 
+
+  /**
+   * An unprotected relation named without its schema is sent with the schema
+   * pgveil resolved it to (THREATS A2): should pgveil's idea of search_path
+   * ever differ from upstream's, the statement reads what pgveil checked or
+   * fails, and a prepared statement cannot re-resolve to another relation.
+   */
+  private qualify(rv: ReturnType<typeof rangeVar>, rel: CatalogRelation): void {
+    if (rv.schemaname) return;
+    const start = this.text.index(rv.location);
+    const end = qualifiedNameEnd(this.text.text, start, 1);
+    if (end === -1) refuse(`cannot schema-qualify ${rv.relname}`);
+    const schema = rel.schema.startsWith('pg_temp_') ? 'pg_temp' : quoteIdent(rel.schema);
+    this.result.edits.push({ start, end, text: `${schema}.${this.text.text.slice(start, end)}`, generated: false });
+  }
 
   /** End of a RangeVar's name, including a trailing inheritance `*`. */
   private nameEnd(rv: ReturnType<typeof rangeVar>, start: number): number {

@@ -12,6 +12,7 @@ import { guardedParts } from './replacement.js';
 import { splice } from './splice.js';
 import { SqlText } from './sql-text.js';
 import { verifyRewrite } from './verify.js';
+import { noObjects, type ObjectEffect } from './effects.js';
 
 const noStatementRules: StatementRules = { allowedFunctions: new Set(), listenChannels: new Set() };
 
@@ -33,9 +34,9 @@ interface Common {
   relations: string[];
   applied: string[];
   searchPathChange?: Analysis['searchPathChange'];
-  creates: string[];
-  uses: string[];
-  drops: string[];
+  /** Prepared statements and cursors created, used or dropped, per statement (see effects.ts). */
+  objects: readonly ObjectEffect[];
+  endsTransaction?: boolean;
   /** Embeds the session's user (application_name): not cacheable across users. */
   perUser?: boolean;
   /** Names a relation without its schema: a prepared statement of it must be re-checked when search_path changes. */
@@ -55,7 +56,7 @@ export function parseError(sql: string, err: unknown): PgError {
   });
 }
 
-const empty = { relations: [], applied: [], creates: [], uses: [], drops: [] };
+const empty = { relations: [], applied: [], objects: noObjects };
 
 /** THREATS E2: a statement too deep for the analyzer is refused, never allowed to kill the session. */
 export function rewriteSql(sql: string, input: RewriteInput): Outcome {
@@ -83,7 +84,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
   try {
     stmts = parseSync(sql).stmts ?? [];
   } catch (err) {
-    return { kind: 'refuse', error: parseError(sql, err), shapeSafe: false, relations: [], applied: [], creates: [], uses: [], drops: [] };
+    return { kind: 'refuse', error: parseError(sql, err), shapeSafe: false, ...empty };
   }
   const text = new SqlText(sql);
   const analysis = new Analyzer(text, {
@@ -98,9 +99,8 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     relations: [...analysis.relations],
     applied: analysis.applied,
     searchPathChange: analysis.searchPathChange,
-    creates: analysis.creates,
-    uses: analysis.uses,
-    drops: analysis.drops,
+    objects: analysis.objects,
+    endsTransaction: analysis.endsTransaction,
     perUser: analysis.perUser,
     usesSearchPath: analysis.usesSearchPath,
   };

@@ -13,6 +13,7 @@ import { RewriteCache } from '../cache/rewrite-cache.js';
 import { scanShape } from '../cache/shape.js';
 import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cache/template.js';
 import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrite.js';
+import type { SessionEffects } from '../rewrite/effects.js';
 import { openServiceClient } from '../upstream/service-client.js';
 import { checkScrambleHelpers, UpstreamSetupError } from '../policy/scramble-install.js';
 import { guardedSystemRelations } from '../rewrite/system-guards.js';
@@ -38,12 +39,7 @@ export type Decision =
   | { kind: 'refuse'; error: PgError };
 
 /** Session-state consequences of a statement (rare: absent on the hot path). */
-export interface Effects {
-  changesSearchPath: boolean;
-  creates: string[];
-  uses: string[];
-  drops: string[];
-}
+export type Effects = SessionEffects;
 
 type Cached =
   | { kind: 'forward'; effects?: Effects; usesSearchPath?: boolean }
@@ -52,8 +48,8 @@ type Cached =
   | { kind: 'refuse'; error: PgError };
 
 function effectsOf(o: Outcome): Effects | undefined {
-  if (!o.searchPathChange && !o.creates.length && !o.uses.length && !o.drops.length) return undefined;
-  return { changesSearchPath: Boolean(o.searchPathChange), creates: o.creates, uses: o.uses, drops: o.drops };
+  if (!o.searchPathChange && !o.endsTransaction && !o.objects.length) return undefined;
+  return { changesSearchPath: Boolean(o.searchPathChange), endsTransaction: Boolean(o.endsTransaction), objects: [...o.objects] };
 }
 
 export class ActivePolicy {

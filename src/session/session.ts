@@ -13,7 +13,7 @@ import {
   readBindNames, readParse, readQuery, readSaslInitialResponse, readSaslResponse, readStartupPacket, writeParse, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
-  authenticationOk, readErrorFields, readyForQuery, sslAccepted, sslRefused, writeAuthenticationSasl,
+  authenticationOk, readDataRowFirstText, readErrorFields, readyForQuery, sslAccepted, sslRefused, writeAuthenticationSasl,
   writeAuthenticationSaslContinue, writeAuthenticationSaslFinal, writeBackendKeyData, writeErrorResponse,
   writeNegotiateProtocolVersion, writeParameterStatus,
 } from '../protocol/backend-messages.js';
@@ -24,11 +24,17 @@ import { connectUpstream, sendUpstreamCancel, upstreamUnavailable, type Upstream
 import type { User } from '../config/types.js';
 import type { Decision } from './active-policy.js';
 import { StatementGate } from './statement-gate.js';
+import { Confirmation } from './upstream-objects.js';
+import { searchPathProbe } from '../upstream/search-path-probe.js';
 import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
 
 const MAX_STARTUP_PACKET = 10000;
-const upstreamWatched = watchTypes([Backend.ReadyForQuery, Backend.ErrorResponse, Backend.ParameterStatus]);
+/** What the session watches upstream: ReadyForQuery, errors, settings, and the answers that confirm statements and portals. */
+const upstreamWatchedTypes = [
+  Backend.ReadyForQuery, Backend.ErrorResponse, Backend.ParameterStatus, Backend.ParseComplete, Backend.BindComplete,
+  Backend.CloseComplete, Backend.CommandComplete, Backend.EmptyQueryResponse, Backend.PortalSuspended,
+];
 /** A statement upstream is sure to reject at parse time; stands in for a refused one (see refuse()). */
 const sentinelNonce = randomBytes(8).toString('hex');
 const sentinelText = `pgveil_refused_${sentinelNonce}`;
@@ -64,6 +70,12 @@ export class ClientSession {
   /** Errors that replace upstream's answers to sentinel statements, in order. */
   private readonly replacements: PgError[] = [];
   private upstreamSentFatal = false;
+  /** Watched upstream message types; RowDescription and DataRow only while pgveil's own search_path question runs. */
+  private readonly watched = watchTypes(upstreamWatchedTypes);
+  /** pgveil's search_path question is in flight: its answer is read and dropped. */
+  private probe?: { value?: string; failed: boolean };
+  /** The client's next cycle waits (its frame unread) until search_path is known again. */
+  private held = false;
 
   /**
    * refusal: the connection is refused (too many clients, a blocked address).
@@ -107,9 +119,10 @@ export class ClientSession {
     const upstreamSocket = this.upstream?.socket;
     upstreamSocket?.cork();
     try {
-      while (this.state !== 'closed' && this.state !== 'connecting' && this.reader.next()) {
+      while (this.state !== 'closed' && this.state !== 'connecting' && !this.held && this.reader.next()) {
         if (this.state === 'startup') this.onStartupPacket();
         else if (this.state === 'auth') this.onAuthMessage();
+        else if (this.mustHold()) this.hold();
         else this.onMessage();
       }
     } catch (err) {
@@ -276,7 +289,7 @@ export class ClientSession {
   private onUpstreamReady(upstream: UpstreamConnection): void {
     if (this.state === 'closed') { upstream.socket.destroy(); return; }
     this.upstream = upstream;
-    const gate = new StatementGate(this.ctx.policy, this.user as string, () => this.ctx.users());
+    const gate = new StatementGate(this.ctx.policy, this.user as string, () => this.ctx.users(), { value: upstream.searchPath, reported: upstream.searchPathReported });
     this.gate = gate;
     const out: Buffer[] = [];
     for (const status of upstream.parameterStatus) {
@@ -294,7 +307,7 @@ export class ClientSession {
     this.ctx.logger.info('session ready', { user: this.user });
 
     const client = this.socket;
-    this.scanner = new BackendScanner(upstreamWatched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
+    this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
       if (!client.write(bytes)) upstream.socket.pause();
     });
     upstream.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
@@ -329,6 +342,14 @@ export class ClientSession {
   }
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
+    if (this.probe) return this.onProbeAnswer(type, msg);
+    switch (type) {
+      case Backend.ParseComplete: this.gate?.confirmed(Confirmation.Parse); return undefined;
+      case Backend.BindComplete: this.gate?.confirmed(Confirmation.Bind); return undefined;
+      case Backend.CloseComplete: this.gate?.confirmed(Confirmation.Close); return undefined;
+      case Backend.CommandComplete: case Backend.EmptyQueryResponse: this.gate?.completion(true); return undefined;
+      case Backend.PortalSuspended: this.gate?.completion(false); return undefined;
+    }
     if (type === Backend.ParameterStatus) {
       const nameEnd = msg.indexOf(0, 5);
       const name = msg.toString('utf8', 5, nameEnd);
@@ -337,12 +358,13 @@ export class ClientSession {
       return name === 'session_authorization' ? writeParameterStatus(name, this.user as string) : undefined;
     }
     if (type === Backend.ReadyForQuery) {
-      this.gate?.cycleDone();
       this.txStatus = msg[5];
-      if (this.txStatus === TxStatus.Idle) this.gate?.transactionEnded();
+      this.gate?.cycleDone(this.txStatus === TxStatus.Idle);
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
+      this.afterCycle();
       return undefined;
     }
+    this.gate?.failed(); // an ErrorResponse: upstream skips the rest of the cycle
     // ErrorResponse: is it upstream's answer to a sentinel standing in for a refusal?
     const fields = readErrorFields(msg, 5, msg.length);
     if (fields.get('S') === 'FATAL') this.upstreamSentFatal = true;
@@ -358,6 +380,58 @@ export class ClientSession {
       }));
     }
     return undefined;
+  }
+
+  // ── search_path, where upstream does not report it ──────────────────────
+
+  /** After a cycle: ask upstream for search_path if it may have changed, or let a held cycle go. */
+  private afterCycle(): void {
+    const gate = this.gate;
+    if (!gate) return;
+    if (gate.wantsProbe) {
+      gate.probeSent();
+      this.probe = { failed: false };
+      this.watched[Backend.RowDescription] = 1;
+      this.watched[Backend.DataRow] = 1;
+      this.upstream?.socket.write(searchPathProbe);
+      return;
+    }
+    // Released after the scanner has passed this ReadyForQuery on, so answers keep their order.
+    if (this.held && !gate.mustHold) process.nextTick(() => this.release());
+  }
+
+  private onProbeAnswer(type: number, msg: Buffer): null {
+    const probe = this.probe as { value?: string; failed: boolean };
+    if (type === Backend.DataRow) probe.value = readDataRowFirstText(msg, 5, msg.length);
+    else if (type === Backend.ErrorResponse) probe.failed = true; // an aborted transaction: known again after it ends
+    else if (type === Backend.ReadyForQuery) {
+      this.probe = undefined;
+      this.watched[Backend.RowDescription] = 0;
+      this.watched[Backend.DataRow] = 0;
+      this.gate?.probeAnswered(probe.failed ? undefined : probe.value, msg[5] === TxStatus.Idle);
+      this.afterCycle();
+    }
+    return null;
+  }
+
+  /** A new cycle from the client waits while search_path may be changing (messages of an open cycle and COPY data never do). */
+  private mustHold(): boolean {
+    if (!this.gate?.mustHold || this.unsynced) return false;
+    const type = this.reader.type;
+    return type !== Frontend.CopyData && type !== Frontend.CopyDone && type !== Frontend.CopyFail && type !== Frontend.Terminate;
+  }
+
+  private hold(): void {
+    this.reader.unread();
+    this.held = true;
+    this.socket.pause();
+  }
+
+  private release(): void {
+    if (!this.held || this.state === 'closed' || this.gate?.mustHold) return;
+    this.held = false;
+    this.socket.resume();
+    this.processFrames();
   }
 
   private onUpstreamClosed(): void {
@@ -377,17 +451,15 @@ export class ClientSession {
     }
     switch (type) {
       case Frontend.Query: {
-        const decision = this.decide(readQuery(buf, bodyStart, end));
+        const decision = this.decide(readQuery(buf, bodyStart, end), undefined);
         if (decision.kind === 'refuse') this.refuseSimple(decision.error);
         else this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
         return;
       }
       case Frontend.Parse: {
         const parse = readParse(buf, bodyStart, end);
-        const decision = this.decide(parse.query);
+        const decision = this.decide(parse.query, parse.name);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error); return; }
-        const duplicate = this.gate?.parse(parse.name, decision.effects?.changesSearchPath ?? false, decision.usesSearchPath ?? false);
-        if (duplicate) { this.refuseExtended(duplicate); return; }
         this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -401,7 +473,7 @@ export class ClientSession {
         return;
       }
       case Frontend.Close:
-        if (buf[bodyStart] === 0x53 || buf[bodyStart] === 0x50) this.gate?.closed(buf[bodyStart] === 0x53 ? 'S' : 'P', readQuery(buf, bodyStart + 1, end));
+        if (buf[bodyStart] === 0x53 || buf[bodyStart] === 0x50) this.gate?.close(buf[bodyStart] === 0x53 ? 'statement' : 'portal', readQuery(buf, bodyStart + 1, end));
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -434,9 +506,11 @@ export class ClientSession {
     }
   }
 
-  private decide(sql: string): Decision {
+  /** statementName: the Parse message's statement; undefined for a simple Query. */
+  private decide(sql: string, statementName: string | undefined): Decision {
     const stop = this.ctx.metrics.analysisSeconds.startTimer();
-    const decision = (this.gate as StatementGate).decide(sql);
+    const gate = this.gate as StatementGate;
+    const decision = statementName === undefined ? gate.decideQuery(sql) : gate.decideParse(statementName, sql);
     stop();
     const label = decision.kind === 'forward' ? 'forwarded' : decision.kind === 'rewrite' ? 'rewritten'
       : decision.error.code === SqlState.SyntaxError ? 'syntax_error' : 'refused';

@@ -1,151 +1,284 @@
 // Per-session policy state around the rewriter: the user's profile for the
-// current generation, the search_path upstream reports (PostgreSQL 18 sends
-// it as ParameterStatus, so SET, SET LOCAL, RESET, rollbacks and functions
-// are all reflected exactly), and which prepared statements and cursors were
-// made under which policy generation (THREATS A8, C3).
+// current generation, the upstream session's real search_path, and the
+// prepared statements and portals upstream holds (THREATS A2, A8, C3).
+//
+// search_path is taken from upstream, never assumed: at session start from
+// its ParameterStatus (PostgreSQL 18 reports it) or by asking it; after a
+// statement that may change or undo it, from the next ParameterStatus (18)
+// or by asking again once that statement's cycle is over (14–17). Until
+// then the session holds the client's next query cycle, and statements in
+// the same cycle may not name relations without their schema.
 import type { UsersFile } from '../config/types.js';
 import { parseSearchPath } from '../catalog/resolve.js';
 import type { Profile } from '../policy/types.js';
 import { PgError, SqlState } from '../errors.js';
+import type { ObjectEffect, ObjectKind } from '../rewrite/effects.js';
 import type { ActivePolicy, Decision } from './active-policy.js';
+import { Confirmation, shownName, upstreamKey, UpstreamObjects, type PendingChange, type Stamp } from './upstream-objects.js';
 
-const defaultSearchPath = '"$user", public';
+/** known: as upstream has it; settling: a change is in flight; probe/probing: asking upstream; lost: could not ask. */
+type PathState = 'known' | 'settling' | 'probe' | 'probing' | 'lost';
 
-interface Named {
-  generation: number;
-  searchPath: string;
-  /** Running it may change search_path (its text has set_config, EXECUTE, FETCH …). */
-  changesSearchPath: boolean;
-  /** It names a relation without its schema: Postgres re-resolves it when search_path changes. */
-  usesSearchPath: boolean;
-  /** Cursors only: WITH HOLD survives the end of its transaction. */
-  holdable: boolean;
+interface ParsedStatement extends Stamp {
+  endsTransaction: boolean;
+  /** Objects running it uses (a prepared `EXECUTE p`): checked when it is bound and executed. */
+  uses?: ReadonlyArray<{ kind: ObjectKind; key: string }>;
+}
+
+export interface InitialSearchPath {
+  value: string;
+  /** Upstream reports changes as ParameterStatus (PostgreSQL 18 and later). */
+  reported: boolean;
 }
 
 export class StatementGate {
-  private searchPathText = defaultSearchPath;
-  private searchPath = parseSearchPath(defaultSearchPath);
-  /** True once upstream has reported search_path (PostgreSQL 18+). */
-  private searchPathReported = false;
-  /** search_path is uncertain until this many query cycles have completed. */
-  private settledAfter = 0;
+  readonly objects = new UpstreamObjects();
+  private searchPathText: string;
+  private searchPath: string[];
+  private pathState: PathState = 'known';
+  private reported: boolean;
+  /** The cycle after whose ReadyForQuery search_path must be read again. */
+  private settleCycle = -1;
+  /** The open transaction ran something that may have changed search_path: its end may undo that. */
+  private txTouchedPath = false;
+  /** Query cycles (a Query, or extended messages up to Sync) sent, and answered with ReadyForQuery. */
   private cyclesSent = 0;
   private cyclesDone = 0;
+  /** Executes sent in the current cycle: the index of the next one's completion. */
+  private executesSent = 0;
   private profile?: Profile;
   private profileGeneration = -1;
-  /**
-   * Prepared statements (`statement:x`, SQL PREPARE and protocol Parse share
-   * one namespace in Postgres) and portals (`cursor:x`, SQL DECLARE and
-   * protocol Bind share one too) → the policy generation and search_path
-   * they were rewritten under.
-   */
-  private readonly named = new Map<string, Named>();
 
-  constructor(private readonly policy: ActivePolicy, private readonly userName: string, private readonly users: () => UsersFile) {}
+  constructor(private readonly policy: ActivePolicy, private readonly userName: string, private readonly users: () => UsersFile, initial: InitialSearchPath) {
+    this.reported = initial.reported;
+    this.searchPathText = initial.value;
+    try {
+      this.searchPath = parseSearchPath(initial.value);
+    } catch {
+      this.searchPath = [];
+      this.pathState = 'lost'; // unparseable: unqualified names refused until upstream says otherwise
+    }
+  }
+
+  // ── search_path ──────────────────────────────────────────────────────────
 
   onParameterStatus(name: string, value: string): void {
     if (name !== 'search_path') return;
-    this.searchPathReported = true;
-    if (value === this.searchPathText) return;
+    this.reported = true;
+    this.setPath(value);
+  }
+
+  /** The client's next cycle must wait: search_path may have changed and upstream has not said to what. */
+  get mustHold(): boolean {
+    return this.pathState === 'settling' || this.pathState === 'probe' || this.pathState === 'probing';
+  }
+
+  /** True when the session should now ask upstream for search_path (nothing else is in flight). */
+  get wantsProbe(): boolean {
+    return this.pathState === 'probe' && this.cyclesDone === this.cyclesSent;
+  }
+
+  probeSent(): void { this.pathState = 'probing'; }
+
+  /** The answer to `current_setting('search_path')`; undefined when it failed (an aborted transaction). */
+  probeAnswered(value: string | undefined, idle: boolean): void {
+    if (value === undefined) { this.pathState = 'lost'; return; }
+    this.pathState = 'known';
+    this.setPath(value);
+    if (idle) this.txTouchedPath = false;
+  }
+
+  private setPath(value: string): void {
+    if (value === this.searchPathText && this.pathState !== 'lost') return;
     try {
       this.searchPath = parseSearchPath(value);
       this.searchPathText = value;
     } catch {
-      this.settledAfter = Number.MAX_SAFE_INTEGER; // unparseable: stay uncertain, unqualified names refused
+      this.pathState = 'lost';
     }
   }
 
-  cycleSent(): void { this.cyclesSent++; }
-  cycleDone(): void { this.cyclesDone++; }
+  private pathMayChange(cycle: number): void {
+    this.settleCycle = Math.max(this.settleCycle, cycle);
+    this.pathState = 'settling';
+    this.txTouchedPath = true;
+  }
 
-  /** The decision for one statement, with the session-state checks the cache cannot know about. */
-  decide(sql: string): Decision {
-    const profile = this.currentProfile();
-    if (!profile) return { kind: 'refuse', error: new PgError(SqlState.InvalidAuthorizationSpecification, `user "${this.userName}" no longer exists`) };
-    const known = this.cyclesDone >= this.settledAfter;
-    const decision = this.policy.decide(sql, profile, this.searchPath, this.searchPathText, known, `pgveil:${this.userName}:`);
+  // ── cycles and upstream's answers ────────────────────────────────────────
+
+  cycleSent(): void {
+    this.cyclesSent++;
+    this.executesSent = 0;
+  }
+
+  /** ReadyForQuery. */
+  cycleDone(idle: boolean): void {
+    const cycle = this.cyclesDone++;
+    this.objects.cycleEnded(cycle, idle);
+    if (this.pathState === 'settling' && cycle >= this.settleCycle) {
+      if (this.reported) this.pathState = 'known'; // ParameterStatus, if it changed, came before ReadyForQuery
+      else this.pathState = 'probe';
+    } else if (this.pathState === 'lost' && idle) {
+      this.pathState = 'probe';
+    }
+    if (idle && this.pathState === 'known') this.txTouchedPath = false;
+  }
+
+  confirmed(confirmation: Confirmation): void { this.objects.confirmMessage(confirmation); }
+
+  /** CommandComplete or EmptyQueryResponse (`completed`), or PortalSuspended. */
+  completion(completed: boolean): void { this.objects.completion(this.cyclesDone, completed); }
+
+  /** ErrorResponse: the rest of the current cycle is skipped upstream. */
+  failed(): void { this.objects.failed(this.cyclesDone); }
+
+  // ── decisions ────────────────────────────────────────────────────────────
+
+  /** A simple Query: decided, and its statements' effects on prepared statements and cursors checked and recorded. */
+  decideQuery(sql: string): Decision {
+    const decision = this.decideText(sql);
     if (decision.kind === 'refuse' || !decision.effects) return decision;
-    const effects = decision.effects;
-    if (effects.changesSearchPath && !this.searchPathReported) {
-      return refuse('changing search_path needs an upstream that reports it (PostgreSQL 18 or later)', 'Schema-qualify table names instead.');
+    const cycle = this.cyclesSent;
+    const { objects, changesSearchPath, endsTransaction } = decision.effects;
+    const made: Array<PendingChange & { statement: number }> = [];
+    let runsPathChange = changesSearchPath || (endsTransaction && this.mayUndoPath());
+    for (const effect of objects) {
+      const key = upstreamKey(effect.name ?? '');
+      if (effect.op === 'use') {
+        const local = findLast(made, effect.kind, key);
+        const stamps = local ? (local.stamp ? [local.stamp] : []) : this.objects.possible(effect.kind, key, cycle);
+        const problem = this.checkUsable(effect.kind, key, stamps, effect.kind === 'statement');
+        if (problem) return { kind: 'refuse', error: problem };
+        if (stamps.some((s) => s.changesSearchPath)) runsPathChange = true;
+        continue;
+      }
+      made.push({ kind: effect.kind, key: effect.op === 'drop' && effect.name === null ? null : key, stamp: this.stampFor(effect, decision), statement: effect.statement });
     }
-    for (const name of effects.uses) {
-      const problem = this.checkUse(name);
-      if (problem) return { kind: 'refuse', error: problem };
-    }
-    for (const name of effects.creates) {
-      // Postgres refuses an existing name (42P05/42P03) and keeps the old object: so must pgveil's bookkeeping.
-      if (this.named.has(name.replace(/^holdable-/, '')) && !effects.drops.includes(name)) return duplicate(name.replace(/^holdable-/, ''));
-    }
-    for (const name of effects.drops) this.drop(name);
-    for (const name of effects.creates) {
-      this.remember(name.replace(/^holdable-/, ''), effects.changesSearchPath, name.startsWith('holdable-'), decision.usesSearchPath ?? true);
-    }
-    for (const name of effects.uses) if (this.named.get(name)?.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
-    // The change takes effect upstream when the current cycle completes.
-    if (effects.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
+    for (const change of made) this.objects.sentStatement(cycle, change.statement, [change]);
+    if (runsPathChange) this.pathMayChange(cycle);
     return decision;
   }
 
-  /** Protocol-level Parse: refused for an existing name (Postgres keeps the old statement); else remembered. */
-  parse(statement: string, changesSearchPath: boolean, usesSearchPath: boolean): PgError | undefined {
-    if (statement && this.named.has(`statement:${statement}`)) return duplicate(`statement:${statement}`).error;
-    this.remember(`statement:${statement}`, changesSearchPath, false, usesSearchPath);
+  /** Protocol Parse: decided; the statement's stamp is recorded once upstream answers ParseComplete. */
+  decideParse(name: string, sql: string): Decision {
+    const decision = this.decideText(sql);
+    if (decision.kind === 'refuse') return decision;
+    const effects = decision.effects;
+    const stamp: ParsedStatement = {
+      generation: this.policy.generation,
+      searchPath: this.searchPathText,
+      usesSearchPath: decision.usesSearchPath ?? true,
+      changesSearchPath: effects?.changesSearchPath ?? false,
+      holdable: false,
+      endsTransaction: effects?.endsTransaction ?? false,
+    };
+    if (effects?.objects.length) {
+      stamp.runs = effects.objects.filter((e) => e.op !== 'use').map((e) => ({
+        kind: e.kind, key: e.op === 'drop' && e.name === null ? null : upstreamKey(e.name ?? ''), stamp: e.op === 'create' ? this.stampFor(e, decision) : undefined,
+      }));
+      stamp.uses = effects.objects.filter((e) => e.op === 'use').map((e) => ({ kind: e.kind, key: upstreamKey(e.name ?? '') }));
+    }
+    this.objects.sentMessage(Confirmation.Parse, this.cyclesSent, { kind: 'statement', key: upstreamKey(name), stamp });
+    return decision;
+  }
+
+  /**
+   * Protocol Bind: refused unless every statement upstream may bind is known
+   * and was rewritten under the current policy and search_path (Postgres
+   * re-resolves a prepared statement's names when search_path changes).
+   */
+  bind(statement: string, portal: string): PgError | undefined {
+    const key = upstreamKey(statement);
+    const stamps = this.objects.possible('statement', key, this.cyclesSent) as ParsedStatement[];
+    const problem = this.checkUsable('statement', key, stamps, true) ?? this.checkUses(stamps);
+    if (problem) return problem;
+    if (stamps.length > 1 && stamps.some((s) => s.runs || s.uses)) {
+      return new PgError(SqlState.InsufficientPrivilege, `cannot bind prepared statement "${shownName(key)}" while an earlier change of it is unconfirmed`, { hint: 'Sync first.' });
+    }
+    // Every possible statement is fresh; a portal is checked only for its generation, so one stamp serves.
+    const stamp: ParsedStatement = stamps.length === 1 ? stamps[0] : {
+      generation: this.policy.generation,
+      searchPath: this.searchPathText,
+      usesSearchPath: false,
+      changesSearchPath: stamps.some((s) => s.changesSearchPath),
+      endsTransaction: stamps.some((s) => s.endsTransaction),
+      holdable: false,
+    };
+    this.objects.sentMessage(Confirmation.Bind, this.cyclesSent, { kind: 'portal', key: upstreamKey(portal), stamp });
+    return undefined;
+  }
+
+  /** Protocol Execute of a portal (a protocol portal or a SQL cursor). */
+  execute(portal: string): PgError | undefined {
+    const key = upstreamKey(portal);
+    const cycle = this.cyclesSent;
+    const stamps = this.objects.possible('portal', key, cycle) as ParsedStatement[];
+    const problem = this.checkUsable('portal', key, stamps, false) ?? this.checkUses(stamps);
+    if (problem) return problem;
+    const index = this.executesSent++;
+    const runs = stamps.length === 1 ? stamps[0].runs : undefined;
+    if (runs) this.objects.sentStatement(cycle, index, runs);
+    const usedChange = stamps.some((s) => s.uses?.some((u) => this.objects.possible(u.kind, u.key, cycle).some((p) => p.changesSearchPath)));
+    if (usedChange || stamps.some((s) => s.changesSearchPath || (s.endsTransaction && this.mayUndoPath()))) this.pathMayChange(cycle);
+    return undefined;
+  }
+
+  /** Protocol Close of a statement or portal: forgotten once upstream answers CloseComplete. */
+  close(kind: ObjectKind, name: string): void {
+    this.objects.sentMessage(Confirmation.Close, this.cyclesSent, { kind, key: upstreamKey(name) });
+  }
+
+  private mayUndoPath(): boolean {
+    return this.txTouchedPath || this.pathState !== 'known';
+  }
+
+  private stampFor(effect: ObjectEffect, decision: Decision): Stamp | undefined {
+    if (effect.op !== 'create') return undefined;
+    return {
+      generation: this.policy.generation,
+      searchPath: this.searchPathText,
+      usesSearchPath: decision.kind !== 'refuse' ? decision.usesSearchPath ?? true : true,
+      changesSearchPath: decision.kind !== 'refuse' ? decision.effects?.changesSearchPath ?? false : false,
+      holdable: effect.holdable,
+    };
+  }
+
+  private checkUses(stamps: ParsedStatement[]): PgError | undefined {
+    for (const s of stamps) {
+      for (const u of s.uses ?? []) {
+        const problem = this.checkUsable(u.kind, u.key, this.objects.possible(u.kind, u.key, this.cyclesSent), u.kind === 'statement');
+        if (problem) return problem;
+      }
+    }
     return undefined;
   }
 
   /**
-   * Protocol-level Bind: refused when its statement was rewritten under an
-   * older policy, or under another search_path (Postgres re-resolves a
-   * prepared statement's names when search_path changes; pgveil's rewrite
-   * would no longer match). The portal it creates is remembered.
+   * An object is usable when upstream may hold it in no state but fresh ones:
+   * made under the current policy and, for a statement that names relations
+   * without their schema, under the current (and settled) search_path.
    */
-  bind(statement: string, portal: string): PgError | undefined {
-    if (this.cyclesDone < this.settledAfter && statement && this.named.get(`statement:${statement}`)?.usesSearchPath !== false) {
-      return new PgError(SqlState.InsufficientPrivilege, `cannot bind prepared statement "${statement}" while search_path is changing`, {
-        hint: 'Postgres would re-resolve its names under the new search_path; Sync after the SET first.',
-      });
+  private checkUsable(kind: ObjectKind, key: string, stamps: readonly Stamp[], statement: boolean): PgError | undefined {
+    const what = kind === 'portal' ? `cursor "${shownName(key)}"` : `prepared statement "${shownName(key)}"`;
+    if (!stamps.length) return new PgError(kind === 'portal' ? '34000' : '26000', `${what} does not exist`);
+    for (const s of stamps) {
+      if (s.generation !== this.policy.generation) return stale(kind, what, 'an older policy');
+      if (statement && s.usesSearchPath) {
+        if (this.pathState !== 'known') {
+          return new PgError(SqlState.InsufficientPrivilege, `cannot use ${what} while search_path is changing`, {
+            hint: 'Postgres would re-resolve its names under the new search_path; Sync after the SET first.',
+          });
+        }
+        if (s.searchPath !== this.searchPathText) return stale(kind, what, 'another search_path');
+      }
     }
-    const problem = this.checkUse(`statement:${statement}`);
-    if (problem) return problem;
-    const changes = this.named.get(`statement:${statement}`)?.changesSearchPath ?? false;
-    this.remember(`cursor:${portal}`, changes, false);
     return undefined;
   }
 
-  /** Protocol-level Execute of a portal (possibly a SQL cursor). */
-  execute(portal: string): PgError | undefined {
-    const problem = this.checkUse(`cursor:${portal}`);
-    if (!problem && this.named.get(`cursor:${portal}`)?.changesSearchPath) this.settledAfter = this.cyclesSent + 1;
-    return problem;
-  }
-
-  /** At the end of every transaction non-holdable cursors and all protocol portals are gone upstream. */
-  transactionEnded(): void {
-    for (const [key, value] of this.named) if (key.startsWith('cursor:') && !value.holdable) this.named.delete(key);
-  }
-
-  /** Protocol-level Close of a statement ('S') or portal ('P'). */
-  closed(kind: 'S' | 'P', name: string): void {
-    this.named.delete(`${kind === 'S' ? 'statement' : 'cursor'}:${name}`);
-  }
-
-  private remember(name: string, changesSearchPath: boolean, holdable: boolean, usesSearchPath = true): void {
-    this.named.set(name, { generation: this.policy.generation, searchPath: this.searchPathText, changesSearchPath, holdable, usesSearchPath });
-  }
-
-  private checkUse(name: string): PgError | undefined {
-    const made = this.named.get(name);
-    if (!made) return undefined;
-    if (made.generation !== this.policy.generation) return stale(name, 'an older policy').error;
-    if (name.startsWith('statement:') && made.usesSearchPath && made.searchPath !== this.searchPathText) return stale(name, 'another search_path').error;
-    return undefined;
-  }
-
-  private drop(name: string): void {
-    if (!name.endsWith(':*')) { this.named.delete(name); return; }
-    const prefix = name.slice(0, -1);
-    for (const key of [...this.named.keys()]) if (key.startsWith(prefix)) this.named.delete(key);
+  private decideText(sql: string): Decision {
+    const profile = this.currentProfile();
+    if (!profile) return { kind: 'refuse', error: new PgError(SqlState.InvalidAuthorizationSpecification, `user "${this.userName}" no longer exists`) };
+    return this.policy.decide(sql, profile, this.searchPath, this.searchPathText, this.pathState === 'known', `pgveil:${this.userName}:`);
   }
 
   private currentProfile(): Profile | undefined {
@@ -158,27 +291,13 @@ export class StatementGate {
   }
 }
 
-function duplicate(name: string): Decision & { kind: 'refuse' } {
-  const [kind, id] = [name.slice(0, name.indexOf(':')), name.slice(name.indexOf(':') + 1)];
-  return {
-    kind: 'refuse',
-    error: kind === 'cursor'
-      ? new PgError('42P03', `cursor "${id}" already exists`)
-      : new PgError('42P05', `prepared statement "${id}" already exists`),
-  };
+function findLast(made: ReadonlyArray<PendingChange>, kind: ObjectKind, key: string): PendingChange | undefined {
+  for (let i = made.length - 1; i >= 0; i--) if (made[i].kind === kind && (made[i].key === key || made[i].key === null)) return made[i];
+  return undefined;
 }
 
-function refuse(message: string, hint?: string): Decision & { kind: 'refuse' } {
-  return { kind: 'refuse', error: new PgError(SqlState.InsufficientPrivilege, message, { hint }) };
-}
-
-function stale(name: string, under: string): Decision & { kind: 'refuse' } {
-  const [kind, id] = [name.slice(0, name.indexOf(':')), name.slice(name.indexOf(':') + 1)];
-  const what = kind === 'cursor' ? `cursor "${id}"` : `prepared statement "${id}"`;
-  return {
-    kind: 'refuse',
-    error: new PgError('26000', `${what} was made under ${under} and cannot be used`, {
-      hint: kind === 'cursor' ? 'Declare the cursor again.' : 'Prepare the statement again (DEALLOCATE it first, or use a new name).',
-    }),
-  };
+function stale(kind: ObjectKind, what: string, under: string): PgError {
+  return new PgError('26000', `${what} was made under ${under} and cannot be used`, {
+    hint: kind === 'portal' ? 'Declare the cursor again.' : 'Prepare the statement again (DEALLOCATE it first, or use a new name).',
+  });
 }

@@ -10,7 +10,8 @@ import type { UpstreamConfig } from '../config/types.js';
 import { PgError, SqlState } from '../errors.js';
 import { AuthCode, Backend } from '../protocol/codes.js';
 import { FrameReader } from '../protocol/frame-reader.js';
-import { readErrorFields } from '../protocol/backend-messages.js';
+import { readDataRowFirstText, readErrorFields } from '../protocol/backend-messages.js';
+import { searchPathProbe } from './search-path-probe.js';
 import { ScramClientExchange, md5PasswordMessage } from '../auth/scram-client.js';
 
 export interface UpstreamConnection {
@@ -21,6 +22,10 @@ export interface UpstreamConnection {
   parameterStatus: Buffer[];
   /** Bytes that arrived after the first ReadyForQuery (normally none). */
   leftover: Buffer;
+  /** The session's search_path as upstream has it, whatever set it (see search-path-probe.ts). */
+  searchPath: string;
+  /** Upstream reports search_path changes as ParameterStatus (PostgreSQL 18+). */
+  searchPathReported: boolean;
 }
 
 /** Upstream failures the client sees: no upstream detail, which may name the service role. */
@@ -57,6 +62,9 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
       let processId = 0;
       let secretKey = Buffer.alloc(0);
       const parameterStatus: Buffer[] = [];
+      let reportedPath: string | undefined;
+      let probedPath: string | undefined;
+      let probing = false;
       const serverCert = socket instanceof tls.TLSSocket ? socket.getPeerCertificate()?.raw : undefined;
       socket.write(serialize.startup({ user: cfg.user, database: cfg.database, ...params }));
       const onData = (chunk: Buffer) => {
@@ -91,19 +99,38 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
                 processId = buf.readInt32BE(bodyStart);
                 secretKey = Buffer.from(buf.subarray(bodyStart + 4, end));
                 break;
-              case Backend.ParameterStatus:
+              case Backend.ParameterStatus: {
                 parameterStatus.push(Buffer.from(buf.subarray(reader.frameStart, end)));
+                const nameEnd = buf.indexOf(0, bodyStart);
+                if (buf.toString('utf8', bodyStart, nameEnd) === 'search_path') reportedPath = buf.toString('utf8', nameEnd + 1, end - 1);
+                break;
+              }
+              case Backend.RowDescription:
+              case Backend.CommandComplete:
+                if (!probing) throw new UpstreamError(`unexpected upstream message ${String.fromCharCode(reader.type)} during startup`);
+                break;
+              case Backend.DataRow:
+                if (!probing) throw new UpstreamError('unexpected upstream message D during startup');
+                probedPath = readDataRowFirstText(buf, bodyStart, end);
                 break;
               case Backend.NoticeResponse:
               case Backend.NegotiateProtocolVersion:
                 break;
               case Backend.ReadyForQuery: {
+                if (reportedPath === undefined && !probing) {
+                  // PostgreSQL 14–17 do not report search_path: ask before the session starts.
+                  probing = true;
+                  socket.write(searchPathProbe);
+                  break;
+                }
+                const searchPath = reportedPath ?? probedPath;
+                if (searchPath === undefined) throw new UpstreamError('upstream did not say its search_path');
                 socket.off('data', onData);
                 socket.removeAllListeners('error');
                 socket.removeAllListeners('close');
                 settled = true;
                 clearTimeout(timer);
-                resolve({ socket, processId, secretKey, parameterStatus, leftover: Buffer.from(reader.takeRest()) });
+                resolve({ socket, processId, secretKey, parameterStatus, leftover: Buffer.from(reader.takeRest()), searchPath, searchPathReported: reportedPath !== undefined });
                 return;
               }
               default:

@@ -2,7 +2,8 @@
 // DatabaseMetaData, SQLAlchemy's inspector), recorded from PostgreSQL's log
 // by bench/collect-corpus.ts, replayed through the rewriter for a user the
 // way `pgveil explain` does: none may be refused, and none rewritten unless
-// it reads a protected table or a guarded catalog relation. A parser or
+// it reads a protected table or a guarded catalog relation — beyond the
+// schema pgveil writes before every relation named without one. A parser or
 // rewriter change that would break a client shows up here.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -36,7 +37,10 @@ test(`the recorded client corpus (${corpus.length} statements) is neither refuse
     if (outcome.kind === 'refuse') problems.push(`refused (${outcome.error.message}): ${sql.slice(0, 160)}`);
     if (outcome.kind === 'rewrite') {
       rewritten++;
-      if (!/\bemployees\b|\bpg_class\b/.test(sql)) problems.push(`rewritten without reading a protected or guarded relation: ${sql.slice(0, 160)}`);
+      const unqualified = (text: string) => text.replace(/"?\b(pg_catalog|information_schema|public)\b"?\./g, '');
+      if (!/\bemployees\b|\bpg_class\b/.test(sql) && unqualified(outcome.sql) !== unqualified(sql)) {
+        problems.push(`rewritten beyond schema qualification without reading a protected or guarded relation: ${sql.slice(0, 160)} → ${outcome.sql.slice(0, 200)}`);
+      }
     }
   }
   assert.equal(problems, []);
