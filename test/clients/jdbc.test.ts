@@ -100,4 +100,50 @@ test('JDBC: metadata lists only permitted tables, prepared statements and fetch-
   assert.is(out.meta, 'text,numeric,XXXXXXX3333,null');
 });
 
+const schemaProgram = `
+import java.sql.*;
+import java.util.*;
+
+public class PgveilJdbcSchema {
+  public static void main(String[] a) throws Exception {
+    Properties p = new Properties();
+    p.setProperty("user", a[1]);
+    p.setProperty("password", a[2]);
+    p.setProperty("sslmode", "verify-full");
+    p.setProperty("sslrootcert", a[3]);
+    p.setProperty("prepareThreshold", "2");
+    List<String> out = new ArrayList<>();
+    try (Connection c = DriverManager.getConnection(a[0], p)) {
+      c.setSchema("crm"); // what DBeaver's active schema does
+      out.add("schema=" + c.getSchema());
+      c.setAutoCommit(false);
+      try (PreparedStatement ps = c.prepareStatement("select name, ssn from employees order by id")) {
+        for (int i = 0; i < 4; i++) try (ResultSet r = ps.executeQuery()) { StringBuilder b = new StringBuilder(); while (r.next()) b.append(r.getString(1)).append('/').append(r.getString(2)).append(';'); out.add(b.toString()); }
+      }
+      c.commit();
+      try (Statement s = c.createStatement()) { s.execute("select 1/0"); } catch (SQLException e) { out.add("error=" + e.getSQLState()); }
+      c.rollback();
+      c.setAutoCommit(true);
+      c.setSchema("public");
+      try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select name from employees")) { r.next(); } catch (SQLException e) { out.add("unqualified-after-public=" + e.getSQLState()); }
+    }
+    System.out.println(String.join("|", out));
+  }
+}
+`;
+
+test('A2 JDBC setSchema (DBeaver\'s active schema), server-side prepared statements under it, commit() and rollback() work on this PostgreSQL version', async () => {
+  const file = join(h.dir, 'PgveilJdbcSchema.java');
+  writeFileSync(file, schemaProgram);
+  const url = `jdbc:postgresql://localhost:${h.proxy.port}/analytics`;
+  const r = await run('java', ['-cp', '/usr/share/java/postgresql.jar', file, url, 'alice@acme.com', passwords['alice@acme.com'], h.caFile], { timeoutMs: 120_000 });
+  assert.is(r.status, 0, r.stderr);
+  const out = (r.stdout.trim().split('\n').pop() as string).split('|');
+  assert.is(out[0], 'schema=crm');
+  for (const rows of out.slice(1, 5)) assert.is(rows, 'Ann/XXXXXXX3333;', 'only acme rows, masked, at every execution');
+  assert.is(out[5], 'error=22012');
+  assert.is(out.length, 7, out.join('|'));
+  assert.is(out[out.length - 1], 'unqualified-after-public=42P01', 'after setSchema("public") the name resolves under the new path (no public.employees here)');
+});
+
 test.run();
