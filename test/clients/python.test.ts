@@ -46,6 +46,38 @@ print(json.dumps({'one': one, 'streamed': streamed, 'ssl': conn.info.ssl_in_use}
   assert.equal(out, { one: [['Ann', 'XXXXXXX3333']], streamed: ['Ann'], ssl: true });
 });
 
+test('A2 psycopg2: default transactions commit and roll back, SET search_path inside one, an error then rollback, on this PostgreSQL version', async () => {
+  const out = await python(`
+import json, psycopg2
+conn = psycopg2.connect('')
+cur = conn.cursor()
+cur.execute('set search_path = crm, public')
+cur.execute('select name, ssn from employees order by id')
+first = cur.fetchall()
+conn.commit()
+cur.execute('select count(*) from employees')
+counted = cur.fetchone()[0]
+conn.commit()
+error = None
+try:
+    cur.execute('select 1/0')
+except psycopg2.Error as e:
+    error = e.pgcode
+conn.rollback()
+cur.execute('set local search_path = public')
+try:
+    cur.execute('select name from employees')
+except psycopg2.Error as e:
+    error = error + ',' + e.pgcode
+conn.rollback()
+cur.execute('select name from employees order by id')
+after = cur.fetchall()
+conn.commit()
+print(json.dumps({'first': first, 'counted': counted, 'error': error, 'after': after}))
+`);
+  assert.equal(out, { first: [['Ann', 'XXXXXXX3333']], counted: 1, error: '22012,42P01', after: [['Ann']] });
+});
+
 test('SQLAlchemy inspector (what Superset calls) lists only what the user may query', async () => {
   const out = await python(`
 import json
