@@ -110,7 +110,7 @@ await Promise.all(Array.from({ length: parallel }, async () => {
 }));
 if (failures.length) console.log(`failing files: ${failures.join(', ')}`);
 for (const [major, t] of perMajor) {
-  const what = major === DEFAULT_MAJOR ? 'whole suite' : 'version-sensitive files';
+  const what = major === DEFAULT_MAJOR ? 'all test files' : 'the files of test/versions.json';
   console.log(`pg${major}: ${t.passed} passed, ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ''}  (${what}, ${Math.round(t.seconds)} s of test time)`);
 }
 console.log(`ran ${jobs.length} test files in ${Math.round((Date.now() - runStarted) / 1000)} s`);
