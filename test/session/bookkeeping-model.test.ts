@@ -8,16 +8,33 @@
 // policy generation).
 //
 // Every object a step creates carries a marker 'm<k>' in its select list,
-// and the test remembers the reload epoch each marker was created under.
-// pg_prepared_statements and pg_cursors are per-backend views, so upstream's
-// objects are read through their markers instead: whatever comes back from
-// a use (EXECUTE, FETCH, protocol Bind/Execute) tells which creation made
-// the upstream object that ran. The oracle:
+// both as a value and as the column's name, and the test remembers the
+// reload epoch each marker was created under. What a use returns (EXECUTE,
+// FETCH, protocol Bind/Execute) tells which creation made the upstream
+// object that ran. The oracle:
 //   1. a marker of an older epoch must never come back (an object made under
 //      an older policy ran), and nothing of crm.employees while alice is
 //      denied, and never another org's row;
 //   2. a prepared statement made under the current epoch, under a name no
 //      other step ever touched, must run and return its own marker.
+//
+// Upstream's own state is read in a sweep, every 5 steps (at the first point
+// outside a transaction) and at the end of every sequence. pg_prepared_statements
+// and pg_cursors are per-backend and pgveil refuses them, but pgveil forwards
+// protocol Describe unchecked: Describe 'S' / 'P' <name> + Sync for every
+// name of the model (and the unnamed ones) answers with a RowDescription
+// (whose marker column names the creation upstream holds) or with 26000 /
+// 34000 when upstream has no such object. Every object upstream has is then
+// used through pgveil (a statement: Bind to the unnamed portal + Execute; a
+// portal, i.e. a WITH HOLD cursor: Execute), and must either be refused as
+// made under an older policy (when its marker is of an older epoch) or run
+// and return its own, current marker. pgveil answering "does not exist" for
+// an object upstream has (it lost track), anything stale running, or a
+// current object refused as stale (a wrong stamp: no step changes
+// search_path, and after a Sync pgveil's stamps are exact) fails the seed;
+// 42501 is accepted while alice is denied. A sweep only advances WITH HOLD
+// cursors, which no oracle depends on. Sweeps add a few seconds (~38 s on
+// 18, ~65 s on 14 and 16, in all).
 // Seeds are fixed (MODEL_SEED overrides the first); a failure prints the seed
 // and the steps so far.
 import { test } from 'uvu';
@@ -29,6 +46,8 @@ import { writeAndReload } from '../threats/ac-support.js';
 
 const SEQUENCES = 30;
 const STEPS = 25;
+/** A sweep of upstream's objects after this many steps, at the first point outside a transaction. */
+const SWEEP_EVERY = 5;
 const FIRST_SEED = Number(process.env.MODEL_SEED ?? 20260501);
 
 const extraSql = `INSERT INTO crm.employees VALUES (3, 'acme', 'Cat', '333-44-5555', 70000);`;
@@ -56,7 +75,8 @@ test.after(async () => { await h.close(); });
 
 const close = (kind: 'S' | 'P', name: string) => frame('C', Buffer.concat([Buffer.from(kind), cstr(name)]));
 const executeRows = (portal: string, n: number) => frame('E', Buffer.concat([cstr(portal), int32(n)]));
-const fail = () => [msg.parse('', 'select 1/0'), msg.bind('', ''), msg.execute('')];
+/** A failing unnamed statement; its marker (a column name) lets a sweep tell which one upstream holds. */
+const fail = (w: World) => [msg.parse('', `select 1/0 as ${marker(w)}`), msg.bind('', ''), msg.execute('')];
 
 interface Step { label: string; frames: Buffer[] }
 
@@ -74,13 +94,18 @@ interface World {
 
 function pick<T>(w: World, xs: readonly T[]): T { return xs[Math.floor(w.rnd() * xs.length)]; }
 
+function marker(w: World): string {
+  const m = `m${w.seq}_${w.next++}`;
+  w.markers.set(m, w.epoch);
+  return m;
+}
+
 function body(w: World): { marker: string; sql: string } {
-  const marker = `m${w.seq}_${w.next++}`;
-  w.markers.set(marker, w.epoch);
+  const m = marker(w);
   const sql = w.rnd() < 0.6
-    ? `select '${marker}'::text as m, name from crm.employees order by id`
-    : `select '${marker}'::text as m, label as name from public.lookup order by code`;
-  return { marker, sql };
+    ? `select '${m}'::text as ${m}, name from crm.employees order by id`
+    : `select '${m}'::text as ${m}, label as name from public.lookup order by code`;
+  return { marker: m, sql };
 }
 
 /** One generated step (everything up to and including a Sync or a simple Query). */
@@ -102,9 +127,9 @@ function generate(w: World): Step | 'reload' {
     return { label: `Parse+Bind portal ${name}`, frames: [msg.parse('', b.sql), msg.bind(name, ''), executeRows(name, 1), msg.sync()] };
   }
   if (r < 0.47) return { label: `${failFirst ? '1/0; ' : ''}DEALLOCATE ${name}`, frames: [msg.query(`${failFirst ? 'select 1/0; ' : ''}DEALLOCATE "${name}"`)] };
-  if (r < 0.52) return { label: `${failFirst ? 'fail, ' : ''}Close S ${name}`, frames: [...(failFirst ? fail() : []), close('S', name), msg.sync()] };
+  if (r < 0.52) return { label: `${failFirst ? 'fail, ' : ''}Close S ${name}`, frames: [...(failFirst ? fail(w) : []), close('S', name), msg.sync()] };
   if (r < 0.56) return { label: `${failFirst ? '1/0; ' : ''}CLOSE ${name}`, frames: [msg.query(`${failFirst ? 'select 1/0; ' : ''}CLOSE "${name}"`)] };
-  if (r < 0.60) return { label: `${failFirst ? 'fail, ' : ''}Close P ${name}`, frames: [...(failFirst ? fail() : []), close('P', name), msg.sync()] };
+  if (r < 0.60) return { label: `${failFirst ? 'fail, ' : ''}Close P ${name}`, frames: [...(failFirst ? fail(w) : []), close('P', name), msg.sync()] };
   if (r < 0.68) return { label: `EXECUTE ${name}`, frames: [msg.query(`EXECUTE "${name}"`)] };
   if (r < 0.76) return { label: `Bind '' ${name}`, frames: [msg.bind('', name), msg.execute(''), msg.sync()] };
   if (r < 0.82) return { label: `FETCH ${name}`, frames: [msg.query(`FETCH FIRST FROM "${name}"`)] };
@@ -155,6 +180,100 @@ async function reload(w: World): Promise<void> {
   w.log.push(`reload → ${policyDenied ? 'deny' : 'base'} (epoch ${w.epoch})`);
 }
 
+// ── the sweep: what upstream holds, read with Describe, and used through pgveil ──
+
+const describe = (kind: 'S' | 'P', name: string) => frame('D', Buffer.concat([Buffer.from(kind), cstr(name)]));
+const sqlstateOf = (m: BackendMessage) => /\0C([0-9A-Z]{5})\0/.exec(`\0${m.body.toString('latin1')}`)?.[1];
+const messageOf = (m: BackendMessage) => /\0M([^\0]*)\0/.exec(`\0${m.body.toString('latin1')}`)?.[1] ?? '';
+
+/** The column names of a RowDescription. */
+function columns(m: BackendMessage): string[] {
+  const out: string[] = [];
+  let at = 2;
+  for (let i = m.body.readInt16BE(0); i > 0; i--) {
+    const end = m.body.indexOf(0, at);
+    out.push(m.body.toString('utf8', at, end));
+    at = end + 1 + 18;
+  }
+  return out;
+}
+
+/** Sweep counts: objects (distinct upstream keys per sweep), uses (one per name: the long names share an object), and how the uses ended. */
+interface Tally { objects: number; uses: number; stale: number; current: number; exhausted: number; denied: number; failures: number }
+const tally: Tally = { objects: 0, uses: 0, stale: 0, current: 0, exhausted: 0, denied: 0, failures: 0 };
+
+/**
+ * Reads which of the model's statements and portals upstream holds (Describe
+ * is forwarded unchecked) and uses each through pgveil: refused as made
+ * under an older policy exactly when its marker is of an older epoch, run
+ * (with its own marker, if it returns rows) otherwise. Outside a transaction
+ * only: a checkpoint ends one first.
+ */
+async function sweep(c: RawClient, w: World, why: string): Promise<void> {
+  try {
+    await sweepOnce(c, w, why);
+  } catch (e) {
+    tally.failures++;
+    throw e;
+  }
+}
+
+async function sweepOnce(c: RawClient, w: World, why: string): Promise<void> {
+  assert.not.ok(w.inTx, 'a sweep runs outside a transaction');
+  w.log.push(`sweep (${why})`);
+  const seen = new Set<string>();
+  for (const kind of ['S', 'P'] as const) {
+    for (const name of [...NAMES, '']) {
+      const what = `${kind === 'S' ? 'statement' : 'portal'} "${name.length > 12 ? `${name.slice(0, 4)}…(${name.length})` : name}"`;
+      const where = (replies: BackendMessage[]) => `seed ${w.seq}, sweep (${why}), ${what} under epoch ${w.epoch}${w.denied ? ' (denied)' : ''}\n  steps: ${w.log.join(' ; ')}\n  replies: ${dump(replies)}`;
+      c.send(describe(kind, name), msg.sync());
+      const described = await c.untilReady();
+      const error = described.find((m) => m.type === 'E');
+      if (error) {
+        // upstream has no such object
+        assert.is(sqlstateOf(error), kind === 'S' ? '26000' : '34000', `Describe failed unexpectedly: ${where(described)}`);
+        continue;
+      }
+      const row = described.find((m) => m.type === 'T');
+      const made = row ? columns(row).find((col) => /^m\d+_\d+$/.test(col)) : undefined;
+      assert.ok(made && w.markers.has(made), `upstream holds an object without a known marker: ${where(described)}`);
+      const epoch = w.markers.get(made as string) as number;
+      const key = `${kind}:${name.slice(0, 63)}`;
+      if (!seen.has(key)) { seen.add(key); tally.objects++; }
+      tally.uses++;
+
+      const label = `sweep ${kind === 'S' ? `Bind '' ${name}` : `Execute portal ${name}`} (upstream: ${made}, epoch ${epoch})`;
+      const replies = await run(c, w, { label, frames: kind === 'S' ? [msg.bind('', name), msg.execute(''), msg.sync()] : [msg.execute(name), msg.sync()] });
+      const markers = check(w, replies, label); // oracle 1: never a stale marker, a leak, another org's row
+      const refusal = replies.find((m) => m.type === 'E');
+      const text = refusal ? messageOf(refusal) : '';
+      if (refusal && /does not exist/.test(text)) {
+        assert.unreachable(`LOST: upstream holds ${what} (${made}, epoch ${epoch}) but pgveil says ${sqlstateOf(refusal)} "${text}": ${where(replies)}`);
+      }
+      const staleRefusal = refusal && sqlstateOf(refusal) === '26000' && /made under (an older policy|another search_path)/.test(text);
+      if (epoch !== w.epoch) {
+        // made under an older policy: must be refused, whatever it would have returned
+        assert.ok(staleRefusal, `STALE: upstream's ${what} was made under epoch ${epoch} (${made}) and was not refused as stale under epoch ${w.epoch}: ${where(replies)}`);
+        tally.stale++;
+        continue;
+      }
+      // current: it must run, returning its own marker if anything
+      assert.not.ok(staleRefusal, `MIS-STAMPED: upstream's ${what} was made under the current epoch ${epoch} (${made}) yet refused as stale: ${where(replies)}`);
+      if (refusal) {
+        const ok = sqlstateOf(refusal) === '22012' || (w.denied && sqlstateOf(refusal) === '42501');
+        assert.ok(ok, `unexpected error using upstream's current ${what} (${made}): ${where(replies)}`);
+      }
+      assert.ok(markers.every((m) => m === made), `rows of another object than upstream described (${made}): ${where(replies)}`);
+      if (refusal && sqlstateOf(refusal) === '42501') tally.denied++;
+      else if (markers.length || refusal) tally.current++; // its rows, or the division by zero of a failing statement
+      else {
+        assert.is(kind, 'P', `upstream's current ${what} (${made}) ran and returned no rows: ${where(replies)}`);
+        tally.exhausted++; // a cursor already read to its end
+      }
+    }
+  }
+}
+
 test('A8 C3 generated sequences: an object made under an older policy never runs; a current one does', async () => {
   const started = Date.now();
   let uses = 0;
@@ -166,12 +285,15 @@ test('A8 C3 generated sequences: an object made under an older policy never runs
     const c = await RawClient.connect(h.proxy.port);
     await c.login('alice@acme.com', passwords['alice@acme.com']);
     try {
+      let sinceSweep = 0;
       for (let i = 0; i < STEPS; i++) {
         const step = generate(w);
+        sinceSweep++;
         if (step === 'reload') { await reload(w); continue; }
         const replies = await run(c, w, step);
         if (check(w, replies, step.label).length) uses++;
         if (replies.some((m) => m.type === 'E' && /was made under|older policy|cannot be used/.test(m.body.toString()))) staleRefusals++;
+        if (sinceSweep >= SWEEP_EVERY && !w.inTx) { await sweep(c, w, `after step ${i + 1}`); sinceSweep = 0; }
       }
       // checkpoint: end any transaction, then use every name both ways
       if (w.inTx) await run(c, w, { label: 'ROLLBACK (checkpoint)', frames: [msg.query('ROLLBACK')] });
@@ -184,6 +306,7 @@ test('A8 C3 generated sequences: an object made under an older policy never runs
           { label: `checkpoint Execute portal ${name}`, frames: [executeRows(name, 1), msg.sync()] },
         ]) check(w, await run(c, w, step), step.label);
       }
+      await sweep(c, w, 'end of sequence');
       // oracle 2: a fresh statement under the current epoch works, by SQL and by protocol
       const fresh = `fresh_${seed}`;
       const b = body(w);
@@ -207,7 +330,9 @@ test('A8 C3 generated sequences: an object made under an older policy never runs
     }
   }
   if (policyDenied) await reload({ epoch: 0, log: [] } as unknown as World);
-  console.log(`bookkeeping model: ${SEQUENCES} sequences × ${STEPS} steps, ${uses} uses returned rows, ${staleRefusals} stale refusals, ${failures.length} failing seeds, ${Date.now() - started} ms`);
+  console.log(`bookkeeping model: ${SEQUENCES} sequences × ${STEPS} steps, ${uses} uses returned rows, ${staleRefusals} stale refusals, ${failures.length} failing seeds; `
+    + `sweeps: ${tally.objects} upstream objects swept by ${tally.uses} uses: ${tally.stale} refused as stale, ${tally.current} ran current, `
+    + `${tally.exhausted} ran current on an exhausted cursor, ${tally.denied} refused while denied, ${tally.failures} failures; ${Date.now() - started} ms`);
   for (const f of failures) console.error(`  ${f.split('\n')[0].slice(0, 400)}`);
   assert.is(failures.length, 0, `${failures.length} of ${SEQUENCES} sequences failed; the first:\n\n${failures.slice(0, 3).join('\n\n')}`);
 });
