@@ -14,6 +14,15 @@
 // rewritten under the old policy while a reload ran must not reach the new
 // generation), and the first use of a newer one — or newGeneration() —
 // clears every entry at once, so old ones are unreachable and freed.
+//
+// Bounds: at most maxEntries entries and about maxBytes bytes (config
+// `cache.maxBytes`), whichever is reached first evicts the least recently
+// used. An entry's size is estimated once, when it is stored (a miss, which
+// has just parsed and rewritten the statement, so the walk is noise next to
+// it); hits do not touch sizes. The estimate counts UTF-16 strings at 2 bytes
+// a character (key and every string of the outcome: rewritten SQL, template
+// pieces, error texts), typed arrays by their bytes, and a fixed overhead per
+// object. An entry larger than maxBytes is simply not cached.
 import { LRUCache } from 'lru-cache';
 
 export interface RewriteCacheStats {
@@ -34,6 +43,27 @@ export interface RewriteCacheStats {
 
 const SEP = '\u0000';
 
+/** SPEC §2.1 default of `cache.maxBytes`: 64MB. */
+export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+
+const OBJECT_OVERHEAD = 64;
+
+/** Estimated bytes held by a cached outcome (see the header); bounded depth, so a cycle cannot hang it. */
+export function estimateBytes(value: unknown, depth = 0): number {
+  if (typeof value === 'string') return 2 * value.length;
+  if (value === null || typeof value !== 'object') return 8;
+  if (ArrayBuffer.isView(value)) return OBJECT_OVERHEAD + value.byteLength;
+  if (depth >= 6) return OBJECT_OVERHEAD;
+  let total = OBJECT_OVERHEAD;
+  if (Array.isArray(value)) {
+    for (const item of value) total += 8 + estimateBytes(item, depth + 1);
+  } else {
+    for (const key of Object.keys(value)) total += 8 + estimateBytes((value as Record<string, unknown>)[key], depth + 1);
+    if (value instanceof Error) total += 2 * value.message.length; // not an own enumerable property
+  }
+  return total;
+}
+
 export class RewriteCache<Outcome extends {}> {
   private readonly lru: LRUCache<string, Outcome>;
   private generation = 0;
@@ -45,10 +75,16 @@ export class RewriteCache<Outcome extends {}> {
   private evictions = 0;
   private missMs = 0;
 
-  /** @param maxEntries config `cache.maxEntries` */
-  constructor(readonly maxEntries: number) {
+  /**
+   * @param maxEntries config `cache.maxEntries`
+   * @param maxBytes config `cache.maxBytes` (bytes); default 64MB
+   */
+  constructor(readonly maxEntries: number, readonly maxBytes: number = DEFAULT_MAX_BYTES) {
+    if (!(Number.isSafeInteger(maxBytes) && maxBytes >= 1)) throw new RangeError('maxBytes must be a positive integer');
     this.lru = new LRUCache<string, Outcome>({
       max: maxEntries,
+      maxSize: maxBytes,
+      sizeCalculation: (value, key) => Math.max(1, OBJECT_OVERHEAD + 2 * key.length + estimateBytes(value)),
       dispose: (_value, _key, reason) => {
         if (reason === 'evict') this.evictions++;
       },
@@ -97,6 +133,11 @@ export class RewriteCache<Outcome extends {}> {
     this.exactPrefix = `x${generation}${SEP}`;
     this.shapePrefix = `s${generation}${SEP}`;
     this.lru.clear();
+  }
+
+  /** Estimated bytes the entries hold now (what maxBytes bounds). */
+  get bytes(): number {
+    return this.lru.calculatedSize;
   }
 
   stats(): RewriteCacheStats {

@@ -22,14 +22,35 @@ export function buildConfig(source: YamlSource): Config {
     policy: at(raw.policy),
     auth: raw.auth.oidc ? { ...raw.auth, oidc: { ...raw.auth.oidc, jwks: isUrl(raw.auth.oidc.jwks) ? raw.auth.oidc.jwks : at(raw.auth.oidc.jwks) } } : raw.auth,
     audit: raw.audit ? { ...raw.audit, file: at(raw.audit.file) } : undefined,
+    cache: { ...raw.cache, maxBytes: sizeInBytes(source, ['cache', 'maxBytes'], raw.cache.maxBytes as number | string) },
+    portal: raw.portal && { ...raw.portal, tls: raw.portal.tls && { cert: at(raw.portal.tls.cert), key: at(raw.portal.tls.key) } },
+    sso: raw.sso?.saml ? { ...raw.sso, saml: { ...raw.sso.saml, idpCert: at(raw.sso.saml.idpCert) } } : raw.sso,
+    shadow: opt(raw.shadow),
   };
-  if (!config.audit) delete config.audit;
+  for (const key of ['audit', 'portal', 'sso', 'shadow'] as const) if (config[key] === undefined) delete config[key];
   if (config.secrets.masterKeyFile === undefined) delete config.secrets.masterKeyFile;
 
   checkTls(source, config);
   checkFiles(source, config);
   checkOptionalFeatures(source, config);
   return config;
+}
+
+const sizeUnits: Record<string, number> = { '': 1, B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+
+/**
+ * `cache.maxBytes` as bytes: an integer, or digits with unit B, kB, MB or GB
+ * (1024-based and case-sensitive, as in postgresql.conf). The schema has
+ * checked the shape; what is left is the range.
+ */
+function sizeInBytes(source: YamlSource, path: string[], value: number | string): number {
+  if (typeof value === 'number') return value;
+  const m = /^([0-9]+) ?(B|kB|MB|GB)?$/.exec(value);
+  if (!m) return NaN; // reported by the schema
+  const bytes = Number(m[1]) * sizeUnits[m[2] ?? ''];
+  if (bytes < 1) source.report(path, 'expected a size of at least 1 byte, got 0');
+  else if (!Number.isSafeInteger(bytes)) source.report(path, 'too large (at most 2^53 - 1 bytes)');
+  return bytes;
 }
 
 function isUrl(text: string): boolean {
@@ -65,6 +86,13 @@ function checkFiles(source: YamlSource, config: Config): void {
   ];
   const jwks = config.auth.oidc?.jwks;
   if (jwks !== undefined && !isUrl(jwks)) refs.push([['auth', 'oidc', 'jwks'], jwks]);
+  // Features not built yet still name real files, so a documented config that loads today keeps loading when they ship.
+  refs.push(
+    [['portal', 'tls', 'cert'], config.portal?.tls?.cert],
+    [['portal', 'tls', 'key'], config.portal?.tls?.key],
+    [['sso', 'saml', 'idpCert'], config.sso?.saml?.idpCert],
+    [['shadow'], config.shadow],
+  );
   for (const [path, abs] of refs) if (abs !== undefined) checkReadableFile(source, path, abs);
 }
 
@@ -83,4 +111,25 @@ function checkOptionalFeatures(source: YamlSource, config: Config): void {
   if (admin && admin.port !== 0 && admin.port === config.listen.port && admin.host === config.listen.host) {
     source.report(['admin', 'port'], `same address as listen (${admin.host}:${admin.port})`);
   }
+  const portal = config.portal;
+  if (portal) {
+    for (const [name, other] of [['listen', config.listen], ['admin', admin]] as const) {
+      if (other && clash(portal, other)) source.report(['portal', 'port'], `same port as ${name} (${other.host}:${other.port})`);
+    }
+  }
+  if (config.sso && !portal) {
+    source.report(['sso'], 'SSO logins happen on the portal: configure portal too', 'key');
+  }
+  const syslog = config.audit?.syslog;
+  const port = syslog === undefined ? undefined : Number(/:([0-9]+)$/.exec(syslog)?.[1]);
+  if (port !== undefined && !(port >= 1 && port <= 65535)) {
+    source.report(['audit', 'syslog'], 'port must be from 1 to 65535');
+  }
+}
+
+const wildcard = new Set(['0.0.0.0', '::', '[::]']);
+
+/** Two listeners on one port collide when their hosts are equal or either is a wildcard address. */
+function clash(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.port !== 0 && a.port === b.port && (a.host === b.host || wildcard.has(a.host) || wildcard.has(b.host));
 }

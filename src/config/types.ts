@@ -59,14 +59,26 @@ export interface Config {
   policy: string;
   auth: AuthConfig;
   limits: LimitsConfig;
-  admin?: { host: string; port: number };
-  cache: { maxEntries: number };
+  /** `token` (control API) is not built yet: no control API is served either way. Still sealed or plain. */
+  admin?: { host: string; port: number; token?: string };
+  /** `maxBytes` in bytes (the YAML may say `64MB`). */
+  cache: { maxEntries: number; maxBytes: number };
   workers: number | 'auto';
   /** Optional features not built yet; validated and kept so documented configs load. */
   smtp?: { host: string; port: number; tls: 'none' | 'starttls' | 'tls'; user?: string; password?: string; from: string };
   reset?: { linkBase: string; ttlMinutes: number };
-  audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full' };
+  audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full'; onFailure: 'block' | 'continue'; syslog?: string };
+  /** Not built yet: HTTPS pages for people (SSO login, password reset). Paths absolute. */
+  portal?: { host: string; port: number; tls: { cert: string; key: string }; publicUrl: string; credentialMinutes: number };
+  /** Not built yet: browser SSO on the portal. `clientSecret` still sealed or plain; `idpCert` absolute. */
+  sso?: { oidc?: SsoOidcConfig; saml?: SsoSamlConfig };
+  /** Not built yet: absolute path of a candidate policy, evaluated beside the active one, never enforced. */
+  shadow?: string;
 }
+
+export interface IdentityFields { user: string; org: string; groups: string }
+export interface SsoOidcConfig { issuer: string; clientId: string; clientSecret: string; claims: IdentityFields }
+export interface SsoSamlConfig { entryPoint: string; issuer: string; idpCert: string; attributes: IdentityFields }
 
 export interface Except { orgs: string[]; groups: string[]; users: string[] }
 
@@ -83,6 +95,8 @@ export interface User {
   passwordHistory: string[];
   attributes: Record<string, unknown>;
   clientCert: 'none' | 'optional' | 'required';
+  /** Not built yet: registered address for password-reset mails. */
+  email?: string;
   disabled: boolean;
 }
 

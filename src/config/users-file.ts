@@ -6,8 +6,15 @@ import type { YamlSource } from './yaml-source.js';
 
 interface RawUsers {
   organizations: Record<string, { attributes?: Record<string, unknown> } | null>;
-  users: Record<string, Omit<User, 'name' | 'attributes'> & { attributes?: Record<string, unknown> }>;
+  users: Record<string, Omit<User, 'name' | 'attributes'> & { attributes?: Record<string, unknown>; totp?: string }>;
 }
+
+/**
+ * SPEC §2.2 `totp` (a second factor) is not built. Ignoring it would let the
+ * user log in with the password alone while the DBA believes a second factor
+ * is enforced, so it is refused, in serve, check and reload alike.
+ */
+export const totpRefusal = 'TOTP second factors are not supported by this pgveil version; remove the key (the user would log in without it)';
 
 /**
  * `source.data` must already be schema-valid. With `config`, also checks
@@ -31,10 +38,12 @@ export function buildUsers(source: YamlSource, config?: Config): UsersFile {
     if (u.passwordChangedAt !== undefined && !isRealDate(u.passwordChangedAt)) {
       source.report([...path, 'passwordChangedAt'], 'not a valid date');
     }
+    if (u.totp !== undefined) source.report([...path, 'totp'], totpRefusal, 'key');
     if (config && u.clientCert !== 'none' && !config.tls.clientCa) {
       source.report([...path, 'clientCert'], `clientCert ${u.clientCert} needs tls.clientCa in the config (client certificates are off)`);
     }
-    const user: User = { ...u, name, attributes: plainMap(u.attributes) };
+    const { totp: _refused, ...fields } = u;
+    const user: User = { ...fields, name, attributes: plainMap(u.attributes) };
     users.set(name, user);
   }
   return { file: source.file, organizations, users };

@@ -10,6 +10,7 @@ import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
 import { checkAll, loadAll, loadConfig, loadPolicy, loadUsers } from '../../src/config/load.js';
 import { canonicalRelation } from '../../src/config/identifiers.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
+import { RewriteCache } from '../../src/cache/rewrite-cache.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -308,7 +309,7 @@ test('defaults are filled in', () => {
       passwordPolicy: { minLength: 12, minClasses: 3, maxAgeDays: 90, history: 5 },
     },
     limits: { maxMessageBytes: 1048576, maxClients: 1000 },
-    cache: { maxEntries: 10000 },
+    cache: { maxEntries: 10000, maxBytes: 64 * 1024 * 1024 },
     workers: 1,
   });
   const alice = users.users.get('alice@acme.com')!;
@@ -325,7 +326,7 @@ test('defaults are filled in', () => {
   });
   const loaded = loadAll(join(optional, 'pgveil.yaml'));
   assert.equal(loaded.config.admin, { host: '127.0.0.1', port: 9187 });
-  assert.equal(loaded.config.audit, { file: join(optional, 'a.jsonl'), retentionDays: 30, statements: 'fingerprint' });
+  assert.equal(loaded.config.audit, { file: join(optional, 'a.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block' });
   assert.equal(loaded.config.smtp, { host: 'mx', from: 'p <p@x.org>', port: 587, tls: 'starttls' });
   assert.equal(loaded.config.reset, { linkBase: 'https://x/reset', ttlMinutes: 30 });
   const table = loaded.policy.tables['public.t'];
@@ -389,21 +390,151 @@ test('the sample config set loads once its deployment files exist', () => {
   assert.is(policy.tables['public.employees'].ownership.length, 2);
 });
 
-test('the examples of SPEC §2 load once their elided values are filled in', () => {
+/** The yaml blocks of SPEC §2 (config, users, policy) with the elided values filled in, or undefined without the SPEC. */
+function specExamples(): { config: string; users: string; policy: string } | undefined {
   const spec = [join(repo, '../shared/SPEC.md'), join(repo, 'shared/SPEC.md')].find((p) => existsSync(p));
-  if (!spec) { console.log('  (SPEC.md not found next to the checkout; skipped)'); return; }
+  if (!spec) { console.log('  (SPEC.md not found next to the checkout; skipped)'); return undefined; }
   const [config, users, policy] = [...readFileSync(spec, 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
   const sealed = 'sealed:' + Buffer.alloc(60, 7).toString('base64');
   const fill = (text: string) => text.replaceAll('"sealed:..."', JSON.stringify(sealed))
     .replace('"SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>"', JSON.stringify(createVerifier('x')));
-  const dir = fixture({
-    'pgveil.yaml': fill(config), 'users.yaml': fill(users), 'policy.yaml': fill(policy),
+  return { config: fill(config), users: fill(users), policy: fill(policy) };
+}
+
+/** A directory with the SPEC's three files and every file they name. */
+function specFixture(files: { config: string; users: string; policy: string }): string {
+  return fixture({
+    'pgveil.yaml': files.config, 'users.yaml': files.users, 'policy.yaml': files.policy,
     'certs/server.crt': '', 'certs/server.key': '', 'certs/ca.crt': '', 'secrets/master.key': '', 'idp-jwks.json': '{}',
+    'certs/portal.crt': '', 'certs/portal.key': '', 'certs/idp.crt': '', 'policy-next.yaml': files.policy,
   });
+}
+
+test('the examples of SPEC §2 load once their elided values are filled in', () => {
+  const spec = specExamples();
+  if (!spec) return;
+  assert.match(spec.users, /^ +totp: .*\n/m, 'the SPEC example has a totp line');
+  const dir = specFixture({ ...spec, users: spec.users.replace(/^ +totp: .*\n/m, '') });
   const loaded = loadAll(join(dir, 'pgveil.yaml'));
-  assert.is(loaded.config.workers, 1);
-  assert.is(loaded.config.auth.oidc?.jwks, join(dir, 'idp-jwks.json'));
+  const c = loaded.config;
+  assert.is(c.workers, 1);
+  assert.is(c.auth.oidc?.jwks, join(dir, 'idp-jwks.json'));
   assert.is(loaded.policy.tables['public.employees'].redaction.salary.mask, 'null');
+  assert.is(c.cache.maxBytes, 64 * 1024 * 1024);
+  assert.is(c.audit?.onFailure, 'block');
+  assert.is(c.audit?.syslog, 'tcp://siem.example.com:514');
+  assert.ok(c.admin?.token?.startsWith('sealed:'), 'the token stays sealed');
+  assert.equal(c.portal, {
+    host: '0.0.0.0', port: 8443, tls: { cert: join(dir, 'certs/portal.crt'), key: join(dir, 'certs/portal.key') },
+    publicUrl: 'https://pgveil.example.com:8443', credentialMinutes: 480,
+  });
+  assert.is(c.sso?.oidc?.clientId, 'pgveil');
+  assert.equal(c.sso?.oidc?.claims, { user: 'email', org: 'org', groups: 'groups' });
+  assert.is(c.sso?.saml?.idpCert, join(dir, 'certs/idp.crt'));
+  assert.is(c.shadow, join(dir, 'policy-next.yaml'));
+  assert.is(loaded.users.users.get('alice@acme.com')?.email, 'alice@acme.com');
+});
+
+test('users.<u>.totp is refused at load: a second factor that is not enforced must not look enforced', () => {
+  const spec = specExamples();
+  const users = `organizations: { acme: {} }
+users:
+  alice@acme.com:
+    org: acme
+    totp: "sealed:${Buffer.alloc(60, 7).toString('base64')}"
+  bob@acme.com:
+    org: acme
+`;
+  const message = 'TOTP second factors are not supported by this pgveil version; remove the key (the user would log in without it)';
+  const { file, issues } = issuesLoading('users.yaml', users, loadUsers);
+  assert.is(issues.length, 1, JSON.stringify(issues));
+  expectIssue(issues, { file, line: 5, column: 5, path: 'users."alice@acme.com".totp', message });
+  const dir = fixture({ 'users.yaml': users });
+  const all = issuesOf(() => loadAll(join(dir, 'pgveil.yaml'))); // what serve and check run
+  expectIssue(all, { file: join(dir, 'users.yaml'), line: 5, column: 5, path: 'users."alice@acme.com".totp', message });
+  if (spec) {
+    const whole = checkAll(join(specFixture(spec), 'pgveil.yaml'));
+    assert.equal(whole.issues.map((i) => `${i.path}: ${i.message}`), [`users."alice@acme.com".totp: ${message}`]);
+    assert.is(whole.loaded, undefined);
+  }
+});
+
+test('new keys of SPEC §2.1/§2.2: bad values are reported at file:line:col', () => {
+  const config = goodConfig + `audit:
+  file: a.jsonl
+  onFailure: maybe
+  syslog: http://x
+cache: { maxBytes: 12 parsecs }
+admin: { token: "sealed:abc" }
+portal:
+  tls: { cert: portal.crt }
+  publicUrl: http://pgveil.example.com
+  credentialMinutes: 0
+sso:
+  oidc: { issuer: https://idp.example.com/, clientId: pgveil }
+  saml: { entryPoint: https://idp.example.com/sso, issuer: pgveil, idpCert: idp.crt }
+shadow: policy-next.yaml
+`;
+  const dir = fixture({ 'pgveil.yaml': config, 'portal.crt': '' });
+  const file = join(dir, 'pgveil.yaml');
+  const issues = checkAll(file).issues;
+  expectIssue(issues, { file, line: 7, column: 14, path: 'audit.onFailure', message: 'expected one of "block", "continue"; got "maybe"' });
+  expectIssue(issues, { file, line: 8, column: 11, path: 'audit.syslog', message: 'must be tcp://host:port or tls://host:port' });
+  expectIssue(issues, { file, line: 9, column: 20, path: 'cache.maxBytes', message: 'must be a size: a whole number of bytes, or a number with unit B, kB, MB or GB' });
+  expectIssue(issues, { file, line: 10, column: 17, path: 'admin.token', message: 'must be a value printed by `pgveil seal`' });
+  expectIssue(issues, { file, line: 12, column: 8, path: 'portal.tls', message: 'missing required key "key"' });
+  expectIssue(issues, { file, line: 13, column: 14, path: 'portal.publicUrl', message: 'must be an https:// URL' });
+  expectIssue(issues, { file, line: 14, column: 22, path: 'portal.credentialMinutes', message: 'expected an integer from 1 to 10080, got 0' });
+  expectIssue(issues, { file, line: 16, column: 9, path: 'sso.oidc', message: 'missing required key "clientSecret"' });
+  expectIssue(issues, { file, line: 17, column: 77, path: 'sso.saml.idpCert', message: 'file not found: ' });
+  expectIssue(issues, { file, line: 18, column: 9, path: 'shadow', message: 'file not found: ' });
+  assert.is(issues.length, 10, issues.map((i) => `${i.line}:${i.column}: ${i.path}: ${i.message}`).join('\n'));
+  assert.not.ok(issues.some((i) => i.message.includes('http://x')), 'a value that fails a pattern is never echoed');
+
+  const more = goodConfig + 'listen: { port: 8443 }\ncache: { maxBytes: 0MB }\naudit: { file: a.jsonl, syslog: "tls://siem:99999" }\nsso: { saml: { entryPoint: https://i/sso, issuer: p, idpCert: idp.crt } }\n';
+  const dir2 = fixture({ 'pgveil.yaml': more, 'idp.crt': '' });
+  const file2 = join(dir2, 'pgveil.yaml');
+  const issues2 = checkAll(file2).issues;
+  expectIssue(issues2, { file: file2, line: 6, column: 20, path: 'cache.maxBytes', message: 'expected a size of at least 1 byte, got 0' });
+  expectIssue(issues2, { file: file2, line: 7, column: 33, path: 'audit.syslog', message: 'port must be from 1 to 65535' });
+  expectIssue(issues2, { file: file2, line: 8, column: 1, path: 'sso', message: 'SSO logins happen on the portal: configure portal too' });
+  assert.is(issues2.length, 3, JSON.stringify(issues2));
+
+  const clash = goodConfig + 'portal: { host: 0.0.0.0, port: 6432, tls: { cert: p.crt, key: p.key }, publicUrl: "https://p.example.com" }\n';
+  const dir3 = fixture({ 'pgveil.yaml': clash, 'p.crt': '', 'p.key': '' });
+  const issues3 = checkAll(join(dir3, 'pgveil.yaml')).issues;
+  expectIssue(issues3, { file: join(dir3, 'pgveil.yaml'), line: 5, column: 32, path: 'portal.port', message: 'same port as listen (127.0.0.1:6432)' });
+  assert.is(issues3.length, 1, JSON.stringify(issues3));
+
+  const email = goodUsers + '    email: "alice at acme"\n';
+  const bad = issuesLoading('users.yaml', email, loadUsers);
+  expectIssue(bad.issues, { file: bad.file, line: 6, column: 12, path: 'users."alice@acme.com".email', message: 'must be an e-mail address' });
+  assert.is(bad.issues.length, 1);
+});
+
+test('cache.maxBytes: sizes in B, kB, MB, GB (1024-based) or bare bytes, and the rewrite cache keeps to it', () => {
+  const sizes: Array<[string, number]> = [['64MB', 64 * 1024 ** 2], ['512 kB', 512 * 1024], ['1GB', 1024 ** 3], ['100B', 100], ['4096', 4096], ['"2048"', 2048]];
+  for (const [text, bytes] of sizes) {
+    const dir = fixture({ 'pgveil.yaml': goodConfig + `cache: { maxBytes: ${text} }\n` });
+    assert.is(loadConfig(join(dir, 'pgveil.yaml')).cache.maxBytes, bytes, text);
+  }
+  for (const text of ['64mb', '64 MiB', '1.5GB', '-1', '64 MB extra', '1TB']) {
+    const dir = fixture({ 'pgveil.yaml': goodConfig + `cache: { maxBytes: ${text} }\n` });
+    const issues = issuesOf(() => loadConfig(join(dir, 'pgveil.yaml')));
+    assert.equal(issues.map((i) => i.path), ['cache.maxBytes'], text);
+  }
+
+  const dir = fixture({ 'pgveil.yaml': goodConfig + 'cache: { maxEntries: 1000, maxBytes: 8kB }\n' });
+  const { cache } = loadConfig(join(dir, 'pgveil.yaml'));
+  const c = new RewriteCache<{ kind: 'rewrite'; sql: string }>(cache.maxEntries, cache.maxBytes);
+  for (let i = 0; i < 100; i++) c.setExact(1, 'p', 'public', `select ${i}`, { kind: 'rewrite', sql: 'x'.repeat(200) });
+  assert.ok(c.bytes <= 8192, `${c.bytes} bytes held`);
+  assert.ok(c.stats().entries < 100 && c.stats().entries > 0, `${c.stats().entries} entries`);
+  assert.ok(c.stats().evictions > 0);
+  assert.ok(c.getExact(1, 'p', 'public', 'select 99'), 'the most recent entry stays');
+  c.setExact(1, 'p', 'public', 'huge', { kind: 'rewrite', sql: 'x'.repeat(10000) });
+  assert.is(c.getExact(1, 'p', 'public', 'huge'), undefined, 'an entry larger than maxBytes is not cached');
+  assert.ok(c.getExact(1, 'p', 'public', 'select 99'), 'and does not flush the others');
 });
 
 test.run();
