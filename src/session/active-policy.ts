@@ -61,7 +61,7 @@ export class ActivePolicy {
   onVerifierRefusal?: (detail: string) => void;
 
   constructor(private readonly config: Config, private readonly upstreamPassword: string | undefined, private readonly logger: Logger) {
-    this.cache = new RewriteCache<Cached>(config.cache.maxEntries);
+    this.cache = new RewriteCache<Cached>(config.cache.maxEntries, config.cache.maxBytes);
   }
 
   get current(): Snapshot | undefined {

@@ -10,7 +10,8 @@ import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
 import { checkAll, loadAll, loadConfig, loadPolicy, loadUsers } from '../../src/config/load.js';
 import { canonicalRelation } from '../../src/config/identifiers.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
-import { RewriteCache } from '../../src/cache/rewrite-cache.js';
+import { ActivePolicy } from '../../src/session/active-policy.js';
+import { silentLogger } from '../../src/observe/log.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -525,8 +526,9 @@ test('cache.maxBytes: sizes in B, kB, MB, GB (1024-based) or bare bytes, and the
   }
 
   const dir = fixture({ 'pgveil.yaml': goodConfig + 'cache: { maxEntries: 1000, maxBytes: 8kB }\n' });
-  const { cache } = loadConfig(join(dir, 'pgveil.yaml'));
-  const c = new RewriteCache<{ kind: 'rewrite'; sql: string }>(cache.maxEntries, cache.maxBytes);
+  // The cache serve uses, built from the loaded config.
+  const c = new ActivePolicy(loadConfig(join(dir, 'pgveil.yaml')), undefined, silentLogger).cache;
+  assert.is(c.maxBytes, 8192);
   for (let i = 0; i < 100; i++) c.setExact(1, 'p', 'public', `select ${i}`, { kind: 'rewrite', sql: 'x'.repeat(200) });
   assert.ok(c.bytes <= 8192, `${c.bytes} bytes held`);
   assert.ok(c.stats().entries < 100 && c.stats().entries > 0, `${c.stats().entries} entries`);

@@ -19,6 +19,12 @@ export const passwords: Record<string, string> = {
   'carol@acme.com': 'Carol-pass-0003',
 };
 
+/** The layers and defaults every test policy states, as a careful DBA writes them. */
+export const policyDefaults = `
+layers: { access: true, ownership: true, redaction: true }
+defaults: { unlistedRelations: allow, writes: deny }
+`;
+
 /** The policy most client tests use: crm.employees filtered by org, ssn partially masked. */
 export const employeesPolicy = `
 tables:
@@ -138,10 +144,7 @@ ${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessage
     groups: [analysts]
     password: "${createVerifier(pw)}"`).join('\n');
   writeFileSync(join(dir, 'users.yaml'), `organizations:\n  acme: {}\n  globex: {}\nusers:\n${userLines}\n${opts.extraUsers ?? ''}`);
-  writeFileSync(join(dir, 'policy.yaml'), opts.policyYaml ?? `
-layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-tables:
+  writeFileSync(join(dir, 'policy.yaml'), opts.policyYaml ?? `${policyDefaults}tables:
   crm.employees:
     ownership:
       - filter: "org_id = \${user.org}"

@@ -39,7 +39,7 @@
 // and the steps so far.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startHarness, passwords, type Harness } from '../helpers/harness.js';
+import { employeesPolicy, policyDefaults, startHarness, passwords, type Harness } from '../helpers/harness.js';
 import { RawClient, cstr, frame, int32, msg, type BackendMessage } from '../helpers/raw-client.js';
 import { mulberry32 } from '../helpers/random.js';
 import { writeAndReload } from '../threats/ac-support.js';
@@ -51,16 +51,7 @@ const SWEEP_EVERY = 5;
 const FIRST_SEED = Number(process.env.MODEL_SEED ?? 20260501);
 
 const extraSql = `INSERT INTO crm.employees VALUES (3, 'acme', 'Cat', '333-44-5555', 70000);`;
-const basePolicy = `
-layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-`;
+const basePolicy = policyDefaults + employeesPolicy;
 const denyPolicy = basePolicy.replace('  crm.employees:\n', '  crm.employees:\n    access:\n      deny: { orgs: [acme] }\n');
 
 const stem = 'q'.repeat(63);

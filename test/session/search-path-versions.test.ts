@@ -16,7 +16,7 @@ import * as assert from 'uvu/assert';
 import pg from 'pg';
 import postgres from 'postgres';
 import { readFileSync } from 'node:fs';
-import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
+import { employeesPolicy, policyDefaults, startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
 import { connectRecording, describe, leakIn, observe, sleep, type Client, type Seen } from '../threats/ac-support.js';
 
 const extraSql = `
@@ -29,16 +29,7 @@ GRANT SELECT ON public.employees, public.locks TO pgveil_service;
 GRANT UPDATE ON public.locks TO pgveil_service;
 `;
 
-export const searchPathPolicy = `
-layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-`;
+export const searchPathPolicy = policyDefaults + employeesPolicy;
 
 const ALICE = 'alice@acme.com';
 /** crm.employees as alice must see it: acme's rows, ssn masked (XXXXXXX + last four). */

@@ -8,7 +8,7 @@
 // prepared under one search_path is re-resolved by upstream under another.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startHarness, passwords, type Harness } from '../helpers/harness.js';
+import { employeesPolicy, policyDefaults, startHarness, passwords, type Harness } from '../helpers/harness.js';
 import { RawClient, cstr, frame, int16, int32, msg, sqlstate, type BackendMessage } from '../helpers/raw-client.js';
 import { writeAndReload } from '../threats/ac-support.js';
 
@@ -19,16 +19,7 @@ INSERT INTO public.employees VALUES (99, 'globex', 'Decoy', '999-99-9999', 1);
 GRANT SELECT ON public.employees TO pgveil_service;
 `;
 
-const basePolicy = `
-layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-`;
+const basePolicy = policyDefaults + employeesPolicy;
 /** alice (acme) loses access to crm.employees. */
 const denyPolicy = basePolicy.replace('  crm.employees:\n', '  crm.employees:\n    access:\n      deny: { orgs: [acme] }\n');
 
