@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, stringOption, UsageError } from './args.js';
 import type { Command } from './main.js';
-import type { RunningPostgres } from '../demo/embedded-postgres.js';
+import { startEmbeddedPostgres, type RunningPostgres } from '../demo/embedded-postgres.js';
 import { sampleDataSql, serviceRoleSql, SERVICE_ROLE } from '../demo/sample-data.js';
 import { generatePassword, writeDemoFiles, type DemoFiles, type DemoUser } from '../demo/setup.js';
 import { createLogger } from '../observe/log.js';
@@ -105,28 +105,6 @@ async function stopPostgres(pg: RunningPostgres): Promise<void> {
   await Promise.race([pg.stop(), portClosed(pg.host, pg.port)]);
 }
 
-/**
- * Imports the embedded-postgres helper without the package's process hooks
- * (async-exit-hook): on SIGINT/SIGTERM/SIGHUP they stop its servers and
- * exit(128+n), racing our orderly shutdown; on beforeExit they force
- * exit(0) whatever the command returned; on a natural exit they throw
- * ("done is not a function"). The demo stops its server itself, and
- * `stopOnExit` keeps the last-resort kill those hooks provided.
- */
-async function importEmbeddedPostgres(): Promise<typeof import('../demo/embedded-postgres.js')> {
-  // Typed as a plain EventEmitter: process's per-event overloads reject a union of names.
-  const emitter: NodeJS.EventEmitter = process;
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'];
-  const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
-  const mod = await import('../demo/embedded-postgres.js');
-  for (const e of events) {
-    for (const listener of emitter.listeners(e)) {
-      if (!before.get(e)?.has(listener)) emitter.off(e, listener as (...args: unknown[]) => void);
-    }
-  }
-  return mod;
-}
-
 /** If the process ends any other way (a crash), still signal postgres: stop() sends SIGINT synchronously. */
 function stopOnExit(pg: RunningPostgres): () => void {
   const onExit = () => { pg.stop().catch(() => {}); };
@@ -176,7 +154,6 @@ async function run(argv: string[]): Promise<number> {
   try {
     const started = Date.now();
     progress('starting PostgreSQL…');
-    const { startEmbeddedPostgres } = await importEmbeddedPostgres();
     const pg = await startEmbeddedPostgres();
     const forgetExitHook = stopOnExit(pg);
     cleanups.push(async () => { await stopPostgres(pg); forgetExitHook(); });
