@@ -18,6 +18,7 @@ import { rewriteCopyFrom, rewriteInsert, rewriteWrite, WriteRefusal } from './wr
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
 import { scanSync } from 'libpg-query';
 import type { ObjectEffect } from './effects.js';
+import { lastAtOrBefore } from './splice.js';
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
@@ -127,6 +128,8 @@ export class Analyzer {
   /** The SELECTs being walked, innermost last: where a guarded relation's predicates may be pushed from. */
   private readonly frames: QueryFrame[] = [];
   private protectedUsed = false;
+  /** String indices where the text's tokens (not comments, not `;`) end: scanned once per message, not per write. */
+  private tokenEnds?: Float64Array;
 
   /** @param searchPathKnown false while a change of search_path is still in flight upstream */
   constructor(private readonly text: SqlText, private readonly ctx: AnalysisContext, searchPath: string[], searchPathKnown = true) {
@@ -289,7 +292,8 @@ export class Analyzer {
     }
     const uniqueColumns = this.ctx.catalog.uniqueColumns?.get(rel.oid) ?? new Set<string>();
     // The rewrite appends after the statement's last token: trailing comments must not swallow it.
-    this.stmtEnd = lastTokenEnd(this.text, this.stmtEnd);
+    this.tokenEnds ??= tokenEnds(this.text);
+    this.stmtEnd = this.tokenEnds[lastAtOrBefore(this.tokenEnds, this.stmtEnd)] ?? 0;
     try {
       const edits = type === 'CopyStmt'
         ? rewriteCopyFrom({ body, rel, table, stmtEnd: this.stmtEnd, uniqueColumns })
@@ -772,15 +776,14 @@ export class Analyzer {
   }
 }
 
-/** String index just past the last token (not a comment, not `;`) that ends at or before `limit`. */
-function lastTokenEnd(text: SqlText, limit: number): number {
-  let end = 0;
+/** Ascending string indices just past each token that is not a comment or `;`. */
+function tokenEnds(text: SqlText): Float64Array {
+  const ends: number[] = [];
   for (const t of scanSync(text.text).tokens) {
     if (t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT' || t.tokenName === 'ASCII_59') continue;
-    const e = text.index(t.end);
-    if (e <= limit) end = e;
+    ends.push(text.index(t.end));
   }
-  return end;
+  return Float64Array.from(ends);
 }
 
 /** What a guarded subquery looks like to the verifier's parse (see Edit.skeleton). */

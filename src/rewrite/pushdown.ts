@@ -20,6 +20,13 @@ export interface QueryFrame {
   single: boolean;
   /** Top-level AND conjuncts of WHERE. */
   conjuncts: unknown[];
+  /**
+   * The conjuncts by the relation name their column names ('' when
+   * unqualified), and how many inner relations go by each name; built on
+   * first use so each guarded relation looks only at its own conjuncts
+   * (THREATS E2: a scan of every conjunct per relation is quadratic).
+   */
+  byName?: { conjuncts: Map<string, unknown[]>; relations: Map<string, number> };
 }
 
 export function queryFrame(body: Body): QueryFrame {
@@ -40,6 +47,35 @@ export function queryFrame(body: Body): QueryFrame {
   };
   flatten(body.whereClause);
   return { inner, single: from.length === 1 && nodeOf(from[0])?.[0] === 'RangeVar', conjuncts };
+}
+
+/** The column a conjunct compares (the IN list's left side, or either side of an operator), if any. */
+function comparedColumn(conjunct: unknown): Body | undefined {
+  const e = nodeOf(conjunct);
+  if (!e || e[0] !== 'A_Expr') return undefined;
+  const left = nodeOf(e[1].lexpr);
+  if (left?.[0] === 'ColumnRef') return left[1];
+  const right = nodeOf(e[1].rexpr);
+  return str(e[1], 'kind') === 'AEXPR_OP' && right?.[0] === 'ColumnRef' ? right[1] : undefined;
+}
+
+function indexConjuncts(frame: QueryFrame): NonNullable<QueryFrame['byName']> {
+  const conjuncts = new Map<string, unknown[]>();
+  for (const conjunct of frame.conjuncts) {
+    const col = comparedColumn(conjunct);
+    if (!col) continue;
+    const fields = list(col, 'fields');
+    const name = fields.length === 2 ? stringValue(fields[0]) : fields.length === 1 ? '' : undefined;
+    if (name === undefined) continue;
+    const same = conjuncts.get(name);
+    if (same) same.push(conjunct); else conjuncts.set(name, [conjunct]);
+  }
+  const relations = new Map<string, number>();
+  for (const rv of frame.inner) {
+    const alias = str(child(rv, 'alias') ?? {}, 'aliasname') ?? str(rv, 'relname') ?? '';
+    relations.set(alias, (relations.get(alias) ?? 0) + 1);
+  }
+  return { conjuncts, relations };
 }
 
 /** The type Postgres gives a constant or parameter compared with a column of `columnType`; undefined = don't push. */
@@ -65,8 +101,13 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
   // An alias column list renames the columns: `b(x, o, id)` makes b.id another column. Leave it alone.
   if (list(child(node, 'alias') ?? {}, 'colnames').length) return [];
   const alias = rv.alias ?? rv.relname;
+  const byName = frame.byName ?? (frame.byName = indexConjuncts(frame));
+  // Two inner relations of one name: Postgres refuses the statement anyway; moving nothing keeps the work linear.
+  if ((byName.relations.get(alias) ?? 0) > 1) return [];
   const out: Span[] = [];
-  for (const conjunct of frame.conjuncts) {
+  // A single relation is the frame's only one: its conjuncts are all of them, in order.
+  const candidates = frame.single ? frame.conjuncts : byName.conjuncts.get(alias) ?? [];
+  for (const conjunct of candidates) {
     const e = nodeOf(conjunct);
     if (e && e[0] === 'A_Expr' && str(e[1], 'kind') === 'AEXPR_IN') {
       const span = pushableIn(text, catalog, e[1], alias, frame.single, rel, table);

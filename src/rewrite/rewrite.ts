@@ -10,6 +10,7 @@ export type { StatementRules } from './analyze.js';
 import { grammarDrift, majorOf, PGVEIL_MAJOR } from './grammar-drift.js';
 import { guardedParts } from './replacement.js';
 import { splice } from './splice.js';
+import { lengthRefusal, tooDeep, treeRefusal } from './budget.js';
 import { SqlText } from './sql-text.js';
 import { verifyRewrite } from './verify.js';
 import { noObjects, type ObjectEffect } from './effects.js';
@@ -58,17 +59,16 @@ export function parseError(sql: string, err: unknown): PgError {
 
 const empty = { relations: [], applied: [], objects: noObjects };
 
-/** THREATS E2: a statement too deep for the analyzer is refused, never allowed to kill the session. */
+/** THREATS E2: a statement over the budget or too deep for the analyzer is refused, never allowed to kill the session or stall the others. */
 export function rewriteSql(sql: string, input: RewriteInput): Outcome {
+  // Over the statement budget: refused before any parsing (see budget.ts).
+  const tooLong = lengthRefusal(sql);
+  if (tooLong) return { kind: 'refuse', shapeSafe: false, ...empty, error: tooLong };
   try {
     return rewriteOnce(sql, input);
   } catch (err) {
-    if (err instanceof RangeError) {
-      return {
-        kind: 'refuse', shapeSafe: false, ...empty,
-        error: new PgError('54001', 'statement is too complex for pgveil to analyse', { hint: 'Simplify the statement (it is nested too deeply).' }),
-      };
-    }
+    // Stack exhausted in the analyzer or the verifier's parse: a statement too deep, a rule, not an analyzer gap.
+    if (err instanceof RangeError) return { kind: 'refuse', shapeSafe: false, ...empty, error: tooDeep() };
     // Anything unexpected (e.g. two rewrites of one span) is a refusal, never a forwarded statement.
     return {
       kind: 'refuse', shapeSafe: false, ...empty, internal: err instanceof Error ? err.message : String(err),
@@ -84,8 +84,13 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
   try {
     stmts = parseSync(sql).stmts ?? [];
   } catch (err) {
+    // The parser's own stack ran out (deep nesting): the budget's refusal, not a syntax error.
+    const message = (err as { sqlDetails?: { message?: string } }).sqlDetails?.message ?? '';
+    if (err instanceof RangeError || /stack depth limit exceeded|memory exhausted/.test(message)) return { kind: 'refuse', error: tooDeep(), shapeSafe: false, ...empty };
     return { kind: 'refuse', error: parseError(sql, err), shapeSafe: false, ...empty };
   }
+  const overBudget = treeRefusal(stmts);
+  if (overBudget) return { kind: 'refuse', error: overBudget, shapeSafe: false, ...empty };
   const text = new SqlText(sql);
   const analysis = new Analyzer(text, {
     profile: input.profile,
@@ -120,6 +125,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     const skeleton = splice(sql, analysis.edits.map((e) => (e.skeleton === undefined ? e : { ...e, text: e.skeleton, moved: undefined })));
     problem = verifyRewrite(skeleton, analysis.cteReferences, analysis.searchPaths, input.profile, input.catalog);
   } catch (err) {
+    if (err instanceof RangeError) throw err; // too deep to re-parse: refused as such above, not an analyzer gap
     problem = `re-parse failed: ${err instanceof Error ? err.message : String(err)}`;
   }
   if (problem) {

@@ -9,14 +9,16 @@ import type { Profile } from '../policy/types.js';
 import { governingTable } from './protection.js';
 import { SqlText } from './sql-text.js';
 import { child, nodeOf, rangeVar, type Body } from './tree.js';
-import type { Spliced } from './splice.js';
+import { lastAtOrBefore, type Spliced } from './splice.js';
 
 export function verifyRewrite(spliced: Spliced, cteReferences: number[], searchPaths: string[][], profile: Profile, catalog: Catalog): string | undefined {
   const text = new SqlText(spliced.sql);
   const allowed = new Set(cteReferences.map((i) => spliced.map(i)));
+  // The generated spans are ascending and disjoint: a binary search per reference keeps this linear-ish (THREATS E2).
+  const starts = spliced.generated.filter((_, k) => k % 2 === 0);
   const inside = (i: number) => {
-    for (let k = 0; k < spliced.generated.length; k += 2) if (i >= spliced.generated[k] && i < spliced.generated[k + 1]) return true;
-    return false;
+    const k = lastAtOrBefore(starts, i);
+    return k >= 0 && i < spliced.generated[2 * k + 1];
   };
   const stmts = parseSync(spliced.sql).stmts ?? [];
   let problem: string | undefined;
@@ -25,7 +27,7 @@ export function verifyRewrite(spliced: Spliced, cteReferences: number[], searchP
     const stack: unknown[] = [child(raw as Body, 'stmt')];
     while (stack.length && !problem) {
       const value = stack.pop();
-      if (Array.isArray(value)) { stack.push(...value); continue; }
+      if (Array.isArray(value)) { for (const v of value) stack.push(v); continue; }
       if (!value || typeof value !== 'object') continue;
       const node = nodeOf(value);
       if (node && node[0] === 'RangeVar') {

@@ -12,6 +12,7 @@ import type { Profile } from '../policy/types.js';
 import { RewriteCache } from '../cache/rewrite-cache.js';
 import { scanShape } from '../cache/shape.js';
 import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cache/template.js';
+import { lengthRefusal } from '../rewrite/budget.js';
 import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrite.js';
 import type { SessionEffects } from '../rewrite/effects.js';
 import { openServiceClient } from '../upstream/service-client.js';
@@ -123,6 +124,9 @@ export class ActivePolicy {
     if (!snapshot) {
       return { kind: 'refuse', error: new PgError(SqlState.CannotConnectNow, 'pgveil has not read the upstream catalog yet', { hint: 'The upstream server may be unreachable; try again shortly.' }) };
     }
+    // Over the length budget: refused before the shape scan, and never cached (THREATS E2).
+    const tooLong = lengthRefusal(sql);
+    if (tooLong) return { kind: 'refuse', error: tooLong };
     const gen = snapshot.generation;
     const spKey = searchPathKnown ? searchPathKey : '\u0001';
     const shape = scanShape(sql);
