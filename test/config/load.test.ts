@@ -85,6 +85,25 @@ organizations: { acme: {} }
   expectIssue(issues, { file, line: 4, column: 3, path: 'users."alice@acme.com"', message: 'duplicate key "alice@acme.com" (first defined at line 2)' });
 });
 
+test('E4 duplicate key: problems inside the repeated entry point at the occurrence that counts (the last)', () => {
+  const users = `organizations:
+  acme: {}
+users:
+  alice@acme.com:
+    org: acme
+  bob@acme.com:
+    org: acme
+  alice@acme.com:
+    org: acm
+    groups: 3
+`;
+  const { file, issues } = issuesLoading('users.yaml', users, loadUsers);
+  assert.is(issues.length, 3, issues.map((i) => JSON.stringify(i)).join('\n'));
+  expectIssue(issues, { file, line: 8, column: 3, path: 'users."alice@acme.com"', message: 'duplicate key "alice@acme.com" (first defined at line 4)' });
+  expectIssue(issues, { file, line: 9, column: 10, path: 'users."alice@acme.com".org', message: 'unknown organization "acm"' });
+  expectIssue(issues, { file, line: 10, column: 13, path: 'users."alice@acme.com".groups', message: 'expected a list, got 3' });
+});
+
 test('unknown key (typo): points at the key and suggests the right one', () => {
   const config = `tls: { mode: disable }
 upstream:
