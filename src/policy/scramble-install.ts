@@ -42,7 +42,7 @@ export async function installedKeyProblem(client: Queryable, key: Buffer): Promi
     installed = r.rows[0]?.id;
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === '3F000' || code === '42883') return `the ${HELPER_SCHEMA} helper schema is not installed upstream (see docs/policy.md, "Installing the scramble helpers")`;
+    if (code === '3F000' || code === '42883') return `the ${HELPER_SCHEMA} helper schema is not installed upstream (see README.md, "Scramble and hash: the keyed helpers")`;
     if (code === '42501') return `the service role may not use the ${HELPER_SCHEMA} helper functions; re-run the install SQL for this role`;
     throw err;
   }

@@ -410,6 +410,19 @@ test('the sample config set loads once its deployment files exist', () => {
   assert.is(policy.tables['public.employees'].ownership.length, 2);
 });
 
+test('limits.maxClients is documented as the code applies it: a total that workers split, never "per worker"', () => {
+  const sample = readFileSync(join(repo, 'config/pgveil.yaml'), 'utf8').split('\n').find((l) => l.trim().startsWith('maxClients:'))!;
+  const schema = JSON.parse(readFileSync(join(repo, 'config/schema/pgveil.schema.json'), 'utf8'));
+  const described: string = schema.properties.limits.properties.maxClients.description;
+  const readme = readFileSync(join(repo, 'README.md'), 'utf8').split('\n').find((l) => l.startsWith('| `limits.maxClients`'))!;
+  for (const text of [sample, described, readme]) {
+    assert.not.match(text, /per worker/, text);
+    assert.match(text, /in all/, text);
+  }
+  assert.is(loadAll(join(fixture({}), 'pgveil.yaml')).config.limits.maxClients, 1000); // the default all three state
+  for (const text of [sample, described, readme]) assert.match(text, /1000/, text);
+});
+
 /** The yaml blocks of SPEC §2 (config, users, policy) with the elided values filled in, or undefined without the SPEC. */
 function specExamples(): { config: string; users: string; policy: string } | undefined {
   const spec = [join(repo, '../shared/SPEC.md'), join(repo, 'shared/SPEC.md')].find((p) => existsSync(p));
