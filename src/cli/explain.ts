@@ -14,6 +14,7 @@ import { parseArgs, requireOption, stringOption, UsageError } from './args.js';
 import { loadAll } from '../config/load.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { resolveSecret } from '../secrets/seal.js';
+import { displayFile } from '../config/errors.js';
 import { ActivePolicy, CatalogUnavailableError } from '../session/active-policy.js';
 import { openServiceClient } from '../upstream/service-client.js';
 import { parseSearchPath } from '../catalog/resolve.js';
@@ -54,7 +55,7 @@ export const command: Command = {
     if (user.disabled) console.error(`pgveil explain: note: user "${userName}" is disabled; the proxy refuses their sessions`);
 
     let masterKey: Uint8Array | undefined;
-    const upstreamPassword = resolveSecret(config.upstream.password, () => (masterKey ??= loadMasterKey(config.secrets)));
+    const upstreamPassword = resolveSecret(config.upstream.password, () => (masterKey ??= loadMasterKey(config.secrets)), `${displayFile(config.file)}: upstream.password`);
     await loadModule();
     const active = new ActivePolicy(config, upstreamPassword, silentLogger);
     try {

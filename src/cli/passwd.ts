@@ -3,7 +3,9 @@
 // users.yaml (keeping the file's comments and layout).
 import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { isMap, isSeq, parseDocument, Scalar, YAMLSeq } from 'yaml';
+import { isDeepStrictEqual } from 'node:util';
+import { isMap, isNode, isSeq, parseDocument, Scalar, YAMLSeq } from 'yaml';
+import type { Document, Node } from 'yaml';
 import { checkPasswordPolicy } from '../auth/password-policy.js';
 import { createVerifier, DEFAULT_ITERATIONS } from '../auth/scram-verifier.js';
 import { ConfigError } from '../config/errors.js';
@@ -22,7 +24,8 @@ const usage = `usage: pgveil passwd [--config FILE] [--write] [--iterations N] <
   --write           store the verifier in the users.yaml named by the config
                     (needs --config and an existing user): sets password and
                     passwordChangedAt, and moves the old verifier to
-                    passwordHistory; comments in the file are kept
+                    passwordHistory; only that user's entry is rewritten
+                    (flow style and comments kept), the rest stays as it is
   --iterations N    PBKDF2 iteration count, at least ${DEFAULT_ITERATIONS} (default ${DEFAULT_ITERATIONS})
 
 The password is asked for twice at a terminal (not echoed), or read from the
@@ -74,13 +77,13 @@ function quoted(value: string): Scalar<string> {
  * never leaves a half-written users.yaml.
  */
 function writeUsersFile(file: string, userName: string, verifier: string, oldVerifier: string | undefined, keep: number): void {
-  const doc = parseDocument(readFileSync(file, 'utf8'));
+  const original = readFileSync(file, 'utf8');
+  const doc = parseDocument(original);
   if (doc.errors.length > 0) throw new Error(`${file} does not parse as YAML`);
   const entry = doc.getIn(['users', userName], true);
   if (!isMap(entry)) throw new Error(`${file} has no mapping for user "${userName}"`);
-  // A one-line `{ org: acme }` entry would become unreadably long with verifiers in it.
-  entry.flow = false;
-
+  const span = entry.range ? { start: entry.range[0], end: entry.range[1] } : undefined;
+  // Edited in place, so a one-line `{ org: acme }` entry stays one line (as written) and comments stay put.
   entry.set('password', quoted(verifier));
   entry.set('passwordChangedAt', new Date().toISOString().slice(0, 10));
   const history = entry.get('passwordHistory', true);
@@ -97,8 +100,7 @@ function writeUsersFile(file: string, userName: string, verifier: string, oldVer
     history.items.splice(Math.max(0, keep));
   }
 
-  // lineWidth 0: never fold the long verifier strings across lines.
-  const text = doc.toString({ lineWidth: 0 });
+  const text = keepLayout(original, doc, ['users', userName], span);
   const check = parseDocument(text);
   if (check.errors.length > 0 || check.getIn(['users', userName, 'password']) !== verifier) {
     throw new Error(`internal error: the updated ${file} did not read back correctly; the file was not changed`);
@@ -112,6 +114,35 @@ function writeUsersFile(file: string, userName: string, verifier: string, oldVer
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * The edited file with the original text everywhere but the user's entry:
+ * re-rendering the whole document would respace every comment and flow
+ * collection in it. The entry itself is rendered by the yaml library (flow
+ * stays flow, comments stay), with the file's indent step. When the spliced
+ * text does not read back as the same data (an unusual indentation), the
+ * fully re-rendered document is used instead.
+ */
+function keepLayout(original: string, doc: Document, path: string[], span: { start: number; end: number } | undefined): string {
+  const entryText = span ? original.slice(span.start, span.end) : '';
+  // lineWidth 0: never fold the long verifier strings across lines.
+  const full = doc.toString({ lineWidth: 0, indent: indentStep(original, doc, path), flowCollectionPadding: !/^[{[]\S/.test(entryText) });
+  const rendered = parseDocument(full).getIn(path, true) as Node | undefined;
+  if (!span || !rendered?.range) return full;
+  const spliced = original.slice(0, span.start) + full.slice(rendered.range[0], rendered.range[1]) + original.slice(span.end);
+  const reread = parseDocument(spliced);
+  return reread.errors.length === 0 && isDeepStrictEqual(reread.toJS(), parseDocument(full).toJS()) ? spliced : full;
+}
+
+/** The column of the first user's key under a top-level `users:`: the file's indent step (2 when it cannot tell). */
+function indentStep(original: string, doc: Document, path: string[]): number {
+  const users = doc.get(path[0], true);
+  const key = isMap(users) && !users.flow ? users.items[0]?.key : undefined;
+  const start = isNode(key) ? key.range?.[0] : undefined;
+  if (start === undefined) return 2;
+  const column = start - (original.lastIndexOf('\n', start - 1) + 1);
+  return column >= 1 ? column : 2;
 }
 
 export const command: Command = {

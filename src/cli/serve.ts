@@ -10,6 +10,7 @@ import { startWorkers, workerCount } from '../session/workers.js';
 import { WorkerLink } from '../session/worker-link.js';
 import { loadAll } from '../config/load.js';
 import { createLogger } from '../observe/log.js';
+import { masterKeyFileWarning } from '../secrets/master-key.js';
 
 export const command: Command = {
   summary: 'run the proxy',
@@ -18,15 +19,18 @@ export const command: Command = {
     const configFile = requireOption(parseArgs(argv, { config: 'value' }), 'config');
     if (cluster.isWorker) return runWorker(configFile);
     const { config } = loadAll(configFile); // a bad config stops here, before any worker is forked
+    const logger = createLogger();
+    const looseKey = masterKeyFileWarning(config.secrets);
+    if (looseKey) logger.warn(looseKey);
     if (workerCount(config.workers) > 1) {
-      const primary = await startWorkers(config, createLogger());
+      const primary = await startWorkers(config, logger);
       process.on('SIGHUP', () => primary.reload());
       process.once('SIGINT', () => primary.stop());
       process.once('SIGTERM', () => primary.stop());
       await primary.stopped;
       return 0;
     }
-    const proxy = await startProxy({ configFile });
+    const proxy = await startProxy({ configFile, logger });
     process.on('SIGHUP', () => { void proxy.reload(); });
     await new Promise<void>((resolve) => {
       const stop = () => { void proxy.close().then(resolve); };

@@ -112,7 +112,7 @@ export class YamlSource {
     let depth = 0;
     for (const seg of path) {
       if (isMap(node)) {
-        const next = node.items.find((p) => keyText(p) === String(seg));
+        const next = lastPair(node.items, String(seg));
         if (!next) break;
         pair = next;
         node = this.resolve(next.value ?? undefined);
@@ -161,6 +161,12 @@ export class YamlSource {
 
 function isPrefix(prefix: readonly PathSegment[], path: readonly PathSegment[]): boolean {
   return prefix.length <= path.length && prefix.every((seg, i) => String(seg) === String(path[i]));
+}
+
+/** The last entry with this key: after a duplicate key the data holds the last value, so reports point there. */
+function lastPair(items: readonly Pair[], key: string): Pair | undefined {
+  for (let i = items.length - 1; i >= 0; i--) if (keyText(items[i]) === key) return items[i];
+  return undefined;
 }
 
 function keyText(pair: Pair): string | undefined {

@@ -81,7 +81,7 @@ function writeSecretFile(path: string, content: string): void {
 function yamlFile(header: string, value: unknown): string {
   const doc = new Document(value, { aliasDuplicateObjects: false });
   visit(doc, { Seq(_key, node) { if (isSeq(node) && node.items.every(isScalar)) node.flow = true; } });
-  doc.commentBefore = ` ${header}\n Written by \`pgveil demo\`; see docs/demo.md.`;
+  doc.commentBefore = ` ${header}\n Written by \`pgveil demo\`; see README.md, "The demo".`;
   return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }
 

@@ -2,6 +2,7 @@
 // config (what a DBA runs; a CLI command can print it), and the check that
 // the key installed upstream is the policy's key, done without reading it.
 import { loadAll } from '../config/load.js';
+import { displayFile } from '../config/errors.js';
 import type { PolicyFile } from '../config/types.js';
 import { UpstreamSetupError } from '../catalog/upstream-version.js';
 
@@ -12,16 +13,16 @@ import { resolveSecret } from '../secrets/seal.js';
 import { HELPER_SCHEMA, scrambleInstallSql, scrambleKeyFromSecret, scrambleKeyId, type ScrambleInstallOptions } from './scramble-sql.js';
 
 /** The 32-byte scramble key of a policy, or undefined when it sets none. Opens a sealed value with the config's master key. */
-export function policyScrambleKey(scrambleKey: string | undefined, secrets: { masterKeyFile?: string }): Buffer | undefined {
+export function policyScrambleKey(scrambleKey: string | undefined, secrets: { masterKeyFile?: string }, policyFile: string): Buffer | undefined {
   let master: Uint8Array | undefined;
-  const secret = resolveSecret(scrambleKey, () => (master ??= loadMasterKey(secrets)));
+  const secret = resolveSecret(scrambleKey, () => (master ??= loadMasterKey(secrets)), `${displayFile(policyFile)}: secrets.scrambleKey`);
   return secret === undefined ? undefined : scrambleKeyFromSecret(secret);
 }
 
 /** The helper-schema install SQL for the policy of `configFile`, granted to its upstream user. */
 export function scrambleInstallSqlForConfig(configFile: string, opts: Omit<ScrambleInstallOptions, 'serviceRole'> = {}): string {
   const { config, policy } = loadAll(configFile);
-  const key = policyScrambleKey(policy.secrets.scrambleKey, config.secrets);
+  const key = policyScrambleKey(policy.secrets.scrambleKey, config.secrets, policy.file);
   if (!key) throw new Error(`${policy.file}: secrets.scrambleKey is not set; seal one with \`pgveil seal\` first`);
   return scrambleInstallSql(key, { ...opts, serviceRole: config.upstream.user });
 }
@@ -42,7 +43,7 @@ export async function installedKeyProblem(client: Queryable, key: Buffer): Promi
     installed = r.rows[0]?.id;
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === '3F000' || code === '42883') return `the ${HELPER_SCHEMA} helper schema is not installed upstream (see docs/policy.md, "Installing the scramble helpers")`;
+    if (code === '3F000' || code === '42883') return `the ${HELPER_SCHEMA} helper schema is not installed upstream (see README.md, "Scramble and hash: the keyed helpers")`;
     if (code === '42501') return `the service role may not use the ${HELPER_SCHEMA} helper functions; re-run the install SQL for this role`;
     throw err;
   }
@@ -68,7 +69,7 @@ export function policyUsesKeyedMasks(compiled: CompiledPolicy): boolean {
  */
 export async function checkScrambleHelpers(client: Queryable, compiled: CompiledPolicy, policy: PolicyFile, secrets: { masterKeyFile?: string }, configFile?: string): Promise<void> {
   if (!policyUsesKeyedMasks(compiled)) return;
-  const key = policyScrambleKey(policy.secrets.scrambleKey, secrets);
+  const key = policyScrambleKey(policy.secrets.scrambleKey, secrets, policy.file);
   if (!key) return; // compilePolicy already refused keyed masks without secrets.scrambleKey
   const problem = await installedKeyProblem(client, key);
   if (!problem) return;

@@ -74,7 +74,7 @@ END`);
     RAISE WARNING 'service role % is a member of %: it can read the scramble key', ${sqlLiteral(opts.serviceRole)}, ${sqlLiteral(owner)};
   END IF;
 END`);
-  return `-- pgveil helper schema for the scramble and hash masks (docs/policy.md).
+  return `-- pgveil helper schema for the scramble and hash masks (README.md, "Scramble and hash: the keyed helpers").
 -- It contains the scramble key: run it once as a superuser, e.g.
 --   psql -v ON_ERROR_STOP=1 -X -f pgveil-helpers.sql "dbname=analytics"
 -- then delete the file. Running it again (same or new key) is safe.

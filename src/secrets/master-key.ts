@@ -52,11 +52,25 @@ export function loadMasterKeyInfo(cfg: { masterKeyFile?: string }, env: NodeJS.P
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new Error(`cannot read master key file ${file} (${code})`);
   }
-  const warnings: string[] = [];
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    warnings.push(`master key file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`);
-  }
-  return { key: decodeKey(text, `file ${file}`), source: 'file', file, warnings };
+  const loose = modeWarning(file, mode);
+  return { key: decodeKey(text, `file ${file}`), source: 'file', file, warnings: loose ? [loose] : [] };
+}
+
+function modeWarning(file: string, mode: number): string | undefined {
+  if (process.platform === 'win32' || (mode & 0o077) === 0) return undefined;
+  return `master key file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`;
+}
+
+/**
+ * The warning for a key file group or others can read, when the key would
+ * come from that file (the environment variable is not set). For `serve`,
+ * which loads the key only when a sealed value needs it but should warn at
+ * startup either way; `seal` gets the same text from loadMasterKeyInfo.
+ */
+export function masterKeyFileWarning(cfg: { masterKeyFile?: string }, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (!cfg.masterKeyFile || (env[MASTER_KEY_ENV] !== undefined && env[MASTER_KEY_ENV] !== '')) return undefined;
+  const stat = statSync(cfg.masterKeyFile, { throwIfNoEntry: false });
+  return stat ? modeWarning(cfg.masterKeyFile, stat.mode) : undefined;
 }
 
 /** The master key (see loadMasterKeyInfo); warnings go to `onWarning` when given. */

@@ -34,7 +34,7 @@ export function openSealed(value: string, key: Uint8Array): string {
   }
   const nonce = raw.subarray(0, nacl.secretbox.nonceLength);
   const opened = nacl.secretbox.open(raw.subarray(nacl.secretbox.nonceLength), nonce, key);
-  if (!opened) throw new Error('sealed value could not be opened with this master key');
+  if (!opened) throw new Error('sealed value could not be opened with this master key (was it sealed with another key?)');
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(opened);
   } catch {
@@ -42,11 +42,22 @@ export function openSealed(value: string, key: Uint8Array): string {
   }
 }
 
+/** A sealed config value that could not be opened: not retryable, and its message names the file and key. */
+export class SealedValueError extends Error {
+  override name = 'SealedValueError';
+}
+
 /**
  * Opens a sealed value and passes a plain one through. The key is loaded
  * only when a sealed value is met, so configs without any need no key.
+ * `where` names the value for errors (`pgveil.yaml: upstream.password`);
+ * the value itself never appears in them.
  */
-export function resolveSecret(value: string | undefined, key: () => Uint8Array): string | undefined {
+export function resolveSecret(value: string | undefined, key: () => Uint8Array, where: string): string | undefined {
   if (value === undefined || !isSealed(value)) return value;
-  return openSealed(value, key());
+  try {
+    return openSealed(value, key());
+  } catch (err) {
+    throw new SealedValueError(`${where}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }

@@ -17,6 +17,7 @@ import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrit
 import type { SessionEffects } from '../rewrite/effects.js';
 import { openServiceClient } from '../upstream/service-client.js';
 import { checkScrambleHelpers, UpstreamSetupError } from '../policy/scramble-install.js';
+import { SealedValueError } from '../secrets/seal.js';
 import { guardedSystemRelations } from '../rewrite/system-guards.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
@@ -97,7 +98,8 @@ export class ActivePolicy {
         await client.end().catch(() => {});
       }
     } catch (err) {
-      if (err instanceof UpstreamSetupError) throw err; // too old an upstream, helpers missing: retrying cannot help
+      // Too old an upstream, helpers missing, a sealed key that does not open: retrying cannot help.
+      if (err instanceof UpstreamSetupError || err instanceof SealedValueError) throw err;
       this.catalogError = err instanceof Error ? err.message : String(err);
       throw new CatalogUnavailableError(`could not read the upstream catalog: ${this.catalogError}`);
     }

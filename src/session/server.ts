@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { loadModule } from 'libpg-query';
 import { loadAll, loadPolicy, loadUsers } from '../config/load.js';
 import { watchFiles } from '../config/watch.js';
+import { displayFile } from '../config/errors.js';
 import type { Config, PolicyFile, UsersFile } from '../config/types.js';
 import { LockoutTracker } from '../auth/lockout.js';
 import { parseCaBundle } from '../auth/client-certificate.js';
@@ -69,7 +70,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
 
   let masterKey: Uint8Array | undefined;
   const key = () => (masterKey ??= loadMasterKey(config.secrets));
-  const upstreamPassword = resolveSecret(config.upstream.password, key);
+  const upstreamPassword = resolveSecret(config.upstream.password, key, `${displayFile(config.file)}: upstream.password`);
   const sessions = new Set<{ user?: string; terminate(reason: string): void }>();
   const metrics = new ProxyMetrics();
   const active = new ActivePolicy(config, upstreamPassword, logger);
@@ -103,13 +104,45 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     }
   };
 
+  // Until the upstream's catalog has been read once, nothing is loaded: the
+  // files read so far wait here, and failures to reach the upstream are
+  // waiting (logged at warn when the reason changes), not rejected reloads.
+  let waiting: { users: UsersFile; policy: PolicyFile } | undefined = { users, policy: loaded.policy };
+  let waitReason: string | undefined;
+  const upstreamAt = `${config.upstream.host}:${config.upstream.port}`;
+  /** One attempt at the first load; at startup (`startup`) a policy error is thrown, later it is logged. */
+  const firstLoad = async (startup = false): Promise<boolean> => {
+    const next = waiting!;
+    try {
+      await apply(next.users, next.policy);
+    } catch (err) {
+      if (startup && !(err instanceof CatalogUnavailableError)) throw err;
+      const reason = err instanceof CatalogUnavailableError ? active.catalogError ?? err.message : err instanceof Error ? err.message : String(err);
+      if (reason !== waitReason) {
+        waitReason = reason;
+        if (err instanceof CatalogUnavailableError) logger.warn(`waiting for the upstream at ${upstreamAt} to read its catalog: ${reason}`, { retrySeconds: 2 });
+        else logger.error('the users and policy do not fit the upstream catalog; fix the files (they are reloaded on change)', { error: reason });
+      }
+      return false;
+    }
+    waiting = undefined;
+    clearInterval(retry);
+    logger.info('upstream catalog read; ready', { upstream: upstreamAt, generation: active.generation });
+    return true;
+  };
+
   let reloading: Promise<boolean> = Promise.resolve(true);
   const reload = (): Promise<boolean> => {
     // Reloads run one after another, each reading the files as they are then.
     reloading = reloading.then(async () => {
       try {
         const nextUsers = loadUsers(config.users, config);
-        await apply(nextUsers, loadPolicy(config.policy, nextUsers));
+        const nextPolicy = loadPolicy(config.policy, nextUsers);
+        if (waiting) {
+          waiting = { users: nextUsers, policy: nextPolicy };
+          return await firstLoad();
+        }
+        await apply(nextUsers, nextPolicy);
         logger.info('configuration reloaded', { generation: active.generation });
         return true;
       } catch (err) {
@@ -121,16 +154,10 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     return reloading;
   };
 
-  // The first load: a bad policy stops startup; an unreachable upstream is retried.
+  // The first load: a bad policy stops startup; an unreachable upstream is retried every 2 s.
   let retry: NodeJS.Timeout | undefined;
-  try {
-    await apply(users, loaded.policy);
-  } catch (err) {
-    if (!(err instanceof CatalogUnavailableError)) throw err;
-    logger.warn('upstream catalog not readable yet; retrying every 2 s', { error: err.message });
-    retry = setInterval(() => {
-      void reload().then((ok) => { if (ok) { clearInterval(retry); retry = undefined; } });
-    }, 2000);
+  if (!(await firstLoad(true))) {
+    retry = setInterval(() => { reloading = reloading.then(() => (waiting ? firstLoad() : true)); }, 2000);
   }
 
   const ready = () => active.current !== undefined;
@@ -159,16 +186,22 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     socket.once('close', () => { refusing--; });
     new ClientSession(socket, ctx, refusal);
   });
+  let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
+  try {
+    await listen(server, 'listen', config.listen);
+    admin = config.admin && !worker
+      ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready })
+        .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'admin', config.admin!)) : err; })
+      : undefined;
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (the retry timer would).
+    clearInterval(retry);
+    server.close();
+    throw err;
+  }
   server.on('error', (err) => logger.error('listener error', { error: err.message }));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
-  });
   const address = server.address() as net.AddressInfo;
   const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
-  const admin = config.admin && !worker
-    ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready })
-    : undefined;
   logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
 
   return {
@@ -186,4 +219,24 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Listens, turning the usual failures into one line that says what to do. */
+function listen(server: net.Server, key: string, at: { host: string; port: number }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException) => reject(new Error(listenFailure(err, key, at)));
+    server.once('error', fail);
+    server.listen(at.port, at.host, () => { server.off('error', fail); resolve(); });
+  });
+}
+
+/** `cannot listen on 127.0.0.1:6432 (listen): the port is already in use …`, for the listener and the admin endpoint. */
+export function listenFailure(err: NodeJS.ErrnoException, key: string, at: { host: string; port: number }): string {
+  const where = `cannot listen on ${at.host}:${at.port} (${key})`;
+  switch (err.code) {
+    case 'EADDRINUSE': return `${where}: the port is already in use (another pgveil or server is listening there; stop it or change ${key}.port)`;
+    case 'EACCES': return `${where}: permission denied (ports below 1024 need privileges; choose another ${key}.port)`;
+    case 'EADDRNOTAVAIL': return `${where}: no such address on this machine (check ${key}.host)`;
+    default: return `${where}: ${err.message}`;
+  }
 }

@@ -246,6 +246,30 @@ test('passwd --write updates users.yaml in place, keeping comments', () => {
   assert.is(third.passwordHistory[1], w.oldVerifier);
 });
 
+test('E5 passwd --write keeps the layout: a flow entry stays one flow line, every other line stays byte for byte', () => {
+  const w = workspace();
+  const others = `# Directory of pgveil users.
+organizations: { acme: {} }     # the main tenant
+users:
+  bob@acme.com:
+    org: acme      # spaced comment
+    groups:   [a,  b]
+`;
+  writeFileSync(w.users, others + `  carol@acme.com: { org: acme, groups: [analysts], password: "${w.oldVerifier}" }   # Carol\n  dave@acme.com: { org: acme }\n`);
+  const r = pgveil(['passwd', '--config', w.config, '--write', 'carol@acme.com'], { input: 'Brand-new-password-3\n' });
+  assert.is(r.code, 0, r.stderr);
+  const lines = readFileSync(w.users, 'utf8').split('\n');
+  assert.is(lines.slice(0, 6).join('\n') + '\n', others, 'lines before the entry unchanged');
+  assert.is(lines.length, 9, 'no line added or removed');
+  assert.match(lines[6], /^  carol@acme\.com: \{ org: acme, groups: \[ ?analysts ?\], password: "SCRAM-SHA-256\$[^"]+", passwordChangedAt: [0-9-]+, passwordHistory: \[ ?"SCRAM-SHA-256\$[^"]+" ?\] \}   # Carol$/);
+  assert.is(lines[7], '  dave@acme.com: { org: acme }');
+  assert.is(lines[8], '');
+  const carol = loadUsers(w.users).users.get('carol@acme.com')!;
+  assert.ok(verifierMatches(carol.password!, 'Brand-new-password-3'));
+  assert.equal(carol.passwordHistory, [w.oldVerifier]);
+  assert.equal(carol.groups, ['analysts']);
+});
+
 test('passwd --write: a user without a password gets one; an unknown user is refused', () => {
   const w = workspace();
   let r = pgveil(['passwd', '--config', w.config, '--write', 'bob@acme.com'], { input: 'Bobs-new-password-1\n' });

@@ -85,6 +85,25 @@ organizations: { acme: {} }
   expectIssue(issues, { file, line: 4, column: 3, path: 'users."alice@acme.com"', message: 'duplicate key "alice@acme.com" (first defined at line 2)' });
 });
 
+test('E4 duplicate key: problems inside the repeated entry point at the occurrence that counts (the last)', () => {
+  const users = `organizations:
+  acme: {}
+users:
+  alice@acme.com:
+    org: acme
+  bob@acme.com:
+    org: acme
+  alice@acme.com:
+    org: acm
+    groups: 3
+`;
+  const { file, issues } = issuesLoading('users.yaml', users, loadUsers);
+  assert.is(issues.length, 3, issues.map((i) => JSON.stringify(i)).join('\n'));
+  expectIssue(issues, { file, line: 8, column: 3, path: 'users."alice@acme.com"', message: 'duplicate key "alice@acme.com" (first defined at line 4)' });
+  expectIssue(issues, { file, line: 9, column: 10, path: 'users."alice@acme.com".org', message: 'unknown organization "acm"' });
+  expectIssue(issues, { file, line: 10, column: 13, path: 'users."alice@acme.com".groups', message: 'expected a list, got 3' });
+});
+
 test('unknown key (typo): points at the key and suggests the right one', () => {
   const config = `tls: { mode: disable }
 upstream:
@@ -389,6 +408,19 @@ test('the sample config set loads once its deployment files exist', () => {
   assert.is(users.users.get('former@acme.com')?.disabled, true);
   assert.is(policy.tables['public.employees'].redaction.ssn.fill, '*');
   assert.is(policy.tables['public.employees'].ownership.length, 2);
+});
+
+test('limits.maxClients is documented as the code applies it: a total that workers split, never "per worker"', () => {
+  const sample = readFileSync(join(repo, 'config/pgveil.yaml'), 'utf8').split('\n').find((l) => l.trim().startsWith('maxClients:'))!;
+  const schema = JSON.parse(readFileSync(join(repo, 'config/schema/pgveil.schema.json'), 'utf8'));
+  const described: string = schema.properties.limits.properties.maxClients.description;
+  const readme = readFileSync(join(repo, 'README.md'), 'utf8').split('\n').find((l) => l.startsWith('| `limits.maxClients`'))!;
+  for (const text of [sample, described, readme]) {
+    assert.not.match(text, /per worker/, text);
+    assert.match(text, /in all/, text);
+  }
+  assert.is(loadAll(join(fixture({}), 'pgveil.yaml')).config.limits.maxClients, 1000); // the default all three state
+  for (const text of [sample, described, readme]) assert.match(text, /1000/, text);
 });
 
 /** The yaml blocks of SPEC §2 (config, users, policy) with the elided values filled in, or undefined without the SPEC. */

@@ -45,7 +45,7 @@ test('wrong key: clear error without the value', () => {
   const sealed = seal('top secret', key);
   const other = new Uint8Array(Buffer.from(generateMasterKey(), 'base64'));
   const err = errorOf(() => openSealed(sealed, other));
-  assert.is(err.message, 'sealed value could not be opened with this master key');
+  assert.is(err.message, 'sealed value could not be opened with this master key (was it sealed with another key?)');
   assert.not.ok(err.message.includes(sealed.slice(7)));
 });
 
@@ -53,7 +53,7 @@ test('tampered or malformed values are refused', () => {
   const sealed = seal('top secret', key);
   const raw = Buffer.from(sealed.slice(7), 'base64');
   raw[raw.length - 1] ^= 1;
-  assert.is(errorOf(() => openSealed('sealed:' + raw.toString('base64'), key)).message, 'sealed value could not be opened with this master key');
+  assert.is(errorOf(() => openSealed('sealed:' + raw.toString('base64'), key)).message, 'sealed value could not be opened with this master key (was it sealed with another key?)');
   raw[raw.length - 1] ^= 1;
   raw[3] ^= 1; // nonce
   assert.throws(() => openSealed('sealed:' + raw.toString('base64'), key), /could not be opened/);
@@ -66,12 +66,16 @@ test('tampered or malformed values are refused', () => {
 test('resolveSecret: opens sealed values, passes plain ones, loads the key only when needed', () => {
   let loads = 0;
   const lazy = () => { loads++; return key; };
-  assert.is(resolveSecret(undefined, lazy), undefined);
-  assert.is(resolveSecret('plain-password', lazy), 'plain-password');
+  assert.is(resolveSecret(undefined, lazy, 'x.yaml: a'), undefined);
+  assert.is(resolveSecret('plain-password', lazy, 'x.yaml: a'), 'plain-password');
   assert.is(loads, 0);
-  assert.is(resolveSecret(seal('hidden', key), lazy), 'hidden');
+  assert.is(resolveSecret(seal('hidden', key), lazy, 'x.yaml: a'), 'hidden');
   assert.is(loads, 1);
-  assert.throws(() => resolveSecret('sealed:AAAA', () => { throw new Error('no master key'); }), /no master key/);
+  assert.throws(() => resolveSecret('sealed:AAAA', () => { throw new Error('no master key'); }, 'x.yaml: a'), /^x\.yaml: a: no master key/);
+  const other = seal('hidden', new Uint8Array(32).fill(9));
+  const err = errorOf(() => resolveSecret(other, () => key, 'pgveil.yaml: upstream.password'));
+  assert.is(err.message, 'pgveil.yaml: upstream.password: sealed value could not be opened with this master key (was it sealed with another key?)');
+  assert.not.ok(err.message.includes(other.slice(7, 20)), 'never the value');
 });
 
 test('master key from the environment or a file; the environment wins', () => {
