@@ -37,6 +37,15 @@ function pgbench(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
 const selectOnly = (mode: string) => ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds)];
 const tps = (out: string) => Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
 const latency = (out: string) => Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? NaN);
+const transactions = (out: string) => Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? NaN);
+
+/** pgbench through pgveil, with the CPU time pgveil (this process) spent per transaction: steady on a loaded machine, unlike tps. */
+async function pgbenchTimed(args: string[], env: NodeJS.ProcessEnv): Promise<{ out: string; cpuPerTx: number }> {
+  const before = process.cpuUsage();
+  const out = await pgbench(args, env);
+  const used = process.cpuUsage(before);
+  return { out, cpuPerTx: (used.user + used.system) / transactions(out) };
+}
 
 /** Starts PgBouncer in front of upstream (session pooling, SCRAM from a plain-text userlist); undefined when it is not installed. */
 async function startPgBouncer(upstream: { port: number; user: string; password: string }): Promise<{ env: NodeJS.ProcessEnv; stop(): void } | undefined> {
@@ -100,12 +109,15 @@ try {
   await h.proxy.reload(); // the catalog now knows pgbench_accounts
   bouncer = await startPgBouncer({ port: h.pg.port, user: 'postgres', password: h.pg.password });
   const proxied = { PGHOST: '127.0.0.1', PGPORT: String(h.proxy.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' };
-  const results: Array<{ mode: string; direct: string; bouncer?: string; pgveil: string }> = [];
+  const results: Array<{ mode: string; direct: string; bouncer?: string; pgveil: string; cpuPerTx: number }> = [];
   for (const mode of ['simple', 'extended', 'prepared']) {
     const args = selectOnly(mode);
-    results.push({ mode, direct: await pgbench(args, direct), bouncer: bouncer ? await pgbench(args, bouncer.env) : undefined, pgveil: await pgbench(args, proxied) });
+    const directOut = await pgbench(args, direct);
+    const bouncerOut = bouncer ? await pgbench(args, bouncer.env) : undefined;
+    const timed = await pgbenchTimed(args, proxied);
+    results.push({ mode, direct: directOut, bouncer: bouncerOut, pgveil: timed.out, cpuPerTx: timed.cpuPerTx });
   }
-  const cols = ['protocol  ', 'direct tps', ...(bouncer ? ['pgbouncer tps', 'ratio'] : []), 'pgveil tps', 'ratio', ...(bouncer ? ['vs pgbouncer'] : []), 'direct ms', ...(bouncer ? ['pgbouncer ms'] : []), 'pgveil ms'];
+  const cols = ['protocol  ', 'direct tps', ...(bouncer ? ['pgbouncer tps', 'ratio'] : []), 'pgveil tps', 'ratio', ...(bouncer ? ['vs pgbouncer'] : []), 'direct ms', ...(bouncer ? ['pgbouncer ms'] : []), 'pgveil ms', 'pgveil CPU µs/tx'];
   const rows = [cols.join(' | ')];
   for (const r of results) {
     const cells = [r.mode.padEnd(10), tps(r.direct).toFixed(0)];
@@ -114,7 +126,7 @@ try {
     if (r.bouncer) cells.push((tps(r.pgveil) / tps(r.bouncer)).toFixed(2));
     cells.push(latency(r.direct).toFixed(3));
     if (r.bouncer) cells.push(latency(r.bouncer).toFixed(3));
-    cells.push(latency(r.pgveil).toFixed(3));
+    cells.push(latency(r.pgveil).toFixed(3), r.cpuPerTx.toFixed(1));
     rows.push(cells.map((c, i) => c.padStart(cols[i].length)).join(' | '));
   }
   console.log(`pgbench -S, ${clients} clients, ${seconds} s each, plaintext client links; pgveil policy: bid = 1 filter + filler masked${bouncer ? '; PgBouncer session pooling' : ''}\n${rows.join('\n')}`);

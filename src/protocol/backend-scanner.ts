@@ -6,6 +6,9 @@
 /** Return undefined to forward the message as it was, a Buffer to send instead, or null to drop it. */
 export type WatchedMessageHandler = (type: number, message: Buffer) => Buffer | null | undefined;
 
+/** Told of a counted message's type as its header passes; the message is forwarded untouched, in place. */
+export type CountedMessageHandler = (type: number) => void;
+
 const MAX_BACKEND_MESSAGE = 0x3fffffff;
 
 export class BackendScanner {
@@ -17,10 +20,17 @@ export class BackendScanner {
   private type = 0;
   private parts: Buffer[] = [];
 
+  /**
+   * @param watched types collected whole and handed to onWatched
+   * @param counted types only announced to onCounted (no copy, no split of the forwarded bytes):
+   *   for messages whose arrival matters but whose body does not (ParseComplete, CommandComplete …)
+   */
   constructor(
     private readonly watched: Uint8Array,
     private readonly onWatched: WatchedMessageHandler,
     private readonly emit: (bytes: Buffer) => void,
+    private readonly counted?: Uint8Array,
+    private readonly onCounted?: CountedMessageHandler,
   ) {}
 
   /** True when the stream sits exactly between two messages. */
@@ -56,7 +66,7 @@ export class BackendScanner {
         if (this.watched[type]) {
           if (i > from) this.emit(chunk.subarray(from, i));
           this.begin(type, chunk.subarray(i, i + 5));
-        }
+        } else if (this.counted?.[type]) this.onCounted?.(type);
         i += 5;
         this.remaining = length - 4;
         if (this.watching && this.remaining === 0) { this.finish(); from = i; }
@@ -75,7 +85,10 @@ export class BackendScanner {
       checkLength(length);
       const header = Buffer.from(this.header);
       if (this.watched[header[0]]) this.begin(header[0], header);
-      else this.emit(header);
+      else {
+        if (this.counted?.[header[0]]) this.onCounted?.(header[0]);
+        this.emit(header);
+      }
       this.remaining = length - 4;
       if (this.watching && this.remaining === 0) this.finish();
     }

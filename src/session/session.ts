@@ -30,11 +30,11 @@ import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
 
 const MAX_STARTUP_PACKET = 10000;
-/** What the session watches upstream: ReadyForQuery, errors, settings, and the answers that confirm statements and portals. */
-const upstreamWatchedTypes = [
-  Backend.ReadyForQuery, Backend.ErrorResponse, Backend.ParameterStatus, Backend.ParseComplete, Backend.BindComplete,
-  Backend.CloseComplete, Backend.CommandComplete, Backend.EmptyQueryResponse, Backend.PortalSuspended,
-];
+/** What the session reads upstream: ReadyForQuery, errors and settings whole; the answers that confirm statements and portals only by type. */
+const upstreamWatchedTypes = [Backend.ReadyForQuery, Backend.ErrorResponse, Backend.ParameterStatus];
+const upstreamCounted = watchTypes([
+  Backend.ParseComplete, Backend.BindComplete, Backend.CloseComplete, Backend.CommandComplete, Backend.EmptyQueryResponse, Backend.PortalSuspended,
+]);
 /** A statement upstream is sure to reject at parse time; stands in for a refused one (see refuse()). */
 const sentinelNonce = randomBytes(8).toString('hex');
 const sentinelText = `pgveil_refused_${sentinelNonce}`;
@@ -309,7 +309,7 @@ export class ClientSession {
     const client = this.socket;
     this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
       if (!client.write(bytes)) upstream.socket.pause();
-    });
+    }, upstreamCounted, (type) => this.onUpstreamCounted(type));
     upstream.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upstream.socket.on('drain', () => { if (this.state !== 'closed') this.socket.resume(); });
     upstream.socket.on('error', () => this.onUpstreamClosed());
@@ -343,13 +343,6 @@ export class ClientSession {
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
     if (this.probe) return this.onProbeAnswer(type, msg);
-    switch (type) {
-      case Backend.ParseComplete: this.gate?.confirmed(Confirmation.Parse); return undefined;
-      case Backend.BindComplete: this.gate?.confirmed(Confirmation.Bind); return undefined;
-      case Backend.CloseComplete: this.gate?.confirmed(Confirmation.Close); return undefined;
-      case Backend.CommandComplete: case Backend.EmptyQueryResponse: this.gate?.completion(true); return undefined;
-      case Backend.PortalSuspended: this.gate?.completion(false); return undefined;
-    }
     if (type === Backend.ParameterStatus) {
       const nameEnd = msg.indexOf(0, 5);
       const name = msg.toString('utf8', 5, nameEnd);
@@ -382,6 +375,19 @@ export class ClientSession {
     return undefined;
   }
 
+  /** Upstream confirmed a statement or portal operation (see upstream-objects.ts). */
+  private onUpstreamCounted(type: number): void {
+    const gate = this.gate;
+    if (!gate || this.probe) return;
+    switch (type) {
+      case Backend.ParseComplete: gate.confirmed(Confirmation.Parse); return;
+      case Backend.BindComplete: gate.confirmed(Confirmation.Bind); return;
+      case Backend.CloseComplete: gate.confirmed(Confirmation.Close); return;
+      case Backend.PortalSuspended: gate.completion(false); return;
+      default: gate.completion(true); // CommandComplete, EmptyQueryResponse
+    }
+  }
+
   // ── search_path, where upstream does not report it ──────────────────────
 
   /** After a cycle: ask upstream for search_path if it may have changed, or let a held cycle go. */
@@ -391,8 +397,7 @@ export class ClientSession {
     if (gate.wantsProbe) {
       gate.probeSent();
       this.probe = { failed: false };
-      this.watched[Backend.RowDescription] = 1;
-      this.watched[Backend.DataRow] = 1;
+      this.watchProbe(1);
       this.upstream?.socket.write(searchPathProbe);
       return;
     }
@@ -406,12 +411,18 @@ export class ClientSession {
     else if (type === Backend.ErrorResponse) probe.failed = true; // an aborted transaction: known again after it ends
     else if (type === Backend.ReadyForQuery) {
       this.probe = undefined;
-      this.watched[Backend.RowDescription] = 0;
-      this.watched[Backend.DataRow] = 0;
+      this.watchProbe(0);
       this.gate?.probeAnswered(probe.failed ? undefined : probe.value, msg[5] === TxStatus.Idle);
       this.afterCycle();
     }
     return null;
+  }
+
+  /** While pgveil's own question runs, every message of its answer is read (and dropped), none forwarded. */
+  private watchProbe(on: 0 | 1): void {
+    this.watched[Backend.RowDescription] = on;
+    this.watched[Backend.DataRow] = on;
+    this.watched[Backend.CommandComplete] = on;
   }
 
   /** A new cycle from the client waits while search_path may be changing (messages of an open cycle and COPY data never do). */
