@@ -8,7 +8,8 @@ import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
 import { governingTable, hasOwnRulesBelow } from './protection.js';
-import { harmlessStatViews, isUtf8, refusedFunctions, refusedSystemRelations, settableParameters, sizeFunctions } from './functions.js';
+import { isUtf8, refusedFunctions, refusedSystemRelations, settableParameters, sizeFunctions, systemRelationRefusal } from './functions.js';
+import { viewFunctionRules } from './view-functions.js';
 import { closeParens, constantEnd, keywordBefore, matchingParen, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { systemGuard } from './system-guards.js';
@@ -626,7 +627,11 @@ export class Analyzer {
     const fn = names[names.length - 1];
     const schema = names.length > 1 ? names[names.length - 2] : undefined;
     if (schema === 'pgveil') refuse(`function ${names.join('.')} is pgveil's own and cannot be called directly`, 'THREATS B8.');
-    const reason = refusedFunctions.get(fn) ?? (fn.startsWith('pg_stat_get_') || fn.startsWith('pg_stat_reset') ? 'it shows statistics of protected tables' : undefined);
+    const rules = viewFunctionRules(this.ctx.catalog);
+    const behind = rules.refused.get(fn);
+    const reason = refusedFunctions.get(fn)
+      ?? (behind ? `it returns the rows of pg_catalog.${behind.view}, which is refused: ${behind.reason}` : undefined)
+      ?? ((fn.startsWith('pg_stat_get_') && !rules.allowedStats.has(fn)) || fn.startsWith('pg_stat_reset') ? 'it shows statistics of protected tables' : undefined);
     if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
     if (fn === 'set_config') this.setConfig(body);
     this.checkUserFunction(schema, fn, true);
@@ -749,8 +754,7 @@ export class Analyzer {
   /** Rules for relations the policy does not list. */
   private checkUnprotected(rel: CatalogRelation): void {
     if (systemSchemas.has(rel.schema)) {
-      const reason = refusedSystemRelations.get(rel.name)
-        ?? (rel.name.startsWith('pg_stat') && !harmlessStatViews.has(rel.name) ? 'it shows statistics of protected tables' : undefined);
+      const reason = systemRelationRefusal(rel.name);
       if (reason) refuse(`permission denied for ${rel.schema}.${rel.name}: ${reason}`);
       return;
     }
