@@ -7,7 +7,7 @@ import { descendantsOf, effectiveSearchPath, functionCandidates, functionKey, pa
 import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
-import { governingTable, hasOwnRulesBelow } from './protection.js';
+import { governingTable, hasOwnRulesBelow, readGuard } from './protection.js';
 import { isUtf8, refusedFunctions, refusedSystemRelations, settableParameters, sizeFunctions, systemRelationRefusal } from './functions.js';
 import { viewFunctionRules } from './view-functions.js';
 import { closeParens, constantEnd, keywordBefore, matchingParen, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
@@ -246,7 +246,8 @@ export class Analyzer {
     this.frames.push(queryFrame(body));
     try {
       for (const [key, value] of Object.entries(body)) {
-        if (key === 'withClause') continue;
+        // FOR UPDATE/SHARE OF names FROM items (aliases), which Postgres matches itself: nothing to resolve.
+        if (key === 'withClause' || key === 'lockingClause') continue;
         this.walk(value, inner);
       }
     } finally {
@@ -472,21 +473,18 @@ export class Analyzer {
       case 'A_Indirection': this.functionalNotation(list(body, 'indirection')); break;
       case 'RangeTableSample': {
         const rel = child(child(body, 'relation') ?? {}, 'RangeVar');
-        if (rel) {
-          const rv = rangeVar(rel);
-          if (rv.schemaname || !scope.has(rv.relname)) {
-            const resolved = this.resolve(rv.schemaname, rv.relname, rv.location);
-            if (this.tableOf(resolved)) refuse(`TABLESAMPLE on protected table ${resolved.name} is not allowed`, 'Sample a subquery instead.');
-          }
-        }
-        break;
+        if (!rel) break;
+        // The clause's arguments first: its text may move into a system relation's guard.
+        this.walk([body.args, body.repeatable], scope);
+        this.read(rel, scope, body);
+        return;
       }
     }
     for (const v of Object.values(body)) if (v && typeof v === 'object') this.walk(v, scope);
   }
 
-  /** A relation read in FROM (or any other read position). */
-  private read(body: Body, scope: Scope): void {
+  /** A relation read in FROM (or any other read position); `sample`: the TABLESAMPLE node around it. */
+  private read(body: Body, scope: Scope, sample?: Body): void {
     const rv = rangeVar(body);
     if (rv.catalogname) refuse('cross-database references are not supported');
     if (!rv.schemaname && scope.has(rv.relname)) {
@@ -495,17 +493,22 @@ export class Analyzer {
     }
     const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
     this.result.relations.add(canonicalRelation(rel.schema, rel.name));
-    const table = this.tableOf(rel);
+    const table = readGuard(this.ctx.profile, this.ctx.catalog, rel, rv.inh);
     if (!table) {
-      this.checkUnprotected(rel);
+      // Governed by rules that leave this user every row and value: read as it is (still not through a reader view).
+      if (!this.tableOf(rel)) this.checkUnprotected(rel);
       const visible = systemSchemas.has(rel.schema)
         ? visibilityCondition(rel.schema, rel.name, hiddenRelations(this.ctx.profile, this.ctx.catalog))
         : undefined;
-      const guard = systemGuard(this.ctx.catalog, rel, this.ctx.catalog.protectedOids ?? [], visible);
-      if (guard) this.systemEdit(rv, guard);
+      const oids = this.ctx.catalog.protectedOids ?? [];
+      let guard = systemGuard(this.ctx.catalog, rel, oids, visible);
+      const clause = guard && sample ? this.sampleClause(sample) : undefined;
+      if (clause) guard = systemGuard(this.ctx.catalog, rel, oids, visible, clause.text);
+      if (guard) this.systemEdit(rv, guard, clause);
       else this.qualify(rv, rel);
       return;
     }
+    if (sample) refuse(`TABLESAMPLE on protected table ${rel.name} is not allowed`, 'Sample a subquery instead.');
     if (!table.access) refuse(`permission denied for table ${rel.name}`);
     if (rv.inh && hasOwnRulesBelow(this.ctx.profile, this.ctx.catalog, rel, descendantsOf(this.ctx.catalog, rel.oid))) {
       refuse(`cannot read ${rel.name} with its partitions here: some of them have policy rules of their own`, `Read the partitions one by one, or ${rel.name} with ONLY.`);
@@ -514,18 +517,54 @@ export class Analyzer {
     this.guardedEdit(body, rv, rel, table);
   }
 
-  /** A system relation replaced by its guard subquery (same alias rules as a protected table). */
-  private systemEdit(rv: ReturnType<typeof rangeVar>, guard: string): void {
+  /**
+   * A system relation replaced by its guard subquery (same alias rules as a
+   * protected table). A TABLESAMPLE clause belongs to the relation, so it
+   * moves inside the guard (a subquery cannot be sampled): the edit then runs
+   * from the name to the clause's end, and the alias is written after the guard.
+   */
+  private systemEdit(rv: ReturnType<typeof rangeVar>, guard: string, clause?: { start: number; end: number; text: string }): void {
     if (!rv.inh) refuse(`cannot rewrite ONLY ${rv.relname}`);
     const start = this.text.index(rv.location);
-    const end = this.nameEnd(rv, start);
-    const tableKw = keywordBefore(this.text.text, start, 'table');
+    const end = clause ? clause.end : this.nameEnd(rv, start);
+    const tableKw = clause ? undefined : keywordBefore(this.text.text, start, 'table');
     const prefix = tableKw && tableKw.parens === 0 ? 'SELECT * FROM ' : '';
+    const alias = clause || !rv.alias ? ` AS ${quoteIdent(rv.alias ?? rv.relname)}` : '';
+    let moved: Edit['moved'];
+    if (clause) {
+      if (this.result.edits.some((e) => e.start < clause.end && e.end > start)) refuse(`cannot rewrite this TABLESAMPLE clause on ${rv.relname}`);
+      moved = [{ from: clause.start, to: prefix.length + guard.indexOf(clause.text), length: clause.text.length }];
+    }
     this.result.edits.push({
       start: prefix ? (tableKw as { start: number }).start : start, end,
-      text: `${prefix}${guard}${rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`}`, generated: true,
-      skeleton: `${prefix}${STAND_IN}${rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`}`,
+      text: `${prefix}${guard}${alias}`, generated: true, moved,
+      skeleton: `${prefix}${STAND_IN}${alias}`,
     });
+  }
+
+  /** The text of a TABLESAMPLE clause: `TABLESAMPLE method (args) [REPEATABLE (seed)]`. */
+  private sampleClause(sample: Body): { start: number; end: number; text: string } {
+    const sql = this.text.text;
+    const alias = child(child(child(sample, 'relation') ?? {}, 'RangeVar') ?? {}, 'alias');
+    if (alias && list(alias, 'colnames').length) refuse('cannot rewrite TABLESAMPLE on a system relation with column aliases');
+    const fail = () => refuse('cannot rewrite this TABLESAMPLE clause');
+    // The node's location is the method's name; the clause starts at the keyword before it.
+    const methodStart = this.text.index(num(sample, 'location') ?? -1);
+    const keyword = keywordBefore(sql, methodStart, 'tablesample');
+    if (!keyword || keyword.parens) fail();
+    const start = (keyword as { start: number }).start;
+    const method = qualifiedNameEnd(sql, methodStart, nameList(sample, 'method').length);
+    const open = method === -1 ? -1 : skipSpace(sql, method);
+    if (sql.charCodeAt(open) !== 40) fail();
+    let end = matchingParen(sql, open);
+    if (end === -1) fail();
+    const next = skipSpace(sql, end);
+    if (sample.repeatable !== undefined && sql.slice(next, next + 10).toLowerCase() === 'repeatable') {
+      const seed = skipSpace(sql, next + 10);
+      end = sql.charCodeAt(seed) === 40 ? matchingParen(sql, seed) : -1;
+      if (end === -1) fail();
+    } else if (sample.repeatable !== undefined) fail();
+    return { start, end, text: sql.slice(start, end) };
   }
 
   private guardedEdit(node: Body, rv: ReturnType<typeof rangeVar>, rel: CatalogRelation, table: TableProfile): void {
