@@ -17,6 +17,7 @@ import { hiddenRelations, visibilityCondition } from './catalog-visibility.js';
 import { pushableConjuncts, queryFrame, type QueryFrame } from './pushdown.js';
 import { rewriteCopyFrom, rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
+import { firstArgumentEnd, tableSampleClause } from './clause-text.js';
 import { scanSync } from 'libpg-query';
 import type { ObjectEffect } from './effects.js';
 
@@ -502,9 +503,10 @@ export class Analyzer {
         : undefined;
       const oids = this.ctx.catalog.protectedOids ?? [];
       let guard = systemGuard(this.ctx.catalog, rel, oids, visible);
-      const clause = guard && sample ? this.sampleClause(sample) : undefined;
+      const clause = guard && sample ? tableSampleClause(this.text, sample) : undefined;
+      if (clause === null) refuse(`cannot rewrite this TABLESAMPLE clause on ${rel.name}`);
       if (clause) guard = systemGuard(this.ctx.catalog, rel, oids, visible, clause.text);
-      if (guard) this.systemEdit(rv, guard, clause);
+      if (guard) this.systemEdit(rv, guard, clause ?? undefined);
       else this.qualify(rv, rel);
       return;
     }
@@ -540,31 +542,6 @@ export class Analyzer {
       text: `${prefix}${guard}${alias}`, generated: true, moved,
       skeleton: `${prefix}${STAND_IN}${alias}`,
     });
-  }
-
-  /** The text of a TABLESAMPLE clause: `TABLESAMPLE method (args) [REPEATABLE (seed)]`. */
-  private sampleClause(sample: Body): { start: number; end: number; text: string } {
-    const sql = this.text.text;
-    const alias = child(child(child(sample, 'relation') ?? {}, 'RangeVar') ?? {}, 'alias');
-    if (alias && list(alias, 'colnames').length) refuse('cannot rewrite TABLESAMPLE on a system relation with column aliases');
-    const fail = () => refuse('cannot rewrite this TABLESAMPLE clause');
-    // The node's location is the method's name; the clause starts at the keyword before it.
-    const methodStart = this.text.index(num(sample, 'location') ?? -1);
-    const keyword = keywordBefore(sql, methodStart, 'tablesample');
-    if (!keyword || keyword.parens) fail();
-    const start = (keyword as { start: number }).start;
-    const method = qualifiedNameEnd(sql, methodStart, nameList(sample, 'method').length);
-    const open = method === -1 ? -1 : skipSpace(sql, method);
-    if (sql.charCodeAt(open) !== 40) fail();
-    let end = matchingParen(sql, open);
-    if (end === -1) fail();
-    const next = skipSpace(sql, end);
-    if (sample.repeatable !== undefined && sql.slice(next, next + 10).toLowerCase() === 'repeatable') {
-      const seed = skipSpace(sql, next + 10);
-      end = sql.charCodeAt(seed) === 40 ? matchingParen(sql, seed) : -1;
-      if (end === -1) fail();
-    } else if (sample.repeatable !== undefined) fail();
-    return { start, end, text: sql.slice(start, end) };
   }
 
   private guardedEdit(node: Body, rv: ReturnType<typeof rangeVar>, rel: CatalogRelation, table: TableProfile): void {
@@ -670,7 +647,7 @@ export class Analyzer {
     const behind = rules.refused.get(fn);
     const reason = refusedFunctions.get(fn)
       ?? (behind ? `it returns the rows of pg_catalog.${behind.view}, which is refused: ${behind.reason}` : undefined)
-      ?? ((fn.startsWith('pg_stat_get_') && !rules.allowedStats.has(fn)) || fn.startsWith('pg_stat_reset') ? 'it shows statistics of protected tables' : undefined);
+      ?? ((fn.startsWith('pg_stat_get_') && !rules.allowedStats.has(fn)) || fn.startsWith('pg_stat_reset') ? 'it shows or resets per-table, per-row or per-session statistics' : undefined);
     if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
     if (fn === 'set_config') this.setConfig(body);
     this.checkUserFunction(schema, fn, true);
@@ -690,9 +667,9 @@ export class Analyzer {
     const open = sql.indexOf('(', start);
     const end = open === -1 ? -1 : matchingParen(sql, open);
     if (end === -1) refuse('cannot rewrite this relation-size call');
-    const args = sql.slice(open + 1, end - 1);
-    const first = list(body, 'args').length > 1 ? args.split(',')[0] : args;
-    if (list(body, 'args').length > 1 && /[()]/.test(first)) refuse('cannot rewrite this relation-size call');
+    const firstEnd = firstArgumentEnd(this.text, open, end, list(body, 'args'));
+    if (firstEnd === -1) refuse('cannot rewrite this relation-size call');
+    const first = sql.slice(open + 1, firstEnd);
     this.result.shapeSafe = false; // the argument text is repeated
     this.result.edits.push({
       start, end, generated: false,

@@ -7,12 +7,12 @@
 //    by no refused view) is allowed like the view.
 // Both sets come from the upstream's view definitions (catalog/system-views.ts).
 import type { Catalog } from '../catalog/types.js';
-import { clusterWideStatViews, systemRelationRefusal } from './functions.js';
+import { clusterWideStatViews, harmlessStatFunctions, systemRelationRefusal } from './functions.js';
 
 export interface ViewFunctionRules {
   /** Function name → the refused view whose rows it produces, with the view's reason. */
   refused: Map<string, { view: string; reason: string }>;
-  /** pg_stat_get_* functions of cluster-wide statistics views. */
+  /** pg_stat_get_* functions of cluster-wide statistics views, and those that show no statistics (the snapshot's time). */
   allowedStats: Set<string>;
 }
 
@@ -21,7 +21,7 @@ const memo = new WeakMap<Catalog, ViewFunctionRules>();
 export function viewFunctionRules(catalog: Catalog): ViewFunctionRules {
   let rules = memo.get(catalog);
   if (rules) return rules;
-  rules = { refused: new Map(), allowedStats: new Set() };
+  rules = { refused: new Map(), allowedStats: new Set(harmlessStatFunctions) };
   const refusedCalls = new Set<string>();
   for (const [view, fns] of catalog.systemViews ?? []) {
     const reason = systemRelationRefusal(view);

@@ -84,8 +84,8 @@ test('B6 C4 for every refused system view, each function in its FROM is refused'
 
 test('B5 cluster-wide statistics without per-table data answer', async () => {
   const views = ['pg_stat_bgwriter', 'pg_stat_archiver', 'pg_stat_wal', 'pg_stat_slru',
-    ...(major >= 16 ? ['pg_stat_io'] : []), ...(major >= 17 ? ['pg_stat_checkpointer'] : [])];
-  const functions = ['pg_stat_get_buf_alloc()', 'pg_stat_get_bgwriter_maxwritten_clean()', 'pg_stat_get_bgwriter_stat_reset_time()',
+    ...(major >= 15 ? ['pg_stat_recovery_prefetch'] : []), ...(major >= 16 ? ['pg_stat_io'] : []), ...(major >= 17 ? ['pg_stat_checkpointer'] : [])];
+  const functions = ['pg_stat_get_buf_alloc()', 'pg_stat_get_snapshot_timestamp()', 'pg_stat_get_bgwriter_maxwritten_clean()', 'pg_stat_get_bgwriter_stat_reset_time()',
     ...(major >= 17 ? ['pg_stat_get_checkpointer_num_timed()'] : ['pg_stat_get_bgwriter_timed_checkpoints()'])];
   await as('alice@acme.com', async (c) => {
     for (const v of views) {
@@ -143,6 +143,15 @@ test('FOR SHARE OF / FOR UPDATE OF name an alias, not a relation', async () => {
       const res = await c.query(sql);
       assert.equal(res.rows, [{ name: 'Ann' }], sql);
     }
+  });
+});
+
+test('B5 relation-size calls with a parenthesised first argument answer (NULL for protected relations)', async () => {
+  await as('alice@acme.com', async (c) => {
+    const r = await c.query(`select pg_relation_size(cast('crm.employees' as regclass), 'main') as p,
+      pg_catalog.pg_relation_size((('crm.employees')::regclass), ('main')) as q,
+      pg_relation_size(cast('public.lookup' as regclass), cast('main' as text)) > 0 as u`);
+    assert.equal(r.rows, [{ p: null, q: null, u: true }]);
   });
 });
 
