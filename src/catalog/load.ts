@@ -7,6 +7,7 @@ import { canonicalTableKey, parseQualifiedName } from '../config/identifiers.js'
 import { assembleCatalog, type CatalogRows } from './assemble.js';
 import { CatalogResult, catalogSql } from './load-sql.js';
 import type { Catalog } from './types.js';
+import { loadSystemViews } from './system-views.js';
 import { checkServerVersion } from './upstream-version.js';
 import { loadGrammar, majorOf } from '../rewrite/grammar-drift.js';
 
@@ -52,5 +53,6 @@ export async function loadCatalog(client: pg.ClientBase, opts: LoadCatalogOption
   };
   const catalog = assembleCatalog(rows, names, opts.serviceRole);
   catalog.serverVersionNum = serverVersionNum;
+  catalog.systemViews = await loadSystemViews(client);
   return catalog;
 }

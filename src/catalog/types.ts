@@ -2,6 +2,8 @@
 // Names are the catalog's own (unquoted, exact case); keys of the form
 // "schema.table" use canonicalRelation() from config/identifiers.ts.
 
+import type { SystemView } from './system-views.js';
+
 export type RelationKind = 'table' | 'partitioned' | 'view' | 'matview' | 'foreign' | 'sequence' | 'other';
 
 export interface CatalogColumn {
@@ -103,4 +105,9 @@ export interface Catalog {
    * whether an unqualified call can resolve outside pg_catalog (functionCandidates() in resolve.ts).
    */
   functionSchemas?: Map<string, Set<string>>;
+  /**
+   * pg_catalog view name → the functions its definition calls and the ones producing its rows (system-views.ts):
+   * a refused view's row-producing functions are refused with it, an allowed view's statistics functions allowed.
+   */
+  systemViews?: Map<string, SystemView>;
 }

@@ -7,8 +7,9 @@ import { descendantsOf, effectiveSearchPath, functionCandidates, functionKey, pa
 import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
-import { governingTable, hasOwnRulesBelow } from './protection.js';
-import { harmlessStatViews, isUtf8, refusedFunctions, refusedSystemRelations, settableParameters, sizeFunctions } from './functions.js';
+import { governingTable, hasOwnRulesBelow, readGuard } from './protection.js';
+import { isUtf8, refusedFunctions, refusedSystemRelations, settableParameters, sizeFunctions, systemRelationRefusal } from './functions.js';
+import { viewFunctionRules } from './view-functions.js';
 import { closeParens, constantEnd, keywordBefore, matchingParen, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { composeGuarded, quoteIdent, type GuardedParts } from './replacement.js';
 import { systemGuard } from './system-guards.js';
@@ -16,6 +17,7 @@ import { hiddenRelations, visibilityCondition } from './catalog-visibility.js';
 import { pushableConjuncts, queryFrame, type QueryFrame } from './pushdown.js';
 import { rewriteCopyFrom, rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
 import { child, list, nameList, nodeOf, num, rangeVar, str, stringValue, type Body } from './tree.js';
+import { firstArgumentEnd, tableSampleClause } from './clause-text.js';
 import { scanSync } from 'libpg-query';
 import type { ObjectEffect } from './effects.js';
 import { lastAtOrBefore } from './splice.js';
@@ -248,7 +250,8 @@ export class Analyzer {
     this.frames.push(queryFrame(body));
     try {
       for (const [key, value] of Object.entries(body)) {
-        if (key === 'withClause') continue;
+        // FOR UPDATE/SHARE OF names FROM items (aliases), which Postgres matches itself: nothing to resolve.
+        if (key === 'withClause' || key === 'lockingClause') continue;
         this.walk(value, inner);
       }
     } finally {
@@ -475,21 +478,18 @@ export class Analyzer {
       case 'A_Indirection': this.functionalNotation(list(body, 'indirection')); break;
       case 'RangeTableSample': {
         const rel = child(child(body, 'relation') ?? {}, 'RangeVar');
-        if (rel) {
-          const rv = rangeVar(rel);
-          if (rv.schemaname || !scope.has(rv.relname)) {
-            const resolved = this.resolve(rv.schemaname, rv.relname, rv.location);
-            if (this.tableOf(resolved)) refuse(`TABLESAMPLE on protected table ${resolved.name} is not allowed`, 'Sample a subquery instead.');
-          }
-        }
-        break;
+        if (!rel) break;
+        // The clause's arguments first: its text may move into a system relation's guard.
+        this.walk([body.args, body.repeatable], scope);
+        this.read(rel, scope, body);
+        return;
       }
     }
     for (const v of Object.values(body)) if (v && typeof v === 'object') this.walk(v, scope);
   }
 
-  /** A relation read in FROM (or any other read position). */
-  private read(body: Body, scope: Scope): void {
+  /** A relation read in FROM (or any other read position); `sample`: the TABLESAMPLE node around it. */
+  private read(body: Body, scope: Scope, sample?: Body): void {
     const rv = rangeVar(body);
     if (rv.catalogname) refuse('cross-database references are not supported');
     if (!rv.schemaname && scope.has(rv.relname)) {
@@ -498,17 +498,23 @@ export class Analyzer {
     }
     const rel = this.resolve(rv.schemaname, rv.relname, rv.location);
     this.result.relations.add(canonicalRelation(rel.schema, rel.name));
-    const table = this.tableOf(rel);
+    const table = readGuard(this.ctx.profile, this.ctx.catalog, rel, rv.inh);
     if (!table) {
-      this.checkUnprotected(rel);
+      // Governed by rules that leave this user every row and value: read as it is (still not through a reader view).
+      if (!this.tableOf(rel)) this.checkUnprotected(rel);
       const visible = systemSchemas.has(rel.schema)
         ? visibilityCondition(rel.schema, rel.name, hiddenRelations(this.ctx.profile, this.ctx.catalog))
         : undefined;
-      const guard = systemGuard(this.ctx.catalog, rel, this.ctx.catalog.protectedOids ?? [], visible);
-      if (guard) this.systemEdit(rv, guard);
+      const oids = this.ctx.catalog.protectedOids ?? [];
+      let guard = systemGuard(this.ctx.catalog, rel, oids, visible);
+      const clause = guard && sample ? tableSampleClause(this.text, sample) : undefined;
+      if (clause === null) refuse(`cannot rewrite this TABLESAMPLE clause on ${rel.name}`);
+      if (clause) guard = systemGuard(this.ctx.catalog, rel, oids, visible, clause.text);
+      if (guard) this.systemEdit(rv, guard, clause ?? undefined);
       else this.qualify(rv, rel);
       return;
     }
+    if (sample) refuse(`TABLESAMPLE on protected table ${rel.name} is not allowed`, 'Sample a subquery instead.');
     if (!table.access) refuse(`permission denied for table ${rel.name}`);
     if (rv.inh && hasOwnRulesBelow(this.ctx.profile, this.ctx.catalog, rel, descendantsOf(this.ctx.catalog, rel.oid))) {
       refuse(`cannot read ${rel.name} with its partitions here: some of them have policy rules of their own`, `Read the partitions one by one, or ${rel.name} with ONLY.`);
@@ -517,17 +523,28 @@ export class Analyzer {
     this.guardedEdit(body, rv, rel, table);
   }
 
-  /** A system relation replaced by its guard subquery (same alias rules as a protected table). */
-  private systemEdit(rv: ReturnType<typeof rangeVar>, guard: string): void {
+  /**
+   * A system relation replaced by its guard subquery (same alias rules as a
+   * protected table). A TABLESAMPLE clause belongs to the relation, so it
+   * moves inside the guard (a subquery cannot be sampled): the edit then runs
+   * from the name to the clause's end, and the alias is written after the guard.
+   */
+  private systemEdit(rv: ReturnType<typeof rangeVar>, guard: string, clause?: { start: number; end: number; text: string }): void {
     if (!rv.inh) refuse(`cannot rewrite ONLY ${rv.relname}`);
     const start = this.text.index(rv.location);
-    const end = this.nameEnd(rv, start);
-    const tableKw = keywordBefore(this.text.text, start, 'table');
+    const end = clause ? clause.end : this.nameEnd(rv, start);
+    const tableKw = clause ? undefined : keywordBefore(this.text.text, start, 'table');
     const prefix = tableKw && tableKw.parens === 0 ? 'SELECT * FROM ' : '';
+    const alias = clause || !rv.alias ? ` AS ${quoteIdent(rv.alias ?? rv.relname)}` : '';
+    let moved: Edit['moved'];
+    if (clause) {
+      if (this.result.edits.some((e) => e.start < clause.end && e.end > start)) refuse(`cannot rewrite this TABLESAMPLE clause on ${rv.relname}`);
+      moved = [{ from: clause.start, to: prefix.length + guard.indexOf(clause.text), length: clause.text.length }];
+    }
     this.result.edits.push({
       start: prefix ? (tableKw as { start: number }).start : start, end,
-      text: `${prefix}${guard}${rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`}`, generated: true,
-      skeleton: `${prefix}${STAND_IN}${rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`}`,
+      text: `${prefix}${guard}${alias}`, generated: true, moved,
+      skeleton: `${prefix}${STAND_IN}${alias}`,
     });
   }
 
@@ -630,7 +647,11 @@ export class Analyzer {
     const fn = names[names.length - 1];
     const schema = names.length > 1 ? names[names.length - 2] : undefined;
     if (schema === 'pgveil') refuse(`function ${names.join('.')} is pgveil's own and cannot be called directly`, 'THREATS B8.');
-    const reason = refusedFunctions.get(fn) ?? (fn.startsWith('pg_stat_get_') || fn.startsWith('pg_stat_reset') ? 'it shows statistics of protected tables' : undefined);
+    const rules = viewFunctionRules(this.ctx.catalog);
+    const behind = rules.refused.get(fn);
+    const reason = refusedFunctions.get(fn)
+      ?? (behind ? `it returns the rows of pg_catalog.${behind.view}, which is refused: ${behind.reason}` : undefined)
+      ?? ((fn.startsWith('pg_stat_get_') && !rules.allowedStats.has(fn)) || fn.startsWith('pg_stat_reset') ? 'it shows or resets per-table, per-row or per-session statistics' : undefined);
     if (reason) refuse(`function ${fn} is not allowed through pgveil: ${reason}`);
     if (fn === 'set_config') this.setConfig(body);
     this.checkUserFunction(schema, fn, true);
@@ -650,9 +671,9 @@ export class Analyzer {
     const open = sql.indexOf('(', start);
     const end = open === -1 ? -1 : matchingParen(sql, open);
     if (end === -1) refuse('cannot rewrite this relation-size call');
-    const args = sql.slice(open + 1, end - 1);
-    const first = list(body, 'args').length > 1 ? args.split(',')[0] : args;
-    if (list(body, 'args').length > 1 && /[()]/.test(first)) refuse('cannot rewrite this relation-size call');
+    const firstEnd = firstArgumentEnd(this.text, open, end, list(body, 'args'));
+    if (firstEnd === -1) refuse('cannot rewrite this relation-size call');
+    const first = sql.slice(open + 1, firstEnd);
     this.result.shapeSafe = false; // the argument text is repeated
     this.result.edits.push({
       start, end, generated: false,
@@ -753,8 +774,7 @@ export class Analyzer {
   /** Rules for relations the policy does not list. */
   private checkUnprotected(rel: CatalogRelation): void {
     if (systemSchemas.has(rel.schema)) {
-      const reason = refusedSystemRelations.get(rel.name)
-        ?? (rel.name.startsWith('pg_stat') && !harmlessStatViews.has(rel.name) ? 'it shows statistics of protected tables' : undefined);
+      const reason = systemRelationRefusal(rel.name);
       if (reason) refuse(`permission denied for ${rel.schema}.${rel.name}: ${reason}`);
       return;
     }

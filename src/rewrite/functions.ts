@@ -89,6 +89,31 @@ export function isUtf8(name: string): boolean {
 /** pg_stat* relations that show no table data or counts. */
 export const harmlessStatViews: ReadonlySet<string> = new Set(['pg_statistic_ext', 'pg_stat_ssl', 'pg_stat_gssapi']);
 
+/**
+ * Cluster-wide statistics (B5): counters of the whole server with no
+ * per-table, per-row or per-session data (buffers written, checkpoints, WAL
+ * volume, archiving, SLRU caches, recovery prefetching, I/O by backend type). They are allowed, and
+ * so are the pg_stat_get_* functions they are built on (view-functions.ts).
+ * Not here: pg_stat_database (row counts of the database), pg_stat_replication
+ * and pg_stat_wal_receiver (other sessions' addresses and connection strings).
+ */
+export const clusterWideStatViews: ReadonlySet<string> = new Set([
+  'pg_stat_bgwriter', 'pg_stat_archiver', 'pg_stat_wal', 'pg_stat_slru',
+  'pg_stat_recovery_prefetch', // 15+
+  'pg_stat_io', // 16+
+  'pg_stat_checkpointer', // 17+
+]);
+
+/** pg_stat_get_* functions that carry no statistics at all. */
+export const harmlessStatFunctions: ReadonlySet<string> = new Set(['pg_stat_get_snapshot_timestamp']);
+
+/** Why a pg_catalog / information_schema relation is refused, or undefined when it may be read. */
+export function systemRelationRefusal(name: string): string | undefined {
+  return refusedSystemRelations.get(name)
+    ?? (name.startsWith('pg_stat') && !harmlessStatViews.has(name) && !clusterWideStatViews.has(name)
+      ? 'it shows per-table, per-row or per-session statistics' : undefined);
+}
+
 /** Relation-size functions: answered NULL for protected relations (sizes grow with every org's rows, B5). */
 export const sizeFunctions: ReadonlySet<string> = new Set(['pg_relation_size', 'pg_table_size', 'pg_total_relation_size', 'pg_indexes_size']);
 

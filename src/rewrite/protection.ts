@@ -7,6 +7,7 @@ import type { Catalog, CatalogRelation } from '../catalog/types.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { combineTableProfiles } from '../policy/precedence.js';
+import { descendantsOf } from '../catalog/resolve.js';
 
 const combined = new WeakMap<Profile, Map<number, TableProfile | null>>();
 
@@ -36,4 +37,18 @@ export function governingTable(profile: Profile, catalog: Catalog, rel: CatalogR
  */
 export function hasOwnRulesBelow(profile: Profile, catalog: Catalog, rel: CatalogRelation, descendants: CatalogRelation[]): boolean {
   return descendants.some((d) => profile.tables.has(canonicalRelation(d.schema, d.name)) && d.oid !== rel.oid);
+}
+
+/**
+ * The rules a read of `rel` must be guarded with for this profile, or
+ * undefined when it needs no guard: not governed by the policy, or governed
+ * by rules that leave this user every row and every value (access allowed,
+ * no ownership filter, no mask; read with its children, none of them with
+ * rules of its own). Guards are per profile: another user's read of the
+ * same table may still need one.
+ */
+export function readGuard(profile: Profile, catalog: Catalog, rel: CatalogRelation, inh: boolean): TableProfile | undefined {
+  const table = governingTable(profile, catalog, rel);
+  if (!table || !table.access || table.filters.length || table.masks.size) return table;
+  return inh && hasOwnRulesBelow(profile, catalog, rel, descendantsOf(catalog, rel.oid)) ? table : undefined;
 }

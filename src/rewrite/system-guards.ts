@@ -22,10 +22,11 @@ const hidden: Record<string, Record<string, string>> = {
  * the user may not see filtered out (`visible`, a condition over the
  * relation's own columns).
  */
-export function systemGuard(catalog: Catalog, rel: CatalogRelation, protectedOids: readonly number[], visible?: string): string | undefined {
+export function systemGuard(catalog: Catalog, rel: CatalogRelation, protectedOids: readonly number[], visible?: string, sample?: string): string | undefined {
   const masks = rel.schema === 'pg_catalog' && protectedOids.length ? hidden[rel.name] : undefined;
   const where = visible ? ` WHERE ${visible}` : '';
-  const from = `${quoteIdent(rel.schema)}.${quoteIdent(rel.name)}`;
+  // A TABLESAMPLE clause samples the relation itself, before the visibility filter (as Postgres applies WHERE).
+  const from = `${quoteIdent(rel.schema)}.${quoteIdent(rel.name)}${sample ? ` ${sample}` : ''}`;
   if (!masks) return visible ? `(SELECT * FROM ${from}${where})` : undefined;
   const columns = catalog.systemColumns?.get(rel.name);
   if (!columns?.length) return visible ? `(SELECT * FROM ${from}${where})` : undefined;

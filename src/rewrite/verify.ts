@@ -6,7 +6,7 @@ import { parseSync } from 'libpg-query';
 import type { Catalog } from '../catalog/types.js';
 import { resolveRelation } from '../catalog/resolve.js';
 import type { Profile } from '../policy/types.js';
-import { governingTable } from './protection.js';
+import { readGuard } from './protection.js';
 import { SqlText } from './sql-text.js';
 import { child, nodeOf, rangeVar, type Body } from './tree.js';
 import { lastAtOrBefore, type Spliced } from './splice.js';
@@ -35,7 +35,7 @@ export function verifyRewrite(spliced: Spliced, cteReferences: number[], searchP
         const at = text.index(rv.location);
         if (inside(at) || (!rv.schemaname && allowed.has(at))) continue;
         const rel = resolveRelation(catalog, rv.schemaname, rv.relname, searchPath);
-        if (rel && governingTable(profile, catalog, rel)) problem = `${rel.schema}.${rel.name}`;
+        if (rel && readGuard(profile, catalog, rel, rv.inh)) problem = `${rel.schema}.${rel.name}`;
         continue;
       }
       for (const v of Object.values(value)) if (v && typeof v === 'object') stack.push(v);
