@@ -144,7 +144,9 @@ ${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessage
     groups: [analysts]
     password: "${createVerifier(pw)}"`).join('\n');
   writeFileSync(join(dir, 'users.yaml'), `organizations:\n  acme: {}\n  globex: {}\nusers:\n${userLines}\n${opts.extraUsers ?? ''}`);
-  writeFileSync(join(dir, 'policy.yaml'), opts.policyYaml ?? `${policyDefaults}tables:
+  // Every policy must state its defaults; a test policy about other rules gets the usual ones.
+  const policyYaml = opts.policyYaml !== undefined && !/^defaults:/m.test(opts.policyYaml) ? policyDefaults + opts.policyYaml : opts.policyYaml;
+  writeFileSync(join(dir, 'policy.yaml'), policyYaml ?? `${policyDefaults}tables:
   crm.employees:
     ownership:
       - filter: "org_id = \${user.org}"
