@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { loadModule } from 'libpg-query';
 import { loadAll, loadPolicy, loadUsers } from '../config/load.js';
 import { watchFiles } from '../config/watch.js';
+import { loosenings } from '../policy/loosening.js';
 import type { Config, PolicyFile, UsersFile } from '../config/types.js';
 import { LockoutTracker } from '../auth/lockout.js';
 import { parseCaBundle } from '../auth/client-certificate.js';
@@ -109,8 +110,12 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     reloading = reloading.then(async () => {
       try {
         const nextUsers = loadUsers(config.users, config);
+        const previous = active.current?.compiled;
         await apply(nextUsers, loadPolicy(config.policy, nextUsers));
-        logger.info('configuration reloaded', { generation: active.generation });
+        const loosened = previous && active.current ? loosenings(previous, active.current.compiled) : [];
+        // Applied either way (the file is valid); a loosening must not pass unnoticed.
+        if (loosened.length) logger.warn('policy reload loosened the policy', { generation: active.generation, loosened });
+        else logger.info('configuration reloaded', { generation: active.generation });
         return true;
       } catch (err) {
         metrics.reloadFailures.inc();
