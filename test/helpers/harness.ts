@@ -11,7 +11,7 @@ import { generateMasterKey } from '../../src/secrets/master-key.js';
 import { seal } from '../../src/secrets/seal.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import type { UpstreamTlsMode } from '../../src/config/types.js';
-import { silentLogger, createLogger } from '../../src/observe/log.js';
+import { silentLogger, createLogger, type Logger } from '../../src/observe/log.js';
 
 export const passwords: Record<string, string> = {
   'alice@acme.com': 'Alice-pass-0001',
@@ -70,6 +70,8 @@ export interface HarnessOptions {
   extraSql?: string;
   /** policy.yaml content replacing the default one (ownership on crm.employees). */
   policyYaml?: string;
+  /** The proxy's logger (default: silent, or debug to stderr with PGVEIL_TEST_LOG). */
+  logger?: Logger;
 }
 
 export interface UpstreamTls { mode: UpstreamTlsMode; ca?: string }
@@ -151,7 +153,7 @@ ${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessage
     ownership:
       - filter: "org_id = \${user.org}"
 `);
-  const logger = process.env.PGVEIL_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger;
+  const logger = opts.logger ?? (process.env.PGVEIL_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger);
   const proxy = await startProxy({ configFile, logger });
   return {
     pg, proxy, dir, caFile, ca, servicePassword, configFile,
