@@ -144,7 +144,8 @@ ${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessage
   const userLines = Object.entries(passwords).map(([name, pw]) => `  ${name}:
     org: ${name.includes('globex') ? 'globex' : 'acme'}
     groups: [analysts]
-    password: "${createVerifier(pw)}"`).join('\n');
+    password: "${createVerifier(pw)}"
+    passwordChangedAt: ${today()}`).join('\n');
   writeFileSync(join(dir, 'users.yaml'), `organizations:\n  acme: {}\n  globex: {}\nusers:\n${userLines}\n${opts.extraUsers ?? ''}`);
   // Every policy must state its defaults; a test policy about other rules gets the usual ones.
   const policyYaml = opts.policyYaml !== undefined && !/^defaults:/m.test(opts.policyYaml) ? policyDefaults + opts.policyYaml : opts.policyYaml;
@@ -175,6 +176,11 @@ export function clientConfig(h: Harness, user: string, extra: Record<string, unk
     ssl: { ca: readFileSync(h.caFile, 'utf8'), rejectUnauthorized: true } as Record<string, unknown>,
     ...extra,
   };
+}
+
+/** Today as YYYY-MM-DD: a password set today has not expired (auth.passwordPolicy.maxAgeDays). */
+export function today(): string {
+  return new Date().toISOString().slice(0, 10);
 }
 
 let variants = 0;
