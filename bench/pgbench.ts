@@ -187,7 +187,7 @@ async function whereTheTimeGoes(direct: NodeJS.ProcessEnv, withPolicy: number[])
   });
   await new Promise<void>((r) => bare.listen(0, '127.0.0.1', r));
   const openPolicy = join(h.dir, 'policy-open.yaml');
-  writeFileSync(openPolicy, 'tables: {}\n');
+  writeFileSync(openPolicy, 'defaults: { unlistedRelations: allow }\ntables: {}\n');
   const openConfig = join(h.dir, 'pgveil-open.yaml');
   writeFileSync(openConfig, readFileSync(h.configFile, 'utf8').replace(/^policy: .*$/m, 'policy: policy-open.yaml'));
   const open: ProxyHandle = await startProxy({ configFile: openConfig, logger: silentLogger, watch: false });

@@ -7,6 +7,7 @@ import { placeholderProblems } from './placeholders.js';
 import { known } from './users-file.js';
 import type { PathSegment } from './errors.js';
 import type { YamlSource } from './yaml-source.js';
+import { offlinePolicyProblems, policyShapeProblem, writtenPath } from '../policy/check.js';
 
 type RawExcept = Partial<Except>;
 type RawSubjects = Partial<Omit<Subjects, 'except'>> & { except?: RawExcept };
@@ -91,5 +92,10 @@ export function buildPolicy(source: YamlSource, users?: UsersFile): PolicyFile {
     }
     tables[canonical] = table;
   }
-  return { file: source.file, layers: raw.layers, defaults: raw.defaults, secrets: raw.secrets, functions: { allow: raw.functions?.allow ?? [] }, channels: { listen: raw.channels?.listen ?? [] }, tables };
+  const policy: PolicyFile = { file: source.file, layers: raw.layers, defaults: raw.defaults, secrets: raw.secrets, functions: { allow: raw.functions?.allow ?? [] }, channels: { listen: raw.channels?.listen ?? [] }, tables };
+  const shape = policyShapeProblem(source);
+  if (shape) source.report(source.has(['defaults']) ? ['defaults'] : [], shape, 'key');
+  // What serve would refuse, refused here too (only on an otherwise clean file: the rest would repeat it).
+  if (!source.issues.length) for (const p of offlinePolicyProblems(policy)) source.report(writtenPath(source.data, p.path), p.message);
+  return policy;
 }

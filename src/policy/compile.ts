@@ -13,6 +13,8 @@ import { canonicalProfile, profileKey } from './canonical.js';
 import { sqlLiteral } from './literals.js';
 import { mostRestrictive } from './precedence.js';
 import { bindTemplate, parseTemplate, type Template } from './template.js';
+import { expressionSyntaxProblem } from './expression-syntax.js';
+import { formatPath, type PathSegment } from '../config/errors.js';
 import type { MaskKind, MaskSpec, Profile, TableProfile } from './types.js';
 
 export interface CompiledFilter {
@@ -57,9 +59,16 @@ export interface CompiledPolicy {
   readonly byUser: WeakMap<User, Profile>;
 }
 
+/** A problem at a key path of policy.yaml (table and column keys canonical). */
+export interface PolicyProblem { path: PathSegment[]; message: string }
+
 export class PolicyCompileError extends Error {
-  constructor(readonly problems: string[]) {
+  /** `path: message`, one per problem. */
+  readonly problems: string[];
+  constructor(readonly located: PolicyProblem[]) {
+    const problems = located.map((p) => `${formatPath(p.path)}: ${p.message}`);
     super(`invalid policy:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
   }
 }
 
@@ -67,39 +76,8 @@ const KEYED_MASKS: ReadonlySet<MaskKind> = new Set(['scramble', 'hash']);
 
 /** Compiles a loaded policy. Throws PolicyCompileError listing every problem. */
 export function compilePolicy(policy: PolicyFile, users: UsersFile, generation: number): CompiledPolicy {
-  const problems: string[] = [];
-  const tables = new Map<string, CompiledTable>();
-  for (const [relation, table] of Object.entries(policy.tables)) {
-    const where = `tables.${relation}`;
-    const parts = parseQualifiedName(relation);
-    if (parts?.length !== 2) {
-      problems.push(`${where}: not a schema-qualified table name`);
-      continue;
-    }
-    const filters: CompiledFilter[] = [];
-    table.ownership.forEach((rule, i) => {
-      const { template, problems: p } = parseTemplate(rule.filter, { column: false });
-      problems.push(...p.map((m) => `${where}.ownership[${i}].filter: ${m}`));
-      if (template) filters.push({ source: rule.filter, template, ...(rule.except ? { except: rule.except } : {}) });
-    });
-    const masks = new Map<string, CompiledMask[]>();
-    for (const [columnKey, rule] of Object.entries(table.redaction)) {
-      const column = parseQualifiedName(columnKey);
-      if (column?.length !== 1) {
-        problems.push(`${where}.redaction.${columnKey}: not a column name`);
-        continue;
-      }
-      const compiled = compileMask(rule, `${where}.redaction.${columnKey}`, problems);
-      if (!compiled) continue;
-      if (KEYED_MASKS.has(compiled.kind) && !policy.secrets.scrambleKey) {
-        problems.push(`${where}.redaction.${columnKey}: mask ${compiled.kind} needs secrets.scrambleKey (the key the pgveil helper schema is installed with)`);
-      }
-      const list = masks.get(column[0]) ?? [];
-      list.push(compiled);
-      masks.set(column[0], list);
-    }
-    tables.set(relation, { relation, schema: parts[0], name: parts[1], access: table.access, filters, masks });
-  }
+  const problems: PolicyProblem[] = [];
+  const tables = compileTables(policy, problems);
   if (problems.length) throw new PolicyCompileError(problems);
   return {
     generation,
@@ -114,10 +92,55 @@ export function compilePolicy(policy: PolicyFile, users: UsersFile, generation: 
   };
 }
 
-function compileMask(rule: MaskRule, where: string, problems: string[]): CompiledMask | undefined {
+/**
+ * The policy's tables as serve uses them; every problem (names, filter and
+ * mask syntax, mask options, keys a mask needs) is added to `problems`. The
+ * loader runs this too, so `pgveil check` refuses exactly what serve refuses.
+ */
+export function compileTables(policy: PolicyFile, problems: PolicyProblem[]): Map<string, CompiledTable> {
+  const tables = new Map<string, CompiledTable>();
+  for (const [relation, table] of Object.entries(policy.tables)) {
+    const where: PathSegment[] = ['tables', relation];
+    const parts = parseQualifiedName(relation);
+    if (parts?.length !== 2) {
+      problems.push({ path: where, message: 'not a schema-qualified table name' });
+      continue;
+    }
+    const filters: CompiledFilter[] = [];
+    table.ownership.forEach((rule, i) => {
+      const path = [...where, 'ownership', i, 'filter'];
+      const { template, problems: p } = parseTemplate(rule.filter, { column: false });
+      problems.push(...p.map((message) => ({ path, message })));
+      const syntax = template && expressionSyntaxProblem(template);
+      if (syntax) problems.push({ path, message: syntax });
+      else if (template) filters.push({ source: rule.filter, template, ...(rule.except ? { except: rule.except } : {}) });
+    });
+    const masks = new Map<string, CompiledMask[]>();
+    for (const [columnKey, rule] of Object.entries(table.redaction)) {
+      const path = [...where, 'redaction', columnKey];
+      const column = parseQualifiedName(columnKey);
+      if (column?.length !== 1) {
+        problems.push({ path, message: 'not a column name' });
+        continue;
+      }
+      const compiled = compileMask(rule, path, problems);
+      if (!compiled) continue;
+      if (KEYED_MASKS.has(compiled.kind) && !policy.secrets.scrambleKey) {
+        problems.push({ path, message: `mask ${compiled.kind} needs secrets.scrambleKey (the key the pgveil helper schema is installed with)` });
+      }
+      const list = masks.get(column[0]) ?? [];
+      list.push(compiled);
+      masks.set(column[0], list);
+    }
+    tables.set(relation, { relation, schema: parts[0], name: parts[1], access: table.access, filters, masks });
+  }
+  return tables;
+}
+
+function compileMask(rule: MaskRule, where: PathSegment[], problems: PolicyProblem[]): CompiledMask | undefined {
   const { mask, except, ...options } = rule;
   const out: CompiledMask = { kind: mask, options, ...(except ? { except } : {}) };
-  const bad = (m: string) => { problems.push(`${where}: ${m}`); return undefined; };
+  const bad = (message: string) => { problems.push({ path: where, message }); return undefined; };
   switch (mask) {
     case 'partial': {
       const { keepFirst = 0, keepLast = 0, fill = 'X' } = options;
@@ -134,9 +157,12 @@ function compileMask(rule: MaskRule, where: string, problems: string[]): Compile
       return out;
     case 'custom': {
       if (typeof options.expr !== 'string') return bad('expr must be an SQL expression');
+      const path = [...where, 'expr'];
       const { template, problems: p } = parseTemplate(options.expr, { column: true });
-      problems.push(...p.map((m) => `${where}.expr: ${m}`));
-      return template ? { ...out, template } : undefined;
+      problems.push(...p.map((message) => ({ path, message })));
+      const syntax = template && expressionSyntaxProblem(template);
+      if (syntax) problems.push({ path, message: syntax });
+      return template && !syntax ? { ...out, template } : undefined;
     }
     case 'full': case 'email': case 'scramble': case 'hash': case 'null':
       return out;

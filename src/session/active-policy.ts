@@ -5,9 +5,8 @@
 import type { Config, PolicyFile, User, UsersFile } from '../config/types.js';
 import type { Catalog } from '../catalog/types.js';
 import { loadCatalog } from '../catalog/load.js';
-import { compilePolicy, profileFor, type CompiledPolicy } from '../policy/compile.js';
-import { checkMaskFits } from '../policy/masks.js';
-import { unqualifiedNames } from '../policy/qualified-names.js';
+import { compilePolicy, PolicyCompileError, profileFor, type CompiledPolicy } from '../policy/compile.js';
+import { policyConfigError, upstreamPolicyProblems } from '../policy/check.js';
 import type { Profile } from '../policy/types.js';
 import { RewriteCache } from '../cache/rewrite-cache.js';
 import { scanShape } from '../cache/shape.js';
@@ -81,7 +80,12 @@ export class ActivePolicy {
    */
   async load(users: UsersFile, policy: PolicyFile): Promise<Snapshot> {
     const generation = this.generation + 1;
-    const compiled = compilePolicy(policy, users, generation);
+    let compiled: CompiledPolicy;
+    try {
+      compiled = compilePolicy(policy, users, generation);
+    } catch (err) {
+      throw err instanceof PolicyCompileError ? policyConfigError(policy.file, err.located) : err;
+    }
     let catalog: Catalog;
     try {
       const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
@@ -103,8 +107,8 @@ export class ActivePolicy {
       this.catalogError = err instanceof Error ? err.message : String(err);
       throw new CatalogUnavailableError(`could not read the upstream catalog: ${this.catalogError}`);
     }
-    checkMasks(compiled, catalog);
-    checkPolicyNames(compiled, catalog);
+    const problems = upstreamPolicyProblems(compiled, catalog);
+    if (problems.length) throw policyConfigError(policy.file, problems);
     const rules: StatementRules = { allowedFunctions: new Set(policy.functions?.allow ?? []), listenChannels: new Set(policy.channels?.listen ?? []) };
     const next: Snapshot = { generation, compiled, catalog, rules };
     this.snapshot = next;
@@ -260,34 +264,4 @@ async function userCode(client: Queryable): Promise<{
 
 function internalError(): PgError {
   return new PgError(SqlState.InternalError, 'internal error in pgveil', { hint: 'The pgveil log has the details.' });
-}
-
-/** Filters and custom masks must name relations and non-pg_catalog functions with their schema (C5). */
-function checkPolicyNames(compiled: CompiledPolicy, catalog: Catalog): void {
-  const problems: string[] = [];
-  for (const table of compiled.tables.values()) {
-    for (const f of table.filters) for (const p of unqualifiedNames(f.template, catalog)) problems.push(`${table.relation} ownership filter: ${p}`);
-    for (const [column, masks] of table.masks) {
-      for (const m of masks) if (m.template) for (const p of unqualifiedNames(m.template, catalog)) problems.push(`${table.relation}.${column} custom mask: ${p}`);
-    }
-  }
-  if (problems.length) throw new Error(`names in the policy must not depend on a user's search_path:\n  ${problems.join('\n  ')}`);
-}
-
-/** A mask that does not fit its column's type is a load error, for every relation it covers. */
-function checkMasks(compiled: CompiledPolicy, catalog: Catalog): void {
-  const problems: string[] = [];
-  for (const table of compiled.tables.values()) {
-    const rel = catalog.byName.get(table.name)?.get(table.schema);
-    if (!rel) continue; // a policy table that does not exist upstream: nothing to read, nothing to mask
-    for (const [column, masks] of table.masks) {
-      const col = rel.columns?.find((c) => c.name === column);
-      if (!col) { problems.push(`${table.relation}.${column}: no such column upstream`); continue; }
-      for (const m of masks) {
-        const problem = checkMaskFits({ kind: m.kind, options: m.options }, col);
-        if (problem) problems.push(`${table.relation}.${column}: ${problem}`);
-      }
-    }
-  }
-  if (problems.length) throw new Error(`the policy does not fit the upstream schema:\n  ${problems.join('\n  ')}`);
 }

@@ -20,6 +20,7 @@ import {
 import { ScramServerExchange, scramMechanisms } from '../auth/scram-server.js';
 import { commonName, verifyClientCertificate } from '../auth/client-certificate.js';
 import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-verifier.js';
+import { passwordExpiredError, passwordExpiry } from '../auth/password-expiry.js';
 import { connectUpstream, sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import type { User } from '../config/types.js';
 import type { Decision } from './active-policy.js';
@@ -240,6 +241,14 @@ export class ClientSession {
       throw this.authFailed();
     }
     this.checkClientCertificate(account);
+    // Only now, after a correct proof: "expired" must not tell outsiders an account exists.
+    const maxAgeDays = this.ctx.config.auth.passwordPolicy.maxAgeDays;
+    const expiry = passwordExpiry(account, maxAgeDays);
+    if (expiry) {
+      this.ctx.metrics.auth.inc({ outcome: 'password_expired' });
+      this.ctx.logger.info('authentication refused', { user, reason: expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt' });
+      throw passwordExpiredError(user, maxAgeDays, expiry);
+    }
     this.ctx.lockout.recordSuccess(user);
     this.ctx.metrics.auth.inc({ outcome: 'success' });
     clearTimeout(this.deadline);

@@ -14,7 +14,7 @@ function pgveil(...args: string[]): { status: number | null; stdout: string; std
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function configDir(config: string, users = 'users: {}\n', policy = 'tables: {}\n'): string {
+function configDir(config: string, users = 'users: {}\n', policy = 'defaults: { unlistedRelations: allow }\ntables: {}\n'): string {
   const dir = mkdtempSync(join(tmpdir(), 'pgveil-check-'));
   writeFileSync(join(dir, 'pgveil.yaml'), config);
   writeFileSync(join(dir, 'users.yaml'), users);
@@ -53,6 +53,59 @@ test('paths under the working directory are shown relative to it', () => {
   assert.is(r.status, 2);
   assert.ok(r.stderr.includes('config/pgveil.yaml:16:9: tls.cert: file not found: config/certs/server.crt'), r.stderr);
   assert.ok(r.stdout.includes('ok: config/users.yaml'), r.stdout);
+});
+
+test('E4 the shipped sample policy passes check (only the deployment files it names are missing)', () => {
+  const r = pgveil('check', '--config', 'config/pgveil.yaml');
+  assert.ok(r.stdout.includes('ok: config/policy.yaml'), r.stdout + r.stderr);
+  assert.not.match(r.stderr, /policy\.yaml/);
+});
+
+const badPolicy = `defaults: { unlistedRelations: allow, writes: deny }
+tables:
+  public.employees:
+    ownership:
+      - filter: "org_id = \${user.org}) OR (true"
+      - filter: "org_id = \${user.org}; drop table x"
+      - filter: "org_id = = \${user.org}"
+    redaction:
+      badge: { mask: hash }
+      notes: { mask: custom, expr: "left(\${column}, )" }
+`;
+
+test('E4 check refuses what serve refuses: escaping filters, a bad expression, hash without scrambleKey (exit 2)', () => {
+  const dir = configDir(good, 'users: {}\n', badPolicy);
+  const r = pgveil('check', '--config', join(dir, 'pgveil.yaml'));
+  assert.is(r.status, 2);
+  const p = join(dir, 'policy.yaml');
+  const t = 'tables."public.employees"';
+  assert.equal(r.stderr.trim().split('\n'), [
+    `${p}:5:17: ${t}.ownership[0].filter: unbalanced ")" at character 21`,
+    `${p}:5:17: ${t}.ownership[0].filter: 1 unclosed "("`,
+    `${p}:6:17: ${t}.ownership[1].filter: ";" at character 21: a filter or mask is one expression`,
+    `${p}:7:17: ${t}.ownership[2].filter: not a valid SQL expression: syntax error at or near "="`,
+    `${p}:9:14: ${t}.redaction.badge: mask hash needs secrets.scrambleKey (the key the pgveil helper schema is installed with)`,
+    `${p}:10:36: ${t}.redaction.notes.expr: not a valid SQL expression: syntax error at or near ")"`,
+    '6 problems in 1 file',
+  ]);
+  // serve runs the same checks with the same messages and exit code, before it touches the upstream.
+  const s = pgveil('serve', '--config', join(dir, 'pgveil.yaml'));
+  assert.is(s.status, 2);
+  assert.equal(s.stderr.trim().split('\n'), r.stderr.trim().split('\n').slice(0, -1));
+});
+
+test('E4 an empty policy file, and one that does not state defaults.unlistedRelations, are refused', () => {
+  for (const [policy, message] of [
+    ['', 'the policy file is empty (truncated while being written?); it must at least state defaults.unlistedRelations'],
+    ['layers: { access: true }\ntables: {}\n', 'defaults.unlistedRelations must be stated (allow or deny): a policy that does not say it may be a truncated one'],
+    ['defaults: { writes: deny }\n', 'defaults: defaults.unlistedRelations must be stated (allow or deny): a policy that does not say it may be a truncated one'],
+    ['- public.employees\n', 'expected a mapping, got a list'],
+  ]) {
+    const dir = configDir(good, 'users: {}\n', policy);
+    const r = pgveil('check', '--config', join(dir, 'pgveil.yaml'));
+    assert.is(r.status, 2, policy);
+    assert.ok(r.stderr.includes(`policy.yaml:1:1: ${message}\n`), r.stderr);
+  }
 });
 
 test('--live is not built yet: says so and exits 2', () => {

@@ -69,7 +69,7 @@ users:
     org: acme
     # no password yet
 `);
-  writeFileSync(join(dir, 'policy.yaml'), 'layers: { access: true, ownership: true, redaction: true }\n');
+  writeFileSync(join(dir, 'policy.yaml'), 'layers: { access: true, ownership: true, redaction: true }\ndefaults: { unlistedRelations: allow }\n');
   return { dir, config, users, masterKey, oldVerifier, olderVerifier };
 }
 

@@ -26,7 +26,7 @@ users:
   alice@acme.com:
     org: acme
 `;
-const goodPolicy = 'tables: {}\n';
+const goodPolicy = 'defaults: { unlistedRelations: allow }\ntables: {}\n';
 
 /** Writes files (relative name → text) into a fresh directory; returns its path. */
 function fixture(files: Record<string, string>): string {
@@ -201,6 +201,7 @@ users:
     ownership:
       - filter: "true"
         except: { orgs: [initech] }
+defaults: { unlistedRelations: allow }
 `;
   const dir = fixture({ 'users.yaml': users, 'policy.yaml': policy });
   const issues = issuesOf(() => loadAll(join(dir, 'pgveil.yaml')));
@@ -221,6 +222,7 @@ test('bad placeholders in filters and custom masks', () => {
     redaction:
       notes: { mask: custom, expr: "left(\${column}, \${user.attributes.len})" }
       memo:  { mask: custom, expr: "\${user.password}" }
+defaults: { unlistedRelations: allow }
 `;
   const { file, issues } = issuesLoading('policy.yaml', policy, loadPolicy);
   const t = 'tables."public.employees"';
@@ -342,7 +344,7 @@ test('defaults are filled in', () => {
 
   const optional = fixture({
     'pgveil.yaml': goodConfig + 'admin: {}\naudit: { file: a.jsonl }\nsmtp: { host: mx, from: "p <p@x.org>" }\nreset: { linkBase: "https://x/reset" }\n',
-    'policy.yaml': 'tables:\n  public.t:\n    redaction:\n      ssn: { mask: partial, keepLast: 4 }\n    access:\n      deny: { orgs: [acme] }\n',
+    'policy.yaml': 'defaults: { unlistedRelations: allow }\ntables:\n  public.t:\n    redaction:\n      ssn: { mask: partial, keepLast: 4 }\n    access:\n      deny: { orgs: [acme] }\n',
   });
   const loaded = loadAll(join(optional, 'pgveil.yaml'));
   assert.equal(loaded.config.admin, { host: '127.0.0.1', port: 9187 });
@@ -372,16 +374,17 @@ test('table and column keys: unquoted parts lower-cased, quoted parts keep case;
   const policy = `tables:
   Public.Employees:
     redaction:
-      SSN: { mask: hash }
+      SSN: { mask: full }
       '"Email"': { mask: email }
   '"Sales"."Orders"': {}
   '"public"."employees"': {}
+defaults: { unlistedRelations: allow }
 `;
   const { file, issues } = issuesLoading('policy.yaml', policy, loadPolicy);
   assert.is(issues.length, 1);
   expectIssue(issues, { file, line: 7, column: 3, path: 'tables."\\"public\\".\\"employees\\""', message: 'same table as "Public.Employees"' });
 
-  writeFileSync(file, policy.split('\n').slice(0, 6).join('\n') + '\n');
+  writeFileSync(file, policy.split('\n').slice(0, 6).join('\n') + '\ndefaults: { unlistedRelations: allow }\n');
   const loaded = loadPolicy(file);
   assert.equal(Object.keys(loaded.tables), ['public.employees', '"Sales"."Orders"']);
   assert.equal(Object.keys(loaded.tables['public.employees'].redaction), ['ssn', '"Email"']);

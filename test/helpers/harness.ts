@@ -11,7 +11,7 @@ import { generateMasterKey } from '../../src/secrets/master-key.js';
 import { seal } from '../../src/secrets/seal.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import type { UpstreamTlsMode } from '../../src/config/types.js';
-import { silentLogger, createLogger } from '../../src/observe/log.js';
+import { silentLogger, createLogger, type Logger } from '../../src/observe/log.js';
 
 export const passwords: Record<string, string> = {
   'alice@acme.com': 'Alice-pass-0001',
@@ -70,6 +70,8 @@ export interface HarnessOptions {
   extraSql?: string;
   /** policy.yaml content replacing the default one (ownership on crm.employees). */
   policyYaml?: string;
+  /** The proxy's logger (default: silent, or debug to stderr with PGVEIL_TEST_LOG). */
+  logger?: Logger;
 }
 
 export interface UpstreamTls { mode: UpstreamTlsMode; ca?: string }
@@ -142,14 +144,17 @@ ${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessage
   const userLines = Object.entries(passwords).map(([name, pw]) => `  ${name}:
     org: ${name.includes('globex') ? 'globex' : 'acme'}
     groups: [analysts]
-    password: "${createVerifier(pw)}"`).join('\n');
+    password: "${createVerifier(pw)}"
+    passwordChangedAt: ${today()}`).join('\n');
   writeFileSync(join(dir, 'users.yaml'), `organizations:\n  acme: {}\n  globex: {}\nusers:\n${userLines}\n${opts.extraUsers ?? ''}`);
-  writeFileSync(join(dir, 'policy.yaml'), opts.policyYaml ?? `${policyDefaults}tables:
+  // Every policy must state its defaults; a test policy about other rules gets the usual ones.
+  const policyYaml = opts.policyYaml !== undefined && !/^defaults:/m.test(opts.policyYaml) ? policyDefaults + opts.policyYaml : opts.policyYaml;
+  writeFileSync(join(dir, 'policy.yaml'), policyYaml ?? `${policyDefaults}tables:
   crm.employees:
     ownership:
       - filter: "org_id = \${user.org}"
 `);
-  const logger = process.env.PGVEIL_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger;
+  const logger = opts.logger ?? (process.env.PGVEIL_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger);
   const proxy = await startProxy({ configFile, logger });
   return {
     pg, proxy, dir, caFile, ca, servicePassword, configFile,
@@ -171,6 +176,11 @@ export function clientConfig(h: Harness, user: string, extra: Record<string, unk
     ssl: { ca: readFileSync(h.caFile, 'utf8'), rejectUnauthorized: true } as Record<string, unknown>,
     ...extra,
   };
+}
+
+/** Today as YYYY-MM-DD: a password set today has not expired (auth.passwordPolicy.maxAgeDays). */
+export function today(): string {
+  return new Date().toISOString().slice(0, 10);
 }
 
 let variants = 0;

@@ -255,10 +255,10 @@ users: users.yaml
 policy: policy.yaml
 `);
   writeFileSync(join(dir, 'users.yaml'), 'organizations: {}\nusers: {}\n');
-  writeFileSync(join(dir, 'policy.yaml'), `secrets: { scrambleKey: "${seal(SECRET, Buffer.from(master, 'base64'))}" }\ntables: {}\n`);
+  writeFileSync(join(dir, 'policy.yaml'), `defaults: { unlistedRelations: allow }\nsecrets: { scrambleKey: "${seal(SECRET, Buffer.from(master, 'base64'))}" }\ntables: {}\n`);
   const sql = scrambleInstallSqlForConfig(join(dir, 'pgveil.yaml'));
   assert.is(sql, scrambleInstallSql(key, { serviceRole: 'pgveil_service' }));
-  writeFileSync(join(dir, 'policy.yaml'), 'tables: {}\n');
+  writeFileSync(join(dir, 'policy.yaml'), 'defaults: { unlistedRelations: allow }\ntables: {}\n');
   assert.throws(() => scrambleInstallSqlForConfig(join(dir, 'pgveil.yaml')), /scrambleKey is not set/);
 });
 

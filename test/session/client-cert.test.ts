@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCertificateAuthority, createClientCertificate } from '../../src/demo/certs.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { startHarness, today, type Harness } from '../helpers/harness.js';
 import { psql } from '../helpers/run.js';
 
 const davePassword = 'Dave-pass-0004';
@@ -14,7 +14,7 @@ let h: Harness;
 test.before(async () => {
   h = await startHarness({
     clientCa: true,
-    extraUsers: `  dave@acme.com:\n    org: acme\n    password: "${createVerifier(davePassword)}"\n    clientCert: required\n`,
+    extraUsers: `  dave@acme.com:\n    org: acme\n    password: "${createVerifier(davePassword)}"\n    passwordChangedAt: ${today()}\n    clientCert: required\n`,
   });
 });
 test.after(async () => { await h.close(); });

@@ -18,7 +18,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import { createHash, createHmac } from 'node:crypto';
-import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
+import { startHarness, clientConfig, passwords, today, type Harness } from '../helpers/harness.js';
 import { psql } from '../helpers/run.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
 import { scrambleInstallSql, scrambleKeyFromSecret } from '../../src/policy/scramble-sql.js';
@@ -97,6 +97,7 @@ const extraUsers = `  ${HANA}:
     org: acme
     groups: [hr]
     password: "${createVerifier(HANA_PW)}"
+    passwordChangedAt: ${today()}
 `;
 
 // ── forbidden values ─────────────────────────────────────────────────────────

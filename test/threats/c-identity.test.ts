@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
+import { startHarness, clientConfig, passwords, today, type Harness } from '../helpers/harness.js';
 import { psql, type RunResult } from '../helpers/run.js';
 import { RawClient, startupPacket } from '../helpers/raw-client.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
@@ -35,6 +35,7 @@ const extraUsers = Object.entries(extra).map(([name, u]) => `  ${name}:
     org: ${u.org}${ORG_MARK(name)}
     groups: [analysts]
     password: "${createVerifier(u.password)}"
+    passwordChangedAt: ${today()}
 ${u.tag !== undefined ? `    attributes: { tag: ${JSON.stringify(u.tag)}${u.more ? `, ${u.more}` : ''} }\n` : ''}`).join('');
 // Added in test.before (an organization whose name carries a quote).
 const OSCAR = "o'scar@evil.org";
@@ -155,7 +156,7 @@ test.before(async () => {
   const file = join(h.dir, 'users.yaml');
   const text = readFileSync(file, 'utf8')
     .replace('organizations:\n', `organizations:\n  ${JSON.stringify(EVIL_ORG)}: {}\n`)
-    .replace(/\n*$/, `\n  ${JSON.stringify(OSCAR)}:\n    org: ${JSON.stringify(EVIL_ORG)}\n    groups: [analysts]\n    password: "${createVerifier(OSCAR_PASSWORD)}"\n`);
+    .replace(/\n*$/, `\n  ${JSON.stringify(OSCAR)}:\n    org: ${JSON.stringify(EVIL_ORG)}\n    groups: [analysts]\n    password: "${createVerifier(OSCAR_PASSWORD)}"\n    passwordChangedAt: ${today()}\n`);
   writeFileSync(file, text);
   await sleep(350);
   if (!(await h.proxy.reload())) throw new Error('test setup: users.yaml with the quoted organization was rejected');
