@@ -96,7 +96,8 @@ tables:
     redaction:
       filler: { mask: "null" }
 `,
-  extraSql: 'GRANT CREATE ON SCHEMA public TO postgres',
+  // The policy's table must exist when pgveil starts (a missing one is a load error); pgbench -i recreates it and pgveil reloads.
+  extraSql: 'GRANT CREATE ON SCHEMA public TO postgres; CREATE TABLE public.pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler char(84))',
 });
 const bouncerNote = 'PgBouncer not installed (bash scripts/install-bench-tools.sh installs it): its column is left out';
 let bouncer: Awaited<ReturnType<typeof startPgBouncer>>;

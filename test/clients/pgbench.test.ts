@@ -11,7 +11,9 @@ let h: Harness;
 test.before(async () => {
   h = await startHarness({
     tlsMode: 'prefer',
-    policyYaml: `
+    // The policy's table must exist when pgveil starts (a missing one is a load error); pgbench -i recreates it and pgveil reloads.
+  extraSql: 'CREATE TABLE public.pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler char(84))',
+  policyYaml: `
 tables:
   public.pgbench_accounts:
     ownership:
