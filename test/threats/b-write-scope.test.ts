@@ -194,6 +194,10 @@ test('B9 allowed writes still work: own rows updated (several SETs), deleted and
   await expect('delete from crm.employees', 2);
   await expect("delete from crm.employees e where e.salary > 85000 returning e.id", [['1']]);
   await expect("insert into crm.employees (org_id, name, ssn) values ('acme', 'New', '555-12-3456') returning name, ssn", [['New', 'XXXXXXX3456']]);
+  await c.q('begin');
+  const bound = await c.q('update crm.employees set name = $1, salary = $2 where id = $3 returning name, salary', ['Bound', 12345.67, 1]);
+  await c.q('rollback');
+  if (JSON.stringify(bound.rows) !== JSON.stringify([['Bound', '12000']])) problems.push(`bound parameters → ${errorSummary(bound) ?? JSON.stringify(bound.rows)}`);
   // An own write really happens (committed), and only to alice's row.
   const r = await c.q("update crm.employees set name = 'Ann-final' where id in (1, 4)");
   if (r.rowCount !== 1) problems.push(`committed update → ${errorSummary(r) ?? r.rowCount}`);
