@@ -190,6 +190,7 @@ test('B9 allowed writes still work: own rows updated (several SETs), deleted and
   await expect("update crm.employees set name = 'x' where id in (1, 2, 3, 4)", 2);
   await expect('update crm.employees set name = name where ssn = \'111-22-3333\'', 0);
   await expect('update crm.employees set name = name returning *', [['1', 'acme', 'Ann', 'XXXXXXX3333', '91000'], ['3', 'acme', 'Ada', 'XXXXXXX4444', '81000']]);
+  await expect('update crm.employees old set name = old.name where old.id = 1 returning old.ssn, ssn', [['XXXXXXX3333', 'XXXXXXX3333']]);
   await expect('delete from crm.employees where id = 1 returning *', [['1', 'acme', 'Ann', 'XXXXXXX3333', '91000']]);
   await expect('delete from crm.employees', 2);
   await expect("delete from crm.employees e where e.salary > 85000 returning e.id", [['1']]);
