@@ -1,10 +1,11 @@
 // UPDATE, DELETE, INSERT and COPY FROM on a protected table with
-// `defaults.writes: allow` (THREATS B9). UPDATE and DELETE join the target,
-// by (tableoid, ctid), to the guarded subquery under the user's alias, so the
-// statement only reaches rows inside the ownership filter and every predicate
-// and SET expression sees masked values; RETURNING shows masked new values.
-// INSERT and COPY FROM check every new row against the filter. Shapes that would need more
-// than this are refused (fail closed).
+// `defaults.writes: allow` (THREATS B9). UPDATE and DELETE compute their SET
+// values and WHERE in a FROM/USING sub-select over the guarded rows under the
+// user's alias, joined to the target by (tableoid, ctid): user text never
+// sits where the raw target is in scope, so every predicate and SET value
+// sees masked, filtered rows; RETURNING shows masked new values. INSERT and
+// COPY FROM check every new row against the filter. Shapes that would need
+// more than this are refused (fail closed).
 import { parseSync, scanSync } from 'libpg-query';
 import type { CatalogRelation } from '../catalog/types.js';
 import type { TableProfile } from '../policy/types.js';
