@@ -1,11 +1,12 @@
 // UPDATE, DELETE, INSERT and COPY FROM on a protected table with
-// `defaults.writes: allow` (THREATS B9). UPDATE and DELETE join the target,
-// by (tableoid, ctid), to the guarded subquery under the user's alias, so the
-// statement only reaches rows inside the ownership filter and every predicate
-// and SET expression sees masked values; RETURNING shows masked new values.
-// INSERT and COPY FROM check every new row against the filter. Shapes that would need more
-// than this are refused (fail closed).
-import { parseSync } from 'libpg-query';
+// `defaults.writes: allow` (THREATS B9). UPDATE and DELETE compute their SET
+// values and WHERE in a FROM/USING sub-select over the guarded rows under the
+// user's alias, joined to the target by (tableoid, ctid): user text never
+// sits where the raw target is in scope, so every predicate and SET value
+// sees masked, filtered rows; RETURNING shows masked new values. INSERT and
+// COPY FROM check every new row against the filter. Shapes that would need
+// more than this are refused (fail closed).
+import { parseSync, scanSync } from 'libpg-query';
 import type { CatalogRelation } from '../catalog/types.js';
 import type { TableProfile } from '../policy/types.js';
 import { maskExpression } from '../policy/masks.js';
@@ -16,6 +17,7 @@ import { identifierEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText
 import { child, list, nodeOf, num, stringValue, type Body, type RangeVarBody } from './tree.js';
 
 const ROW = '"pgveil_row"';
+const NEW = '"pgveil_new"';
 
 export class WriteRefusal extends Error {}
 
@@ -99,10 +101,16 @@ export function rewriteWrite(w: WriteInput): Edit[] {
   if (list(body, verb === 'UPDATE' ? 'fromClause' : 'usingClause').length) refuse(`${verb} … ${verb === 'UPDATE' ? 'FROM' : 'USING'} on a protected table is not supported through pgveil`);
   if (nodeOf(body.whereClause)?.[0] === 'CurrentOfExpr') refuse('WHERE CURRENT OF on a protected table is not supported through pgveil');
   if (!rel.columns) refuse(`no column list for ${rel.name}`);
+  const columns = rel.columns;
   const alias = rv.alias ?? rv.relname;
+  if (/^pgveil_/i.test(alias)) refuse('names starting with pgveil_ are reserved by pgveil');
   const edits: Edit[] = [];
 
-  // 1. The target keeps its name under a private alias; the user's alias names the guarded rows.
+  // The user's SET values and WHERE are moved, in place, into a FROM/USING
+  // sub-select over the guarded rows under the user's alias; PostgreSQL lets
+  // no sub-select of FROM/USING name the write target, so no user text there
+  // can reach the raw row, at any depth. The outer statement only joins the
+  // target to that sub-select by (tableoid, ctid) and assigns its values.
   const nameStart = text.index(rv.location);
   const nameEnd = qualifiedNameEnd(sql, nameStart, rv.schemaname ? 2 : 1);
   if (nameEnd === -1) refuse('cannot rewrite this write');
@@ -114,73 +122,135 @@ export function rewriteWrite(w: WriteInput): Edit[] {
     if (aliasEnd === -1) refuse('cannot rewrite this write');
     targetEnd = aliasEnd;
   }
-  edits.push({ start: nameStart, end: targetEnd, text: `${quoteIdent(rel.schema)}.${quoteIdent(rel.name)} AS ${ROW}`, generated: true });
+  const target = `${quoteIdent(rel.schema)}.${quoteIdent(rel.name)} AS ${ROW}`;
+  const user = quoteIdent(alias);
+  const keys = `SELECT ${user}."pgveil_tableoid", ${user}."pgveil_ctid"`;
+  const guard = parts.head.replace(/^\(SELECT /, '(SELECT "tableoid" AS "pgveil_tableoid", "ctid" AS "pgveil_ctid", ')
+    + (parts.filters.length ? ` WHERE ${parts.filters.join(' AND ')}` : '') + ` OFFSET 0) AS ${user}`;
+  const join = ` WHERE ${ROW}."tableoid" OPERATOR(pg_catalog.=) ${NEW}."pgveil_tableoid" AND ${ROW}."ctid" OPERATOR(pg_catalog.=) ${NEW}."pgveil_ctid" `;
 
-  // 2. SET: never a column the ownership filter reads (the row could leave it), nor a unique one (a
-  //    unique violation would confirm another org's value); expressions see the masked row.
-  const filterCols = filterColumns(table);
-  for (const t of list(body, 'targetList')) {
-    const target = nodeOf(t)?.[1] ?? {};
-    const name = String(target.name ?? '');
-    if (filterCols.has(name)) refuse(`SET ${name} is not allowed: the ownership filter of ${rel.name} reads it`);
-    if (w.uniqueColumns.has(name)) refuse(`SET ${name} is not allowed: a unique or foreign key on it would reveal other orgs' rows`);
+  const returning = returningEdits(w, columns);
+  const tail = returning.start ?? w.stmtEnd;
+  let whereKw: number | undefined;
+  if (body.whereClause) {
+    whereKw = keywordBefore(sql, text.index(firstLocation(body.whereClause)), 'where')?.start;
+    if (whereKw === undefined) refuse('cannot rewrite this WHERE');
   }
-  const qualify = (refs: Body[]) => {
-    for (const ref of refs) {
-      if (list(ref, 'fields').length !== 1 || nodeOf(list(ref, 'fields')[0])?.[0] === 'A_Star') continue;
-      const at = text.index(num(ref, 'location') ?? -1);
-      edits.push({ start: at, end: at, text: `${quoteIdent(alias)}.`, generated: false });
+  // The end of the user's FROM/USING sub-select: after the WHERE, or where it would be.
+  const closeAt = (at: number, head: string) => {
+    if (whereKw === undefined) edits.push({ start: at, end: at, text: `${head} FROM ${guard} OFFSET 0) AS ${NEW}${join}`, generated: true });
+    else {
+      edits.push({ start: at, end: whereKw + 5, text: `${head} FROM ${guard} WHERE (`, generated: true });
+      edits.push({ start: tail, end: tail, text: `) OFFSET 0) AS ${NEW}${join}`, generated: false });
     }
   };
-  qualify(columnRefs(list(body, 'targetList').map((t) => nodeOf(t)?.[1].val)));
-  qualify(columnRefs(body.whereClause));
 
-  // 3. RETURNING: masked new values.
-  const returning = list(child(body, 'returningClause') ?? {}, 'exprs');
+  if (verb === 'DELETE') {
+    edits.push({ start: nameStart, end: targetEnd, text: target, generated: true });
+    closeAt(whereKw ?? tail, ` USING (${keys}`);
+    edits.push(...returning.edits);
+    return edits;
+  }
+
+  // SET: never a column the ownership filter reads (the row could leave it), nor a unique one (a
+  // unique violation would confirm another org's value); values are computed over the masked row.
+  const filterCols = filterColumns(table);
+  const targets = list(body, 'targetList').map((t) => nodeOf(t)?.[1] ?? {});
+  const tokens = targets.length > 1 ? scanSync(sql).tokens : [];
+  const sets: string[] = [];
+  let prevEnd = nameStart;
+  let prevText = '';
+  targets.forEach((t, k) => {
+    const name = String(t.name ?? '');
+    if (filterCols.has(name)) refuse(`SET ${name} is not allowed: the ownership filter of ${rel.name} reads it`);
+    if (w.uniqueColumns.has(name)) refuse(`SET ${name} is not allowed: a unique or foreign key on it would reveal other orgs' rows`);
+    const kind = nodeOf(t.val)?.[0];
+    if (kind === 'MultiAssignRef') refuse('SET (a, b) = … on a protected table is not supported through pgveil: set the columns one by one');
+    if (kind === 'SetToDefault') refuse('SET … = DEFAULT on a protected table is not supported through pgveil');
+    if (list(t, 'indirection').length) refuse('SET of an array element or a field on a protected table is not supported through pgveil');
+    const column = columns.find((c) => c.name === name);
+    if (!column) refuse(`column "${name}" of relation "${rel.name}" does not exist`);
+    const at = text.index(num(t, 'location') ?? -1);
+    const eq = skipSpace(sql, identifierEnd(sql, at));
+    if (sql.charCodeAt(eq) !== 61) refuse('cannot rewrite this SET');
+    // Everything from the previous value's end (its comma) to this value's start is replaced.
+    edits.push({ start: prevEnd, end: eq + 1, text: `${prevText}(`, generated: k === 0 });
+    const v = `"pgveil_v${k}"`;
+    sets.push(`${quoteIdent(name)} = ${NEW}.${v}`);
+    prevText = `)::${castTypeName(column)} AS ${v}`;
+    if (k < targets.length - 1) {
+      const next = text.index(num(targets[k + 1], 'location') ?? -1);
+      let comma = -1;
+      for (const tok of tokens) {
+        const s = text.index(tok.start);
+        if (s >= next) break;
+        if (tok.tokenName === 'ASCII_44' && s > eq) comma = s;
+      }
+      if (comma === -1) refuse('cannot rewrite this SET');
+      prevEnd = comma;
+      prevText += ', ';
+    }
+  });
+  if (!sets.length) refuse('cannot rewrite this UPDATE');
+  // The first edit carries the target and the outer SET; the user's first value follows it.
+  edits[0].text = `${target} SET ${sets.join(', ')} FROM (${keys}, (`;
+  closeAt(whereKw ?? tail, prevText);
+  edits.push(...returning.edits);
+  return edits;
+}
+
+/**
+ * RETURNING items whose every name is one the rewrite sees and replaces: no
+ * sub-selects (a column name in one would resolve to the raw row) and no
+ * WITH (OLD AS …, NEW AS …) (PostgreSQL 18).
+ */
+function plainReturning(body: Body): unknown[] {
+  const clause = child(body, 'returningClause') ?? {};
+  if (list(clause, 'options').length) refuse('RETURNING WITH (OLD/NEW AS …) on a protected table is not supported through pgveil');
+  const returning = list(clause, 'exprs');
+  if (returning.length && /"(SubLink|SelectStmt)"/.test(JSON.stringify(returning))) refuse('sub-selects in RETURNING are not supported on a protected table through pgveil');
+  return returning;
+}
+
+/**
+ * RETURNING stays on the outer statement, where the raw row is in scope:
+ * every item is rewritten to masked values of the row, and anything that
+ * could name something else is refused — sub-selects (their column names
+ * would resolve to the raw row), any name but the table's columns and the
+ * user's alias (pgveil's aliases, `old`/`new` on PostgreSQL 18), and
+ * RETURNING WITH (OLD AS …, NEW AS …).
+ */
+function returningEdits(w: WriteInput, columns: NonNullable<CatalogRelation['columns']>): { start?: number; edits: Edit[] } {
+  const { text, body, rv, table } = w;
+  const sql = text.text;
+  const alias = rv.alias ?? rv.relname;
+  const returning = plainReturning(body);
+  if (!returning.length) return { edits: [] };
+  const kw = keywordBefore(sql, text.index(firstLocation(returning)), 'returning');
+  if (!kw) refuse('cannot rewrite this RETURNING');
+  const edits: Edit[] = [];
   const newValue = (column: NonNullable<CatalogRelation['columns']>[number]) => {
     const raw = `${ROW}.${quoteIdent(column.name)}`;
     const mask = table.masks.get(column.name);
     return mask ? `(${maskExpression(mask, column, raw)})` : raw;
   };
   for (const ref of columnRefs(returning)) {
-    const fields = list(ref, 'fields');
-    const names = fields.map((f) => stringValue(f));
+    const names = list(ref, 'fields').map((f) => stringValue(f));
+    if (names.length > 2 || (names.length === 2 && names[0] !== alias)) refuse('cannot rewrite this RETURNING item');
+    const start = text.index(num(ref, 'location') ?? -1);
     if (names[names.length - 1] === undefined) {
       // `*` / `alias.*`: every column of the new row, masked, named as the table's.
-      if (names.length > 2 || (names.length === 2 && names[0] !== alias)) refuse('cannot rewrite this RETURNING item');
-      const start = text.index(num(ref, 'location') ?? -1);
       const star = sql.indexOf('*', start);
       if (star === -1) refuse('cannot rewrite this RETURNING item');
-      edits.push({ start, end: star + 1, text: rel.columns.map((c) => `${newValue(c)} AS ${quoteIdent(c.name)}`).join(', '), generated: false });
+      edits.push({ start, end: star + 1, text: columns.map((c) => `${newValue(c)} AS ${quoteIdent(c.name)}`).join(', '), generated: false });
       continue;
     }
     if (names.some((n) => n === undefined)) refuse('cannot rewrite this RETURNING item');
-    if (names.length > 2 || (names.length === 2 && names[0] !== alias)) refuse('cannot rewrite this RETURNING item');
-    const colName = names[names.length - 1] as string;
-    const column = rel.columns.find((c) => c.name === colName);
-    if (!column) refuse(`RETURNING ${colName}: whole-row references are not supported on a protected table through pgveil`);
-    const start = text.index(num(ref, 'location') ?? -1);
-    const end = qualifiedNameEnd(sql, start, names.length);
-    edits.push({ start, end, text: newValue(column), generated: false });
+    const column = columns.find((c) => c.name === names[names.length - 1]);
+    if (!column) refuse(`RETURNING ${names.join('.')}: only columns of ${w.rel.name} may be returned from a protected table through pgveil`);
+    edits.push({ start, end: qualifiedNameEnd(sql, start, names.length), text: newValue(column), generated: false });
   }
-
-  // 4. FROM/USING the guarded rows, joined to the target row by row.
-  const keyword = verb === 'UPDATE' ? 'FROM' : 'USING';
-  const guard = parts.head.replace(/^\(SELECT /, '(SELECT "tableoid" AS "pgveil_tableoid", "ctid" AS "pgveil_ctid", ')
-    + (parts.filters.length ? ` WHERE ${parts.filters.join(' AND ')}` : '') + ' OFFSET 0)';
-  const join = `${ROW}."tableoid" OPERATOR(pg_catalog.=) ${quoteIdent(alias)}."pgveil_tableoid" AND ${ROW}."ctid" OPERATOR(pg_catalog.=) ${quoteIdent(alias)}."pgveil_ctid"`;
-  const returningKw = returning.length ? keywordBefore(sql, text.index(firstLocation(returning)), 'returning') : undefined;
-  if (returning.length && !returningKw) refuse('cannot rewrite this RETURNING');
-  const tail = returningKw ? returningKw.start : w.stmtEnd;
-  if (body.whereClause) {
-    const whereKw = keywordBefore(sql, text.index(firstLocation(body.whereClause)), 'where');
-    if (!whereKw) refuse('cannot rewrite this WHERE');
-    edits.push({ start: whereKw.start, end: whereKw.start + 5, text: `${keyword} ${guard} AS ${quoteIdent(alias)} WHERE ${join} AND (`, generated: true });
-    edits.push({ start: tail, end: tail, text: ') ', generated: false });
-  } else {
-    edits.push({ start: tail, end: tail, text: ` ${keyword} ${guard} AS ${quoteIdent(alias)} WHERE ${join} `, generated: true });
-  }
-  return edits;
+  return { start: kw.start, edits };
 }
 
 /**
@@ -281,7 +351,7 @@ export function rewriteInsert(w: InsertInput): Edit[] {
     if (sql.charCodeAt(open) !== 40 || close === -1) refuse('cannot rewrite this INSERT');
     sourceStart = close + 1;
   }
-  const returning = list(child(body, 'returningClause') ?? {}, 'exprs');
+  const returning = plainReturning(body);
   const returningKw = returning.length ? keywordBefore(sql, text.index(firstLocation(returning)), 'returning') : undefined;
   if (returning.length && !returningKw) refuse('cannot rewrite this RETURNING');
   const sourceEnd = returningKw ? returningKw.start : w.stmtEnd;
