@@ -11,6 +11,20 @@ import { mostRestrictive } from './precedence.js';
 
 const KINDS = ['orgs', 'groups', 'users'] as const;
 
+/** The policy's statement rules (functions.allow, channels.listen): an entry added lets users run more. */
+export interface RuleSets {
+  allowedFunctions: ReadonlySet<string>;
+  listenChannels: ReadonlySet<string>;
+}
+
+/** Entries added to functions.allow or channels.listen. */
+export function ruleLoosenings(prev: RuleSets, next: RuleSets): string[] {
+  const out: string[] = [];
+  for (const f of next.allowedFunctions) if (!prev.allowedFunctions.has(f)) out.push(`functions.allow: ${f} added (users may call it)`);
+  for (const c of next.listenChannels) if (!prev.listenChannels.has(c)) out.push(`channels.listen: ${c} added (users may LISTEN on it)`);
+  return out;
+}
+
 /** Human-readable loosenings from `prev` to `next`; empty when nothing loosened. */
 export function loosenings(prev: CompiledPolicy, next: CompiledPolicy): string[] {
   const out: string[] = [];

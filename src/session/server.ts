@@ -9,7 +9,7 @@ import { loadModule } from 'libpg-query';
 import { loadAll, loadPolicy, loadUsers } from '../config/load.js';
 import { watchFiles } from '../config/watch.js';
 import { displayFile } from '../config/errors.js';
-import { loosenings } from '../policy/loosening.js';
+import { loosenings, ruleLoosenings } from '../policy/loosening.js';
 import type { Config, PolicyFile, UsersFile } from '../config/types.js';
 import { LockoutTracker } from '../auth/lockout.js';
 import { parseCaBundle } from '../auth/client-certificate.js';
@@ -143,9 +143,11 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
           waiting = { users: nextUsers, policy: nextPolicy };
           return await firstLoad();
         }
-        const previous = active.current?.compiled;
+        const previous = active.current;
         await apply(nextUsers, nextPolicy);
-        const loosened = previous && active.current ? loosenings(previous, active.current.compiled) : [];
+        const current = active.current;
+        const loosened = previous && current
+          ? [...loosenings(previous.compiled, current.compiled), ...ruleLoosenings(previous.rules, current.rules)] : [];
         // Applied either way (the file is valid); a loosening must not pass unnoticed.
         if (loosened.length) logger.warn('policy reload loosened the policy', { generation: active.generation, loosened });
         else logger.info('configuration reloaded', { generation: active.generation });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadPolicy, loadUsers } from '../../src/config/load.js';
 import type { UsersFile } from '../../src/config/types.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
-import { loosenings } from '../../src/policy/loosening.js';
+import { loosenings, ruleLoosenings } from '../../src/policy/loosening.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgveil-loosening-'));
 writeFileSync(join(dir, 'users.yaml'), 'organizations: { acme: {}, globex: {} }\nusers: {}\n');
@@ -105,6 +105,16 @@ test('E4 redaction: a mask removed, weakened, changed unprovably, or its except 
   assert.equal(diff(base.replace('left(${column}, 10)', 'left(${column}, 20)')), ['crm.employees.notes: mask custom → custom']);
   assert.equal(diff(base.replace('except: { groups: [hr] }', 'except: { groups: [hr], orgs: [globex] }')), [
     'crm.employees.ssn: mask except widened (+orgs: globex)',
+  ]);
+});
+
+test('E4 entries added to functions.allow or channels.listen are loosenings; removed ones are not', () => {
+  const rules = (fns: string[], channels: string[]) => ({ allowedFunctions: new Set(fns), listenChannels: new Set(channels) });
+  assert.equal(ruleLoosenings(rules(['public.f'], ['a']), rules(['public.f'], ['a'])), []);
+  assert.equal(ruleLoosenings(rules(['public.f', 'public.g'], ['a', 'b']), rules(['public.f'], [])), []);
+  assert.equal(ruleLoosenings(rules(['public.f'], []), rules(['public.f', 'crm.*'], ['reports'])), [
+    'functions.allow: crm.* added (users may call it)',
+    'channels.listen: reports added (users may LISTEN on it)',
   ]);
 });
 
