@@ -112,3 +112,9 @@ export function readDataRowFirstText(buf: Buffer, start: number, end: number): s
   if (length < 0 || start + 6 + length > end) return undefined;
   return buf.toString('utf8', start + 6, start + 6 + length);
 }
+
+/** A ParameterStatus body: the setting's name and value. */
+export function readParameterStatus(buf: Buffer, start: number, end: number): { name: string; value: string } {
+  const nameEnd = buf.indexOf(0, start);
+  return { name: buf.toString('utf8', start, nameEnd), value: buf.toString('utf8', nameEnd + 1, end - 1) };
+}

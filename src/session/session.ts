@@ -13,7 +13,7 @@ import {
   readBindNames, readParse, readQuery, readSaslInitialResponse, readSaslResponse, readStartupPacket, writeParse, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
-  authenticationOk, readDataRowFirstText, readErrorFields, readyForQuery, sslAccepted, sslRefused, writeAuthenticationSasl,
+  authenticationOk, readDataRowFirstText, readErrorFields, readParameterStatus, readyForQuery, sslAccepted, sslRefused, writeAuthenticationSasl,
   writeAuthenticationSaslContinue, writeAuthenticationSaslFinal, writeBackendKeyData, writeErrorResponse,
   writeNegotiateProtocolVersion, writeParameterStatus,
 } from '../protocol/backend-messages.js';
@@ -302,9 +302,8 @@ export class ClientSession {
     this.gate = gate;
     const out: Buffer[] = [];
     for (const status of upstream.parameterStatus) {
-      const nameEnd = status.indexOf(0, 5);
-      const name = status.toString('utf8', 5, nameEnd);
-      gate.onParameterStatus(name, status.toString('utf8', nameEnd + 1, status.length - 1));
+      const { name, value } = readParameterStatus(status, 5, status.length);
+      gate.onParameterStatus(name, value);
       // The client sees its pgveil identity, not the shared service role.
       out.push(name === 'session_authorization' ? writeParameterStatus(name, this.user as string) : status);
     }
@@ -353,9 +352,8 @@ export class ClientSession {
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
     if (this.probe) return this.onProbeAnswer(type, msg);
     if (type === Backend.ParameterStatus) {
-      const nameEnd = msg.indexOf(0, 5);
-      const name = msg.toString('utf8', 5, nameEnd);
-      this.gate?.onParameterStatus(name, msg.toString('utf8', nameEnd + 1, msg.length - 1));
+      const { name, value } = readParameterStatus(msg, 5, msg.length);
+      this.gate?.onParameterStatus(name, value);
       // The client keeps seeing its pgveil identity, not the shared service role.
       return name === 'session_authorization' ? writeParameterStatus(name, this.user as string) : undefined;
     }

@@ -25,6 +25,8 @@ interface ParsedStatement extends Stamp {
   uses?: ReadonlyArray<{ kind: ObjectKind; key: string }>;
 }
 
+type Allowed = Exclude<Decision, { kind: 'refuse' }>;
+
 export interface InitialSearchPath {
   value: string;
   /** Upstream reports changes as ParameterStatus (PostgreSQL 18 and later). */
@@ -152,7 +154,7 @@ export class StatementGate {
         if (stamps.some((s) => s.changesSearchPath)) runsPathChange = true;
         continue;
       }
-      made.push({ kind: effect.kind, key: effect.op === 'drop' && effect.name === null ? null : key, stamp: this.stampFor(effect, decision), statement: effect.statement });
+      made.push({ ...this.changeOf(effect, decision), statement: effect.statement });
     }
     for (const change of made) this.objects.sentStatement(cycle, change.statement, [change]);
     if (runsPathChange) this.pathMayChange(cycle);
@@ -164,18 +166,9 @@ export class StatementGate {
     const decision = this.decideText(sql);
     if (decision.kind === 'refuse') return decision;
     const effects = decision.effects;
-    const stamp: ParsedStatement = {
-      generation: this.policy.generation,
-      searchPath: this.searchPathText,
-      usesSearchPath: decision.usesSearchPath ?? true,
-      changesSearchPath: effects?.changesSearchPath ?? false,
-      holdable: false,
-      endsTransaction: effects?.endsTransaction ?? false,
-    };
+    const stamp: ParsedStatement = { ...this.stampOf(decision, false), endsTransaction: effects?.endsTransaction ?? false };
     if (effects?.objects.length) {
-      stamp.runs = effects.objects.filter((e) => e.op !== 'use').map((e) => ({
-        kind: e.kind, key: e.op === 'drop' && e.name === null ? null : upstreamKey(e.name ?? ''), stamp: e.op === 'create' ? this.stampFor(e, decision) : undefined,
-      }));
+      stamp.runs = effects.objects.filter((e) => e.op !== 'use').map((e) => this.changeOf(e, decision));
       stamp.uses = effects.objects.filter((e) => e.op === 'use').map((e) => ({ kind: e.kind, key: upstreamKey(e.name ?? '') }));
     }
     this.objects.sentMessage(Confirmation.Parse, this.cyclesSent, { kind: 'statement', key: upstreamKey(name), stamp });
@@ -232,14 +225,23 @@ export class StatementGate {
     return this.txTouchedPath || this.pathState !== 'known';
   }
 
-  private stampFor(effect: ObjectEffect, decision: Decision): Stamp | undefined {
-    if (effect.op !== 'create') return undefined;
+  /** What a statement decided now is stamped with: the current policy and search_path. */
+  private stampOf(decision: Allowed, holdable: boolean): Stamp {
     return {
       generation: this.policy.generation,
       searchPath: this.searchPathText,
-      usesSearchPath: decision.kind !== 'refuse' ? decision.usesSearchPath ?? true : true,
-      changesSearchPath: decision.kind !== 'refuse' ? decision.effects?.changesSearchPath ?? false : false,
-      holdable: effect.holdable,
+      usesSearchPath: decision.usesSearchPath ?? true,
+      changesSearchPath: decision.effects?.changesSearchPath ?? false,
+      holdable,
+    };
+  }
+
+  /** The record change a create or drop makes once upstream confirms it (a drop of `null`: every object of the kind). */
+  private changeOf(effect: ObjectEffect, decision: Allowed): PendingChange {
+    return {
+      kind: effect.kind,
+      key: effect.op === 'drop' && effect.name === null ? null : upstreamKey(effect.name ?? ''),
+      stamp: effect.op === 'create' ? this.stampOf(decision, effect.holdable) : undefined,
     };
   }
 

@@ -10,7 +10,7 @@ import type { UpstreamConfig } from '../config/types.js';
 import { PgError, SqlState } from '../errors.js';
 import { AuthCode, Backend } from '../protocol/codes.js';
 import { FrameReader } from '../protocol/frame-reader.js';
-import { readDataRowFirstText, readErrorFields } from '../protocol/backend-messages.js';
+import { readDataRowFirstText, readErrorFields, readParameterStatus } from '../protocol/backend-messages.js';
 import { searchPathProbe } from './search-path-probe.js';
 import { ScramClientExchange, md5PasswordMessage } from '../auth/scram-client.js';
 
@@ -101,8 +101,8 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
                 break;
               case Backend.ParameterStatus: {
                 parameterStatus.push(Buffer.from(buf.subarray(reader.frameStart, end)));
-                const nameEnd = buf.indexOf(0, bodyStart);
-                if (buf.toString('utf8', bodyStart, nameEnd) === 'search_path') reportedPath = buf.toString('utf8', nameEnd + 1, end - 1);
+                const status = readParameterStatus(buf, bodyStart, end);
+                if (status.name === 'search_path') reportedPath = status.value;
                 break;
               }
               case Backend.RowDescription:
