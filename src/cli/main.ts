@@ -18,6 +18,7 @@ const commands: Record<string, () => Promise<Command>> = {
   keygen: async () => (await import('./keygen.js')).command,
   demo: async () => (await import('./demo.js')).command,
   'install-helpers': async () => (await import('./install-helpers.js')).command,
+  healthcheck: async () => (await import('./healthcheck.js')).command,
 };
 
 async function helpText(): Promise<string> {
