@@ -20,6 +20,7 @@ import { openServiceClient } from '../upstream/service-client.js';
 import { parseSearchPath } from '../catalog/resolve.js';
 import { rewriteSql, type Outcome } from '../rewrite/rewrite.js';
 import type { Profile } from '../policy/types.js';
+import { describeMask } from '../policy/mask-kinds.js';
 import { silentLogger } from '../observe/log.js';
 
 const usage = `usage: pgveil explain --config <file> --user <user> [--search-path <value>] "<sql>"
@@ -119,8 +120,7 @@ function render(outcome: Outcome, profile: Profile): string {
     if (!table) continue;
     for (const filter of table.filters) lines.push(`    filter: ${filter}`);
     for (const [column, mask] of table.masks) {
-      const options = Object.entries(mask.options).filter(([k]) => k !== 'parts').map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-      lines.push(`    mask: ${column} ${mask.kind}${options.length ? ` (${options.join(', ')})` : ''}`);
+      lines.push(`    mask: ${column} ${describeMask(mask)}`);
     }
   }
   lines.push('relations:');
