@@ -80,11 +80,13 @@ export function buildPolicy(source: YamlSource, users?: UsersFile): PolicyFile {
         continue;
       }
       firstColumn.set(name, column);
-      if (rule.mask === 'custom' && typeof rule.expr === 'string') {
-        for (const problem of placeholderProblems(rule.expr, { column: true })) source.report([...cp, 'expr'], problem);
+      const kind = maskKindOf(rule.mask);
+      const expr = kind?.templateOption;
+      if (expr !== undefined && typeof rule[expr] === 'string') {
+        for (const problem of placeholderProblems(rule[expr], { column: true })) source.report([...cp, expr], problem);
       }
       // The schema cannot give per-kind defaults: each kind's record does.
-      const mask: MaskRule = { ...maskKindOf(rule.mask)?.defaults, ...rule };
+      const mask: MaskRule = { ...kind?.defaults, ...rule };
       const ex = except([...cp, 'except'], rule.except as RawExcept | undefined);
       if (ex) mask.except = ex;
       table.redaction[name] = mask;

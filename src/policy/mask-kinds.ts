@@ -53,6 +53,8 @@ export interface MaskKindRecord {
   defaults?: Readonly<MaskOptions>;
   /** Runs a helper function installed upstream with secrets.scrambleKey. */
   keyed?: boolean;
+  /** The option holding SQL over `${column}` and `${user.*}`, whose placeholders the loader checks at their line. */
+  templateOption?: string;
   /** Options that are internal and not shown (by `pgveil explain`). */
   hidden?: readonly string[];
   /** Checks a rule's options as written; undefined leaves the rule out (its problems reported). Absent: options as written. */
@@ -186,6 +188,7 @@ const table = {
   custom: {
     rank: 1,
     options: ['expr'],
+    templateOption: 'expr',
     // The pieces between `${column}`s once bound: masks join them with the column reference.
     hidden: ['parts'],
     compile(options, { bad, problemAt }) {

@@ -39,10 +39,11 @@ test('each kind\'s options are exactly the ones the schema admits for it', () =>
   }
 });
 
-test('every option a record names or defaults is declared in the schema', () => {
+test('every option a record names, defaults or scans is declared in the schema', () => {
   for (const [kind, record] of Object.entries(maskKinds)) {
     for (const option of record.options) assert.ok(Object.hasOwn(schema.properties, option), `${kind}: ${option} is declared`);
     for (const option of Object.keys(record.defaults ?? {})) assert.ok(record.options.includes(option), `${kind}: default ${option} is one of its options`);
+    if (record.templateOption !== undefined) assert.ok(record.options.includes(record.templateOption), `${kind}: its template option is one of its options`);
   }
 });
 
