@@ -23,9 +23,8 @@ import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-v
 import { passwordExpiredError, passwordExpiry } from '../auth/password-expiry.js';
 import { connectUpstream, sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import type { User } from '../config/types.js';
-import type { Decision } from './active-policy.js';
-import { StatementGate } from './statement-gate.js';
-import { Confirmation } from './upstream-objects.js';
+import { StatementGate } from '../engine/statement-gate.js';
+import { Confirmation } from '../engine/upstream-objects.js';
 import { searchPathProbe } from '../upstream/search-path-probe.js';
 import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName, type StartupRequest } from './startup-params.js';
@@ -298,7 +297,7 @@ export class ClientSession {
   private onUpstreamReady(upstream: UpstreamConnection): void {
     if (this.state === 'closed') { upstream.socket.destroy(); return; }
     this.upstream = upstream;
-    const gate = new StatementGate(this.ctx.policy, this.user as string, () => this.ctx.users(), { value: upstream.searchPath, reported: upstream.searchPathReported });
+    const gate = new StatementGate(this.ctx.engine, this.user as string, () => this.ctx.users(), this.ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
     this.gate = gate;
     const out: Buffer[] = [];
     for (const status of upstream.parameterStatus) {
@@ -469,14 +468,14 @@ export class ClientSession {
     }
     switch (type) {
       case Frontend.Query: {
-        const decision = this.decide(readQuery(buf, bodyStart, end), undefined);
+        const decision = (this.gate as StatementGate).decide(readQuery(buf, bodyStart, end), undefined);
         if (decision.kind === 'refuse') this.refuseSimple(decision.error);
         else this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
         return;
       }
       case Frontend.Parse: {
         const parse = readParse(buf, bodyStart, end);
-        const decision = this.decide(parse.query, parse.name);
+        const decision = (this.gate as StatementGate).decide(parse.query, parse.name);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error); return; }
         this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
         this.unsynced = true;
@@ -522,18 +521,6 @@ export class ClientSession {
       default:
         throw new PgError(SqlState.ProtocolViolation, `invalid frontend message type ${type}`, { severity: 'FATAL' });
     }
-  }
-
-  /** statementName: the Parse message's statement; undefined for a simple Query. */
-  private decide(sql: string, statementName: string | undefined): Decision {
-    const stop = this.ctx.metrics.analysisSeconds.startTimer();
-    const gate = this.gate as StatementGate;
-    const decision = statementName === undefined ? gate.decideQuery(sql) : gate.decideParse(statementName, sql);
-    stop();
-    const label = decision.kind === 'forward' ? 'forwarded' : decision.kind === 'rewrite' ? 'rewritten'
-      : decision.error.code === SqlState.SyntaxError ? 'syntax_error' : 'refused';
-    this.ctx.metrics.statements.inc({ outcome: label });
-    return decision;
   }
 
   private forward(bytes: Buffer, completesCycle: boolean): void {
