@@ -24,7 +24,7 @@ import { DecisionEngine, CatalogUnavailableError } from '../engine/engine.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import type { WorkerLink } from './worker-link.js';
-import { ClientSession } from './session.js';
+import { ClientSession } from './connection.js';
 
 export interface ProxyHandle {
   host: string;
