@@ -1,8 +1,8 @@
 // `pgveil explain --config FILE --user U [--search-path P] "SQL"`: the
 // operator's view of what one user's statement becomes. It loads the files,
 // reads the upstream catalog as the service role (exactly what `serve` does
-// on a policy load), binds the user's profile and prints the rewrite or the
-// refusal, the rules that applied and the relations the statement touches.
+// on a policy load), binds the user's profile, asks the decision engine and
+// prints the rewrite or the refusal, the rules that applied and the relations the statement touches.
 // Only the named user's profile is ever bound, so no other user's filter can
 // appear in the output.
 // Exit codes: 0 rewritten or forwarded, 1 refused (or the upstream could not
@@ -15,10 +15,10 @@ import { loadAll } from '../config/load.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { resolveSecret } from '../secrets/seal.js';
 import { displayFile } from '../config/errors.js';
-import { ActivePolicy, CatalogUnavailableError } from '../session/active-policy.js';
+import { applicationNamePrefix, CatalogUnavailableError, DecisionEngine } from '../engine/engine.js';
 import { openServiceClient } from '../upstream/service-client.js';
 import { parseSearchPath } from '../catalog/resolve.js';
-import { rewriteSql, type Outcome } from '../rewrite/rewrite.js';
+import type { Outcome } from '../rewrite/rewrite.js';
 import type { Profile } from '../policy/types.js';
 import { describeMask } from '../policy/mask-kinds.js';
 import { silentLogger } from '../observe/log.js';
@@ -58,17 +58,16 @@ export const command: Command = {
     let masterKey: Uint8Array | undefined;
     const upstreamPassword = resolveSecret(config.upstream.password, () => (masterKey ??= loadMasterKey(config.secrets)), `${displayFile(config.file)}: upstream.password`);
     await loadModule();
-    const active = new ActivePolicy(config, upstreamPassword, silentLogger);
+    const engine = new DecisionEngine(config, upstreamPassword, silentLogger);
     try {
-      await active.load(users, policy);
+      await engine.load(users, policy);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       console.error(`pgveil explain: ${message}`);
       // The upstream being unreachable is a runtime failure; a policy that does not compile or fit is configuration.
       return err instanceof CatalogUnavailableError ? 1 : 2;
     }
-    const snapshot = active.current!;
-    const profile = active.profileFor(user)!;
+    const profile = engine.profileFor(user)!;
 
     let searchPath = searchPathFromOption;
     if (!searchPath) {
@@ -80,7 +79,8 @@ export const command: Command = {
       }
     }
 
-    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown: true, rules: snapshot.rules });
+    // The engine's own uncached path: the same snapshot and rewrite input a session's statement gets.
+    const outcome = engine.explain(sql, profile, searchPath, applicationNamePrefix(user.name))!;
     console.log(render(outcome, profile));
     return outcome.kind === 'refuse' ? 1 : 0;
   },

@@ -62,7 +62,7 @@ export function policyUsesKeyedMasks(compiled: CompiledPolicy): boolean {
 }
 
 /**
- * Startup and every reload (called from ActivePolicy.load with the service
+ * Startup and every reload (called from DecisionEngine.load with the service
  * role's connection): a policy with scramble/hash masks needs the helper
  * schema installed upstream with its key, or every masked read would fail.
  * Throws UpstreamSetupError (the old policy stays on reload; serve exits 2
