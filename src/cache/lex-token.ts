@@ -62,16 +62,20 @@ START[46] = Start.Dot;
 START[58] = Start.Colon;
 
 /**
- * For hot loops that look for some tokens only: Skip when the character is
- * whitespace or a token by itself, Word when it starts an identifier that is
- * no literal's prefix (it ends at identEnd(sql, i + 1, n)), Other when only
- * tokenEnd can tell. Characters ≥ 128 are Word.
+ * For hot loops that look only for literals, names and comments (the shape
+ * scanner): Skip when the character starts none of them — whitespace,
+ * punctuation, and operator characters but '-' and '/' (scan.l cuts every
+ * operator before an embedded -- or /*, so stepping over operators one
+ * character at a time finds the same comments) — Word when it starts an
+ * identifier that is no literal's prefix (it ends at identEnd(sql, i + 1,
+ * n)), Other when only tokenEnd can tell. Characters ≥ 128 are Word.
  */
 export const enum Quick { Other, Skip, Word }
 export const QUICK = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
-  if (isSpace(c) || START[c] === Start.Char) QUICK[c] = Quick.Skip;
-  else if (START[c] === Start.Word && !/[bBxXeEuU]/.test(String.fromCharCode(c))) QUICK[c] = Quick.Word;
+  const start = START[c];
+  if (isSpace(c) || start === Start.Char || start === Start.Operator || start === Start.Colon) QUICK[c] = Quick.Skip;
+  else if (start === Start.Word && !/[bBxXeEuU]/.test(String.fromCharCode(c))) QUICK[c] = Quick.Word;
 }
 
 /**

@@ -101,7 +101,7 @@ export function scanShape(sql: string): Shape | undefined {
   while (i < n) {
     const c = sql.charCodeAt(i);
     const quick = c < 128 ? QUICK[c] : Quick.Word;
-    if (quick === Quick.Skip) { // whitespace, punctuation
+    if (quick === Quick.Skip) { // whitespace, punctuation, operators
       i++;
       continue;
     }
