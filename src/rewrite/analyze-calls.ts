@@ -52,7 +52,7 @@ function guardSize(a: AnalyzerState, body: Body): void {
   const firstEnd = firstArgumentEnd(a.text, open, end, list(body, 'args'));
   if (firstEnd === -1) refuse('cannot rewrite this relation-size call');
   const first = sql.slice(open + 1, firstEnd);
-  a.result.shapeSafe = false; // the argument text is repeated
+  a.constantDependent = true; // the argument text is repeated
   a.result.edits.push({
     start, end, generated: false,
     text: `(CASE WHEN ((${first})::pg_catalog.regclass::pg_catalog.oid) OPERATOR(pg_catalog.=) ANY ('{${oids.join(',')}}'::pg_catalog.oid[]) THEN NULL ELSE ${sql.slice(start, end)} END)`,

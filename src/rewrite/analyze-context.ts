@@ -104,8 +104,11 @@ export interface AnalyzerState {
   readonly frames: QueryFrame[];
   /** A protected relation was guarded (EXPLAIN resets it around its statement to see whether that one did). */
   protectedUsed: boolean;
+  /** A decision depended on a constant's value (an argument repeated in the rewrite, a set_config): cache by full text only. */
+  constantDependent: boolean;
 
-  statement(stmt: Body): void;
+  /** Analyses one statement; returns whether its kind may be cached by shape (every kind says so explicitly). */
+  statement(stmt: Body): boolean;
   /** Walks any part of the tree, resolving relations and checking calls. */
   walk(value: unknown, scope: Scope): void;
   resolve(schema: string | undefined, name: string, location: number): CatalogRelation;

@@ -166,7 +166,7 @@ export function set(a: AnalyzerState, body: Body): void {
 
 /** set_config(name, value, is_local): the same rules as SET, on constant arguments only. */
 export function setConfig(a: AnalyzerState, body: Body): void {
-  a.result.shapeSafe = false;
+  a.constantDependent = true; // the decision depends on the setting's name and value
   const [nameArg, valueArg] = list(body, 'args');
   const name = stringConstant(nameArg)?.toLowerCase();
   if (!name || !settableParameters.has(name)) refuse('set_config of this setting is not allowed through pgveil', 'Only presentation and timeout settings (and search_path) may be changed.');

@@ -32,12 +32,14 @@ const passStatements = new Set(['VariableShowStmt', 'UnlistenStmt']);
 
 export class Analyzer implements AnalyzerState {
   readonly result: Analysis = {
-    edits: [], cteReferences: [], shapeSafe: true, relations: new Set(), applied: [], searchPaths: [], objects: [],
+    // Not cacheable by shape until every statement of the message has said it is (run).
+    edits: [], cteReferences: [], shapeSafe: false, relations: new Set(), applied: [], searchPaths: [], objects: [],
   };
   searchPathKnown: boolean;
   stmtEnd = 0;
   readonly frames: QueryFrame[] = [];
   protectedUsed = false;
+  constantDependent = false;
   /** Index of the statement being analysed within its message. */
   private statementIndex = 0;
 
@@ -49,6 +51,7 @@ export class Analyzer implements AnalyzerState {
   /** Analyses every statement of a parse result; returns the analysis (with `refusal` set on refusal). */
   run(stmts: unknown[]): Analysis {
     try {
+      let byShape = true;
       for (const [index, raw] of stmts.entries()) {
         this.statementIndex = index;
         const stmt = child(raw as Body, 'stmt');
@@ -58,8 +61,9 @@ export class Analyzer implements AnalyzerState {
         while (end > 0 && /[\s;]/.test(this.text.text[end - 1])) end--;
         this.stmtEnd = end;
         this.result.searchPaths.push(this.searchPath);
-        if (stmt) this.statement(stmt);
+        if (stmt && !this.statement(stmt)) byShape = false;
       }
+      this.result.shapeSafe = byShape && !this.constantDependent;
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       this.result.refusal = err.error;
@@ -68,33 +72,40 @@ export class Analyzer implements AnalyzerState {
     return this.result;
   }
 
-  statement(stmt: Body): void {
+  /**
+   * Analyses one statement. The answer says whether its outcome may be
+   * cached by shape, i.e. holds for every text differing only in constants:
+   * each kind answers explicitly, so one added later is not cached by shape
+   * unless it says so.
+   */
+  statement(stmt: Body): boolean {
     const node = nodeOf(stmt);
-    if (!node) return;
+    if (!node) return false;
     const [type, body] = node;
     switch (type) {
       case 'SelectStmt':
         if (child(body, 'intoClause')) refuse('SELECT INTO creates a table and is not allowed through pgveil');
         select(this, body, emptyScope);
-        return;
+        return true;
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
         dml(this, type, body, emptyScope);
-        return;
-      case 'ExplainStmt': this.result.shapeSafe = false; utility.explain(this, body); return;
-      case 'DeclareCursorStmt': this.result.shapeSafe = false; utility.declareCursor(this, body); return;
-      case 'PrepareStmt': this.result.shapeSafe = false; utility.prepare(this, body); return;
-      case 'ExecuteStmt': this.result.shapeSafe = false; utility.execute(this, body); return;
-      case 'FetchStmt': this.result.shapeSafe = false; utility.fetch(this, body); return;
-      case 'TransactionStmt': this.result.shapeSafe = false; utility.transaction(this, body); return;
-      case 'DeallocateStmt': this.result.shapeSafe = false; utility.deallocate(this, body); return;
-      case 'ClosePortalStmt': this.result.shapeSafe = false; utility.closePortal(this, body); return;
-      case 'CopyStmt': this.result.shapeSafe = false; utility.copy(this, body); return;
-      case 'VariableSetStmt': this.result.shapeSafe = false; utility.set(this, body); return;
-      case 'DiscardStmt': this.result.shapeSafe = false; utility.discard(this, body); return;
-      case 'ListenStmt': this.result.shapeSafe = false; utility.listen(this, body); return;
-      case 'NotifyStmt': utility.notify();
+        return true;
+      // Utility statements: their effects (objects, settings, transactions) are the session's to track, per text.
+      case 'ExplainStmt': utility.explain(this, body); return false;
+      case 'DeclareCursorStmt': utility.declareCursor(this, body); return false;
+      case 'PrepareStmt': utility.prepare(this, body); return false;
+      case 'ExecuteStmt': utility.execute(this, body); return false;
+      case 'FetchStmt': utility.fetch(this, body); return false;
+      case 'TransactionStmt': utility.transaction(this, body); return false;
+      case 'DeallocateStmt': utility.deallocate(this, body); return false;
+      case 'ClosePortalStmt': utility.closePortal(this, body); return false;
+      case 'CopyStmt': utility.copy(this, body); return false;
+      case 'VariableSetStmt': utility.set(this, body); return false;
+      case 'DiscardStmt': utility.discard(this, body); return false;
+      case 'ListenStmt': utility.listen(this, body); return false;
+      case 'NotifyStmt': return utility.notify();
     }
-    if (passStatements.has(type)) { this.result.shapeSafe = false; return; }
+    if (passStatements.has(type)) return false;
     refuse(`statement type ${type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()} is not allowed through pgveil`);
   }
 
