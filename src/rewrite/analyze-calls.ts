@@ -41,7 +41,7 @@ export function functionalNotation(a: AnalyzerState, fields: unknown[]): void {
  * indexes and TOAST (B5), so psql `\dt+` keeps working.
  */
 function guardSize(a: AnalyzerState, body: Body): void {
-  const oids = a.ctx.catalog.protectedOids ?? [];
+  const oids = a.ctx.catalog.protectedOids;
   if (!oids.length) return;
   if (JSON.stringify(body.args ?? []).includes('"SubLink"')) refuse('relation-size functions with a subquery argument are not allowed through pgveil');
   const sql = a.text.text;
@@ -68,7 +68,7 @@ function guardSize(a: AnalyzerState, body: Body): void {
 function checkUserFunction(a: AnalyzerState, schema: string | undefined, fn: string, mustExist = false): void {
   const { catalog, allowedFunctions } = a.ctx;
   const candidates = functionCandidates(catalog, schema, fn, a.searchPath);
-  if (mustExist && candidates.length === 0 && catalog.functionSchemas) {
+  if (mustExist && candidates.length === 0) {
     // Unknown to the catalog (created since it was read?): Postgres would say it does not exist, or run unchecked code.
     throw new Refusal(new PgError('42883', `function ${schema ? `${schema}.` : ''}${fn} does not exist`, {
       hint: 'pgveil checks functions against the catalog it read at the last policy load; a new function needs a reload.',
@@ -91,7 +91,7 @@ export function cast(a: AnalyzerState, body: Body): void {
   const { catalog, allowedFunctions } = a.ctx;
   const names = nameList(child(body, 'typeName') ?? {}, 'names');
   const type = names[names.length - 1];
-  for (const fn of catalog.typeFunctions?.get(type) ?? []) {
+  for (const fn of catalog.typeFunctions.get(type) ?? []) {
     const schema = fn.slice(0, fn.indexOf('.'));
     if (allowedFunctions.has(fn) || allowedFunctions.has(`${schema}.*`)) continue;
     refuse(`a cast to ${type} runs function ${fn}, which is not allowed through pgveil`, 'Functions outside pg_catalog must be listed under functions.allow in the policy.');
@@ -103,7 +103,7 @@ export function operator(a: AnalyzerState, body: Body, key: string): void {
   const { catalog, allowedFunctions } = a.ctx;
   const names = nameList(body, key);
   const op = names[names.length - 1];
-  const schemas = catalog.userOperators?.get(op);
+  const schemas = catalog.userOperators.get(op);
   if (!op || !schemas) return;
   const schema = names.length > 1 ? names[names.length - 2] : undefined;
   const path = schema ? [schema] : effectiveSearchPath(catalog, a.searchPath);

@@ -63,7 +63,7 @@ export function read(a: AnalyzerState, body: Body, scope: Scope, sample?: Body):
     const visible = systemSchemas.has(rel.schema)
       ? visibilityCondition(rel.schema, rel.name, hiddenRelations(profile, catalog))
       : undefined;
-    const oids = catalog.protectedOids ?? [];
+    const oids = catalog.protectedOids;
     let guard = systemGuard(catalog, rel, oids, visible);
     const clause = guard && sample ? tableSampleClause(a.text, sample) : undefined;
     if (clause === null) refuse(`cannot rewrite this TABLESAMPLE clause on ${rel.name}`);

@@ -46,7 +46,7 @@ export function writeTarget(a: AnalyzerState, type: string, target: Body, body?:
   }
   a.checkUnprotected(rel);
   a.qualify(rv, rel);
-  if (a.ctx.catalog.writeGuarded?.has(rel.oid)) {
+  if (a.ctx.catalog.writeGuarded.has(rel.oid)) {
     refuse(`${verb} on ${rel.name} is not allowed through pgveil: it has triggers, rules or defaults that run functions`, 'Such code runs with the service role\'s rights, outside the policy.');
   }
 }
@@ -54,15 +54,15 @@ export function writeTarget(a: AnalyzerState, type: string, target: Body, body?:
 /** UPDATE/DELETE/INSERT/COPY FROM under writes: allow: see writes.ts. */
 function guardedWrite(a: AnalyzerState, type: string, body: Body, target: Body, rel: CatalogRelation, table: TableProfile): void {
   const { catalog, profile } = a.ctx;
-  if (catalog.writeGuarded?.has(rel.oid)) refuse(`writes to ${rel.name} are not allowed through pgveil: it has triggers, rules or defaults that run functions`);
+  if (catalog.writeGuarded.has(rel.oid)) refuse(`writes to ${rel.name} are not allowed through pgveil: it has triggers, rules or defaults that run functions`);
   const rv = rangeVar(target);
-  if (type === 'DeleteStmt' && catalog.referencedRelations?.has(rel.oid)) {
+  if (type === 'DeleteStmt' && catalog.referencedRelations.has(rel.oid)) {
     refuse(`DELETE from ${rel.name} is not allowed through pgveil: other tables reference it by foreign key`, 'A foreign-key violation would reveal rows of other orgs that reference yours.');
   }
   if (type === 'CopyStmt' && rv.inh && hasOwnRulesBelow(profile, catalog, rel, descendantsOf(catalog, rel.oid))) {
     refuse(`cannot copy into ${rel.name} with its partitions: some of them have policy rules of their own`, 'Copy into the partitions one by one.');
   }
-  const uniqueColumns = catalog.uniqueColumns?.get(rel.oid) ?? new Set<string>();
+  const uniqueColumns = catalog.uniqueColumns.get(rel.oid) ?? noColumns;
   // The rewrite appends after the statement's last token: trailing comments must not swallow it.
   const ends = tokenEnds(a.text);
   a.stmtEnd = ends[lastAtOrBefore(ends, a.stmtEnd)] ?? 0;
@@ -82,6 +82,8 @@ function guardedWrite(a: AnalyzerState, type: string, body: Body, target: Body, 
   }
   a.markProtected(rel, table);
 }
+
+const noColumns: ReadonlySet<string> = new Set();
 
 /** Token ends of each message's text, scanned once per message (on its first guarded write), not per write. */
 const tokenEndsOf = new WeakMap<SqlText, Float64Array>();

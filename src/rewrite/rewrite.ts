@@ -94,7 +94,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
   if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };
   // THREATS A11: what goes upstream must read there as PostgreSQL 18's grammar read it (only ever on a cache miss;
   // after the analyzer, whose refusals stand whatever the upstream's grammar says).
-  const major = input.catalog.serverVersionNum ? majorOf(input.catalog.serverVersionNum) : PGVEIL_MAJOR;
+  const major = majorOf(input.catalog.serverVersionNum);
   if (major < PGVEIL_MAJOR) {
     const drift = grammarDrift(sql, stmts, major);
     if (drift) return { kind: 'refuse', error: drift, ...common, shapeSafe: false };

@@ -17,8 +17,6 @@ import type { SessionEffects } from '../rewrite/effects.js';
 import { openServiceClient } from '../upstream/service-client.js';
 import { checkScrambleHelpers, UpstreamSetupError } from '../policy/scramble-install.js';
 import { SealedValueError } from '../secrets/seal.js';
-import { guardedSystemRelations } from '../rewrite/system-guards.js';
-import { canonicalRelation } from '../config/identifiers.js';
 import { PgError, SqlState } from '../errors.js';
 import type { Logger } from '../observe/log.js';
 
@@ -92,12 +90,6 @@ export class ActivePolicy {
       try {
         catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
         await checkScrambleHelpers(client, compiled, policy, this.config.secrets, this.config.file);
-        catalog.systemColumns = await systemColumns(client);
-        Object.assign(catalog, await userCode(client));
-        const governed = [...catalog.byOid.values()]
-          .filter((r) => compiled.tables.has(canonicalRelation(r.schema, r.name)) || (r.protectedBy?.length ?? 0) > 0)
-          .map((r) => r.oid);
-        catalog.protectedOids = await withDependents(client, governed);
       } finally {
         await client.end().catch(() => {});
       }
@@ -174,92 +166,6 @@ export class ActivePolicy {
     this.cache.setExact(gen, profile.key, spKey, sql, { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath });
     return { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath };
   }
-}
-
-async function systemColumns(client: { query(sql: string, values: unknown[]): Promise<{ rows: Array<{ rel: string; cols: string[] }> }> }): Promise<Map<string, string[]>> {
-  const result = await client.query(
-    `SELECT c.relname AS rel, array_agg(a.attname::text ORDER BY a.attnum) AS cols
-       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-      WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
-      GROUP BY c.relname`, [guardedSystemRelations]);
-  return new Map(result.rows.map((r) => [r.rel, r.cols]));
-}
-
-/** The relations plus their indexes, TOAST tables and TOAST indexes: all of them count the same rows (B5). */
-async function withDependents(client: { query(sql: string, values: unknown[]): Promise<{ rows: Array<{ oid: string }> }> }, oids: number[]): Promise<number[]> {
-  if (!oids.length) return [];
-  const result = await client.query(
-    `WITH base AS (SELECT pg_catalog.unnest($1::pg_catalog.oid[]) AS oid),
-          toast AS (SELECT c.reltoastrelid AS oid FROM pg_catalog.pg_class c JOIN base USING (oid) WHERE c.reltoastrelid <> 0)
-     SELECT oid::pg_catalog.int8::text AS oid FROM base UNION SELECT oid::pg_catalog.int8::text FROM toast
-     UNION SELECT i.indexrelid::pg_catalog.int8::text FROM pg_catalog.pg_index i
-       WHERE i.indrelid IN (SELECT oid FROM base UNION SELECT oid FROM toast)`, [oids]);
-  return result.rows.map((r) => Number(r.oid));
-}
-
-type Queryable = { query(sql: string): Promise<{ rows: Array<Record<string, unknown>> }> };
-
-/** User-defined operators, and relations whose writes run user code (triggers, rules, defaults). */
-async function userCode(client: Queryable): Promise<{
-  userOperators: Map<string, Set<string>>; writeGuarded: Set<number>; typeFunctions: Map<string, string[]>;
-  uniqueColumns: Map<number, Set<string>>; referencedRelations: Set<number>;
-}> {
-  const system = `('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)`;
-  const ops = await client.query(
-    `SELECT o.oprname::text AS name, n.nspname::text AS schema FROM pg_catalog.pg_operator o
-       JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE o.oprnamespace NOT IN ${system}`);
-  const userOperators = new Map<string, Set<string>>();
-  for (const r of ops.rows) {
-    const name = String(r.name);
-    if (!userOperators.has(name)) userOperators.set(name, new Set());
-    userOperators.get(name)?.add(String(r.schema));
-  }
-  const guarded = await client.query(
-    `SELECT tgrelid::pg_catalog.int8 AS oid FROM pg_catalog.pg_trigger WHERE NOT tgisinternal
-     UNION SELECT ev_class::pg_catalog.int8 FROM pg_catalog.pg_rewrite WHERE rulename <> '_RETURN'
-     UNION SELECT d.adrelid::pg_catalog.int8 FROM pg_catalog.pg_attrdef d
-       JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = d.oid
-        AND dep.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-       JOIN pg_catalog.pg_proc p ON p.oid = dep.refobjid WHERE p.pronamespace NOT IN ${system}`);
-  const casts = await client.query(
-    `SELECT t.typname::text AS type, pn.nspname::text || '.' || p.proname::text AS fn
-       FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
-       JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
-      WHERE p.pronamespace NOT IN ${system}
-     UNION
-     SELECT t.typname::text, pn.nspname::text || '.' || p.proname::text
-       FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_type t ON t.oid = con.contypid
-       JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = con.oid
-        AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-       JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-      WHERE con.contypid <> 0 AND p.pronamespace NOT IN ${system}`);
-  const typeFunctions = new Map<string, string[]>();
-  for (const r of casts.rows) {
-    const type = String(r.type);
-    typeFunctions.set(type, [...(typeFunctions.get(type) ?? []), String(r.fn)]);
-  }
-  // Columns whose values a write could test against other orgs' rows: unique
-  // keys (a violation confirms a value exists) and foreign keys (a violation
-  // confirms a referenced row does not).
-  const unique = await client.query(
-    `SELECT i.indrelid::pg_catalog.int8 AS oid, a.attname::text AS col FROM pg_catalog.pg_index i
-       JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
-      WHERE i.indisunique
-     UNION
-     SELECT c.conrelid::pg_catalog.int8, a.attname::text FROM pg_catalog.pg_constraint c
-       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)
-      WHERE c.contype = 'f'`);
-  const uniqueColumns = new Map<number, Set<string>>();
-  for (const r of unique.rows) {
-    const oid = Number(r.oid);
-    if (!uniqueColumns.has(oid)) uniqueColumns.set(oid, new Set());
-    uniqueColumns.get(oid)?.add(String(r.col));
-  }
-  const referenced = await client.query(`SELECT DISTINCT confrelid::pg_catalog.int8 AS oid FROM pg_catalog.pg_constraint WHERE contype = 'f'`);
-  return {
-    userOperators, writeGuarded: new Set(guarded.rows.map((r) => Number(r.oid))), typeFunctions, uniqueColumns,
-    referencedRelations: new Set(referenced.rows.map((r) => Number(r.oid))),
-  };
 }
 
 function internalError(): PgError {
