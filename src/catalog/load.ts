@@ -7,9 +7,9 @@ import type pg from 'pg';
 import { canonicalRelation, canonicalTableKey, parseQualifiedName } from '../config/identifiers.js';
 import { assembleCatalog, type CatalogRows } from './assemble.js';
 import { CatalogResult, catalogSql } from './load-sql.js';
-import type { Catalog } from './types.js';
-import { loadSystemViews } from './system-views.js';
+import type { Catalog, UnguardedCatalog } from './types.js';
 import { loadGuards } from './guards.js';
+import { loadSystemViews } from './system-views.js';
 import { checkServerVersion } from './upstream-version.js';
 import { loadGrammar, majorOf } from '../rewrite/grammar-drift.js';
 
@@ -53,9 +53,6 @@ export async function loadCatalog(client: pg.ClientBase, opts: LoadCatalogOption
     functions: rowsOf(CatalogResult.Functions),
     leakproofOperators: rowsOf(CatalogResult.LeakproofOperators),
   };
-  const catalog = assembleCatalog(rows, names, opts.serviceRole);
-  catalog.serverVersionNum = serverVersionNum;
-  catalog.systemViews = await loadSystemViews(client);
-  await loadGuards(client, catalog, new Set(names.map(([schema, table]) => canonicalRelation(schema, table))));
-  return catalog;
+  const catalog: UnguardedCatalog = { ...assembleCatalog(rows, names, opts.serviceRole), serverVersionNum, systemViews: await loadSystemViews(client) };
+  return { ...catalog, ...await loadGuards(client, catalog, new Set(names.map(([schema, table]) => canonicalRelation(schema, table)))) };
 }

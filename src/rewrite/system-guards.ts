@@ -32,7 +32,7 @@ export function systemGuard(catalog: Catalog, rel: CatalogRelation, protectedOid
   // A TABLESAMPLE clause samples the relation itself, before the visibility filter (as Postgres applies WHERE).
   const from = `${quoteIdent(rel.schema)}.${quoteIdent(rel.name)}${sample ? ` ${sample}` : ''}`;
   if (!masks) return visible ? `(SELECT * FROM ${from}${where})` : undefined;
-  const columns = catalog.systemColumns?.get(rel.name);
+  const columns = catalog.systemColumns.get(rel.name);
   if (!columns?.length) return visible ? `(SELECT * FROM ${from}${where})` : undefined;
   const list = `'{${protectedOids.join(',')}}'::pg_catalog.oid[]`;
   const select = columns.map((c) => {

@@ -47,6 +47,7 @@ export function makeCatalog(extra: Partial<Catalog> = {}): Catalog {
     referencedRelations: new Set(),
     writeGuarded: new Set(),
     loadedAt: 0,
+    serverVersionNum: 180000,
     children: new Map(),
     functionSchemas: new Map(),
     systemViews: new Map(),
