@@ -1,0 +1,80 @@
+// Cost of reading one large client frame that arrives in 64 KiB chunks, per
+// MiB of frame, at 1, 8, 32 and 64 MiB. A flat column means linear time; a
+// column that grows with the size means every chunk re-copies earlier bytes.
+// Rows: FrameReader assembling the frame whole (what Query, Parse and Bind
+// get), FrameReader streaming it piece by piece (what CopyData gets), and
+// pg-protocol's parser on the same bytes for comparison.
+// Run: npx tsc -p tsconfig.json && node dist/bench/frames.js [sizes in MiB, comma-separated] [runs]
+import { Parser } from 'pg-protocol/dist/parser.js';
+import { FrameReader } from '../src/protocol/frame-reader.js';
+
+const MiB = 1 << 20;
+const CHUNK = 64 * 1024;
+const sizes = (process.argv[2] ?? '1,8,32,64').split(',').map(Number);
+const runs = Number(process.argv[3] ?? 3);
+if (sizes.some((s) => !(s > 0)) || !(runs >= 1)) throw new Error('usage: node dist/bench/frames.js [1,8,32,64] [runs ≥ 1]');
+
+/** One frame of `type` with a body of `bytes` bytes, cut into 64 KiB chunks as a socket would deliver it. */
+function chunkedFrame(type: string, bytes: number): Buffer[] {
+  const whole = Buffer.alloc(5 + bytes, 0x61);
+  whole[0] = type.charCodeAt(0);
+  whole.writeInt32BE(bytes + 4, 1);
+  const chunks: Buffer[] = [];
+  // Fresh buffers, not views of one: a socket hands over separate chunks.
+  for (let at = 0; at < whole.length; at += CHUNK) chunks.push(Buffer.from(whole.subarray(at, at + CHUNK)));
+  return chunks;
+}
+
+let sink = 0;
+
+type Reader = (chunks: Buffer[]) => void;
+
+const assembled: Reader = (chunks) => {
+  const reader = new FrameReader(true, 1 << 30);
+  for (const chunk of chunks) {
+    reader.push(chunk);
+    while (reader.next()) sink += reader.end - reader.frameStart;
+  }
+};
+
+const streamed: Reader = (chunks) => {
+  const reader = new FrameReader(true, 1 << 30);
+  reader.streamTypes([0x64]);
+  for (const chunk of chunks) {
+    reader.push(chunk);
+    while (reader.next()) sink += reader.end - reader.frameStart;
+  }
+};
+
+const pgProtocol: Reader = (chunks) => {
+  const parser = new Parser();
+  for (const chunk of chunks) parser.parse(chunk, (message) => { sink += message.length; });
+};
+
+/** Median over `runs` of the time to read the frame, in ms per MiB. */
+function msPerMiB(read: Reader, chunks: Buffer[], mib: number): number {
+  read(chunks); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    read(chunks);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6 / mib);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+const rows: Array<[string, Reader]> = [
+  ['FrameReader, assembled', assembled],
+  ['FrameReader, streamed (CopyData)', streamed],
+  ['pg-protocol Parser', pgProtocol],
+];
+const cell = (s: string) => s.padStart(10);
+console.log(`one frame in ${CHUNK / 1024} KiB chunks: ms per MiB (median of ${runs})`);
+console.log(`${'reader'.padEnd(34)}${sizes.map((s) => cell(`${s} MiB`)).join('')}`);
+for (const [name, read] of rows) {
+  const line: string[] = [];
+  for (const mib of sizes) line.push(cell(msPerMiB(read, chunkedFrame('d', mib * MiB), mib).toFixed(2)));
+  console.log(`${name.padEnd(34)}${line.join('')}`);
+}
+if (sink < 0) console.log(sink);
