@@ -312,6 +312,11 @@ export class ClientSession {
     out.push(readyForQuery[TxStatus.Idle]);
     this.socket.write(Buffer.concat(out));
     this.state = 'ready';
+    // CopyData is forwarded piece by piece as it arrives: pgveil decides nothing on its content.
+    // Every other message is assembled whole, as no byte of it may go upstream before its decision:
+    // Query and Parse are decided on their whole text; Bind and Execute on the names at their start,
+    // but a Bind holding a new cycle is put back and replayed whole, and a refused one is dropped whole.
+    this.reader.streamTypes([Frontend.CopyData]);
     this.ctx.logger.info('session ready', { user: this.user });
 
     const client = this.socket;
