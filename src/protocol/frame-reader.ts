@@ -137,9 +137,7 @@ export class FrameReader {
     }
     if (this.streamed?.[type] && total > header) return this.firstPiece(type, header, total);
     if (avail < total) return false;
-    const [target, offset] = this.region(total);
-    this.gather(target, offset, total);
-    this.take(target, offset, total, type);
+    this.assemble(total, type);
     return true;
   }
 
@@ -162,9 +160,7 @@ export class FrameReader {
     } else {
       // The header itself straddles chunks: it goes out alone, gathered into the slab.
       size = header;
-      const [target, offset] = this.region(header);
-      this.gather(target, offset, header);
-      this.take(target, offset, header, type);
+      this.assemble(header, type);
     }
     this.remaining = total - size;
     return true;
@@ -201,17 +197,28 @@ export class FrameReader {
     this.queuedBytes = 0;
   }
 
-  /** Where to copy a straddling frame of `total` bytes: the slab's free tail, or a buffer of its own. */
-  private region(total: number): [Buffer, number] {
-    if (total > SLAB / 2) return [Buffer.allocUnsafe(total), 0]; // fully overwritten by gather()
-    if (this.slab.length - this.slabUsed < total) {
-      // Zero-filled: bytes past a frame's end never show earlier memory.
-      this.slab = Buffer.alloc(SLAB);
-      this.slabUsed = 0;
+  /**
+   * Copies the next `total` bytes of the stream, which straddle chunks, to
+   * the slab's free tail (small frames) or a buffer of their own, and makes
+   * them the current frame.
+   */
+  private assemble(total: number, type: number): void {
+    let target: Buffer;
+    let offset = 0;
+    if (total > SLAB / 2) {
+      target = Buffer.allocUnsafe(total); // fully overwritten by gather()
+    } else {
+      if (this.slab.length - this.slabUsed < total) {
+        // Zero-filled: bytes past a frame's end never show earlier memory.
+        this.slab = Buffer.alloc(SLAB);
+        this.slabUsed = 0;
+      }
+      target = this.slab;
+      offset = this.slabUsed;
+      this.slabUsed += total;
     }
-    const offset = this.slabUsed;
-    this.slabUsed += total;
-    return [this.slab, offset];
+    this.gather(target, offset, total);
+    this.take(target, offset, total, type);
   }
 
   /** Copies the next `total` bytes of the stream to target[offset…] and consumes them. */
