@@ -1,6 +1,7 @@
 // THREATS E2: frames are assembled in linear time — a large message arriving
 // in many chunks is copied once, not once per chunk — and chunk boundaries
-// anywhere give the same frames.
+// anywhere give the same frames. Streamed types (CopyData) come out piece by
+// piece, slices of the chunks they arrived in.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
