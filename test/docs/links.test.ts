@@ -48,9 +48,9 @@ export function anchorsOf(markdown: string): Set<string> {
   return anchors;
 }
 
-/** A cited repository path as it exists in the checkout: compiled `dist/…js` names its `.ts` source. */
+/** A cited repository path as it exists in the checkout: compiled `dist/…js` or `build/…js` names its `.ts` source. */
 function sourceOf(path: string): string {
-  const compiled = /^dist\/(.*)\.js$/.exec(path);
+  const compiled = /^(?:dist|build)\/(.*)\.js$/.exec(path);
   return compiled ? `${compiled[1]}.ts` : path;
 }
 
@@ -144,6 +144,7 @@ test('the checker catches each kind of bad citation', () => {
     ['README.md', 'See [the sample](config/pgveil.yaml#x).', /^$/],
     ['README.md', 'Literals are made in `src/policy/nowhere.ts`.', /cites src\/policy\/nowhere\.ts/],
     ['README.md', 'Run `node dist/bench/nothing.js`.', /cites bench\/nothing\.ts/],
+    ['README.md', 'Run `node build/bench/nothing.js`.', /cites bench\/nothing\.ts/],
     ['config/pgveil.yaml', '# Reference: docs/nothing.md', /cites docs\/nothing\.md/],
     ['config/pgveil.yaml', '# yaml-language-server: $schema=schema/none.json', /\$schema=schema\/none\.json does not exist/],
   ];
