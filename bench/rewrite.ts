@@ -1,5 +1,5 @@
 // Rewrite latency (issue 4, DESIGN §4): p50/p99 of
-//   (a) a cache hit — the real hit path, ActivePolicy.decide() with the
+//   (a) a cache hit — the real hit path, DecisionEngine.decide() with the
 //       statement's constants varied, so simple-protocol texts hit by shape;
 //   (b) a cache miss — rewriteSql(): parse, analyze, splice, verify; plus the
 //       miss through decide() (a comment makes every text a new shape, so
@@ -29,7 +29,7 @@ import { loadCatalog } from '../src/catalog/load.js';
 import { parseSearchPath } from '../src/catalog/resolve.js';
 import { compilePolicy, profileFor } from '../src/policy/compile.js';
 import { rewriteSql } from '../src/rewrite/rewrite.js';
-import { ActivePolicy } from '../src/session/active-policy.js';
+import { DecisionEngine } from '../src/engine/engine.js';
 import { silentLogger } from '../src/observe/log.js';
 
 const scale = Number(process.argv[2] ?? 1);
@@ -174,8 +174,8 @@ users:
   await svc.end();
   const profile = profileFor(compiled, alice);
 
-  // Hit path: the real ActivePolicy, loaded against the same server.
-  const active = new ActivePolicy(config, servicePassword, silentLogger);
+  // Hit path: the real DecisionEngine, loaded against the same server.
+  const active = new DecisionEngine(config, servicePassword, silentLogger);
   await active.load(users, policy);
   const activeProfile = active.profileFor(alice)!;
 

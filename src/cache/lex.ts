@@ -1,5 +1,6 @@
-// The pieces of PostgreSQL's lexer (scan.l) the shape scanner needs: character
-// classes, comments, quoted identifiers, quoted and dollar-quoted strings.
+// The pieces of PostgreSQL's lexer (scan.l) that lex-token.ts assembles into
+// tokens: character classes, comments, quoted identifiers, quoted and
+// dollar-quoted strings.
 // Each token function takes the index just past the opening delimiter and
 // returns the index just past the token, or FAIL on a lexical error.
 

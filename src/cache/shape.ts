@@ -22,11 +22,8 @@
 // literal across whitespace that contains a newline and `--` comments
 // ('a'\n-- note\n'b' is the one literal 'ab'); libpg-query's scanner stops at
 // the comment. The upstream server is what runs the text, so its rule wins.
-import {
-  FAIL, NOT_STRING, blockCommentEnd, dollarEnd, identEnd, identQuotedEnd, isDigit, lineEnd, quotedEnd, resumeAt,
-} from './lex.js';
-import { eStringEnd } from './lex-e-string.js';
-import { numberEnd, numberIsFloat } from './lex-number.js';
+import { FAIL, identEnd } from './lex.js';
+import { Quick, QUICK, Token, tokenEnd, tokenKind } from './lex-token.js';
 
 export interface Shape {
   /** The text with each constant replaced by `\u0000` + kind letter (see `Kind`). */
@@ -77,22 +74,16 @@ function modernNumber(sql: string, start: number, end: number): boolean {
   return false;
 }
 
-// What a character at the start of a token begins; a table so the main loop
-// is one indexed load and a dense switch.
-const enum Act { Skip, Ident, Digit, Quote, DQuote, Minus, Slash, Dollar, Dot, BitsHex, E, U }
-const ACT = new Uint8Array(128);
-
-for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  if (/[A-Za-z_]/.test(ch)) ACT[c] = /[bBxX]/.test(ch) ? Act.BitsHex : /[eE]/.test(ch) ? Act.E : /[uU]/.test(ch) ? Act.U : Act.Ident;
-  if (/[0-9]/.test(ch)) ACT[c] = Act.Digit;
-}
-ACT[39] = Act.Quote;
-ACT[34] = Act.DQuote;
-ACT[45] = Act.Minus;
-ACT[47] = Act.Slash;
-ACT[36] = Act.Dollar;
-ACT[46] = Act.Dot;
+// The shape kind of each token kind; 0 for tokens that are not constants.
+const SHAPE_KIND = new Uint8Array(Token.BlockComment + 1);
+SHAPE_KIND[Token.String] = Kind.String;
+SHAPE_KIND[Token.EString] = Kind.String;
+SHAPE_KIND[Token.Dollar] = Kind.String;
+SHAPE_KIND[Token.UnicodeString] = Kind.Unicode;
+SHAPE_KIND[Token.Bits] = Kind.Bits;
+SHAPE_KIND[Token.Hex] = Kind.Hex;
+SHAPE_KIND[Token.Integer] = Kind.Integer;
+SHAPE_KIND[Token.Float] = Kind.Float;
 
 // Scratch for (start, end, kind) triples, reused across calls so a scan
 // allocates only its result.
@@ -109,94 +100,24 @@ export function scanShape(sql: string): Shape | undefined {
   let i = 0;
   while (i < n) {
     const c = sql.charCodeAt(i);
-    const start = i;
-    let end: number;
-    let kind: Kind;
-    switch (c < 128 ? ACT[c] : Act.Ident) {
-      case Act.Skip: // whitespace, operators, punctuation
-        i++;
-        continue;
-      case Act.Ident:
-        // N'…' needs no case: the identifier stops at the quote, which then
-        // starts an ordinary string, exactly as scan.l's {xnstart} does.
-        i = identEnd(sql, i + 1, n);
-        continue;
-      case Act.Digit:
-        end = numberEnd(sql, i, n);
-        kind = numberIsFloat ? Kind.Float : Kind.Integer;
-        if (end !== FAIL && modernNumber(sql, start, end)) kind = Kind.Modern;
-        break;
-      case Act.Quote:
-        end = quotedEnd(sql, i + 1, n, true);
-        kind = Kind.String;
-        break;
-      case Act.DQuote:
-        end = identQuotedEnd(sql, i + 1, n);
-        if (end === FAIL) return undefined;
-        i = end;
-        continue;
-      case Act.Minus:
-        i = sql.charCodeAt(i + 1) === 45 ? lineEnd(sql, i + 2, n) : i + 1;
-        continue;
-      case Act.Slash:
-        if (sql.charCodeAt(i + 1) === 42) {
-          i = blockCommentEnd(sql, i + 2, n);
-          if (i === FAIL) return undefined;
-        } else i++;
-        continue;
-      case Act.Dollar:
-        end = dollarEnd(sql, i, n);
-        if (end === FAIL) return undefined;
-        if (end === NOT_STRING) { // a parameter or a lone '$'
-          i = resumeAt;
-          continue;
-        }
-        kind = Kind.String;
-        break;
-      case Act.Dot:
-        if (isDigit(sql.charCodeAt(i + 1))) {
-          end = numberEnd(sql, i, n);
-          kind = numberIsFloat ? Kind.Float : Kind.Integer;
-          if (end !== FAIL && modernNumber(sql, start, end)) kind = Kind.Modern;
-          break;
-        }
-        i += sql.charCodeAt(i + 1) === 46 ? 2 : 1; // '..' is one token, so '..5' is '..' then 5
-        continue;
-      case Act.BitsHex:
-        if (sql.charCodeAt(i + 1) === 39) {
-          end = quotedEnd(sql, i + 2, n, false);
-          kind = (c | 0x20) === 98 ? Kind.Bits : Kind.Hex;
-          break;
-        }
-        i = identEnd(sql, i + 1, n);
-        continue;
-      case Act.E:
-        if (sql.charCodeAt(i + 1) === 39) {
-          end = eStringEnd(sql, i + 2, n);
-          kind = Kind.String;
-          break;
-        }
-        i = identEnd(sql, i + 1, n);
-        continue;
-      default: // U, u
-        if (sql.charCodeAt(i + 1) === 38) { // U&
-          const q = sql.charCodeAt(i + 2);
-          if (q === 39) {
-            end = quotedEnd(sql, i + 3, n, true);
-            kind = Kind.Unicode;
-            break;
-          }
-          if (q === 34) {
-            end = identQuotedEnd(sql, i + 3, n);
-            if (end === FAIL) return undefined;
-            i = end;
-            continue;
-          }
-        }
-        i = identEnd(sql, i + 1, n);
-        continue;
+    const quick = c < 128 ? QUICK[c] : Quick.Word;
+    if (quick === Quick.Skip) { // whitespace, punctuation, operators
+      i++;
+      continue;
     }
-    if (end === FAIL) return undefined;
+    if (quick === Quick.Word) {
+      i = identEnd(sql, i + 1, n);
+      continue;
+    }
+    const start = i;
+    const end = tokenEnd(sql, i, n);
+    if (end === FAIL) return undefined; // a lexical error
+    let kind = SHAPE_KIND[tokenKind];
+    if (kind === 0) { // not a constant
+      i = end;
+      continue;
+    }
+    if ((kind === Kind.Integer || kind === Kind.Float) && modernNumber(sql, start, end)) kind = Kind.Modern;
     const at = count * 3;
     if (at + 3 > scratch.length) {
       const grown = new Int32Array(scratch.length * 2);

@@ -3,7 +3,7 @@
 import { buildForest, coverage, rootAlongFirstParent, type InheritRow } from './inheritance.js';
 import { findReaders, type DependencyEdge, type ReaderFunction, type ReaderRelation } from './readers.js';
 import { functionKey } from './resolve.js';
-import type { Catalog, CatalogColumn, CatalogRelation, RelationKind } from './types.js';
+import type { CatalogColumn, CatalogRelation, RelationKind, UnguardedCatalog } from './types.js';
 
 export interface NamespaceRow { oid: number; nspname: string; usable: boolean }
 export interface RelationRow { oid: number; relnamespace: number; relname: string; relkind: string; reltoastrelid: number }
@@ -81,7 +81,7 @@ export function assembleCatalog(
   rows: CatalogRows,
   protectedNames: ReadonlyArray<readonly [string, string]>,
   serviceRole: string,
-): Catalog {
+): Omit<UnguardedCatalog, 'serverVersionNum' | 'systemViews'> {
   const protectedPairs = new Set(protectedNames.map(([s, t]) => pairKey(s, t)));
   const namespaces = new Map(rows.namespaces.map((n) => [n.oid, n]));
   const schemaOf = (nsOid: number): string => namespaces.get(nsOid)?.nspname ?? '';

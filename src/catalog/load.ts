@@ -1,12 +1,14 @@
 // Reads the upstream schema through the service role's connection, in one
 // round trip (see load-sql.ts), at start and on every policy reload. Every
 // catalog it reads (pg_class, pg_proc, pg_depend, …) is readable by any role,
-// so the service role need not be a superuser.
+// so the service role need not be a superuser. This is the one place the
+// catalog is read: the guard facts (guards.ts) are read here too.
 import type pg from 'pg';
-import { canonicalTableKey, parseQualifiedName } from '../config/identifiers.js';
+import { canonicalRelation, canonicalTableKey, parseQualifiedName } from '../config/identifiers.js';
 import { assembleCatalog, type CatalogRows } from './assemble.js';
 import { CatalogResult, catalogSql } from './load-sql.js';
-import type { Catalog } from './types.js';
+import type { Catalog, UnguardedCatalog } from './types.js';
+import { loadGuards } from './guards.js';
 import { loadSystemViews } from './system-views.js';
 import { checkServerVersion } from './upstream-version.js';
 import { loadGrammar, majorOf } from '../rewrite/grammar-drift.js';
@@ -51,8 +53,6 @@ export async function loadCatalog(client: pg.ClientBase, opts: LoadCatalogOption
     functions: rowsOf(CatalogResult.Functions),
     leakproofOperators: rowsOf(CatalogResult.LeakproofOperators),
   };
-  const catalog = assembleCatalog(rows, names, opts.serviceRole);
-  catalog.serverVersionNum = serverVersionNum;
-  catalog.systemViews = await loadSystemViews(client);
-  return catalog;
+  const catalog: UnguardedCatalog = { ...assembleCatalog(rows, names, opts.serviceRole), serverVersionNum, systemViews: await loadSystemViews(client) };
+  return { ...catalog, ...await loadGuards(client, catalog, new Set(names.map(([schema, table]) => canonicalRelation(schema, table)))) };
 }

@@ -57,25 +57,11 @@ export function rootOf(catalog: Catalog, rel: CatalogRelation): CatalogRelation 
 /** Every partition / inheritance child below `oid`, at any depth, breadth-first; only those in the catalog. */
 export function descendantsOf(catalog: Catalog, oid: number): CatalogRelation[] {
   const out: CatalogRelation[] = [];
-  for (const child of walk(catalog.children ?? childrenFromParents(catalog), oid)) {
+  for (const child of walk(catalog.children, oid)) {
     const rel = catalog.byOid.get(child);
     if (rel) out.push(rel);
   }
   return out;
-}
-
-/** Rebuilds the child index from parentOid(s), for catalogs built by hand (tests) without `children`. */
-function childrenFromParents(catalog: Catalog): Map<number, number[]> {
-  const children = new Map<number, number[]>();
-  for (const rel of catalog.byOid.values()) {
-    const parents = rel.parentOids ?? (rel.parentOid === undefined ? [] : [rel.parentOid]);
-    for (const p of parents) {
-      const list = children.get(p);
-      if (list) list.push(rel.oid);
-      else children.set(p, [rel.oid]);
-    }
-  }
-  return children;
 }
 
 /** The key of a function in `readers` and `leakproofFunctions`. */
@@ -86,7 +72,7 @@ export function functionKey(schema: string, name: string): string {
 /**
  * Schemas, in search order, holding a function of this name that a call `schema.name(...)` or `name(...)`
  * could resolve to. Overloads are chosen by argument types across the whole path, so every schema listed
- * is a candidate, not only the first. Empty when the catalog has no function index or no such function.
+ * is a candidate, not only the first. Empty when there is no such function.
  */
 export function functionCandidates(
   catalog: Catalog,
@@ -94,7 +80,7 @@ export function functionCandidates(
   name: string,
   searchPath: readonly string[],
 ): string[] {
-  const holders = catalog.functionSchemas?.get(name);
+  const holders = catalog.functionSchemas.get(name);
   if (!holders) return [];
   if (schema !== undefined) return holders.has(schema) ? [schema] : [];
   return effectiveSearchPath(catalog, searchPath).filter((s) => holders.has(s));

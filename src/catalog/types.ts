@@ -43,7 +43,32 @@ export interface CatalogRelation {
   protectedBy?: number[];
 }
 
-export interface Catalog {
+/**
+ * What the rewriter's guards need beyond relations and functions. Like every security-relevant field of the
+ * catalog they are required: a catalog built without one is a type error, never a silent allow.
+ */
+export interface CatalogGuards {
+  /** Column names, in order, of the pg_catalog relations pgveil replaces with a guarded subquery (pg_class). */
+  systemColumns: Map<string, string[]>;
+  /** Every relation governed by the policy (listed ones and their descendants), with their indexes and TOAST: hidden from statistics columns. */
+  protectedOids: number[];
+  /** Operator name → non-system schemas defining an operator of that name (user-defined operators). */
+  userOperators: Map<string, Set<string>>;
+  /**
+   * Type name → user functions ("schema.name") that a cast to it may run:
+   * casts WITH FUNCTION outside pg_catalog, and CHECK constraints of domains
+   * calling such functions (THREATS A5).
+   */
+  typeFunctions: Map<string, string[]>;
+  /** Relation oid → columns in a unique index or a foreign key: a violation on write is an oracle (THREATS B9). */
+  uniqueColumns: Map<number, Set<string>>;
+  /** Relations other tables reference by foreign key: deleting from one can fail on another org's row (an oracle). */
+  referencedRelations: Set<number>;
+  /** Relations whose writes run user code: triggers, rules, or column defaults calling non-system functions. */
+  writeGuarded: Set<number>;
+}
+
+export interface Catalog extends CatalogGuards {
   /**
    * Every relation (indexes, composite types and toast tables too, as 'other': they share the name space) of
    * every schema the service role has USAGE on, pg_catalog and information_schema included; plus, whatever
@@ -73,41 +98,27 @@ export interface Catalog {
   leakproofOperators: Set<string>;
   /** The service role pgveil connects as (for `$user` in search_path). */
   serviceRole: string;
-  /** Column names, in order, of the pg_catalog relations pgveil replaces with a guarded subquery (pg_class). */
-  systemColumns?: Map<string, string[]>;
-  /** Every relation governed by the policy (listed ones and their descendants): hidden from statistics columns. */
-  protectedOids?: number[];
-  /** Operator name → non-system schemas defining an operator of that name (user-defined operators). */
-  userOperators?: Map<string, Set<string>>;
-  /**
-   * Type name → user functions ("schema.name") that a cast to it may run:
-   * casts WITH FUNCTION outside pg_catalog, and CHECK constraints of domains
-   * calling such functions (THREATS A5).
-   */
-  typeFunctions?: Map<string, string[]>;
-  /** Relation oid → columns in a unique index or a foreign key: a violation on write is an oracle (THREATS B9). */
-  uniqueColumns?: Map<number, Set<string>>;
-  /** Relations other tables reference by foreign key: deleting from one can fail on another org's row (an oracle). */
-  referencedRelations?: Set<number>;
-  /** Relations whose writes run user code: triggers, rules, or column defaults calling non-system functions. */
-  writeGuarded?: Set<number>;
   /**
    * The upstream's server_version_num (e.g. 140011, 180004): which major's grammar reads the statements
-   * (THREATS A11, rewrite/grammar-drift.ts). Absent in hand-built catalogs, which then count as 18.
+   * (THREATS A11, rewrite/grammar-drift.ts).
    */
-  serverVersionNum?: number;
+  serverVersionNum: number;
   /** When the catalog was read (ms since epoch). */
   loadedAt: number;
-  /** Direct children (pg_inherits) of every parent: parent oid → child oids. descendantsOf() uses it when present. */
-  children?: Map<number, number[]>;
+  /** Direct children (pg_inherits) of every parent: parent oid → child oids (descendantsOf() in resolve.ts). */
+  children: Map<number, number[]>;
   /**
    * proname → schemas (with USAGE) that hold a function, procedure or aggregate of that name: lets the rewriter tell
-   * whether an unqualified call can resolve outside pg_catalog (functionCandidates() in resolve.ts).
+   * whether an unqualified call can resolve outside pg_catalog (functionCandidates() in resolve.ts), and refuse a
+   * call of a function it does not know.
    */
-  functionSchemas?: Map<string, Set<string>>;
+  functionSchemas: Map<string, Set<string>>;
   /**
    * pg_catalog view name → the functions its definition calls and the ones producing its rows (system-views.ts):
    * a refused view's row-producing functions are refused with it, an allowed view's statistics functions allowed.
    */
-  systemViews?: Map<string, SystemView>;
+  systemViews: Map<string, SystemView>;
 }
+
+/** The catalog before its guard facts are read (load.ts, guards.ts). */
+export type UnguardedCatalog = Omit<Catalog, keyof CatalogGuards>;

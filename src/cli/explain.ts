@@ -1,8 +1,8 @@
 // `pgveil explain --config FILE --user U [--search-path P] "SQL"`: the
 // operator's view of what one user's statement becomes. It loads the files,
 // reads the upstream catalog as the service role (exactly what `serve` does
-// on a policy load), binds the user's profile and prints the rewrite or the
-// refusal, the rules that applied and the relations the statement touches.
+// on a policy load), binds the user's profile, asks the decision engine and
+// prints the rewrite or the refusal, the rules that applied and the relations the statement touches.
 // Only the named user's profile is ever bound, so no other user's filter can
 // appear in the output.
 // Exit codes: 0 rewritten or forwarded, 1 refused (or the upstream could not
@@ -15,11 +15,12 @@ import { loadAll } from '../config/load.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { resolveSecret } from '../secrets/seal.js';
 import { displayFile } from '../config/errors.js';
-import { ActivePolicy, CatalogUnavailableError } from '../session/active-policy.js';
+import { applicationNamePrefix, CatalogUnavailableError, DecisionEngine } from '../engine/engine.js';
 import { openServiceClient } from '../upstream/service-client.js';
 import { parseSearchPath } from '../catalog/resolve.js';
-import { rewriteSql, type Outcome } from '../rewrite/rewrite.js';
+import type { Outcome } from '../rewrite/rewrite.js';
 import type { Profile } from '../policy/types.js';
+import { describeMask } from '../policy/mask-kinds.js';
 import { silentLogger } from '../observe/log.js';
 
 const usage = `usage: pgveil explain --config <file> --user <user> [--search-path <value>] "<sql>"
@@ -57,17 +58,16 @@ export const command: Command = {
     let masterKey: Uint8Array | undefined;
     const upstreamPassword = resolveSecret(config.upstream.password, () => (masterKey ??= loadMasterKey(config.secrets)), `${displayFile(config.file)}: upstream.password`);
     await loadModule();
-    const active = new ActivePolicy(config, upstreamPassword, silentLogger);
+    const engine = new DecisionEngine(config, upstreamPassword, silentLogger);
     try {
-      await active.load(users, policy);
+      await engine.load(users, policy);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       console.error(`pgveil explain: ${message}`);
       // The upstream being unreachable is a runtime failure; a policy that does not compile or fit is configuration.
       return err instanceof CatalogUnavailableError ? 1 : 2;
     }
-    const snapshot = active.current!;
-    const profile = active.profileFor(user)!;
+    const profile = engine.profileFor(user)!;
 
     let searchPath = searchPathFromOption;
     if (!searchPath) {
@@ -79,7 +79,8 @@ export const command: Command = {
       }
     }
 
-    const outcome = rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown: true, rules: snapshot.rules });
+    // The engine's own uncached path: the same snapshot and rewrite input a session's statement gets.
+    const outcome = engine.explain(sql, profile, searchPath, applicationNamePrefix(user.name))!;
     console.log(render(outcome, profile));
     return outcome.kind === 'refuse' ? 1 : 0;
   },
@@ -119,8 +120,7 @@ function render(outcome: Outcome, profile: Profile): string {
     if (!table) continue;
     for (const filter of table.filters) lines.push(`    filter: ${filter}`);
     for (const [column, mask] of table.masks) {
-      const options = Object.entries(mask.options).filter(([k]) => k !== 'parts').map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-      lines.push(`    mask: ${column} ${mask.kind}${options.length ? ` (${options.join(', ')})` : ''}`);
+      lines.push(`    mask: ${column} ${describeMask(mask)}`);
     }
   }
   lines.push('relations:');

@@ -8,6 +8,7 @@ import { known } from './users-file.js';
 import type { PathSegment } from './errors.js';
 import type { YamlSource } from './yaml-source.js';
 import { offlinePolicyProblems, policyShapeProblem, writtenPath } from '../policy/check.js';
+import { maskKindOf } from '../policy/mask-kinds.js';
 
 type RawExcept = Partial<Except>;
 type RawSubjects = Partial<Omit<Subjects, 'except'>> & { except?: RawExcept };
@@ -17,9 +18,6 @@ interface RawTable {
   redaction: Record<string, MaskRule>;
 }
 interface RawPolicy extends Omit<PolicyFile, 'file' | 'tables'> { tables: Record<string, RawTable | null> }
-
-/** Defaults of the partial mask's options (the schema cannot give per-kind defaults). */
-export const partialDefaults = { keepFirst: 0, keepLast: 0, fill: 'X' } as const;
 
 /** `source.data` must already be schema-valid. With `users`, organizations named in rules must exist. */
 export function buildPolicy(source: YamlSource, users?: UsersFile): PolicyFile {
@@ -82,10 +80,13 @@ export function buildPolicy(source: YamlSource, users?: UsersFile): PolicyFile {
         continue;
       }
       firstColumn.set(name, column);
-      if (rule.mask === 'custom' && typeof rule.expr === 'string') {
-        for (const problem of placeholderProblems(rule.expr, { column: true })) source.report([...cp, 'expr'], problem);
+      const kind = maskKindOf(rule.mask);
+      const expr = kind?.templateOption;
+      if (expr !== undefined && typeof rule[expr] === 'string') {
+        for (const problem of placeholderProblems(rule[expr], { column: true })) source.report([...cp, expr], problem);
       }
-      const mask: MaskRule = rule.mask === 'partial' ? { ...partialDefaults, ...rule } : { ...rule };
+      // The schema cannot give per-kind defaults: each kind's record does.
+      const mask: MaskRule = { ...kind?.defaults, ...rule };
       const ex = except([...cp, 'except'], rule.except as RawExcept | undefined);
       if (ex) mask.except = ex;
       table.redaction[name] = mask;

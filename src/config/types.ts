@@ -1,5 +1,6 @@
 // Typed shapes of the YAML files in SPEC §2, after validation and path
 // resolution (every path here is absolute).
+import type { MaskKind } from '../policy/mask-kinds.js';
 
 export type TlsMode = 'require' | 'prefer' | 'disable';
 export type UpstreamTlsMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
@@ -128,7 +129,7 @@ export interface PolicyTable {
 export interface Subjects { orgs: string[]; groups: string[]; users: string[]; except?: Except }
 
 export interface MaskRule {
-  mask: 'full' | 'partial' | 'email' | 'scramble' | 'hash' | 'null' | 'truncate' | 'round' | 'custom';
+  mask: MaskKind;
   except?: Except;
   [option: string]: unknown;
 }

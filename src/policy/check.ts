@@ -9,9 +9,9 @@
 import type { Catalog } from '../catalog/types.js';
 import { ConfigError, formatPath, type ConfigIssue, type PathSegment } from '../config/errors.js';
 import { canonicalColumnKey, canonicalTableKey } from '../config/identifiers.js';
-import type { PolicyFile } from '../config/types.js';
+import type { PolicyFile, UsersFile } from '../config/types.js';
 import { YamlSource } from '../config/yaml-source.js';
-import { compileTables, type CompiledPolicy, type PolicyProblem } from './compile.js';
+import { compilePolicy, compileTables, PolicyCompileError, type CompiledPolicy, type PolicyProblem } from './compile.js';
 import { checkMaskFits } from './masks.js';
 import { unqualifiedNames } from './qualified-names.js';
 
@@ -90,4 +90,23 @@ export function policyConfigError(file: string, problems: readonly PolicyProblem
     return { file, line, column, path: formatPath(path), message: p.message };
   });
   return new ConfigError(issues);
+}
+
+/**
+ * The policy compiled as serve, reload and explain use it; a compile problem
+ * becomes the same file:line:col ConfigError `pgveil check` reports (the
+ * loader runs the same compileTables, so the two cannot disagree).
+ */
+export function compileCheckedPolicy(policy: PolicyFile, users: UsersFile, generation: number): CompiledPolicy {
+  try {
+    return compilePolicy(policy, users, generation);
+  } catch (err) {
+    throw err instanceof PolicyCompileError ? policyConfigError(policy.file, err.located) : err;
+  }
+}
+
+/** Throws the problems upstreamPolicyProblems finds as one ConfigError at their lines. */
+export function checkAgainstUpstream(compiled: CompiledPolicy, catalog: Catalog, policyFile: string): void {
+  const problems = upstreamPolicyProblems(compiled, catalog);
+  if (problems.length) throw policyConfigError(policyFile, problems);
 }

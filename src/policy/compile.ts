@@ -11,6 +11,7 @@ import { parseQualifiedName } from '../config/identifiers.js';
 import type { Except, MaskRule, Organization, PolicyFile, Subjects, User, UsersFile } from '../config/types.js';
 import { canonicalProfile, profileKey } from './canonical.js';
 import { sqlLiteral } from './literals.js';
+import { maskKindOf, maskKinds } from './mask-kinds.js';
 import { mostRestrictive } from './precedence.js';
 import { bindTemplate, parseTemplate, type Template } from './template.js';
 import { expressionSyntaxProblem } from './expression-syntax.js';
@@ -26,9 +27,9 @@ export interface CompiledFilter {
 
 export interface CompiledMask {
   kind: MaskKind;
-  /** Options as written, minus `mask` and `except`. */
+  /** Options as written minus `mask` and `except`, as the kind's compile checked them. */
   options: Record<string, unknown>;
-  /** custom only: the scanned `expr`. */
+  /** A template the kind scanned from its options (custom's `expr`). */
   template?: Template;
   except?: Except;
 }
@@ -71,8 +72,6 @@ export class PolicyCompileError extends Error {
     this.problems = problems;
   }
 }
-
-const KEYED_MASKS: ReadonlySet<MaskKind> = new Set(['scramble', 'hash']);
 
 /** Compiles a loaded policy. Throws PolicyCompileError listing every problem. */
 export function compilePolicy(policy: PolicyFile, users: UsersFile, generation: number): CompiledPolicy {
@@ -125,7 +124,7 @@ export function compileTables(policy: PolicyFile, problems: PolicyProblem[]): Ma
       }
       const compiled = compileMask(rule, path, problems);
       if (!compiled) continue;
-      if (KEYED_MASKS.has(compiled.kind) && !policy.secrets.scrambleKey) {
+      if (maskKinds[compiled.kind].keyed && !policy.secrets.scrambleKey) {
         problems.push({ path, message: `mask ${compiled.kind} needs secrets.scrambleKey (the key the pgveil helper schema is installed with)` });
       }
       const list = masks.get(column[0]) ?? [];
@@ -139,40 +138,12 @@ export function compileTables(policy: PolicyFile, problems: PolicyProblem[]): Ma
 
 function compileMask(rule: MaskRule, where: PathSegment[], problems: PolicyProblem[]): CompiledMask | undefined {
   const { mask, except, ...options } = rule;
-  const out: CompiledMask = { kind: mask, options, ...(except ? { except } : {}) };
   const bad = (message: string) => { problems.push({ path: where, message }); return undefined; };
-  switch (mask) {
-    case 'partial': {
-      const { keepFirst = 0, keepLast = 0, fill = 'X' } = options;
-      if (!isCount(keepFirst) || !isCount(keepLast)) return bad('keepFirst and keepLast must be whole numbers ≥ 0');
-      if (typeof fill !== 'string' || [...fill].length !== 1) return bad('fill must be one character');
-      out.options = { keepFirst, keepLast, fill };
-      return out;
-    }
-    case 'truncate':
-      if (!['year', 'month', 'day'].includes(String(options.to))) return bad('to must be year, month or day');
-      return out;
-    case 'round':
-      if (typeof options.step !== 'number' || !(options.step > 0) || !Number.isFinite(options.step)) return bad('step must be a number > 0');
-      return out;
-    case 'custom': {
-      if (typeof options.expr !== 'string') return bad('expr must be an SQL expression');
-      const path = [...where, 'expr'];
-      const { template, problems: p } = parseTemplate(options.expr, { column: true });
-      problems.push(...p.map((message) => ({ path, message })));
-      const syntax = template && expressionSyntaxProblem(template);
-      if (syntax) problems.push({ path, message: syntax });
-      return template && !syntax ? { ...out, template } : undefined;
-    }
-    case 'full': case 'email': case 'scramble': case 'hash': case 'null':
-      return out;
-    default:
-      return bad(`unknown mask ${JSON.stringify(mask)}`);
-  }
-}
-
-function isCount(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  const kind = maskKindOf(mask);
+  if (!kind) return bad(`unknown mask ${JSON.stringify(mask)}`);
+  const compiled = kind.compile ? kind.compile(options, { bad, problemAt: (key, message) => problems.push({ path: [...where, key], message }) }) : { options };
+  if (!compiled) return undefined;
+  return { kind: mask, options: compiled.options, ...(except ? { except } : {}), ...(compiled.template ? { template: compiled.template } : {}) };
 }
 
 /** The user's effective policy: the same object for every user whose effective policy is equal. */
@@ -228,12 +199,10 @@ function tableProfile(compiled: CompiledPolicy, t: CompiledTable, user: User, bi
 }
 
 function maskSpec(rule: CompiledMask, bind: Binder): MaskSpec {
-  if (rule.kind !== 'custom' || !rule.template) return { kind: rule.kind, options: { ...rule.options } };
-  const parts = bindTemplate(rule.template, bind);
-  if (parts === undefined) return { kind: 'null', options: {} };
-  // `parts` are the pieces between `${column}`s: masks.ts joins them with the
-  // column reference, so text inside a bound literal is never substituted.
-  return { kind: 'custom', options: { expr: parts.join('${column}'), parts } };
+  const kind = maskKinds[rule.kind];
+  if (!rule.template || !kind.bind) return { kind: rule.kind, options: { ...rule.options } };
+  const options = kind.bind(rule.template, bind);
+  return options === undefined ? { kind: 'null', options: {} } : { kind: rule.kind, options };
 }
 
 type Binder = (slot: string) => string | undefined;

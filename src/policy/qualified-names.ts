@@ -28,7 +28,7 @@ export function unqualifiedNames(template: Template, catalog: Catalog): string[]
     const fc = record.FuncCall as { funcname?: Array<{ String?: { sval: string } }> } | undefined;
     if (fc?.funcname?.length === 1) {
       const name = fc.funcname[0].String?.sval ?? '';
-      if (!catalog.functionSchemas?.get(name)?.has('pg_catalog')) problems.push(`function "${name}" must be schema-qualified`);
+      if (!catalog.functionSchemas.get(name)?.has('pg_catalog')) problems.push(`function "${name}" must be schema-qualified`);
     }
     for (const v of Object.values(record)) if (v && typeof v === 'object') stack.push(v);
   }

@@ -8,6 +8,7 @@ import { UpstreamSetupError } from '../catalog/upstream-version.js';
 
 export { UpstreamSetupError };
 import type { CompiledPolicy } from './compile.js';
+import { maskKinds } from './mask-kinds.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { resolveSecret } from '../secrets/seal.js';
 import { HELPER_SCHEMA, scrambleInstallSql, scrambleKeyFromSecret, scrambleKeyId, type ScrambleInstallOptions } from './scramble-sql.js';
@@ -55,13 +56,13 @@ export async function installedKeyProblem(client: Queryable, key: Buffer): Promi
 /** Whether any mask of the compiled policy runs a keyed helper (scramble or hash). */
 export function policyUsesKeyedMasks(compiled: CompiledPolicy): boolean {
   for (const table of compiled.tables.values()) {
-    for (const masks of table.masks.values()) if (masks.some((m) => m.kind === 'scramble' || m.kind === 'hash')) return true;
+    for (const masks of table.masks.values()) if (masks.some((m) => maskKinds[m.kind].keyed)) return true;
   }
   return false;
 }
 
 /**
- * Startup and every reload (called from ActivePolicy.load with the service
+ * Startup and every reload (called from DecisionEngine.load with the service
  * role's connection): a policy with scramble/hash masks needs the helper
  * schema installed upstream with its key, or every masked read would fail.
  * Throws UpstreamSetupError (the old policy stays on reload; serve exits 2

@@ -36,8 +36,10 @@ export function parseTemplate(text: string, opts: { column: boolean }): { templa
     const next = text[i + 1] ?? '';
     const prevIdent = i > 0 && identChar.test(text[i - 1]);
     if (c === '-' && next === '-') {
-      const end = text.indexOf('\n', i);
-      i = end === -1 ? text.length : end;
+      // PostgreSQL ends a `--` comment at \r as at \n: what follows a \r is live SQL.
+      let end = i + 2;
+      while (end < text.length && text[end] !== '\n' && text[end] !== '\r') end++;
+      i = end;
       piece += ' ';
     } else if (c === '/' && next === '*') {
       const end = blockCommentEnd(text, i);

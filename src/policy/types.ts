@@ -2,8 +2,10 @@
 // everything of the policy that applies to one user, with attributes bound as
 // SQL literals; users whose profiles are equal share one interned object, and
 // so share rewrite-cache entries.
+import type { MaskKind } from './mask-kinds.js';
 
-export type MaskKind = 'full' | 'partial' | 'email' | 'scramble' | 'hash' | 'null' | 'truncate' | 'round' | 'custom';
+/** The names of the mask kinds, one record each in mask-kinds.ts. */
+export type { MaskKind };
 
 export interface MaskSpec {
   kind: MaskKind;

@@ -113,6 +113,21 @@ export function readDataRowFirstText(buf: Buffer, start: number, end: number): s
   return buf.toString('utf8', start + 6, start + 6 + length);
 }
 
+/** An Authentication request: its code and the data after it. */
+export function readAuthentication(buf: Buffer, start: number, end: number): { code: number; data: Buffer } {
+  return { code: buf.readInt32BE(start), data: buf.subarray(start + 4, end) };
+}
+
+/** BackendKeyData: the backend's process id and its secret key (copied: the frame's buffer is reused). */
+export function readBackendKeyData(buf: Buffer, start: number, end: number): { processId: number; secretKey: Buffer } {
+  return { processId: buf.readInt32BE(start), secretKey: Buffer.from(buf.subarray(start + 4, end)) };
+}
+
+/** ReadyForQuery: the transaction status byte (TxStatus). */
+export function readReadyForQuery(buf: Buffer, start: number): number {
+  return buf[start];
+}
+
 /** A ParameterStatus body: the setting's name and value. */
 export function readParameterStatus(buf: Buffer, start: number, end: number): { name: string; value: string } {
   const nameEnd = buf.indexOf(0, start);

@@ -69,3 +69,18 @@ export const enum TxStatus {
   InBlock = 0x54, // T
   Failed = 0x45, // E
 }
+
+/** A typed message's header (type byte and Int32 length): its body starts this many bytes in. */
+export const MESSAGE_HEADER_BYTES = 5;
+
+/** The one-byte answer to an SSLRequest. */
+export const enum SslAnswer {
+  Accepted = 0x53, // S
+  Refused = 0x4e, // N
+}
+
+/** What a Close message names. */
+export const enum CloseTarget {
+  Statement = 0x53, // S
+  Portal = 0x50, // P
+}

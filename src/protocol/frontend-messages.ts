@@ -1,7 +1,7 @@
 // Decoders for the frontend messages pgveil must look into. Everything else
 // is forwarded as raw bytes. Each reader takes the frame's body bounds.
 import { PgError, SqlState } from '../errors.js';
-import { StartupCode } from './codes.js';
+import { CloseTarget, Frontend, StartupCode } from './codes.js';
 
 function violation(message: string): PgError {
   return new PgError(SqlState.ProtocolViolation, message, { severity: 'FATAL' });
@@ -78,6 +78,18 @@ export function readBindNames(buf: Buffer, start: number, end: number): { portal
   return { portal: buf.toString('utf8', start, portalEnd), statement: buf.toString('utf8', portalEnd + 1, cstringEnd(buf, portalEnd + 1, end)) };
 }
 
+/** Close: the prepared statement or portal it closes; undefined for another target byte (upstream answers that). */
+export function readClose(buf: Buffer, start: number, end: number): { target: 'statement' | 'portal'; name: string } | undefined {
+  const target = buf[start];
+  if (target !== CloseTarget.Statement && target !== CloseTarget.Portal) return undefined;
+  return { target: target === CloseTarget.Statement ? 'statement' : 'portal', name: readQuery(buf, start + 1, end) };
+}
+
+/** Execute: the portal it runs (its first C string). */
+export function readExecutePortal(buf: Buffer, start: number, end: number): string {
+  return buf.toString('utf8', start, cstringEnd(buf, start, end));
+}
+
 export interface SaslInitialResponse { mechanism: string; data: Buffer }
 
 export function readSaslInitialResponse(buf: Buffer, start: number, end: number): SaslInitialResponse {
@@ -108,6 +120,28 @@ export function writeParse(name: string, query: string, src: Buffer, paramsOffse
   pos += out.write(query, pos);
   out[pos++] = 0;
   src.copy(out, pos, paramsOffset, end);
+  return out;
+}
+
+/** Builds a Parse message that declares no parameter types. */
+export function writeParseText(name: string, query: string): Buffer {
+  const nameLen = Buffer.byteLength(name);
+  const queryLen = Buffer.byteLength(query);
+  const out = Buffer.alloc(1 + 4 + nameLen + 1 + queryLen + 1 + 2); // zeroed: the NULs and the Int16 count 0
+  out[0] = Frontend.Parse;
+  out.writeInt32BE(out.length - 1, 1);
+  out.write(name, 5);
+  out.write(query, 5 + nameLen + 1);
+  return out;
+}
+
+/** A CancelRequest (an untyped startup-phase packet) for a backend's process id and secret key. */
+export function writeCancelRequest(processId: number, secretKey: Buffer): Buffer {
+  const out = Buffer.alloc(12 + secretKey.length);
+  out.writeInt32BE(out.length, 0);
+  out.writeInt32BE(StartupCode.CancelRequest, 4);
+  out.writeInt32BE(processId, 8);
+  secretKey.copy(out, 12);
   return out;
 }
 

@@ -4,7 +4,7 @@ import { parseSync } from 'libpg-query';
 import type { Catalog } from '../catalog/types.js';
 import type { Profile } from '../policy/types.js';
 import { PgError, SqlState } from '../errors.js';
-import { Analyzer, type Analysis, type StatementRules } from './analyze.js';
+import { Analyzer, type Analysis, type Findings, type StatementRules } from './analyze.js';
 
 export type { StatementRules } from './analyze.js';
 import { grammarDrift, majorOf, PGVEIL_MAJOR } from './grammar-drift.js';
@@ -29,20 +29,11 @@ export interface RewriteInput {
   applicationNamePrefix?: string;
 }
 
-interface Common {
-  /** False when the outcome depends on a constant's value: never share it across texts of one shape. */
-  shapeSafe: boolean;
+/** What every outcome carries: the analysis's findings (documented there), relations as a list. */
+type Common = Omit<Findings, 'relations' | 'objects'> & {
   relations: string[];
-  applied: string[];
-  searchPathChange?: Analysis['searchPathChange'];
-  /** Prepared statements and cursors created, used or dropped, per statement (see effects.ts). */
   objects: readonly ObjectEffect[];
-  endsTransaction?: boolean;
-  /** Embeds the session's user (application_name): not cacheable across users. */
-  perUser?: boolean;
-  /** Names a relation without its schema: a prepared statement of it must be re-checked when search_path changes. */
-  usesSearchPath?: boolean;
-}
+};
 
 export type Outcome =
   | (Common & { kind: 'forward' })
@@ -99,20 +90,11 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     ...(input.rules ?? noStatementRules),
     applicationNamePrefix: input.applicationNamePrefix,
   }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
-  const common: Common = {
-    shapeSafe: analysis.shapeSafe,
-    relations: [...analysis.relations],
-    applied: analysis.applied,
-    searchPathChange: analysis.searchPathChange,
-    objects: analysis.objects,
-    endsTransaction: analysis.endsTransaction,
-    perUser: analysis.perUser,
-    usesSearchPath: analysis.usesSearchPath,
-  };
+  const common = commonOf(analysis);
   if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };
   // THREATS A11: what goes upstream must read there as PostgreSQL 18's grammar read it (only ever on a cache miss;
   // after the analyzer, whose refusals stand whatever the upstream's grammar says).
-  const major = input.catalog.serverVersionNum ? majorOf(input.catalog.serverVersionNum) : PGVEIL_MAJOR;
+  const major = majorOf(input.catalog.serverVersionNum);
   if (major < PGVEIL_MAJOR) {
     const drift = grammarDrift(sql, stmts, major);
     if (drift) return { kind: 'refuse', error: drift, ...common, shapeSafe: false };
@@ -137,4 +119,10 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     };
   }
   return { kind: 'rewrite', sql: spliced.sql, mapIndex: spliced.map, ...common };
+}
+
+/** The findings of an analysis as every outcome carries them (any finding added to Findings comes along). */
+function commonOf(analysis: Analysis): Common {
+  const { edits: _edits, cteReferences: _cteReferences, refusal: _refusal, searchPaths: _searchPaths, relations, ...findings } = analysis;
+  return { ...findings, relations: [...relations] };
 }

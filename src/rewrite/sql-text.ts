@@ -1,7 +1,11 @@
 // The statement text as the splicer sees it: libpg-query reports node
 // locations as UTF-8 byte offsets, JavaScript strings index UTF-16 code
 // units. Most SQL is ASCII, where both agree and no table is built.
-// Also the few lexical helpers the splicer needs to find where a name ends.
+// Also the few lexical helpers the splicer needs to find where a name ends,
+// built on the shape scanner's lexer (cache/lex-token.ts), which follows
+// PostgreSQL's scan.l: both read a comment, a literal or a name alike.
+import { FAIL, blockCommentEnd, identCont, lineEnd } from '../cache/lex.js';
+import { Token, isSpace, tokenEnd, tokenKind } from '../cache/lex-token.js';
 
 export class SqlText {
   private byteToChar?: Uint32Array;
@@ -30,61 +34,39 @@ function buildByteMap(text: string): Uint32Array {
   return map;
 }
 
-function isIdentStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c >= 128;
-}
-
-function isIdentChar(c: number): boolean {
-  return isIdentStart(c) || (c >= 48 && c <= 57) || c === 36;
-}
-
-/** Skips whitespace and comments (`--`, nested `/* *\/`) from `i`. */
+/** Skips whitespace and comments (`--` up to \n or \r, nested `/* *\/`) from `i`; an unterminated block comment runs to the end. */
 export function skipSpace(sql: string, i: number): number {
+  const n = sql.length;
   for (;;) {
     const c = sql.charCodeAt(i);
-    if (c === 32 || c === 9 || c === 10 || c === 13 || c === 12) { i++; continue; }
-    if (c === 45 && sql.charCodeAt(i + 1) === 45) { // --
-      while (i < sql.length && sql.charCodeAt(i) !== 10) i++;
-      continue;
-    }
-    if (c === 47 && sql.charCodeAt(i + 1) === 42) { // /*
-      let depth = 1;
-      i += 2;
-      while (i < sql.length && depth > 0) {
-        if (sql.charCodeAt(i) === 47 && sql.charCodeAt(i + 1) === 42) { depth++; i += 2; }
-        else if (sql.charCodeAt(i) === 42 && sql.charCodeAt(i + 1) === 47) { depth--; i += 2; }
-        else i++;
-      }
+    if (isSpace(c)) { i++; continue; }
+    const next = sql.charCodeAt(i + 1);
+    if (c === 45 && next === 45) { i = lineEnd(sql, i + 2, n); continue; } // --
+    if (c === 47 && next === 42) { // /*
+      const end = blockCommentEnd(sql, i + 2, n);
+      if (end === FAIL) return n;
+      i = end;
       continue;
     }
     return i;
   }
 }
 
-/** End of one identifier (quoted or not, including U&"…") starting at `i`; -1 if none starts there. */
+/** End of one identifier (quoted or not, including U&"…" and its UESCAPE clause) starting at `i`; -1 if none starts there. */
 export function identifierEnd(sql: string, i: number): number {
-  let c = sql.charCodeAt(i);
-  if ((c === 85 || c === 117) && sql.charCodeAt(i + 1) === 38 && sql.charCodeAt(i + 2) === 34) { i += 2; c = 34; } // U&"
-  if (c === 34) {
-    for (let j = i + 1; j < sql.length; j++) {
-      if (sql.charCodeAt(j) === 34) {
-        if (sql.charCodeAt(j + 1) === 34) { j++; continue; }
-        let end = j + 1;
-        // A UESCAPE clause belongs to the identifier.
-        const after = skipSpace(sql, end);
-        if (/^uescape/i.test(sql.slice(after, after + 7))) {
-          const q = skipSpace(sql, after + 7);
-          if (sql.charCodeAt(q) === 39) end = sql.indexOf("'", q + 1) + 1;
-        }
-        return end;
-      }
-    }
-    return -1;
-  }
-  if (!isIdentStart(c)) return -1;
-  let j = i + 1;
-  while (j < sql.length && isIdentChar(sql.charCodeAt(j))) j++;
-  return j;
+  const n = sql.length;
+  if (!(i >= 0 && i < n) || isSpace(sql.charCodeAt(i))) return -1;
+  const end = tokenEnd(sql, i, n);
+  if (end === FAIL) return -1;
+  if (tokenKind === Token.Ident || tokenKind === Token.Quoted) return end;
+  if (tokenKind !== Token.UnicodeIdent) return -1;
+  // A UESCAPE clause belongs to the identifier.
+  const after = skipSpace(sql, end);
+  if (after >= n || tokenEnd(sql, after, n) !== after + 7 || (tokenKind as Token) !== Token.Ident || sql.slice(after, after + 7).toLowerCase() !== 'uescape') return end;
+  const q = skipSpace(sql, after + 7);
+  if (q >= n) return end;
+  const escapeEnd = tokenEnd(sql, q, n);
+  return escapeEnd !== FAIL && (tokenKind as Token) === Token.String ? escapeEnd : end;
 }
 
 /** End of a dotted name of exactly `parts` identifiers starting at `i` (comments allowed around dots); -1 if the text does not match. */
@@ -105,12 +87,12 @@ export function keywordBefore(sql: string, i: number, word: string): { start: nu
   for (; j >= 0; j--) {
     const c = sql.charCodeAt(j);
     if (c === 40) { parens++; continue; }
-    if (c === 32 || c === 9 || c === 10 || c === 13) continue;
+    if (isSpace(c)) continue;
     break;
   }
   const start = j - word.length + 1;
   if (start < 0 || sql.slice(start, j + 1).toLowerCase() !== word) return undefined;
-  if (start > 0 && isIdentChar(sql.charCodeAt(start - 1))) return undefined;
+  if (start > 0 && identCont(sql.charCodeAt(start - 1))) return undefined;
   return { start, parens };
 }
 
@@ -131,42 +113,32 @@ export function closeParens(sql: string, i: number, count: number): number {
  * predicate where it is).
  */
 export function constantEnd(sql: string, i: number): number {
-  const c = sql.charCodeAt(i);
-  if (c === 39) return quotedEnd(sql, i, false);
-  if ((c === 69 || c === 101) && sql.charCodeAt(i + 1) === 39) return quotedEnd(sql, i + 1, true);
-  if (c === 36) {
-    let j = i + 1;
-    while (j < sql.length && sql.charCodeAt(j) >= 48 && sql.charCodeAt(j) <= 57) j++;
-    return j > i + 1 && !isIdentChar(sql.charCodeAt(j)) ? j : -1;
+  const n = sql.length;
+  if (!(i >= 0 && i < n) || isSpace(sql.charCodeAt(i))) return -1;
+  const end = tokenEnd(sql, i, n);
+  if (end === FAIL) return -1;
+  switch (tokenKind) {
+    case Token.String: case Token.EString: case Token.Integer: case Token.Float: case Token.Param:
+      return end;
+    default:
+      return -1;
   }
-  const m = /^(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?/.exec(sql.slice(i, i + 64));
-  if (!m) return -1;
-  const end = i + m[0].length;
-  return isIdentChar(sql.charCodeAt(end)) || sql.charCodeAt(end) === 46 ? -1 : end;
 }
 
-function quotedEnd(sql: string, open: number, escapes: boolean): number {
-  for (let j = open + 1; j < sql.length; j++) {
-    const c = sql.charCodeAt(j);
-    if (escapes && c === 92) { j++; continue; }
-    if (c === 39) {
-      if (sql.charCodeAt(j + 1) === 39) { j++; continue; }
-      return j + 1;
-    }
-  }
-  return -1;
-}
-
-/** Index just past the `)` matching the `(` at `open` (strings, quoted names and comments skipped); -1 if none. */
+/** Index just past the `)` matching the `(` at `open` (literals, quoted names and comments skipped); -1 if none. */
 export function matchingParen(sql: string, open: number): number {
+  const n = sql.length;
   let depth = 0;
-  for (let i = open; i < sql.length; i++) {
+  let i = open;
+  while (i < n) {
     const c = sql.charCodeAt(i);
-    if (c === 39) { const end = quotedEnd(sql, i, false); if (end === -1) return -1; i = end - 1; continue; }
-    if (c === 34) { const end = identifierEnd(sql, i); if (end === -1) return -1; i = end - 1; continue; }
-    if ((c === 45 && sql.charCodeAt(i + 1) === 45) || (c === 47 && sql.charCodeAt(i + 1) === 42)) { i = skipSpace(sql, i) - 1; continue; }
+    if (isSpace(c)) { i++; continue; }
+    const end = tokenEnd(sql, i, n);
+    if (end === FAIL) return -1;
+    // Parentheses are always tokens of their own.
     if (c === 40) depth++;
     else if (c === 41 && --depth === 0) return i + 1;
+    i = end;
   }
   return -1;
 }

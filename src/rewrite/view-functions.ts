@@ -23,14 +23,14 @@ export function viewFunctionRules(catalog: Catalog): ViewFunctionRules {
   if (rules) return rules;
   rules = { refused: new Map(), allowedStats: new Set(harmlessStatFunctions) };
   const refusedCalls = new Set<string>();
-  for (const [view, fns] of catalog.systemViews ?? []) {
+  for (const [view, fns] of catalog.systemViews) {
     const reason = systemRelationRefusal(view);
     if (!reason) continue;
     for (const fn of fns.calls) refusedCalls.add(fn);
     for (const fn of fns.rowSources) if (!rules.refused.has(fn)) rules.refused.set(fn, { view, reason });
   }
   for (const view of clusterWideStatViews) {
-    for (const fn of catalog.systemViews?.get(view)?.calls ?? []) {
+    for (const fn of catalog.systemViews.get(view)?.calls ?? []) {
       if (fn.startsWith('pg_stat_get_') && !refusedCalls.has(fn)) rules.allowedStats.add(fn);
     }
   }

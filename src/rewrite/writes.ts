@@ -102,8 +102,7 @@ export function rewriteWrite(w: WriteInput): Edit[] {
   if (nodeOf(body.whereClause)?.[0] === 'CurrentOfExpr') refuse('WHERE CURRENT OF on a protected table is not supported through pgveil');
   if (!rel.columns) refuse(`no column list for ${rel.name}`);
   const columns = rel.columns;
-  const alias = rv.alias ?? rv.relname;
-  if (/^pgveil_/i.test(alias)) refuse('names starting with pgveil_ are reserved by pgveil');
+  const { alias, nameStart, end: targetEnd } = targetSpan(text, rv);
   const edits: Edit[] = [];
 
   // The user's SET values and WHERE are moved, in place, into a FROM/USING
@@ -111,17 +110,6 @@ export function rewriteWrite(w: WriteInput): Edit[] {
   // no sub-select of FROM/USING name the write target, so no user text there
   // can reach the raw row, at any depth. The outer statement only joins the
   // target to that sub-select by (tableoid, ctid) and assigns its values.
-  const nameStart = text.index(rv.location);
-  const nameEnd = qualifiedNameEnd(sql, nameStart, rv.schemaname ? 2 : 1);
-  if (nameEnd === -1) refuse('cannot rewrite this write');
-  let targetEnd = nameEnd;
-  if (rv.alias) {
-    let i = skipSpace(sql, nameEnd);
-    if (/^as\b/i.test(sql.slice(i, i + 3))) i = skipSpace(sql, i + 2);
-    const aliasEnd = identifierEnd(sql, i);
-    if (aliasEnd === -1) refuse('cannot rewrite this write');
-    targetEnd = aliasEnd;
-  }
   const target = `${quoteIdent(rel.schema)}.${quoteIdent(rel.name)} AS ${ROW}`;
   const user = quoteIdent(alias);
   const keys = `SELECT ${user}."pgveil_tableoid", ${user}."pgveil_ctid"`;
@@ -129,7 +117,8 @@ export function rewriteWrite(w: WriteInput): Edit[] {
     + (parts.filters.length ? ` WHERE ${parts.filters.join(' AND ')}` : '') + ` OFFSET 0) AS ${user}`;
   const join = ` WHERE ${ROW}."tableoid" OPERATOR(pg_catalog.=) ${NEW}."pgveil_tableoid" AND ${ROW}."ctid" OPERATOR(pg_catalog.=) ${NEW}."pgveil_ctid" `;
 
-  const returning = returningEdits(w, columns);
+  // RETURNING stays on the outer statement, where the raw row is in scope under pgveil's alias.
+  const returning = returningEdits(w, columns, alias, (column) => `${ROW}.${quoteIdent(column.name)}`);
   const tail = returning.start ?? w.stmtEnd;
   let whereKw: number | undefined;
   if (body.whereClause) {
@@ -200,55 +189,71 @@ export function rewriteWrite(w: WriteInput): Edit[] {
 }
 
 /**
- * RETURNING items whose every name is one the rewrite sees and replaces: no
- * sub-selects (a column name in one would resolve to the raw row) and no
- * WITH (OLD AS …, NEW AS …) (PostgreSQL 18).
+ * The target of a write as the user wrote it: the name's start, where the
+ * name and its alias end, and the alias (the user's name for the rows).
+ * pgveil's own aliases are not the user's to take (B9).
  */
-function plainReturning(body: Body): unknown[] {
+function targetSpan(text: SqlText, rv: RangeVarBody): { alias: string; nameStart: number; end: number } {
+  const sql = text.text;
+  if (rv.catalogname) refuse('cross-database references are not supported');
+  const alias = rv.alias ?? rv.relname;
+  if (/^pgveil_/i.test(alias)) refuse('names starting with pgveil_ are reserved by pgveil');
+  const nameStart = text.index(rv.location);
+  const nameEnd = qualifiedNameEnd(sql, nameStart, rv.schemaname ? 2 : 1);
+  if (nameEnd === -1) refuse('cannot rewrite this write');
+  if (!rv.alias) return { alias, nameStart, end: nameEnd };
+  let i = skipSpace(sql, nameEnd);
+  if (/^as\b/i.test(sql.slice(i, i + 3))) i = skipSpace(sql, i + 2);
+  const aliasEnd = identifierEnd(sql, i);
+  if (aliasEnd === -1) refuse('cannot rewrite this write');
+  return { alias, nameStart, end: aliasEnd };
+}
+
+type Column = NonNullable<CatalogRelation['columns']>[number];
+
+/**
+ * RETURNING of a write: every item is rewritten to masked values of the
+ * written row, and anything that could name something else is refused —
+ * sub-selects (their column names would resolve to the raw row), any name
+ * but the table's columns and the user's alias (pgveil's aliases, whole
+ * rows, `old`/`new` on PostgreSQL 18), and RETURNING WITH (OLD AS …, NEW
+ * AS …). `raw` gives a column's unmasked new value (`qualified`: the item
+ * named it with the alias). `start`: where the RETURNING keyword starts.
+ */
+function returningEdits(
+  w: { text: SqlText; body: Body; rel: CatalogRelation; table: TableProfile },
+  columns: readonly Column[], alias: string, raw: (column: Column, qualified: boolean) => string,
+): { start?: number; edits: Edit[] } {
+  const { text, body, table } = w;
+  const sql = text.text;
   const clause = child(body, 'returningClause') ?? {};
   if (list(clause, 'options').length) refuse('RETURNING WITH (OLD/NEW AS …) on a protected table is not supported through pgveil');
   const returning = list(clause, 'exprs');
-  if (returning.length && /"(SubLink|SelectStmt)"/.test(JSON.stringify(returning))) refuse('sub-selects in RETURNING are not supported on a protected table through pgveil');
-  return returning;
-}
-
-/**
- * RETURNING stays on the outer statement, where the raw row is in scope:
- * every item is rewritten to masked values of the row, and anything that
- * could name something else is refused — sub-selects (their column names
- * would resolve to the raw row), any name but the table's columns and the
- * user's alias (pgveil's aliases, `old`/`new` on PostgreSQL 18), and
- * RETURNING WITH (OLD AS …, NEW AS …).
- */
-function returningEdits(w: WriteInput, columns: NonNullable<CatalogRelation['columns']>): { start?: number; edits: Edit[] } {
-  const { text, body, rv, table } = w;
-  const sql = text.text;
-  const alias = rv.alias ?? rv.relname;
-  const returning = plainReturning(body);
   if (!returning.length) return { edits: [] };
+  if (/"(SubLink|SelectStmt)"/.test(JSON.stringify(returning))) refuse('sub-selects in RETURNING are not supported on a protected table through pgveil');
   const kw = keywordBefore(sql, text.index(firstLocation(returning)), 'returning');
   if (!kw) refuse('cannot rewrite this RETURNING');
   const edits: Edit[] = [];
-  const newValue = (column: NonNullable<CatalogRelation['columns']>[number]) => {
-    const raw = `${ROW}.${quoteIdent(column.name)}`;
-    const mask = table.masks.get(column.name);
-    return mask ? `(${maskExpression(mask, column, raw)})` : raw;
-  };
   for (const ref of columnRefs(returning)) {
     const names = list(ref, 'fields').map((f) => stringValue(f));
-    if (names.length > 2 || (names.length === 2 && names[0] !== alias)) refuse('cannot rewrite this RETURNING item');
+    const qualified = names.length === 2 && names[0] === alias;
+    if (names.length > 2 || (names.length === 2 && !qualified)) refuse('cannot rewrite this RETURNING item');
+    const value = (column: Column) => {
+      const mask = table.masks.get(column.name);
+      return mask ? `(${maskExpression(mask, column, raw(column, qualified))})` : raw(column, qualified);
+    };
     const start = text.index(num(ref, 'location') ?? -1);
     if (names[names.length - 1] === undefined) {
       // `*` / `alias.*`: every column of the new row, masked, named as the table's.
       const star = sql.indexOf('*', start);
       if (star === -1) refuse('cannot rewrite this RETURNING item');
-      edits.push({ start, end: star + 1, text: columns.map((c) => `${newValue(c)} AS ${quoteIdent(c.name)}`).join(', '), generated: false });
+      edits.push({ start, end: star + 1, text: columns.map((c) => `${value(c)} AS ${quoteIdent(c.name)}`).join(', '), generated: false });
       continue;
     }
     if (names.some((n) => n === undefined)) refuse('cannot rewrite this RETURNING item');
     const column = columns.find((c) => c.name === names[names.length - 1]);
     if (!column) refuse(`RETURNING ${names.join('.')}: only columns of ${w.rel.name} may be returned from a protected table through pgveil`);
-    edits.push({ start, end: qualifiedNameEnd(sql, start, names.length), text: newValue(column), generated: false });
+    edits.push({ start, end: qualifiedNameEnd(sql, start, names.length), text: value(column), generated: false });
   }
   return { start: kw.start, edits };
 }
@@ -270,14 +275,7 @@ function checkWrittenColumns(rel: CatalogRelation, table: TableProfile, cols: re
   for (const c of filterColumns(table)) if (!cols.includes(c)) refuse(`${verb} into ${rel.name} must give ${c}: the ownership filter reads it`);
 }
 
-export interface CopyFromInput {
-  body: Body;
-  rel: CatalogRelation;
-  table: TableProfile;
-  /** String index just past the statement's last token. */
-  stmtEnd: number;
-  uniqueColumns: ReadonlySet<string>;
-}
+export type CopyFromInput = Omit<WriteInput, 'text' | 'verb' | 'rv' | 'parts'>;
 
 /**
  * COPY … FROM STDIN into a protected table with writes: allow. The same
@@ -297,15 +295,7 @@ export function rewriteCopyFrom(w: CopyFromInput): Edit[] {
   return [{ start: w.stmtEnd, end: w.stmtEnd, generated: false, text: ` WHERE ${filterCheck(table, quoteIdent(cols[0]))}` }];
 }
 
-export interface InsertInput {
-  text: SqlText;
-  body: Body;
-  rv: RangeVarBody;
-  rel: CatalogRelation;
-  table: TableProfile;
-  stmtEnd: number;
-  uniqueColumns: ReadonlySet<string>;
-}
+export type InsertInput = Omit<WriteInput, 'verb' | 'parts'>;
 
 /**
  * INSERT into a protected table with writes: allow. The new rows are
@@ -335,52 +325,25 @@ export function rewriteInsert(w: InsertInput): Edit[] {
   });
   checkWrittenColumns(rel, table, cols, w.uniqueColumns, 'INSERT');
 
-  const alias = rv.alias ?? rv.relname;
   const edits: Edit[] = [];
   // The source runs from the column list (or the target) to RETURNING or the end.
-  const nameStart = text.index(rv.location);
-  let sourceStart = qualifiedNameEnd(sql, nameStart, rv.schemaname ? 2 : 1);
-  if (rv.alias) {
-    let i = skipSpace(sql, sourceStart);
-    if (/^as\b/i.test(sql.slice(i, i + 3))) i = skipSpace(sql, i + 2);
-    sourceStart = identifierEnd(sql, i);
-  }
+  const { alias, end: targetEnd } = targetSpan(text, rv);
+  let sourceStart = targetEnd;
   if (listed.length) {
     const open = skipSpace(sql, sourceStart);
     const close = sql.indexOf(')', open);
     if (sql.charCodeAt(open) !== 40 || close === -1) refuse('cannot rewrite this INSERT');
     sourceStart = close + 1;
   }
-  const returning = plainReturning(body);
-  const returningKw = returning.length ? keywordBefore(sql, text.index(firstLocation(returning)), 'returning') : undefined;
-  if (returning.length && !returningKw) refuse('cannot rewrite this RETURNING');
-  const sourceEnd = returningKw ? returningKw.start : w.stmtEnd;
+  // RETURNING: masked values of the new rows (the target's, under the user's alias or none).
+  const returning = returningEdits(w, rel.columns, alias, (c, qualified) => (qualified ? `${quoteIdent(alias)}.${quoteIdent(c.name)}` : quoteIdent(c.name)));
+  const sourceEnd = returning.start ?? w.stmtEnd;
   const names = cols.map(quoteIdent).join(', ');
   const typed = columns.map((c) => `"pgveil_src".${quoteIdent(c.name)}::${castTypeName(c)} AS ${quoteIdent(c.name)}`).join(', ');
   const check = table.filters.length ? ` WHERE ${filterCheck(table, `"pgveil_new".${quoteIdent(cols[0])}`)}` : '';
   // The user's source stays where it is (its own rewrites and constants with it); it is wrapped.
   edits.push({ start: sourceStart, end: sourceStart, generated: false, text: `${listed.length ? '' : ` (${names})`} SELECT * FROM (SELECT ${typed} FROM (` });
   edits.push({ start: sourceEnd, end: sourceEnd, generated: false, text: `) AS "pgveil_src"(${names})) AS "pgveil_new"${check} ` });
-  // RETURNING: masked values of the new rows.
-  for (const ref of columnRefs(returning)) {
-    const fields = list(ref, 'fields');
-    const parts = fields.map((f) => stringValue(f));
-    const start = text.index(num(ref, 'location') ?? -1);
-    const qualified = parts.length === 2 && parts[0] === alias;
-    if (parts.length > 2 || (parts.length === 2 && !qualified)) refuse('cannot rewrite this RETURNING item');
-    const value = (c: NonNullable<CatalogRelation['columns']>[number]) => {
-      const raw = qualified ? `${quoteIdent(alias)}.${quoteIdent(c.name)}` : quoteIdent(c.name);
-      const mask = table.masks.get(c.name);
-      return mask ? `(${maskExpression(mask, c, raw)})` : raw;
-    };
-    if (parts[parts.length - 1] === undefined) {
-      const star = sql.indexOf('*', start);
-      edits.push({ start, end: star + 1, text: rel.columns.map((c) => `${value(c)} AS ${quoteIdent(c.name)}`).join(', '), generated: false });
-      continue;
-    }
-    const column = rel.columns.find((c) => c.name === parts[parts.length - 1]);
-    if (!column) refuse('whole-row references in RETURNING are not supported on a protected table through pgveil');
-    edits.push({ start, end: qualifiedNameEnd(sql, start, parts.length), text: value(column), generated: false });
-  }
+  edits.push(...returning.edits);
   return edits;
 }

@@ -5,15 +5,15 @@ import type { Config, UsersFile } from '../config/types.js';
 import type { LockoutTracker } from '../auth/lockout.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import type { ActivePolicy } from './active-policy.js';
+import type { DecisionEngine } from '../engine/engine.js';
 import type { CancelKeys } from './cancel-keys.js';
 
 export interface ProxyContext {
   readonly config: Config;
   /** The current users file; replaced atomically on reload. */
   users(): UsersFile;
-  /** The active policy snapshot, catalog and rewrite cache. */
-  readonly policy: ActivePolicy;
+  /** The active policy snapshot, catalog and rewrite cache: where every statement is decided. */
+  readonly engine: DecisionEngine;
   readonly lockout: LockoutTracker;
   /** Failed logins per client address (THREATS E3): a blocked address is refused at accept. */
   readonly addressLockout: LockoutTracker;

@@ -20,11 +20,11 @@ import { writeErrorResponse } from '../protocol/backend-messages.js';
 import { createLogger, type Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { startAdmin } from '../observe/admin.js';
-import { ActivePolicy, CatalogUnavailableError } from './active-policy.js';
+import { DecisionEngine, CatalogUnavailableError } from '../engine/engine.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { ProxyContext } from './context.js';
 import type { WorkerLink } from './worker-link.js';
-import { ClientSession } from './session.js';
+import { ClientSession } from './connection.js';
 
 export interface ProxyHandle {
   host: string;
@@ -74,14 +74,14 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const upstreamPassword = resolveSecret(config.upstream.password, key, `${displayFile(config.file)}: upstream.password`);
   const sessions = new Set<{ user?: string; terminate(reason: string): void }>();
   const metrics = new ProxyMetrics();
-  const active = new ActivePolicy(config, upstreamPassword, logger);
+  const active = new DecisionEngine(config, upstreamPassword, logger);
   active.onVerifierRefusal = (detail) => logger.error('rewrite verification refused a statement (analyzer gap)', { relation: detail });
   metrics.watchCache(() => active.cache.stats());
 
   const ctx: ProxyContext = {
     config,
     users: () => users,
-    policy: active,
+    engine: active,
     lockout: worker?.lockout ?? new LockoutTracker(config.auth.lockout),
     addressLockout: worker?.addressLockout ?? new LockoutTracker(config.auth.addressLockout),
     cancelKeys: worker?.cancelKeys ?? new CancelKeys(),

@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { serialize } from 'pg-protocol';
 import type { UpstreamConfig } from '../config/types.js';
 import { PgError, SqlState } from '../errors.js';
-import { AuthCode, Backend } from '../protocol/codes.js';
+import { AuthCode, Backend, SslAnswer } from '../protocol/codes.js';
 import { FrameReader } from '../protocol/frame-reader.js';
-import { readDataRowFirstText, readErrorFields, readParameterStatus } from '../protocol/backend-messages.js';
+import { readAuthentication, readBackendKeyData, readDataRowFirstText, readErrorFields, readParameterStatus } from '../protocol/backend-messages.js';
+import { writeCancelRequest } from '../protocol/frontend-messages.js';
 import { searchPathProbe } from './search-path-probe.js';
 import { ScramClientExchange, md5PasswordMessage } from '../auth/scram-client.js';
 
@@ -60,7 +61,7 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
       const reader = new FrameReader(true, 1 << 24);
       let scram: ScramClientExchange | undefined;
       let processId = 0;
-      let secretKey = Buffer.alloc(0);
+      let secretKey: Buffer = Buffer.alloc(0);
       const parameterStatus: Buffer[] = [];
       let reportedPath: string | undefined;
       let probedPath: string | undefined;
@@ -74,8 +75,7 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
             const { buf, bodyStart, end } = reader;
             switch (reader.type) {
               case Backend.Authentication: {
-                const code = buf.readInt32BE(bodyStart);
-                const data = buf.subarray(bodyStart + 4, end);
+                const { code, data } = readAuthentication(buf, bodyStart, end);
                 if (code === AuthCode.Ok) break;
                 if (password === undefined) throw new UpstreamError('upstream asks for a password but upstream.password is not set');
                 if (code === AuthCode.CleartextPassword) socket.write(serialize.password(password));
@@ -96,8 +96,7 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
                 throw new UpstreamError(`upstream refused the connection: ${fields.get('C')} ${fields.get('M')}`, fields);
               }
               case Backend.BackendKeyData:
-                processId = buf.readInt32BE(bodyStart);
-                secretKey = Buffer.from(buf.subarray(bodyStart + 4, end));
+                ({ processId, secretKey } = readBackendKeyData(buf, bodyStart, end));
                 break;
               case Backend.ParameterStatus: {
                 parameterStatus.push(Buffer.from(buf.subarray(reader.frameStart, end)));
@@ -148,7 +147,7 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
       if (cfg.tls.mode === 'disable') { startup(); return; }
       socket.write(serialize.requestSsl());
       socket.once('data', (answer: Buffer) => {
-        if (answer[0] !== 0x53) { fail(new UpstreamError('upstream does not support TLS but upstream.tls.mode requires it')); return; }
+        if (answer[0] !== SslAnswer.Accepted) { fail(new UpstreamError('upstream does not support TLS but upstream.tls.mode requires it')); return; }
         const verify = cfg.tls.mode === 'verify-ca' || cfg.tls.mode === 'verify-full';
         const secure = tls.connect({
           socket,
@@ -173,11 +172,7 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
 export function sendUpstreamCancel(cfg: UpstreamConfig, processId: number, secretKey: Buffer): Promise<void> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: cfg.host, port: cfg.port });
-    const msg = Buffer.alloc(12 + secretKey.length);
-    msg.writeInt32BE(msg.length, 0);
-    msg.writeInt32BE(80877102, 4);
-    msg.writeInt32BE(processId, 8);
-    secretKey.copy(msg, 12);
+    const msg = writeCancelRequest(processId, secretKey);
     const done = () => { socket.destroy(); resolve(); };
     socket.setTimeout(cfg.connectTimeoutMs, done);
     socket.on('error', done);

@@ -28,14 +28,20 @@ function makeCatalog(specs: RelSpec[], schemas: string[], extra: Partial<Catalog
     if (!byName.has(name)) byName.set(name, new Map());
     byName.get(name)!.set(schema, rel);
   }
+  const children = new Map<number, number[]>();
   for (const rel of byOid.values()) {
     let root = rel;
     while (root.parentOid !== undefined && byOid.has(root.parentOid)) root = byOid.get(root.parentOid)!;
     rel.rootOid = root.oid;
+    if (rel.parentOid !== undefined) children.set(rel.parentOid, [...(children.get(rel.parentOid) ?? []), rel.oid]);
   }
   return {
     byOid, byName, schemas: new Set(schemas), readers: new Map(), leakproofFunctions: new Set(),
-    leakproofOperators: new Set(), serviceRole: 'svc', loadedAt: 0, ...extra,
+    leakproofOperators: new Set(), serviceRole: 'svc', loadedAt: 0,
+    serverVersionNum: 180000, children, functionSchemas: new Map(), systemViews: new Map(),
+    systemColumns: new Map(), protectedOids: [], userOperators: new Map(), typeFunctions: new Map(),
+    uniqueColumns: new Map(), referencedRelations: new Set(), writeGuarded: new Set(),
+    ...extra,
   };
 }
 

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { loadAll } from '../../src/config/load.js';
-import { ActivePolicy } from '../../src/session/active-policy.js';
+import { DecisionEngine } from '../../src/engine/engine.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { startHarness, employeesPolicy, type Harness } from '../helpers/harness.js';
@@ -27,7 +27,7 @@ test.after(async () => { await h.close(); });
 test(`the recorded client corpus (${corpus.length} statements) is neither refused nor needlessly rewritten`, async () => {
   assert.ok(corpus.length >= 20, 'the corpus is there');
   const { config, users, policy } = loadAll(h.configFile);
-  const active = new ActivePolicy(config, h.servicePassword, silentLogger);
+  const active = new DecisionEngine(config, h.servicePassword, silentLogger);
   await active.load(users, policy);
   const profile = active.profileFor(users.users.get('alice@acme.com')!)!;
   const problems: string[] = [];

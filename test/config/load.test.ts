@@ -10,7 +10,7 @@ import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
 import { checkAll, loadAll, loadConfig, loadPolicy, loadUsers } from '../../src/config/load.js';
 import { canonicalRelation } from '../../src/config/identifiers.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
-import { ActivePolicy } from '../../src/session/active-policy.js';
+import { DecisionEngine } from '../../src/engine/engine.js';
 import { silentLogger } from '../../src/observe/log.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -562,7 +562,7 @@ test('cache.maxBytes: sizes in B, kB, MB, GB (1024-based) or bare bytes, and the
 
   const dir = fixture({ 'pgveil.yaml': goodConfig + 'cache: { maxEntries: 1000, maxBytes: 8kB }\n' });
   // The cache serve uses, built from the loaded config.
-  const c = new ActivePolicy(loadConfig(join(dir, 'pgveil.yaml')), undefined, silentLogger).cache;
+  const c = new DecisionEngine(loadConfig(join(dir, 'pgveil.yaml')), undefined, silentLogger).cache;
   assert.is(c.maxBytes, 8192);
   for (let i = 0; i < 100; i++) c.setExact(1, 'p', 'public', `select ${i}`, { kind: 'rewrite', sql: 'x'.repeat(200) });
   assert.ok(c.bytes <= 8192, `${c.bytes} bytes held`);

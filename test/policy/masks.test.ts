@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/demo/embedded-postgres.js';
 import type { CatalogColumn } from '../../src/catalog/types.js';
 import { checkMaskFits, maskExpression } from '../../src/policy/masks.js';
+import { maskKinds } from '../../src/policy/mask-kinds.js';
 import { scrambleInstallSql, scrambleKeyFromSecret } from '../../src/policy/scramble-sql.js';
 import { quoteIdent } from '../../src/policy/literals.js';
 import type { MaskKind, MaskSpec } from '../../src/policy/types.js';
@@ -123,6 +124,10 @@ test.before(async () => {
 test.after(async () => {
   await db?.end();
   await server?.stop();
+});
+
+test('the representative specs cover every mask kind (a new kind is tested on every type here)', () => {
+  assert.equal(specs.map((s) => s.kind).sort(), Object.keys(maskKinds).sort());
 });
 
 test('every kind on every column it fits: the type OID, typmod and pg_typeof equal the column\'s; NULL stays NULL except for full', async () => {

@@ -23,6 +23,11 @@ const catalog: Catalog = {
   byName: new Map([['employees', new Map([['crm', employees]])]]),
   schemas: new Set(['crm', 'public', 'pg_catalog']),
   readers: new Map(), leakproofFunctions: new Set(), leakproofOperators: new Set(['=(int4,int4)']), serviceRole: 'svc', loadedAt: 0,
+  functionSchemas: new Map([['count', new Set(['pg_catalog'])]]),
+  // The guard facts and indexes a loaded catalog always has: none of them in this fixture.
+  serverVersionNum: 180000, children: new Map(), systemViews: new Map(),
+  systemColumns: new Map(), protectedOids: [], userOperators: new Map(), typeFunctions: new Map(),
+  uniqueColumns: new Map(), referencedRelations: new Set(), writeGuarded: new Set(),
 };
 const profile: Profile = {
   key: 'k', generation: 1, unlistedRelations: 'allow', writes: 'deny',

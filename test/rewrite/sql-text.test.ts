@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadModule, parseSync } from 'libpg-query';
-import { SqlText, closeParens, identifierEnd, keywordBefore, qualifiedNameEnd, skipSpace } from '../../src/rewrite/sql-text.js';
+import { SqlText, closeParens, constantEnd, identifierEnd, keywordBefore, matchingParen, qualifiedNameEnd, skipSpace } from '../../src/rewrite/sql-text.js';
 import { splice } from '../../src/rewrite/splice.js';
 
 test.before(async () => { await loadModule(); });
@@ -18,6 +18,10 @@ test('A1 qualified names end where Postgres says, whatever the spelling', () => 
     ['select * from "we""ird"."t" x', '"we""ird"."t"'],
     ['select * from crm.employees_é', 'crm.employees_é'],
     ["select 'é', * from crm.employees", 'crm.employees'],
+    // `--` comments end at \r as at \n, as PostgreSQL's lexer has it
+    ['select * from crm --c\r.employees e', 'crm --c\r.employees'],
+    ['select * from crm --c\r\n. /* a /* b */ */ employees e', 'crm --c\r\n. /* a /* b */ */ employees'],
+    ['select * from U&"c!0072m" UESCAPE \'!\' . employees', 'U&"c!0072m" UESCAPE \'!\' . employees'],
   ];
   for (const [sql, name] of cases) {
     const stmt = parseSync(sql).stmts![0].stmt as { SelectStmt: { fromClause: Array<{ RangeVar: { location: number } }> } };
@@ -37,6 +41,24 @@ test('identifierEnd, skipSpace, keywordBefore and closeParens', () => {
   assert.is(keywordBefore('select * from donly crm.t', 20, 'only'), undefined);
   assert.is(closeParens('crm.t ) )', 5, 2), 9);
   assert.is(closeParens('crm.t x', 5, 1), -1);
+  assert.is(skipSpace('-- c\r\fx', 0), 6);
+  assert.is(skipSpace('/* unterminated', 0), 15);
+});
+
+test('constantEnd and matchingParen read literals as PostgreSQL does', () => {
+  const end = (sql: string) => sql.slice(0, constantEnd(sql, 0));
+  assert.is(end("'a'\n'b' x"), "'a'\n'b'"); // one literal across a newline
+  assert.is(end("E'a\\'b' x"), "E'a\\'b'");
+  assert.is(end('0x1F x'), '0x1F');
+  assert.is(end('1.5e3 x'), '1.5e3');
+  assert.is(end('$12 x'), '$12');
+  assert.is(constantEnd('$$a$$', 0), -1); // left where it is, as before
+  assert.is(constantEnd('x', 0), -1);
+  assert.is(constantEnd('123abc', 0), -1);
+  const paren = (sql: string) => sql.slice(0, matchingParen(sql, 0));
+  assert.is(paren("(E'\\')', $$)$$, \"x)\", ')' -- )\r) x"), "(E'\\')', $$)$$, \"x)\", ')' -- )\r)");
+  assert.is(paren('((a) /* ) */ b) c'), '((a) /* ) */ b)');
+  assert.is(matchingParen("('x", 0), -1);
 });
 
 test('SqlText maps parser byte offsets to string indices', () => {

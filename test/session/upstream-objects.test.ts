@@ -4,7 +4,7 @@
 // upstream-bookkeeping.test.ts and bookkeeping-model.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Confirmation, upstreamKey, UpstreamObjects, type Stamp } from '../../src/session/upstream-objects.js';
+import { Confirmation, upstreamKey, UpstreamObjects, type Stamp } from '../../src/engine/upstream-objects.js';
 
 const stamp = (generation: number): Stamp => ({ generation, searchPath: 'public', usesSearchPath: false, changesSearchPath: false, holdable: false });
 

@@ -7,7 +7,7 @@
 // leave is considered possible, and an object is usable only when every
 // possibility is fresh. Names are keyed as upstream keys them: truncated to
 // NAMEDATALEN-1 = 63 bytes.
-import type { ObjectKind } from '../rewrite/effects.js';
+import type { ObjectKind } from './effects.js';
 
 export interface Stamp {
   generation: number;

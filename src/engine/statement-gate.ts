@@ -1,6 +1,8 @@
-// Per-session policy state around the rewriter: the user's profile for the
+// Per-session policy state around the engine: the user's profile for the
 // current generation, the upstream session's real search_path, and the
-// prepared statements and portals upstream holds (THREATS A2, A8, C3).
+// prepared statements and portals upstream holds (THREATS A2, A8, C3). A
+// session decides a statement only through its gate, which counts it in
+// the statement metrics.
 //
 // search_path is taken from upstream, never assumed: at session start from
 // its ParameterStatus (PostgreSQL 18 reports it) or by asking it; after a
@@ -12,8 +14,9 @@ import type { UsersFile } from '../config/types.js';
 import { parseSearchPath } from '../catalog/resolve.js';
 import type { Profile } from '../policy/types.js';
 import { PgError, SqlState } from '../errors.js';
-import type { ObjectEffect, ObjectKind } from '../rewrite/effects.js';
-import type { ActivePolicy, Decision } from './active-policy.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
+import type { ObjectEffect, ObjectKind } from './effects.js';
+import { applicationNamePrefix, type DecisionEngine, type Decision } from './engine.js';
 import { Confirmation, shownName, upstreamKey, UpstreamObjects, type PendingChange, type Stamp } from './upstream-objects.js';
 
 /** known: as upstream has it; settling: a change is in flight; probe/probing: asking upstream; lost: could not ask. */
@@ -26,6 +29,9 @@ interface ParsedStatement extends Stamp {
 }
 
 type Allowed = Exclude<Decision, { kind: 'refuse' }>;
+
+/** The statement counters and the analysis-time histogram the gate feeds. */
+export type StatementMetrics = Pick<ProxyMetrics, 'statements' | 'analysisSeconds'>;
 
 export interface InitialSearchPath {
   value: string;
@@ -50,8 +56,17 @@ export class StatementGate {
   private executesSent = 0;
   private profile?: Profile;
   private profileGeneration = -1;
+  /** `pgveil:<user>:`, kept in front of application_name values the user sets. */
+  private readonly applicationNamePrefix: string;
 
-  constructor(private readonly policy: ActivePolicy, private readonly userName: string, private readonly users: () => UsersFile, initial: InitialSearchPath) {
+  constructor(
+    private readonly engine: DecisionEngine,
+    private readonly userName: string,
+    private readonly users: () => UsersFile,
+    private readonly metrics: StatementMetrics,
+    initial: InitialSearchPath,
+  ) {
+    this.applicationNamePrefix = applicationNamePrefix(userName);
     this.reported = initial.reported;
     this.searchPathText = initial.value;
     try {
@@ -136,8 +151,19 @@ export class StatementGate {
 
   // ── decisions ────────────────────────────────────────────────────────────
 
-  /** A simple Query: decided, and its statements' effects on prepared statements and cursors checked and recorded. */
-  decideQuery(sql: string): Decision {
+  /** A simple Query (`statementName` undefined) or a protocol Parse: decided, timed and counted. */
+  decide(sql: string, statementName: string | undefined): Decision {
+    const stop = this.metrics.analysisSeconds.startTimer();
+    const decision = statementName === undefined ? this.decideQuery(sql) : this.decideParse(statementName, sql);
+    stop();
+    const label = decision.kind === 'forward' ? 'forwarded' : decision.kind === 'rewrite' ? 'rewritten'
+      : decision.error.code === SqlState.SyntaxError ? 'syntax_error' : 'refused';
+    this.metrics.statements.inc({ outcome: label });
+    return decision;
+  }
+
+  /** A simple Query: its statements' effects on prepared statements and cursors checked and recorded. */
+  private decideQuery(sql: string): Decision {
     const decision = this.decideText(sql);
     if (decision.kind === 'refuse' || !decision.effects) return decision;
     const cycle = this.cyclesSent;
@@ -161,8 +187,8 @@ export class StatementGate {
     return decision;
   }
 
-  /** Protocol Parse: decided; the statement's stamp is recorded once upstream answers ParseComplete. */
-  decideParse(name: string, sql: string): Decision {
+  /** Protocol Parse: the statement's stamp is recorded once upstream answers ParseComplete. */
+  private decideParse(name: string, sql: string): Decision {
     const decision = this.decideText(sql);
     if (decision.kind === 'refuse') return decision;
     const effects = decision.effects;
@@ -190,7 +216,7 @@ export class StatementGate {
     }
     // Every possible statement is fresh; a portal is checked only for its generation, so one stamp serves.
     const stamp: ParsedStatement = stamps.length === 1 ? stamps[0] : {
-      generation: this.policy.generation,
+      generation: this.engine.generation,
       searchPath: this.searchPathText,
       usesSearchPath: false,
       changesSearchPath: stamps.some((s) => s.changesSearchPath),
@@ -228,7 +254,7 @@ export class StatementGate {
   /** What a statement decided now is stamped with: the current policy and search_path. */
   private stampOf(decision: Allowed, holdable: boolean): Stamp {
     return {
-      generation: this.policy.generation,
+      generation: this.engine.generation,
       searchPath: this.searchPathText,
       usesSearchPath: decision.usesSearchPath ?? true,
       changesSearchPath: decision.effects?.changesSearchPath ?? false,
@@ -264,7 +290,7 @@ export class StatementGate {
     const what = kind === 'portal' ? `cursor "${shownName(key)}"` : `prepared statement "${shownName(key)}"`;
     if (!stamps.length) return new PgError(kind === 'portal' ? '34000' : '26000', `${what} does not exist`);
     for (const s of stamps) {
-      if (s.generation !== this.policy.generation) return stale(kind, what, 'an older policy');
+      if (s.generation !== this.engine.generation) return stale(kind, what, 'an older policy');
       if (statement && s.usesSearchPath) {
         if (this.pathState !== 'known') {
           return new PgError(SqlState.InsufficientPrivilege, `cannot use ${what} while search_path is changing`, {
@@ -280,14 +306,14 @@ export class StatementGate {
   private decideText(sql: string): Decision {
     const profile = this.currentProfile();
     if (!profile) return { kind: 'refuse', error: new PgError(SqlState.InvalidAuthorizationSpecification, `user "${this.userName}" no longer exists`) };
-    return this.policy.decide(sql, profile, this.searchPath, this.searchPathText, this.pathState === 'known', `pgveil:${this.userName}:`);
+    return this.engine.decide(sql, profile, this.searchPath, this.searchPathText, this.pathState === 'known', this.applicationNamePrefix);
   }
 
   private currentProfile(): Profile | undefined {
-    if (this.profileGeneration !== this.policy.generation) {
+    if (this.profileGeneration !== this.engine.generation) {
       const account = this.users().users.get(this.userName);
-      this.profile = account && !account.disabled ? this.policy.profileFor(account) : undefined;
-      this.profileGeneration = this.policy.generation;
+      this.profile = account && !account.disabled ? this.engine.profileFor(account) : undefined;
+      this.profileGeneration = this.engine.generation;
     }
     return this.profile;
   }

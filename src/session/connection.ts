@@ -1,0 +1,237 @@
+// One client connection: startup → (TLS) → login → upstream connect → query
+// flow → closed. Client messages are handled strictly in arrival order. This
+// module owns the client socket, the phases and the teardown; login.ts
+// authenticates, query-flow.ts carries the traffic once upstream is open.
+import net from 'node:net';
+import tls from 'node:tls';
+import { PgError, SqlState, toClientError } from '../errors.js';
+import { FrameReader } from '../protocol/frame-reader.js';
+import { readStartupPacket } from '../protocol/frontend-messages.js';
+import { authenticationOk, sslAccepted, sslRefused, writeErrorResponse, writeNegotiateProtocolVersion } from '../protocol/backend-messages.js';
+import { connectUpstream, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
+import type { ProxyContext } from './context.js';
+import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName } from './startup-params.js';
+import { Login, type LoggedIn } from './login.js';
+import { QueryFlow, type FlowHost } from './query-flow.js';
+
+const MAX_STARTUP_PACKET = 10000;
+
+/** Where the connection is; each phase holds what exists in it. */
+type Phase =
+  | { name: 'startup' }
+  | { name: 'auth'; login: Login }
+  | { name: 'connecting'; loggedIn: LoggedIn }
+  | { name: 'ready'; flow: QueryFlow }
+  | { name: 'closed' };
+
+export class ClientSession implements FlowHost {
+  /** The user the startup message names (logged in or not yet): for logs, and for ending a disabled user's sessions. */
+  user?: string;
+  socket: net.Socket;
+  readonly reader: FrameReader;
+  private phase: Phase = { name: 'startup' };
+  /** The client's TLS socket once the connection is encrypted. */
+  private secure?: tls.TLSSocket;
+  private deadline?: NodeJS.Timeout;
+  /** The client's IP address, for per-address failure counting (E3). */
+  private readonly clientAddress: string;
+
+  /**
+   * refusal: the connection is refused (too many clients, a blocked address).
+   * As in PostgreSQL, SSL negotiation still happens, so the client can read
+   * the error, which answers its StartupMessage; the session is not counted.
+   */
+  constructor(socket: net.Socket, private readonly ctx: ProxyContext, private readonly refusal?: PgError) {
+    this.socket = socket;
+    this.clientAddress = socket.remoteAddress ?? '';
+    this.reader = new FrameReader(false, MAX_STARTUP_PACKET);
+    socket.setNoDelay(true);
+    this.attach(socket);
+    this.deadline = setTimeout(() => this.fail(new PgError(SqlState.ProtocolViolation, 'startup timeout', { severity: 'FATAL' })), ctx.config.auth.startupTimeoutMs);
+    if (refusal) return;
+    ctx.sessions.add(this);
+    ctx.metrics.connectionsTotal.inc();
+    ctx.metrics.connectionsCurrent.inc();
+  }
+
+  get closed(): boolean {
+    return this.phase.name === 'closed';
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+    socket.on('drain', () => { if (this.phase.name === 'ready') this.phase.flow.upstreamSocket.resume(); });
+  }
+
+  /** Ends the session from outside (shutdown, a disabled user). */
+  terminate(reason: string): void {
+    this.fail(new PgError(SqlState.AdminShutdown, reason, { severity: 'FATAL' }));
+  }
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase.name === 'closed') return;
+    if (this.phase.name === 'ready') this.phase.flow.touch();
+    this.reader.push(chunk);
+    this.processFrames();
+  }
+
+  /** Handles every complete frame buffered; stops while the upstream connection is being opened or a cycle is held. */
+  processFrames(): void {
+    const upstreamSocket = this.phase.name === 'ready' ? this.phase.flow.upstreamSocket : undefined;
+    upstreamSocket?.cork();
+    try {
+      for (;;) {
+        const phase = this.phase;
+        if (phase.name === 'closed' || phase.name === 'connecting' || (phase.name === 'ready' && phase.flow.held)) return;
+        if (!this.reader.next()) return;
+        if (phase.name === 'startup') this.onStartupPacket();
+        else if (phase.name === 'auth') this.onAuthMessage(phase.login);
+        else phase.flow.onFrame();
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      upstreamSocket?.uncork();
+    }
+  }
+
+  // ── startup ──────────────────────────────────────────────────────────────
+
+  private onStartupPacket(): void {
+    const { buf, bodyStart, end } = this.reader;
+    const packet = readStartupPacket(buf, bodyStart, end);
+    switch (packet.kind) {
+      case 'ssl':
+        if (this.secure || !this.ctx.secureContext) { this.socket.write(sslRefused); return; }
+        if (this.reader.pending > 0) throw new PgError(SqlState.ProtocolViolation, 'received unencrypted data after SSL request', { severity: 'FATAL' });
+        this.upgradeToTls();
+        return;
+      case 'gssenc':
+        this.socket.write(sslRefused); // 'N': GSSAPI encryption is not offered
+        return;
+      case 'cancel':
+        this.forwardCancel(packet.processId, packet.secretKey);
+        return;
+      case 'startup':
+        this.onStartupMessage(packet.major, packet.minor, packet.params);
+    }
+  }
+
+  private upgradeToTls(): void {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('error');
+    raw.removeAllListeners('close');
+    raw.write(sslAccepted);
+    const secure = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: this.ctx.secureContext,
+      requestCert: Boolean(this.ctx.config.tls.clientCa),
+      rejectUnauthorized: false,
+    });
+    this.socket = secure;
+    this.secure = secure;
+    this.attach(secure);
+  }
+
+  private onStartupMessage(major: number, minor: number, params: Map<string, string>): void {
+    if (major !== 3) {
+      throw new PgError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0`, { severity: 'FATAL' });
+    }
+    if (this.refusal) throw this.refusal;
+    if (!this.secure && this.ctx.config.tls.mode === 'require') {
+      throw new PgError(SqlState.InvalidAuthorizationSpecification, 'pgveil requires an encrypted connection (SSL off)', {
+        severity: 'FATAL', hint: 'Connect with sslmode=require or stronger.',
+      });
+    }
+    const request = checkStartupParams(params);
+    if (request.database !== this.ctx.config.upstream.database) {
+      throw new PgError('3D000', `database "${request.database}" does not exist`, { severity: 'FATAL' });
+    }
+    this.user = request.user;
+    if (minor > 0 || request.protocolOptions.length) this.socket.write(writeNegotiateProtocolVersion(0, request.protocolOptions));
+    clearTimeout(this.deadline);
+    this.deadline = setTimeout(() => this.fail(new PgError(SqlState.InvalidAuthorizationSpecification, 'authentication timeout', { severity: 'FATAL' })), this.ctx.config.auth.authTimeoutMs);
+    // After the startup packet, frames are typed and may be as large as limits.maxMessageBytes.
+    this.reader.typed = true;
+    this.reader.maxFrame = this.ctx.config.limits.maxMessageBytes;
+    const login = new Login(this.ctx, request, this.clientAddress, this.secure);
+    this.phase = { name: 'auth', login };
+    this.socket.write(login.challenge());
+  }
+
+  // ── login, then upstream ─────────────────────────────────────────────────
+
+  private onAuthMessage(login: Login): void {
+    const { buf, bodyStart, end, type } = this.reader;
+    const step = login.onMessage(type, buf, bodyStart, end);
+    if (!step.loggedIn) { this.socket.write(step.reply); return; }
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
+    this.socket.write(step.reply);
+    this.socket.write(authenticationOk);
+    this.connectUpstream(step.loggedIn);
+  }
+
+  private connectUpstream(loggedIn: LoggedIn): void {
+    this.phase = { name: 'connecting', loggedIn };
+    this.socket.pause();
+    const request = loggedIn.startup;
+    const params = { ...request.upstreamParams, ...forcedUpstreamParams, application_name: upstreamApplicationName(request.user, request.clientApplication) };
+    connectUpstream(this.ctx.config.upstream, this.ctx.upstreamPassword(), params).then(
+      (upstream) => this.onUpstreamReady(upstream, loggedIn),
+      (err: Error) => {
+        this.ctx.logger.warn('upstream connect failed', { user: this.user, error: err.message });
+        this.ctx.metrics.upstreamErrors.inc();
+        this.fail(upstreamUnavailable());
+      },
+    );
+  }
+
+  private onUpstreamReady(upstream: UpstreamConnection, loggedIn: LoggedIn): void {
+    if (this.phase.name === 'closed') { upstream.socket.destroy(); return; }
+    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user);
+    this.phase = { name: 'ready', flow };
+    flow.start();
+    this.socket.resume();
+    this.processFrames(); // anything the client pipelined behind its authentication
+  }
+
+  // ── cancel and teardown ──────────────────────────────────────────────────
+
+  private forwardCancel(processId: number, secretKey: Buffer): void {
+    const keys = this.ctx.cancelKeys;
+    if (keys.issuedElsewhere(processId)) this.ctx.routeCancel?.(processId, secretKey);
+    else keys.lookup(processId, secretKey)?.cancel();
+    this.close();
+  }
+
+  fail(err: unknown): void {
+    if (this.phase.name === 'closed') return;
+    const error = toClientError(err);
+    if (!(err instanceof PgError)) this.ctx.logger.error('session error', { user: this.user, error: err instanceof Error ? err.message : String(err) });
+    if (!this.socket.destroyed && this.socket.writable) {
+      this.socket.end(writeErrorResponse(error.severity === 'FATAL' ? error : error.fatal()));
+    }
+    this.close();
+  }
+
+  close(): void {
+    const phase = this.phase;
+    if (phase.name === 'closed') return;
+    this.phase = { name: 'closed' };
+    clearTimeout(this.deadline);
+    if (phase.name === 'ready') phase.flow.dispose();
+    if (!this.refusal) {
+      this.ctx.sessions.delete(this);
+      this.ctx.metrics.connectionsCurrent.dec();
+    }
+    if (!this.socket.destroyed) {
+      if (this.socket.writableLength > 0 && !this.socket.writableEnded) this.socket.end();
+      this.socket.destroySoon();
+    }
+    if (phase.name === 'connecting' || phase.name === 'ready') this.ctx.logger.info('session closed', { user: this.user });
+  }
+}

@@ -1,0 +1,119 @@
+// A client's login, from AuthenticationSASL to the account it proves: the
+// SCRAM exchange (with channel binding over TLS), per-user and per-address
+// lockout, the client certificate a user may require, and password expiry.
+// Every failure is a FATAL PgError; unknown, disabled and locked users fail
+// exactly like a wrong password.
+import type tls from 'node:tls';
+import { PgError, SqlState } from '../errors.js';
+import { Frontend } from '../protocol/codes.js';
+import { readSaslInitialResponse, readSaslResponse } from '../protocol/frontend-messages.js';
+import { writeAuthenticationSasl, writeAuthenticationSaslContinue, writeAuthenticationSaslFinal } from '../protocol/backend-messages.js';
+import { ScramServerExchange, scramMechanisms } from '../auth/scram-server.js';
+import { commonName, verifyClientCertificate } from '../auth/client-certificate.js';
+import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-verifier.js';
+import { passwordExpiredError, passwordExpiry } from '../auth/password-expiry.js';
+import type { User } from '../config/types.js';
+import type { ProxyContext } from './context.js';
+import type { StartupRequest } from './startup-params.js';
+
+/** A client that has proved who it is: what the query flow starts from. */
+export interface LoggedIn {
+  account: User;
+  startup: StartupRequest;
+}
+
+/** One SASL message's answer, and the logged-in account once the exchange succeeded. */
+export interface LoginStep {
+  reply: Buffer;
+  loggedIn?: LoggedIn;
+}
+
+export class Login {
+  private scram?: ScramServerExchange;
+  private account?: User;
+
+  /** `secure`: the client's TLS socket when the connection is encrypted (channel binding, client certificates). */
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly startup: StartupRequest,
+    private readonly clientAddress: string,
+    private readonly secure: tls.TLSSocket | undefined,
+  ) {}
+
+  /** AuthenticationSASL: the mechanisms offered (the -PLUS one only over TLS with a certificate). */
+  challenge(): Buffer {
+    return writeAuthenticationSasl(scramMechanisms(Boolean(this.secure), this.ctx.serverCertificate));
+  }
+
+  /** Handles one client message of the exchange (the frame's type and body bounds). */
+  onMessage(type: number, buf: Buffer, bodyStart: number, end: number): LoginStep {
+    if (type !== Frontend.Password) {
+      throw new PgError(SqlState.ProtocolViolation, `expected SASL response, got message type ${type}`, { severity: 'FATAL' });
+    }
+    const user = this.startup.user;
+    if (!this.scram) {
+      const initial = readSaslInitialResponse(buf, bodyStart, end);
+      const serverCertificate = this.secure ? this.ctx.serverCertificate : undefined;
+      this.scram = new ScramServerExchange({ user, verifier: this.verifierFor(user), serverCertificate });
+      return { reply: writeAuthenticationSaslContinue(this.scram.start(initial.mechanism, initial.data)) };
+    }
+    let serverFinal: Buffer;
+    try {
+      serverFinal = this.scram.finish(readSaslResponse(buf, bodyStart, end));
+    } catch (err) {
+      if (err instanceof PgError && err.code === SqlState.InvalidPassword) this.recordFailure(user);
+      throw err instanceof PgError ? err.fatal() : err;
+    }
+    // A right proof still fails for unknown, disabled or locked users, with the same error.
+    const account = this.account;
+    if (!account || account.disabled || this.ctx.lockout.isLocked(user)) {
+      this.recordFailure(user);
+      this.ctx.logger.info('authentication refused', { user, reason: !account ? 'unknown' : account.disabled ? 'disabled' : 'locked' });
+      throw this.failed(user);
+    }
+    this.checkClientCertificate(account);
+    // Only now, after a correct proof: "expired" must not tell outsiders an account exists.
+    const maxAgeDays = this.ctx.config.auth.passwordPolicy.maxAgeDays;
+    const expiry = passwordExpiry(account, maxAgeDays);
+    if (expiry) {
+      this.ctx.metrics.auth.inc({ outcome: 'password_expired' });
+      this.ctx.logger.info('authentication refused', { user, reason: expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt' });
+      throw passwordExpiredError(user, maxAgeDays, expiry);
+    }
+    this.ctx.lockout.recordSuccess(user);
+    this.ctx.metrics.auth.inc({ outcome: 'success' });
+    return { reply: writeAuthenticationSaslFinal(serverFinal), loggedIn: { account, startup: this.startup } };
+  }
+
+  private failed(user: string): PgError {
+    return new PgError(SqlState.InvalidPassword, `password authentication failed for user "${user}"`, { severity: 'FATAL' });
+  }
+
+  private verifierFor(user: string): ScramVerifier {
+    const account = this.ctx.users().users.get(user);
+    this.account = account;
+    if (account?.password) {
+      try { return parseVerifier(account.password); } catch { /* fall through: treated as unknown */ }
+    }
+    return fakeVerifier(user, this.ctx.fakeVerifierSecret);
+  }
+
+  private recordFailure(user: string): void {
+    if (this.ctx.addressLockout.recordFailure(this.clientAddress)) {
+      this.ctx.logger.warn('client address blocked after too many failed logins', { address: this.clientAddress });
+    }
+    this.ctx.metrics.auth.inc({ outcome: 'failure' });
+    if (this.ctx.lockout.recordFailure(user)) {
+      this.ctx.metrics.lockouts.inc();
+      this.ctx.logger.warn('user locked out', { user });
+    }
+  }
+
+  private checkClientCertificate(account: User): void {
+    if (account.clientCert !== 'required') return;
+    const cert = this.secure?.getPeerX509Certificate();
+    if (!cert || !verifyClientCertificate(cert, this.ctx.clientCas) || commonName(cert) !== account.name) {
+      throw new PgError(SqlState.InvalidAuthorizationSpecification, `certificate authentication failed for user "${account.name}"`, { severity: 'FATAL' });
+    }
+  }
+}

@@ -1,0 +1,378 @@
+// A logged-in session's traffic once upstream is open: client frames go
+// through the statement gate to upstream in arrival order; upstream bytes are
+// forwarded as they come, watched only for ReadyForQuery, ErrorResponse,
+// ParameterStatus and the answers that confirm statements and portals. A
+// new cycle is held while search_path may be changing, and a refusal is
+// answered in order (directly, or through a sentinel upstream rejects).
+import type net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { PgError, SqlState } from '../errors.js';
+import { Backend, Frontend, MESSAGE_HEADER_BYTES, TxStatus } from '../protocol/codes.js';
+import type { FrameReader } from '../protocol/frame-reader.js';
+import { BackendScanner, watchTypes } from '../protocol/backend-scanner.js';
+import {
+  readBindNames, readClose, readExecutePortal, readParse, readQuery, writeParse, writeParseText, writeQuery,
+} from '../protocol/frontend-messages.js';
+import {
+  readDataRowFirstText, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData, writeErrorResponse,
+  writeParameterStatus,
+} from '../protocol/backend-messages.js';
+import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
+import { searchPathProbe } from '../upstream/search-path-probe.js';
+import { StatementGate } from '../engine/statement-gate.js';
+import { Confirmation } from '../engine/upstream-objects.js';
+import type { ProxyContext } from './context.js';
+
+/** What upstream-side traffic needs of the client connection (connection.ts). */
+export interface FlowHost {
+  /** The client's socket (TLS already settled). */
+  readonly socket: net.Socket;
+  /** The client's frames; the current one is read by onFrame. */
+  readonly reader: FrameReader;
+  readonly closed: boolean;
+  /** Handles every complete client frame buffered (after a held cycle is let go). */
+  processFrames(): void;
+  /** Ends the session with an error to the client. */
+  fail(err: unknown): void;
+  close(): void;
+}
+
+/** What the session reads upstream: ReadyForQuery, errors and settings whole; the answers that confirm statements and portals only by type. */
+const upstreamWatchedTypes = [Backend.ReadyForQuery, Backend.ErrorResponse, Backend.ParameterStatus];
+const upstreamCounted = watchTypes([
+  Backend.ParseComplete, Backend.BindComplete, Backend.CloseComplete, Backend.CommandComplete, Backend.EmptyQueryResponse, Backend.PortalSuspended,
+]);
+/** A statement upstream is sure to reject at parse time; stands in for a refused one (see refuseSimple()). */
+const sentinelNonce = randomBytes(8).toString('hex');
+const sentinelText = `pgveil_refused_${sentinelNonce}`;
+const sentinelParse = writeParseText('', sentinelText);
+
+export class QueryFlow {
+  private readonly gate: StatementGate;
+  private scanner?: BackendScanner;
+  private cancelKey?: { processId: number; secretKey: Buffer };
+  private idleTimer?: NodeJS.Timeout;
+  private txStatus: number = TxStatus.Idle;
+  /** Query/Sync messages forwarded whose ReadyForQuery has not come back. */
+  private pendingSyncs = 0;
+  /** Extended-protocol messages forwarded since the last Sync. */
+  private unsynced = false;
+  /** After a refused extended-protocol message: drop messages until Sync. */
+  private skipping: 'no' | 'direct' | 'sentinel' = 'no';
+  /** Errors that replace upstream's answers to sentinel statements, in order. */
+  private readonly replacements: PgError[] = [];
+  private upstreamSentFatal = false;
+  /** Watched upstream message types; RowDescription and DataRow only while pgveil's own search_path question runs. */
+  private readonly watched = watchTypes(upstreamWatchedTypes);
+  /** pgveil's search_path question is in flight: its answer is read and dropped. */
+  private probe?: { value?: string; failed: boolean };
+  /** The client's next cycle waits (its frame unread) until search_path is known again. */
+  held = false;
+
+  constructor(private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string) {
+    this.gate = new StatementGate(ctx.engine, user, () => ctx.users(), ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
+  }
+
+  get upstreamSocket(): net.Socket {
+    return this.upstream.socket;
+  }
+
+  /** Greets the client (settings, cancel key, ReadyForQuery) and starts carrying upstream's answers. */
+  start(): void {
+    const { upstream, gate, ctx } = this;
+    const out: Buffer[] = [];
+    for (const status of upstream.parameterStatus) {
+      const { name, value } = readParameterStatus(status, MESSAGE_HEADER_BYTES, status.length);
+      gate.onParameterStatus(name, value);
+      // The client sees its pgveil identity, not the shared service role.
+      out.push(name === 'session_authorization' ? writeParameterStatus(name, this.user) : status);
+    }
+    this.cancelKey = ctx.cancelKeys.issue({ cancel: () => { void sendUpstreamCancel(ctx.config.upstream, upstream.processId, upstream.secretKey); } });
+    out.push(writeBackendKeyData(this.cancelKey.processId, this.cancelKey.secretKey.readInt32BE(0)));
+    out.push(readyForQuery[TxStatus.Idle]);
+    this.host.socket.write(Buffer.concat(out));
+    ctx.logger.info('session ready', { user: this.user });
+
+    const client = this.host.socket;
+    this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
+      if (!client.write(bytes)) upstream.socket.pause();
+    }, upstreamCounted, (type) => this.onUpstreamCounted(type));
+    upstream.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    upstream.socket.on('drain', () => { if (!this.host.closed) this.host.socket.resume(); });
+    upstream.socket.on('error', () => this.onUpstreamClosed());
+    upstream.socket.on('close', () => this.onUpstreamClosed());
+    if (upstream.leftover.length) this.onUpstreamData(upstream.leftover);
+
+    const idleMs = ctx.config.auth.idleTimeoutSeconds * 1000;
+    if (idleMs > 0) {
+      // One timer per session, refreshed (not re-created) on activity.
+      this.idleTimer = setTimeout(() => {
+        if (this.pendingSyncs > 0) { this.idleTimer?.refresh(); return; } // busy, not idle
+        this.host.fail(new PgError(SqlState.IdleSessionTimeout, 'terminating connection due to idle-session timeout', { severity: 'FATAL' }));
+      }, idleMs);
+    }
+  }
+
+  /** The client sent something: the session is not idle. */
+  touch(): void {
+    this.idleTimer?.refresh();
+  }
+
+  /** Teardown: the timer, the cancel key and the upstream connection go with the session. */
+  dispose(): void {
+    clearTimeout(this.idleTimer);
+    if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
+    this.upstream.socket.destroy();
+  }
+
+  /** The reader's current frame: held, or handled. */
+  onFrame(): void {
+    if (this.mustHold()) this.hold();
+    else this.onMessage();
+  }
+
+  // ── upstream's answers ───────────────────────────────────────────────────
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.host.closed) return;
+    const client = this.host.socket;
+    client.cork();
+    try {
+      this.scanner?.push(chunk);
+    } catch (err) {
+      this.ctx.logger.error('upstream protocol error', { user: this.user, error: err instanceof Error ? err.message : String(err) });
+      this.host.fail(upstreamUnavailable());
+    } finally {
+      client.uncork();
+    }
+  }
+
+  private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
+    if (this.probe) return this.onProbeAnswer(this.probe, type, msg);
+    if (type === Backend.ParameterStatus) {
+      const { name, value } = readParameterStatus(msg, MESSAGE_HEADER_BYTES, msg.length);
+      this.gate.onParameterStatus(name, value);
+      // The client keeps seeing its pgveil identity, not the shared service role.
+      return name === 'session_authorization' ? writeParameterStatus(name, this.user) : undefined;
+    }
+    if (type === Backend.ReadyForQuery) {
+      this.txStatus = readReadyForQuery(msg, MESSAGE_HEADER_BYTES);
+      this.gate.cycleDone(this.txStatus === TxStatus.Idle);
+      if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
+      this.afterCycle();
+      return undefined;
+    }
+    this.gate.failed(); // an ErrorResponse: upstream skips the rest of the cycle
+    // ErrorResponse: is it upstream's answer to a sentinel standing in for a refusal?
+    const fields = readErrorFields(msg, MESSAGE_HEADER_BYTES, msg.length);
+    if (fields.get('S') === 'FATAL') this.upstreamSentFatal = true;
+    const replacement = this.replacements.length > 0 && fields.get('M')?.includes(sentinelNonce) ? this.replacements.shift() : undefined;
+    if (replacement) return writeErrorResponse(replacement);
+    // Integrity violations print raw values ("Failing row contains (…)",
+    // "Key (ssn)=(…) already exists") that masks hide from the user (B9).
+    const code = fields.get('C') ?? '';
+    if (code.startsWith('23') && fields.has('D')) {
+      return writeErrorResponse(new PgError(code, fields.get('M') ?? 'integrity constraint violation', {
+        severity: (fields.get('S') as PgError['severity']) ?? 'ERROR', hint: fields.get('H'),
+      }));
+    }
+    return undefined;
+  }
+
+  /** Upstream confirmed a statement or portal operation (see engine/upstream-objects.ts). */
+  private onUpstreamCounted(type: number): void {
+    const gate = this.gate;
+    if (this.probe) return;
+    switch (type) {
+      case Backend.ParseComplete: gate.confirmed(Confirmation.Parse); return;
+      case Backend.BindComplete: gate.confirmed(Confirmation.Bind); return;
+      case Backend.CloseComplete: gate.confirmed(Confirmation.Close); return;
+      case Backend.PortalSuspended: gate.completion(false); return;
+      default: gate.completion(true); // CommandComplete, EmptyQueryResponse
+    }
+  }
+
+  private onUpstreamClosed(): void {
+    if (this.host.closed) return;
+    this.ctx.metrics.upstreamErrors.inc();
+    if (this.upstreamSentFatal) { this.host.close(); return; } // the client already has upstream's reason
+    this.host.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream server closed it', { severity: 'FATAL' }));
+  }
+
+  // ── search_path, where upstream does not report it ──────────────────────
+
+  /** After a cycle: ask upstream for search_path if it may have changed, or let a held cycle go. */
+  private afterCycle(): void {
+    const gate = this.gate;
+    if (gate.wantsProbe) {
+      gate.probeSent();
+      this.probe = { failed: false };
+      this.watchProbe(1);
+      this.upstream.socket.write(searchPathProbe);
+      return;
+    }
+    // Released after the scanner has passed this ReadyForQuery on, so answers keep their order.
+    if (this.held && !gate.mustHold) process.nextTick(() => this.release());
+  }
+
+  private onProbeAnswer(probe: { value?: string; failed: boolean }, type: number, msg: Buffer): null {
+    if (type === Backend.DataRow) probe.value = readDataRowFirstText(msg, MESSAGE_HEADER_BYTES, msg.length);
+    else if (type === Backend.ErrorResponse) probe.failed = true; // an aborted transaction: known again after it ends
+    else if (type === Backend.ReadyForQuery) {
+      this.probe = undefined;
+      this.watchProbe(0);
+      this.gate.probeAnswered(probe.failed ? undefined : probe.value, readReadyForQuery(msg, MESSAGE_HEADER_BYTES) === TxStatus.Idle);
+      this.afterCycle();
+    }
+    return null;
+  }
+
+  /** While pgveil's own question runs, every message of its answer is read (and dropped), none forwarded. */
+  private watchProbe(on: 0 | 1): void {
+    this.watched[Backend.RowDescription] = on;
+    this.watched[Backend.DataRow] = on;
+    this.watched[Backend.CommandComplete] = on;
+  }
+
+  /** A new cycle from the client waits while search_path may be changing (messages of an open cycle and COPY data never do). */
+  private mustHold(): boolean {
+    if (!this.gate.mustHold || this.unsynced) return false;
+    const type = this.host.reader.type;
+    return type !== Frontend.CopyData && type !== Frontend.CopyDone && type !== Frontend.CopyFail && type !== Frontend.Terminate;
+  }
+
+  private hold(): void {
+    this.host.reader.unread();
+    this.held = true;
+    this.host.socket.pause();
+  }
+
+  private release(): void {
+    if (!this.held || this.host.closed || this.gate.mustHold) return;
+    this.held = false;
+    this.host.socket.resume();
+    this.host.processFrames();
+  }
+
+  // ── client messages ──────────────────────────────────────────────────────
+
+  private onMessage(): void {
+    const { buf, type, frameStart, bodyStart, end } = this.host.reader;
+    if (this.skipping !== 'no' && type !== Frontend.Sync) {
+      if (type === Frontend.Terminate) this.host.close();
+      return; // Postgres discards extended-protocol messages until Sync after an error
+    }
+    switch (type) {
+      case Frontend.Query: {
+        const decision = this.gate.decide(readQuery(buf, bodyStart, end), undefined);
+        if (decision.kind === 'refuse') this.refuseSimple(decision.error);
+        else this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
+        return;
+      }
+      case Frontend.Parse: {
+        const parse = readParse(buf, bodyStart, end);
+        const decision = this.gate.decide(parse.query, parse.name);
+        if (decision.kind === 'refuse') { this.refuseExtended(decision.error); return; }
+        this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
+        this.unsynced = true;
+        return;
+      }
+      case Frontend.Bind: {
+        const names = readBindNames(buf, bodyStart, end);
+        const stale = this.gate.bind(names.statement, names.portal);
+        if (stale) { this.refuseExtended(stale); return; }
+        this.forward(buf.subarray(frameStart, end), false);
+        this.unsynced = true;
+        return;
+      }
+      case Frontend.Close: {
+        const closed = readClose(buf, bodyStart, end);
+        if (closed) this.gate.close(closed.target, closed.name);
+        this.forward(buf.subarray(frameStart, end), false);
+        this.unsynced = true;
+        return;
+      }
+      case Frontend.Execute: {
+        const stale = this.gate.execute(readExecutePortal(buf, bodyStart, end));
+        if (stale) { this.refuseExtended(stale); return; }
+        this.forward(buf.subarray(frameStart, end), false);
+        this.unsynced = true;
+        return;
+      }
+      case Frontend.Describe: case Frontend.Flush:
+        this.forward(buf.subarray(frameStart, end), false);
+        this.unsynced = true;
+        return;
+      case Frontend.Sync:
+        this.onSync(buf.subarray(frameStart, end));
+        return;
+      case Frontend.CopyData: case Frontend.CopyDone: case Frontend.CopyFail:
+        this.forward(buf.subarray(frameStart, end), false);
+        return;
+      case Frontend.FunctionCall:
+        this.refuseSimple(new PgError(SqlState.InsufficientPrivilege, 'the fast-path function call protocol is not allowed through pgveil'));
+        return;
+      case Frontend.Terminate:
+        this.upstream.socket.end(buf.subarray(frameStart, end));
+        this.host.close();
+        return;
+      default:
+        throw new PgError(SqlState.ProtocolViolation, `invalid frontend message type ${type}`, { severity: 'FATAL' });
+    }
+  }
+
+  private forward(bytes: Buffer, completesCycle: boolean): void {
+    if (!this.upstream.socket.write(bytes)) this.host.socket.pause();
+    if (completesCycle) {
+      this.pendingSyncs++;
+      this.gate.cycleSent();
+    }
+  }
+
+  private onSync(bytes: Buffer): void {
+    if (this.skipping === 'direct') {
+      this.skipping = 'no';
+      this.host.socket.write(readyForQuery[TxStatus.Idle]);
+      return;
+    }
+    this.skipping = 'no';
+    this.unsynced = false;
+    this.forward(bytes, true);
+  }
+
+  // ── refusals ─────────────────────────────────────────────────────────────
+
+  /** True when pgveil may answer a refusal itself without reordering or desynchronising upstream. */
+  private canAnswerDirectly(): boolean {
+    return this.pendingSyncs === 0 && !this.unsynced && this.txStatus === TxStatus.Idle;
+  }
+
+  /**
+   * A refused simple Query. When nothing is in flight and no transaction is
+   * open, pgveil answers itself; otherwise a sentinel statement that upstream
+   * rejects takes the query's place, so the error arrives in order and an
+   * open transaction is aborted exactly as Postgres would abort it.
+   */
+  private refuseSimple(error: PgError): void {
+    this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
+    if (this.canAnswerDirectly()) {
+      this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
+      return;
+    }
+    this.replacements.push(error);
+    this.forward(writeQuery(sentinelText), true);
+  }
+
+  private refuseExtended(error: PgError): void {
+    this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
+    if (this.canAnswerDirectly()) {
+      this.host.socket.write(writeErrorResponse(error));
+      this.skipping = 'direct';
+      return;
+    }
+    this.replacements.push(error);
+    this.forward(sentinelParse, false);
+    this.unsynced = true;
+    this.skipping = 'sentinel';
+  }
+}
