@@ -92,6 +92,11 @@ export class QueryFlow {
     out.push(readyForQuery[TxStatus.Idle]);
     this.host.socket.write(Buffer.concat(out));
     ctx.logger.info('session ready', { user: this.user });
+    // CopyData is forwarded piece by piece as it arrives: pgveil decides nothing on its content.
+    // Every other message is assembled whole, as no byte of it may go upstream before its decision:
+    // Query and Parse are decided on their whole text; Bind and Execute on the names at their start,
+    // but a Bind holding a new cycle is put back and replayed whole, and a refused one is dropped whole.
+    this.host.reader.streamTypes([Frontend.CopyData]);
 
     const client = this.host.socket;
     this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {

@@ -1,0 +1,124 @@
+// Messages of several MiB pass through pgveil intact, with
+// limits.maxMessageBytes raised: a COPY FROM STDIN row (CopyData, forwarded
+// piece by piece as it arrives), a Bind parameter (assembled whole, decided,
+// then forwarded), and a CopyData frame whose halves arrive apart. A frame
+// over the limit is still refused on its header alone.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import postgres from 'postgres';
+import { startHarness, clientConfig, passwords, policyDefaults, employeesPolicy, type Harness } from '../helpers/harness.js';
+import { RawClient, cstr, frame, int32, msg, sqlstate } from '../helpers/raw-client.js';
+
+const ALICE = 'alice@acme.com';
+const LIMIT = 16 << 20;
+let h: Harness;
+
+const md5 = (data: string | Buffer) => createHash('md5').update(data).digest('hex');
+
+/** A text of `bytes` bytes that is not one repeated character (so a misplaced piece would show). */
+function bigText(bytes: number, seed: number): string {
+  let out = '';
+  const line = Array.from({ length: 61 }, (_, i) => String.fromCharCode(97 + ((i * 7 + seed) % 26))).join('');
+  while (out.length < bytes) out += line + String(out.length % 10);
+  return out.slice(0, bytes);
+}
+
+async function stored(id: number): Promise<{ length: number; md5: string } | undefined> {
+  const su = await h.pg.connect('analytics');
+  try {
+    const r = await su.query('select length(body) as length, md5(body) as md5 from public.blobs where id = $1', [id]);
+    return r.rows[0] ? { length: Number(r.rows[0].length), md5: r.rows[0].md5 as string } : undefined;
+  } finally {
+    await su.end();
+  }
+}
+
+test.before(async () => {
+  h = await startHarness({
+    tlsMode: 'prefer',
+    maxMessageBytes: LIMIT,
+    policyYaml: policyDefaults.replace('writes: deny', 'writes: allow') + employeesPolicy,
+    extraSql: `CREATE TABLE public.blobs (id int, body text);
+      GRANT SELECT, INSERT ON public.blobs TO pgveil_service;`,
+  });
+});
+test.after(async () => { await h?.close(); });
+
+test('a COPY FROM STDIN row of 6 MiB goes in intact', async () => {
+  const body = bigText(6 << 20, 1);
+  const sql = postgres({ ...clientConfig(h, ALICE), max: 1, onnotice: () => {} } as postgres.Options<Record<string, never>>);
+  try {
+    // One write is one CopyData message of 6 MiB; it reaches pgveil in many socket chunks.
+    await pipeline(Readable.from([Buffer.from(`1\t${body}\n`)]), await sql`copy public.blobs (id, body) from stdin`.writable());
+  } finally {
+    await sql.end();
+  }
+  assert.equal(await stored(1), { length: body.length, md5: md5(body) });
+});
+
+test('a Bind parameter of 6 MiB arrives whole', async () => {
+  const body = bigText(6 << 20, 2);
+  const client = new pg.Client(clientConfig(h, ALICE));
+  await client.connect();
+  try {
+    const r = await client.query('select md5($1::text) as md5, length($1::text) as length', [body]);
+    assert.equal(r.rows[0], { md5: md5(body), length: body.length });
+  } finally {
+    await client.end();
+  }
+});
+
+test('a CopyData frame whose halves arrive apart is forwarded in order and goes in intact', async () => {
+  const c = await RawClient.connect(h.proxy.port);
+  try {
+    await c.login(ALICE, passwords[ALICE]);
+    c.send(msg.query('copy public.blobs (id, body) from stdin'));
+    assert.is((await c.message())?.type, 'G');
+    const body = bigText(3 << 20, 3);
+    const data = frame('d', Buffer.from(`3\t${body}\n`));
+    const half = data.length >> 1;
+    c.send(data.subarray(0, 3)); // even the header split
+    await new Promise((r) => setTimeout(r, 20));
+    c.send(data.subarray(3, half));
+    await new Promise((r) => setTimeout(r, 50)); // the first part is upstream before the rest is sent
+    c.send(data.subarray(half), frame('c'));
+    const answers = await c.untilReady();
+    assert.equal(answers.map((m) => m.type), ['C', 'Z'], JSON.stringify(answers.map((m) => m.body.toString())));
+    assert.is(answers[0].body.toString(), 'COPY 1\0');
+    assert.equal(await stored(3), { length: body.length, md5: md5(body) });
+  } finally {
+    c.close();
+  }
+});
+
+test('a frame over limits.maxMessageBytes is refused on its header, CopyData as any other', async () => {
+  for (const type of ['d', 'B']) {
+    const c = await RawClient.connect(h.proxy.port);
+    try {
+      await c.login(ALICE, passwords[ALICE]);
+      // Only the header is sent: the refusal must not wait for the body.
+      c.send(Buffer.concat([Buffer.from(type), int32(LIMIT + 1)]));
+      const error = await c.message();
+      assert.is(sqlstate(error), '08P01');
+      assert.match(error?.body.toString() ?? '', `message of ${LIMIT + 1} bytes exceeds the limit of ${LIMIT} bytes`);
+      assert.is(await c.message(), undefined, 'the connection is closed');
+    } finally {
+      c.close();
+    }
+  }
+  // Sessions go on: a small Bind still works.
+  const c = await RawClient.connect(h.proxy.port);
+  try {
+    await c.login(ALICE, passwords[ALICE]);
+    c.send(msg.parse('', 'select 1'), frame('B', Buffer.concat([cstr(''), cstr(''), Buffer.alloc(6)])), msg.execute(''), msg.sync());
+    assert.equal((await c.untilReady()).map((m) => m.type), ['1', '2', 'D', 'C', 'Z']);
+  } finally {
+    c.close();
+  }
+});
+
+test.run();
