@@ -8,12 +8,13 @@ import { refusedFunctions, sizeFunctions } from './functions.js';
 import { viewFunctionRules } from './view-functions.js';
 import { matchingParen } from './sql-text.js';
 import { firstArgumentEnd } from './clause-text.js';
-import { child, containsNode, list, nameList, num, stringValue, type Body } from './tree.js';
+import type { A_Expr, FuncCall, Node, SubLink, TypeCast } from '@pgsql/types';
+import { containsNode, names as nameList, stringValue } from './tree.js';
 import { refuse, Refusal, systemSchemas, type AnalyzerState } from './analyze-context.js';
 import { setConfig } from './analyze-utility.js';
 
-export function func(a: AnalyzerState, body: Body): void {
-  const names = nameList(body, 'funcname');
+export function func(a: AnalyzerState, body: FuncCall): void {
+  const names = nameList(body.funcname);
   const fn = names[names.length - 1];
   const schema = names.length > 1 ? names[names.length - 2] : undefined;
   if (schema === 'pgveil') refuse(`function ${names.join('.')} is pgveil's own and cannot be called directly`, 'THREATS B8.');
@@ -29,7 +30,7 @@ export function func(a: AnalyzerState, body: Body): void {
 }
 
 /** `x.f` and `(x).f` may call a function f(x) when x has no column f (functional notation). */
-export function functionalNotation(a: AnalyzerState, fields: unknown[]): void {
+export function functionalNotation(a: AnalyzerState, fields: readonly Node[]): void {
   for (const f of fields) {
     const name = stringValue(f);
     if (name !== undefined) checkUserFunction(a, undefined, name);
@@ -40,16 +41,16 @@ export function functionalNotation(a: AnalyzerState, fields: unknown[]): void {
  * `pg_table_size(x)` and friends answer NULL for protected relations, their
  * indexes and TOAST (B5), so psql `\dt+` keeps working.
  */
-function guardSize(a: AnalyzerState, body: Body): void {
+function guardSize(a: AnalyzerState, body: FuncCall): void {
   const oids = a.ctx.catalog.protectedOids;
   if (!oids.length) return;
   if (containsNode(body.args, 'SubLink')) refuse('relation-size functions with a subquery argument are not allowed through pgveil');
   const sql = a.text.text;
-  const start = a.text.index(num(body, 'location') ?? -1);
+  const start = a.text.index(body.location ?? -1);
   const open = sql.indexOf('(', start);
   const end = open === -1 ? -1 : matchingParen(sql, open);
   if (end === -1) refuse('cannot rewrite this relation-size call');
-  const firstEnd = firstArgumentEnd(a.text, open, end, list(body, 'args'));
+  const firstEnd = firstArgumentEnd(a.text, open, end, body.args ?? []);
   if (firstEnd === -1) refuse('cannot rewrite this relation-size call');
   const first = sql.slice(open + 1, firstEnd);
   a.constantDependent = true; // the argument text is repeated
@@ -87,9 +88,9 @@ function checkUserFunction(a: AnalyzerState, schema: string | undefined, fn: str
 }
 
 /** A cast may run a user function: a cast WITH FUNCTION, or a domain's CHECK constraint (A5). */
-export function cast(a: AnalyzerState, body: Body): void {
+export function cast(a: AnalyzerState, body: TypeCast): void {
   const { catalog, allowedFunctions } = a.ctx;
-  const names = nameList(child(body, 'typeName') ?? {}, 'names');
+  const names = nameList(body.typeName?.names);
   const type = names[names.length - 1];
   for (const fn of catalog.typeFunctions.get(type) ?? []) {
     const schema = fn.slice(0, fn.indexOf('.'));
@@ -99,9 +100,9 @@ export function cast(a: AnalyzerState, body: Body): void {
 }
 
 /** User-defined operators are functions too. */
-export function operator(a: AnalyzerState, body: Body, key: string): void {
+export function operator(a: AnalyzerState, operatorName: readonly Node[] | undefined): void {
   const { catalog, allowedFunctions } = a.ctx;
-  const names = nameList(body, key);
+  const names = nameList(operatorName);
   const op = names[names.length - 1];
   const schemas = catalog.userOperators.get(op);
   if (!op || !schemas) return;

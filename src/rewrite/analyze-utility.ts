@@ -8,6 +8,7 @@ import { hasOwnRulesBelow } from './protection.js';
 import { isUtf8, settableParameters } from './functions.js';
 import { constantEnd, skipSpace } from './sql-text.js';
 import { composeGuarded, quoteIdent } from './replacement.js';
+import type { FuncCall } from '@pgsql/types';
 import { child, list, nameList, nodeOf, num, rangeVar, str, type Body } from './tree.js';
 import { emptyScope, refuse, STAND_IN, type AnalyzerState } from './analyze-context.js';
 import { writeTarget } from './analyze-writes.js';
@@ -165,9 +166,9 @@ export function set(a: AnalyzerState, body: Body): void {
 }
 
 /** set_config(name, value, is_local): the same rules as SET, on constant arguments only. */
-export function setConfig(a: AnalyzerState, body: Body): void {
+export function setConfig(a: AnalyzerState, body: FuncCall): void {
   a.constantDependent = true; // the decision depends on the setting's name and value
-  const [nameArg, valueArg] = list(body, 'args');
+  const [nameArg, valueArg] = body.args ?? [];
   const name = stringConstant(nameArg)?.toLowerCase();
   if (!name || !settableParameters.has(name)) refuse('set_config of this setting is not allowed through pgveil', 'Only presentation and timeout settings (and search_path) may be changed.');
   if (name === 'client_encoding') {
