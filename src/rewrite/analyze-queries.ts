@@ -13,11 +13,12 @@ import { composeGuarded, quoteIdent } from './replacement.js';
 import { systemGuard } from './system-guards.js';
 import { hiddenRelations, visibilityCondition } from './catalog-visibility.js';
 import { pushableConjuncts, queryFrame } from './pushdown.js';
-import { child, list, nodeOf, num, rangeVar, str, stringValue, type Body, type RangeVarBody } from './tree.js';
+import type { ColumnRef, CommonTableExpr, RangeTableSample, RangeVar, SelectStmt, WithClause } from '@pgsql/types';
+import { asNode, rangeVar, stringValue, type RangeVarBody } from './tree.js';
 import { tableSampleClause } from './clause-text.js';
 import { refuse, STAND_IN, systemSchemas, type AnalyzerState, type Edit, type Scope } from './analyze-context.js';
 
-export function select(a: AnalyzerState, body: Body, scope: Scope): void {
+export function select(a: AnalyzerState, body: SelectStmt, scope: Scope): void {
   const inner = withClause(a, body, scope);
   a.frames.push(queryFrame(body));
   try {
@@ -32,11 +33,14 @@ export function select(a: AnalyzerState, body: Body, scope: Scope): void {
 }
 
 /** Scope of a statement's WITH list; also walks the CTE bodies with the scope each one sees. */
-export function withClause(a: AnalyzerState, body: Body, scope: Scope): Scope {
-  const clause = child(body, 'withClause');
+export function withClause(a: AnalyzerState, body: { withClause?: WithClause }, scope: Scope): Scope {
+  const clause = body.withClause;
   if (!clause) return scope;
-  const ctes = list(clause, 'ctes').map((c) => nodeOf(c)?.[1] ?? {});
-  const names = ctes.map((c) => str(c, 'ctename') ?? '');
+  const ctes = (clause.ctes ?? []).map((c): CommonTableExpr => {
+    const n = asNode(c);
+    return n?.[0] === 'CommonTableExpr' ? n[1] : {};
+  });
+  const names = ctes.map((c) => c.ctename ?? '');
   const recursive = clause.recursive === true;
   ctes.forEach((cte, i) => {
     // A recursive WITH sees all its names; a plain one only the earlier ones.
@@ -46,7 +50,7 @@ export function withClause(a: AnalyzerState, body: Body, scope: Scope): Scope {
 }
 
 /** A relation read in FROM (or any other read position); `sample`: the TABLESAMPLE node around it. */
-export function read(a: AnalyzerState, body: Body, scope: Scope, sample?: Body): void {
+export function read(a: AnalyzerState, body: RangeVar, scope: Scope, sample?: RangeTableSample): void {
   const rv = rangeVar(body);
   if (rv.catalogname) refuse('cross-database references are not supported');
   if (!rv.schemaname && scope.has(rv.relname)) {
@@ -107,7 +111,7 @@ function systemEdit(a: AnalyzerState, rv: RangeVarBody, guard: string, clause?: 
 }
 
 /** A protected relation replaced by its guarded subquery, with the WHERE conjuncts that may move below its fence. */
-function guardedEdit(a: AnalyzerState, node: Body, rv: RangeVarBody, rel: CatalogRelation, table: TableProfile): void {
+function guardedEdit(a: AnalyzerState, node: RangeVar, rv: RangeVarBody, rel: CatalogRelation, table: TableProfile): void {
   const sql = a.text.text;
   const nameStart = a.text.index(rv.location);
   let start = nameStart;
@@ -148,8 +152,8 @@ function guardedEdit(a: AnalyzerState, node: Body, rv: RangeVarBody, rel: Catalo
 }
 
 /** `schema.table.column` pointing at a protected table is re-pointed at the guarded subquery's alias. */
-export function columnRef(a: AnalyzerState, body: Body): void {
-  const fields = list(body, 'fields');
+export function columnRef(a: AnalyzerState, body: ColumnRef): void {
+  const fields = body.fields ?? [];
   // pgveil's own aliases (the raw write target, the new rows) are not the user's to name (B9).
   if (fields.length > 1 && /^pgveil_/.test(stringValue(fields[0]) ?? '')) refuse('names starting with pgveil_ are reserved by pgveil');
   if (fields.length < 3) return;
@@ -161,7 +165,7 @@ export function columnRef(a: AnalyzerState, body: Body): void {
   const rel = resolveRelation(a.ctx.catalog, schema, relname, a.searchPath);
   if (!rel || !a.tableOf(rel)) return;
   const sql = a.text.text;
-  const start = a.text.index(num(body, 'location') ?? -1);
+  const start = a.text.index(body.location ?? -1);
   const tableEnd = qualifiedNameEnd(sql, start, 2);
   const dot = skipSpace(sql, tableEnd);
   if (tableEnd === -1 || sql.charCodeAt(dot) !== 46) refuse('cannot rewrite this column reference');

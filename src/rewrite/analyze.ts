@@ -15,7 +15,7 @@ import { refusedSystemRelations, systemRelationRefusal } from './functions.js';
 import { qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { quoteIdent } from './replacement.js';
 import type { QueryFrame } from './pushdown.js';
-import { SKIP, child, list, nodeOf, num, visit, type Body, type RangeVarBody, type Visitor } from './tree.js';
+import { SKIP, asNode, child, list, nodeOf, num, visit, type Body, type RangeVarBody, type Visitor } from './tree.js';
 import {
   emptyScope, refuse, Refusal, systemSchemas,
   type Analysis, type AnalysisContext, type AnalyzerState, type Scope, type StatementObjectEffect,
@@ -118,24 +118,24 @@ export class Analyzer implements AnalyzerState {
   /** The scope the walker's handlers see: walk() sets it and puts back the outer one. */
   private walkScope: Scope = emptyScope;
   private readonly walker: Visitor = {
-    SelectStmt: (body) => { select(this, body as Body, this.walkScope); return SKIP; },
+    SelectStmt: (body) => { select(this, body, this.walkScope); return SKIP; },
     InsertStmt: (body) => { dml(this, 'InsertStmt', body as Body, this.walkScope); return SKIP; },
     UpdateStmt: (body) => { dml(this, 'UpdateStmt', body as Body, this.walkScope); return SKIP; },
     DeleteStmt: (body) => { dml(this, 'DeleteStmt', body as Body, this.walkScope); return SKIP; },
     MergeStmt: (body) => { dml(this, 'MergeStmt', body as Body, this.walkScope); return SKIP; },
-    RangeVar: (body) => { read(this, body as Body, this.walkScope); return SKIP; },
+    RangeVar: (body) => { read(this, body, this.walkScope); return SKIP; },
     FuncCall: (body) => { func(this, body); },
     A_Expr: (body) => { operator(this, body.name); },
     TypeCast: (body) => { cast(this, body); },
     SubLink: (body) => { operator(this, body.operName); },
-    ColumnRef: (body) => { functionalNotation(this, body.fields?.slice(1) ?? []); columnRef(this, body as Body); return SKIP; },
+    ColumnRef: (body) => { functionalNotation(this, body.fields?.slice(1) ?? []); columnRef(this, body); return SKIP; },
     A_Indirection: (body) => { functionalNotation(this, body.indirection ?? []); },
     RangeTableSample: (body) => {
-      const rel = child(child(body as Body, 'relation') ?? {}, 'RangeVar');
-      if (!rel) return undefined;
+      const rel = asNode(body.relation);
+      if (rel?.[0] !== 'RangeVar') return undefined;
       // The clause's arguments first: its text may move into a system relation's guard.
       this.walk([body.args, body.repeatable], this.walkScope);
-      read(this, rel, this.walkScope, body as Body);
+      read(this, rel[1], this.walkScope, body);
       return SKIP;
     },
   };
