@@ -9,7 +9,8 @@ import type { ObjectEffect } from './effects.js';
 import type { QueryFrame } from './pushdown.js';
 import type { GuardedParts } from './replacement.js';
 import type { SqlText } from './sql-text.js';
-import type { Body, RangeVarBody } from './tree.js';
+import type { Node } from '@pgsql/types';
+import type { RangeVarBody } from './tree.js';
 
 export interface Edit {
   /** String indices into the original text. */
@@ -108,7 +109,7 @@ export interface AnalyzerState {
   constantDependent: boolean;
 
   /** Analyses one statement; returns whether its kind may be cached by shape (every kind says so explicitly). */
-  statement(stmt: Body): boolean;
+  statement(stmt: Node | undefined): boolean;
   /** Walks any part of the tree, resolving relations and checking calls. */
   walk(value: unknown, scope: Scope): void;
   resolve(schema: string | undefined, name: string, location: number): CatalogRelation;

@@ -8,40 +8,43 @@ import { hasOwnRulesBelow } from './protection.js';
 import { isUtf8, settableParameters } from './functions.js';
 import { constantEnd, skipSpace } from './sql-text.js';
 import { composeGuarded, quoteIdent } from './replacement.js';
-import type { FuncCall } from '@pgsql/types';
-import { child, list, nameList, nodeOf, num, rangeVar, str, type Body } from './tree.js';
+import type {
+  ClosePortalStmt, CopyStmt, DeallocateStmt, DeclareCursorStmt, DiscardStmt, ExecuteStmt, ExplainStmt,
+  FetchStmt, FuncCall, ListenStmt, Node, PrepareStmt, TransactionStmt, VariableSetStmt,
+} from '@pgsql/types';
+import { asNode, names, rangeVar, type Body } from './tree.js';
 import { emptyScope, refuse, STAND_IN, type AnalyzerState } from './analyze-context.js';
 import { writeTarget } from './analyze-writes.js';
 
 // ── session objects and transactions ─────────────────────────────────────
 
-export function declareCursor(a: AnalyzerState, body: Body): void {
+export function declareCursor(a: AnalyzerState, body: DeclareCursorStmt): void {
   // CURSOR_OPT_HOLD (0x20): a WITH HOLD cursor outlives its transaction.
-  a.object({ op: 'create', kind: 'portal', name: str(body, 'portalname') ?? '', holdable: ((num(body, 'options') ?? 0) & 0x20) !== 0 });
+  a.object({ op: 'create', kind: 'portal', name: body.portalname ?? '', holdable: ((body.options ?? 0) & 0x20) !== 0 });
   a.walk(body.query, emptyScope);
 }
 
-export function prepare(a: AnalyzerState, body: Body): void {
-  a.object({ op: 'create', kind: 'statement', name: str(body, 'name') ?? '', holdable: false });
-  a.statement(child(body, 'query') ?? {});
+export function prepare(a: AnalyzerState, body: PrepareStmt): void {
+  a.object({ op: 'create', kind: 'statement', name: body.name ?? '', holdable: false });
+  a.statement(body.query);
 }
 
-export function execute(a: AnalyzerState, body: Body): void {
+export function execute(a: AnalyzerState, body: ExecuteStmt): void {
   if (!a.searchPathKnown) {
     refuse('cannot EXECUTE a prepared statement while search_path is changing', 'Postgres would re-resolve its names under the new search_path; send the SET separately first.');
   }
-  a.object({ op: 'use', kind: 'statement', name: str(body, 'name') ?? '' });
+  a.object({ op: 'use', kind: 'statement', name: body.name ?? '' });
   a.walk(body.params, emptyScope);
   a.searchPathKnown = false; // the prepared statement may set it (the session knows whether it does)
 }
 
-export function fetch(a: AnalyzerState, body: Body): void {
-  a.object({ op: 'use', kind: 'portal', name: str(body, 'portalname') ?? '' });
+export function fetch(a: AnalyzerState, body: FetchStmt): void {
+  a.object({ op: 'use', kind: 'portal', name: body.portalname ?? '' });
   a.searchPathKnown = false; // the cursor's query may set it (the session knows whether it does)
 }
 
-export function transaction(a: AnalyzerState, body: Body): void {
-  const kind = str(body, 'kind') ?? '';
+export function transaction(a: AnalyzerState, body: TransactionStmt): void {
+  const kind = body.kind ?? '';
   // Ending a transaction or rolling back to a savepoint undoes SET LOCAL / SETs made inside it.
   if (/COMMIT|ROLLBACK|PREPARE/.test(kind)) {
     a.result.endsTransaction = true;
@@ -49,17 +52,17 @@ export function transaction(a: AnalyzerState, body: Body): void {
   }
 }
 
-export function deallocate(a: AnalyzerState, body: Body): void {
-  a.object({ op: 'drop', kind: 'statement', name: body.isall === true || !str(body, 'name') ? null : (str(body, 'name') as string) });
+export function deallocate(a: AnalyzerState, body: DeallocateStmt): void {
+  a.object({ op: 'drop', kind: 'statement', name: body.isall === true || !body.name ? null : body.name });
 }
 
-export function closePortal(a: AnalyzerState, body: Body): void {
-  a.object({ op: 'drop', kind: 'portal', name: str(body, 'portalname') ?? null });
+export function closePortal(a: AnalyzerState, body: ClosePortalStmt): void {
+  a.object({ op: 'drop', kind: 'portal', name: body.portalname ?? null });
 }
 
-export function discard(a: AnalyzerState, body: Body): void {
+export function discard(a: AnalyzerState, body: DiscardStmt): void {
   // Only DISCARD ALL drops prepared statements and cursors and resets settings; PLANS, SEQUENCES and TEMP do neither.
-  if (str(body, 'target') === 'DISCARD_ALL') {
+  if (body.target === 'DISCARD_ALL') {
     a.object({ op: 'drop', kind: 'statement', name: null });
     a.object({ op: 'drop', kind: 'portal', name: null });
     changeSearchPath(a, undefined);
@@ -68,8 +71,8 @@ export function discard(a: AnalyzerState, body: Body): void {
 
 // ── notifications ────────────────────────────────────────────────────────
 
-export function listen(a: AnalyzerState, body: Body): void {
-  if (a.ctx.listenChannels.has(str(body, 'conditionname') ?? '')) return;
+export function listen(a: AnalyzerState, body: ListenStmt): void {
+  if (a.ctx.listenChannels.has(body.conditionname ?? '')) return;
   refuse('LISTEN is not allowed through pgveil on this channel', 'Notifications are a channel between sessions (THREATS C4); a DBA can list channels under channels.listen in the policy.');
 }
 
@@ -86,9 +89,9 @@ export function notify(): never {
  * index scan) changes with how often a value occurs in other orgs
  * (THREATS B5, B7). EXPLAIN of anything else passes.
  */
-export function explain(a: AnalyzerState, body: Body): void {
-  const query = child(body, 'query') ?? {};
-  if (nodeOf(query)?.[0] === 'ExecuteStmt') {
+export function explain(a: AnalyzerState, body: ExplainStmt): void {
+  const query = body.query;
+  if (asNode(query)?.[0] === 'ExecuteStmt') {
     refuse('EXPLAIN EXECUTE is not allowed through pgveil', 'pgveil cannot see which tables the prepared statement reads.');
   }
   const before = a.protectedUsed;
@@ -101,13 +104,13 @@ export function explain(a: AnalyzerState, body: Body): void {
   a.protectedUsed = a.protectedUsed || before;
 }
 
-export function copy(a: AnalyzerState, body: Body): void {
-  if (body.is_program === true || str(body, 'filename') !== undefined) {
+export function copy(a: AnalyzerState, body: CopyStmt): void {
+  if (body.is_program === true || body.filename !== undefined) {
     refuse('COPY to or from a server file or program is not allowed through pgveil', 'Use COPY … TO STDOUT / FROM STDIN (psql: \\copy).');
   }
-  const relation = child(body, 'relation');
+  const relation = body.relation;
   if (!relation) { a.walk(body.query, emptyScope); return; }
-  if (body.is_from === true) { writeTarget(a, 'CopyStmt', relation, body); return; }
+  if (body.is_from === true) { writeTarget(a, 'CopyStmt', relation as Body, body as Body); return; }
   const rv = rangeVar(relation);
   const rel = a.resolve(rv.schemaname, rv.relname, rv.location);
   const table = a.tableOf(rel);
@@ -122,7 +125,7 @@ export function copy(a: AnalyzerState, body: Body): void {
   const sql = a.text.text;
   const start = a.text.index(rv.location);
   let end = a.nameEnd(rv, start);
-  const cols = nameList(body, 'attlist');
+  const cols = names(body.attlist);
   if (cols.length) {
     const open = skipSpace(sql, end);
     const close = sql.indexOf(')', open);
@@ -141,27 +144,27 @@ export function copy(a: AnalyzerState, body: Body): void {
 // ── settings ─────────────────────────────────────────────────────────────
 
 /** The value of a string constant argument, or undefined for anything else. */
-function stringConstant(arg: unknown): string | undefined {
-  const c = nodeOf(arg);
-  return c && c[0] === 'A_Const' ? str(child(c[1], 'sval') ?? {}, 'sval') : undefined;
+function stringConstant(arg: Node | undefined): string | undefined {
+  const c = asNode(arg);
+  return c?.[0] === 'A_Const' ? c[1].sval?.sval : undefined;
 }
 
 /** SET / RESET: only presentation and timeout settings, and search_path (tracked). */
-export function set(a: AnalyzerState, body: Body): void {
-  const name = (str(body, 'name') ?? '').toLowerCase();
-  const kind = str(body, 'kind');
+export function set(a: AnalyzerState, body: VariableSetStmt): void {
+  const name = (body.name ?? '').toLowerCase();
+  const kind = body.kind;
   if (kind === 'VAR_RESET_ALL') { changeSearchPath(a, undefined); return; }
   if (name === 'transaction' || name === 'session characteristics') return;
   if (!settableParameters.has(name)) refuse(`SET ${name} is not allowed through pgveil`, 'Only presentation and timeout settings (and search_path) may be changed.');
-  if (name === 'application_name' && kind === 'VAR_SET_VALUE') { prefixApplicationName(a, list(body, 'args')[0]); return; }
+  if (name === 'application_name' && kind === 'VAR_SET_VALUE') { prefixApplicationName(a, body.args?.[0]); return; }
   if (name === 'client_encoding') {
-    const value = str(child(nodeOf(list(body, 'args')[0])?.[1] ?? {}, 'sval') ?? {}, 'sval');
+    const value = stringConstant(body.args?.[0]);
     if (kind === 'VAR_SET_VALUE' && (value === undefined || !isUtf8(value))) refuse('pgveil supports only client_encoding UTF8');
     return;
   }
   if (name !== 'search_path') return;
   if (kind === 'VAR_SET_DEFAULT' || kind === 'VAR_RESET') { changeSearchPath(a, undefined); return; }
-  const values = list(body, 'args').map(stringConstant);
+  const values = (body.args ?? []).map((arg) => stringConstant(arg));
   changeSearchPath(a, values.some((v) => v === undefined) ? undefined : (values as string[]));
 }
 
@@ -186,13 +189,14 @@ export function setConfig(a: AnalyzerState, body: FuncCall): void {
  * application_name upstream always starts with `pgveil:<user>:` so DBAs can
  * tell who runs what; a user may change only the rest (C1).
  */
-function prefixApplicationName(a: AnalyzerState, arg: unknown): void {
+function prefixApplicationName(a: AnalyzerState, arg: Node | undefined): void {
   const prefix = a.ctx.applicationNamePrefix;
   if (!prefix) return;
-  const c = nodeOf(arg);
-  const value = c && c[0] === 'A_Const' ? str(child(c[1], 'sval') ?? {}, 'sval') : undefined;
-  if (value === undefined) refuse('application_name can only be set to a constant through pgveil');
-  const start = a.text.index(num((c as [string, Body])[1], 'location') ?? -1);
+  const c = asNode(arg);
+  const constant = c?.[0] === 'A_Const' ? c[1] : undefined;
+  const value = constant?.sval?.sval;
+  if (!constant || value === undefined) refuse('application_name can only be set to a constant through pgveil');
+  const start = a.text.index(constant.location ?? -1);
   const end = constantEnd(a.text.text, start);
   if (end === -1) refuse('cannot rewrite this application_name');
   const full = Buffer.from(prefix + value).subarray(0, 63).toString('utf8').replace(/\uFFFD$/, '');

@@ -15,7 +15,8 @@ import { refusedSystemRelations, systemRelationRefusal } from './functions.js';
 import { qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { quoteIdent } from './replacement.js';
 import type { QueryFrame } from './pushdown.js';
-import { SKIP, asNode, child, list, nodeOf, num, visit, type Body, type RangeVarBody, type Visitor } from './tree.js';
+import type { Node, RawStmt } from '@pgsql/types';
+import { SKIP, asNode, visit, type Body, type RangeVarBody, type Visitor } from './tree.js';
 import {
   emptyScope, refuse, Refusal, systemSchemas,
   type Analysis, type AnalysisContext, type AnalyzerState, type Scope, type StatementObjectEffect,
@@ -54,9 +55,7 @@ export class Analyzer implements AnalyzerState {
       let byShape = true;
       for (const [index, raw] of stmts.entries()) {
         this.statementIndex = index;
-        const stmt = child(raw as Body, 'stmt');
-        const loc = num(raw as Body, 'stmt_location') ?? 0;
-        const len = num(raw as Body, 'stmt_len') ?? 0;
+        const { stmt, stmt_location: loc = 0, stmt_len: len = 0 } = raw as RawStmt;
         let end = len ? this.text.index(loc + len) : this.text.text.length;
         while (end > 0 && /[\s;]/.test(this.text.text[end - 1])) end--;
         this.stmtEnd = end;
@@ -78,17 +77,17 @@ export class Analyzer implements AnalyzerState {
    * each kind answers explicitly, so one added later is not cached by shape
    * unless it says so.
    */
-  statement(stmt: Body): boolean {
-    const node = nodeOf(stmt);
+  statement(stmt: Node | undefined): boolean {
+    const node = asNode(stmt);
     if (!node) return false;
     const [type, body] = node;
     switch (type) {
       case 'SelectStmt':
-        if (child(body, 'intoClause')) refuse('SELECT INTO creates a table and is not allowed through pgveil');
+        if (body.intoClause) refuse('SELECT INTO creates a table and is not allowed through pgveil');
         select(this, body, emptyScope);
         return true;
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
-        dml(this, type, body, emptyScope);
+        dml(this, type, body as Body, emptyScope);
         return true;
       // Utility statements: their effects (objects, settings, transactions) are the session's to track, per text.
       case 'ExplainStmt': utility.explain(this, body); return false;
