@@ -12,7 +12,7 @@ import type {
   ClosePortalStmt, CopyStmt, DeallocateStmt, DeclareCursorStmt, DiscardStmt, ExecuteStmt, ExplainStmt,
   FetchStmt, FuncCall, ListenStmt, Node, PrepareStmt, TransactionStmt, VariableSetStmt,
 } from '@pgsql/types';
-import { asNode, names, rangeVar, type Body } from './tree.js';
+import { asNode, names, rangeVar } from './tree.js';
 import { emptyScope, refuse, STAND_IN, type AnalyzerState } from './analyze-context.js';
 import { writeTarget } from './analyze-writes.js';
 
@@ -110,7 +110,7 @@ export function copy(a: AnalyzerState, body: CopyStmt): void {
   }
   const relation = body.relation;
   if (!relation) { a.walk(body.query, emptyScope); return; }
-  if (body.is_from === true) { writeTarget(a, 'CopyStmt', relation as Body, body as Body); return; }
+  if (body.is_from === true) { writeTarget(a, 'CopyStmt', relation, body); return; }
   const rv = rangeVar(relation);
   const rel = a.resolve(rv.schemaname, rv.relname, rv.location);
   const table = a.tableOf(rel);

@@ -11,13 +11,17 @@ import { hasOwnRulesBelow } from './protection.js';
 import { rewriteCopyFrom, rewriteInsert, rewriteWrite, WriteRefusal } from './writes.js';
 import { lastAtOrBefore } from './splice.js';
 import type { SqlText } from './sql-text.js';
-import { child, rangeVar, type Body } from './tree.js';
+import type { CopyStmt, DeleteStmt, InsertStmt, MergeStmt, RangeVar, UpdateStmt } from '@pgsql/types';
+import { rangeVar, type Body } from './tree.js';
 import { refuse, systemSchemas, type AnalyzerState, type Scope } from './analyze-context.js';
 import { withClause } from './analyze-queries.js';
 
-export function dml(a: AnalyzerState, type: string, body: Body, scope: Scope): void {
+/** A statement that writes its `relation`. */
+type WriteStmt = InsertStmt | UpdateStmt | DeleteStmt | MergeStmt | CopyStmt;
+
+export function dml(a: AnalyzerState, type: string, body: InsertStmt | UpdateStmt | DeleteStmt | MergeStmt, scope: Scope): void {
   const inner = withClause(a, body, scope);
-  const target = child(body, 'relation');
+  const target = body.relation;
   if (target) writeTarget(a, type, target, body);
   for (const [key, value] of Object.entries(body)) {
     if (key === 'withClause' || key === 'relation') continue;
@@ -25,7 +29,7 @@ export function dml(a: AnalyzerState, type: string, body: Body, scope: Scope): v
   }
 }
 
-export function writeTarget(a: AnalyzerState, type: string, target: Body, body?: Body): void {
+export function writeTarget(a: AnalyzerState, type: string, target: RangeVar, body?: WriteStmt): void {
   const rv = rangeVar(target);
   const rel = a.resolve(rv.schemaname, rv.relname, rv.location);
   const verb = type.replace('Stmt', '').toUpperCase();
@@ -52,7 +56,7 @@ export function writeTarget(a: AnalyzerState, type: string, target: Body, body?:
 }
 
 /** UPDATE/DELETE/INSERT/COPY FROM under writes: allow: see writes.ts. */
-function guardedWrite(a: AnalyzerState, type: string, body: Body, target: Body, rel: CatalogRelation, table: TableProfile): void {
+function guardedWrite(a: AnalyzerState, type: string, body: WriteStmt, target: RangeVar, rel: CatalogRelation, table: TableProfile): void {
   const { catalog, profile } = a.ctx;
   if (catalog.writeGuarded.has(rel.oid)) refuse(`writes to ${rel.name} are not allowed through pgveil: it has triggers, rules or defaults that run functions`);
   const rv = rangeVar(target);
@@ -66,13 +70,15 @@ function guardedWrite(a: AnalyzerState, type: string, body: Body, target: Body, 
   // The rewrite appends after the statement's last token: trailing comments must not swallow it.
   const ends = tokenEnds(a.text);
   a.stmtEnd = ends[lastAtOrBefore(ends, a.stmtEnd)] ?? 0;
+  // writes.ts still reads the statement untyped.
+  const untyped = body as Body;
   try {
     const edits = type === 'CopyStmt'
-      ? rewriteCopyFrom({ body, rel, table, stmtEnd: a.stmtEnd, uniqueColumns })
+      ? rewriteCopyFrom({ body: untyped, rel, table, stmtEnd: a.stmtEnd, uniqueColumns })
       : type === 'InsertStmt'
-      ? rewriteInsert({ text: a.text, body, rv, rel, table, stmtEnd: a.stmtEnd, uniqueColumns })
+      ? rewriteInsert({ text: a.text, body: untyped, rv, rel, table, stmtEnd: a.stmtEnd, uniqueColumns })
       : rewriteWrite({
-        text: a.text, verb: type === 'UpdateStmt' ? 'UPDATE' : 'DELETE', body, rv, rel, table,
+        text: a.text, verb: type === 'UpdateStmt' ? 'UPDATE' : 'DELETE', body: untyped, rv, rel, table,
         parts: a.ctx.replacement(rel, table, rv.inh), stmtEnd: a.stmtEnd, uniqueColumns,
       });
     a.result.edits.push(...edits);

@@ -16,7 +16,7 @@ import { qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { quoteIdent } from './replacement.js';
 import type { QueryFrame } from './pushdown.js';
 import type { Node, RawStmt } from '@pgsql/types';
-import { SKIP, asNode, visit, type Body, type RangeVarBody, type Visitor } from './tree.js';
+import { SKIP, asNode, visit, type RangeVarBody, type Visitor } from './tree.js';
 import {
   emptyScope, refuse, Refusal, systemSchemas,
   type Analysis, type AnalysisContext, type AnalyzerState, type Scope, type StatementObjectEffect,
@@ -87,7 +87,7 @@ export class Analyzer implements AnalyzerState {
         select(this, body, emptyScope);
         return true;
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
-        dml(this, type, body as Body, emptyScope);
+        dml(this, type, body, emptyScope);
         return true;
       // Utility statements: their effects (objects, settings, transactions) are the session's to track, per text.
       case 'ExplainStmt': utility.explain(this, body); return false;
@@ -118,10 +118,10 @@ export class Analyzer implements AnalyzerState {
   private walkScope: Scope = emptyScope;
   private readonly walker: Visitor = {
     SelectStmt: (body) => { select(this, body, this.walkScope); return SKIP; },
-    InsertStmt: (body) => { dml(this, 'InsertStmt', body as Body, this.walkScope); return SKIP; },
-    UpdateStmt: (body) => { dml(this, 'UpdateStmt', body as Body, this.walkScope); return SKIP; },
-    DeleteStmt: (body) => { dml(this, 'DeleteStmt', body as Body, this.walkScope); return SKIP; },
-    MergeStmt: (body) => { dml(this, 'MergeStmt', body as Body, this.walkScope); return SKIP; },
+    InsertStmt: (body) => { dml(this, 'InsertStmt', body, this.walkScope); return SKIP; },
+    UpdateStmt: (body) => { dml(this, 'UpdateStmt', body, this.walkScope); return SKIP; },
+    DeleteStmt: (body) => { dml(this, 'DeleteStmt', body, this.walkScope); return SKIP; },
+    MergeStmt: (body) => { dml(this, 'MergeStmt', body, this.walkScope); return SKIP; },
     RangeVar: (body) => { read(this, body, this.walkScope); return SKIP; },
     FuncCall: (body) => { func(this, body); },
     A_Expr: (body) => { operator(this, body.name); },
