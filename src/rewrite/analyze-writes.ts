@@ -12,7 +12,7 @@ import { rewriteCopyFrom, rewriteInsert, rewriteWrite, WriteRefusal } from './wr
 import { lastAtOrBefore } from './splice.js';
 import type { SqlText } from './sql-text.js';
 import type { CopyStmt, DeleteStmt, InsertStmt, MergeStmt, RangeVar, UpdateStmt } from '@pgsql/types';
-import { rangeVar, type Body } from './tree.js';
+import { rangeVar } from './tree.js';
 import { refuse, systemSchemas, type AnalyzerState, type Scope } from './analyze-context.js';
 import { withClause } from './analyze-queries.js';
 
@@ -70,15 +70,13 @@ function guardedWrite(a: AnalyzerState, type: string, body: WriteStmt, target: R
   // The rewrite appends after the statement's last token: trailing comments must not swallow it.
   const ends = tokenEnds(a.text);
   a.stmtEnd = ends[lastAtOrBefore(ends, a.stmtEnd)] ?? 0;
-  // writes.ts still reads the statement untyped.
-  const untyped = body as Body;
   try {
     const edits = type === 'CopyStmt'
-      ? rewriteCopyFrom({ body: untyped, rel, table, stmtEnd: a.stmtEnd, uniqueColumns })
+      ? rewriteCopyFrom({ body: body as CopyStmt, rel, table, stmtEnd: a.stmtEnd, uniqueColumns })
       : type === 'InsertStmt'
-      ? rewriteInsert({ text: a.text, body: untyped, rv, rel, table, stmtEnd: a.stmtEnd, uniqueColumns })
+      ? rewriteInsert({ text: a.text, body: body as InsertStmt, rv, rel, table, stmtEnd: a.stmtEnd, uniqueColumns })
       : rewriteWrite({
-        text: a.text, verb: type === 'UpdateStmt' ? 'UPDATE' : 'DELETE', body: untyped, rv, rel, table,
+        text: a.text, verb: type === 'UpdateStmt' ? 'UPDATE' : 'DELETE', body: body as UpdateStmt & DeleteStmt, rv, rel, table,
         parts: a.ctx.replacement(rel, table, rv.inh), stmtEnd: a.stmtEnd, uniqueColumns,
       });
     a.result.edits.push(...edits);

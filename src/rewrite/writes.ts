@@ -14,8 +14,8 @@ import { castTypeName } from '../policy/type-name.js';
 import type { Edit } from './analyze.js';
 import { quoteIdent, type GuardedParts } from './replacement.js';
 import { identifierEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
-import type { ColumnRef } from '@pgsql/types';
-import { SKIP, child, containsNode, list, minLocation, nodeOf, num, stringValue, visit, type Body, type RangeVarBody } from './tree.js';
+import type { ColumnRef, CopyStmt, DeleteStmt, InsertStmt, Node, ResTarget, ReturningClause, SelectStmt, UpdateStmt } from '@pgsql/types';
+import { SKIP, asNode, containsNode, minLocation, stringValue, visit, type RangeVarBody } from './tree.js';
 
 const ROW = '"pgveil_row"';
 const NEW = '"pgveil_new"';
@@ -60,7 +60,8 @@ function firstLocation(value: unknown): number {
 export interface WriteInput {
   text: SqlText;
   verb: 'UPDATE' | 'DELETE';
-  body: Body;
+  /** An UpdateStmt or a DeleteStmt (every field is optional, so either fits). */
+  body: UpdateStmt & DeleteStmt;
   rv: RangeVarBody;
   rel: CatalogRelation;
   table: TableProfile;
@@ -73,9 +74,9 @@ export interface WriteInput {
 export function rewriteWrite(w: WriteInput): Edit[] {
   const { text, verb, body, rv, rel, table, parts } = w;
   const sql = text.text;
-  if (child(body, 'withClause')) refuse(`${verb} with WITH on a protected table is not supported through pgveil`);
-  if (list(body, verb === 'UPDATE' ? 'fromClause' : 'usingClause').length) refuse(`${verb} … ${verb === 'UPDATE' ? 'FROM' : 'USING'} on a protected table is not supported through pgveil`);
-  if (nodeOf(body.whereClause)?.[0] === 'CurrentOfExpr') refuse('WHERE CURRENT OF on a protected table is not supported through pgveil');
+  if (body.withClause) refuse(`${verb} with WITH on a protected table is not supported through pgveil`);
+  if (((verb === 'UPDATE' ? body.fromClause : body.usingClause) ?? []).length) refuse(`${verb} … ${verb === 'UPDATE' ? 'FROM' : 'USING'} on a protected table is not supported through pgveil`);
+  if (asNode(body.whereClause)?.[0] === 'CurrentOfExpr') refuse('WHERE CURRENT OF on a protected table is not supported through pgveil');
   if (!rel.columns) refuse(`no column list for ${rel.name}`);
   const columns = rel.columns;
   const { alias, nameStart, end: targetEnd } = targetSpan(text, rv);
@@ -120,7 +121,10 @@ export function rewriteWrite(w: WriteInput): Edit[] {
   // SET: never a column the ownership filter reads (the row could leave it), nor a unique one (a
   // unique violation would confirm another org's value); values are computed over the masked row.
   const filterCols = filterColumns(table);
-  const targets = list(body, 'targetList').map((t) => nodeOf(t)?.[1] ?? {});
+  const targets = (body.targetList ?? []).map((t): ResTarget => {
+    const n = asNode(t);
+    return n?.[0] === 'ResTarget' ? n[1] : {};
+  });
   const tokens = targets.length > 1 ? scanSync(sql).tokens : [];
   const sets: string[] = [];
   let prevEnd = nameStart;
@@ -129,13 +133,13 @@ export function rewriteWrite(w: WriteInput): Edit[] {
     const name = String(t.name ?? '');
     if (filterCols.has(name)) refuse(`SET ${name} is not allowed: the ownership filter of ${rel.name} reads it`);
     if (w.uniqueColumns.has(name)) refuse(`SET ${name} is not allowed: a unique or foreign key on it would reveal other orgs' rows`);
-    const kind = nodeOf(t.val)?.[0];
+    const kind = asNode(t.val)?.[0];
     if (kind === 'MultiAssignRef') refuse('SET (a, b) = … on a protected table is not supported through pgveil: set the columns one by one');
     if (kind === 'SetToDefault') refuse('SET … = DEFAULT on a protected table is not supported through pgveil');
-    if (list(t, 'indirection').length) refuse('SET of an array element or a field on a protected table is not supported through pgveil');
+    if (t.indirection?.length) refuse('SET of an array element or a field on a protected table is not supported through pgveil');
     const column = columns.find((c) => c.name === name);
     if (!column) refuse(`column "${name}" of relation "${rel.name}" does not exist`);
-    const at = text.index(num(t, 'location') ?? -1);
+    const at = text.index(t.location ?? -1);
     const eq = skipSpace(sql, identifierEnd(sql, at));
     if (sql.charCodeAt(eq) !== 61) refuse('cannot rewrite this SET');
     // Everything from the previous value's end (its comma) to this value's start is replaced.
@@ -144,7 +148,7 @@ export function rewriteWrite(w: WriteInput): Edit[] {
     sets.push(`${quoteIdent(name)} = ${NEW}.${v}`);
     prevText = `)::${castTypeName(column)} AS ${v}`;
     if (k < targets.length - 1) {
-      const next = text.index(num(targets[k + 1], 'location') ?? -1);
+      const next = text.index(targets[k + 1].location ?? -1);
       let comma = -1;
       for (const tok of tokens) {
         const s = text.index(tok.start);
@@ -197,14 +201,14 @@ type Column = NonNullable<CatalogRelation['columns']>[number];
  * named it with the alias). `start`: where the RETURNING keyword starts.
  */
 function returningEdits(
-  w: { text: SqlText; body: Body; rel: CatalogRelation; table: TableProfile },
+  w: { text: SqlText; body: { returningClause?: ReturningClause }; rel: CatalogRelation; table: TableProfile },
   columns: readonly Column[], alias: string, raw: (column: Column, qualified: boolean) => string,
 ): { start?: number; edits: Edit[] } {
   const { text, body, table } = w;
   const sql = text.text;
-  const clause = child(body, 'returningClause') ?? {};
-  if (list(clause, 'options').length) refuse('RETURNING WITH (OLD/NEW AS …) on a protected table is not supported through pgveil');
-  const returning = list(clause, 'exprs');
+  const clause = body.returningClause ?? {};
+  if (clause.options?.length) refuse('RETURNING WITH (OLD/NEW AS …) on a protected table is not supported through pgveil');
+  const returning = clause.exprs ?? [];
   if (!returning.length) return { edits: [] };
   if (containsNode(returning, 'SubLink', 'SelectStmt')) refuse('sub-selects in RETURNING are not supported on a protected table through pgveil');
   const kw = keywordBefore(sql, text.index(firstLocation(returning)), 'returning');
@@ -251,7 +255,7 @@ function checkWrittenColumns(rel: CatalogRelation, table: TableProfile, cols: re
   for (const c of filterColumns(table)) if (!cols.includes(c)) refuse(`${verb} into ${rel.name} must give ${c}: the ownership filter reads it`);
 }
 
-export type CopyFromInput = Omit<WriteInput, 'text' | 'verb' | 'rv' | 'parts'>;
+export type CopyFromInput = Omit<WriteInput, 'text' | 'verb' | 'rv' | 'parts' | 'body'> & { body: CopyStmt };
 
 /**
  * COPY … FROM STDIN into a protected table with writes: allow. The same
@@ -262,8 +266,8 @@ export type CopyFromInput = Omit<WriteInput, 'text' | 'verb' | 'rv' | 'parts'>;
 export function rewriteCopyFrom(w: CopyFromInput): Edit[] {
   const { body, rel, table } = w;
   if (!rel.columns) refuse(`no column list for ${rel.name}`);
-  if (child(body, 'whereClause')) refuse('COPY … FROM … WHERE into a protected table is not supported through pgveil');
-  const listed = list(body, 'attlist').map((c) => stringValue(c) ?? '');
+  if (body.whereClause) refuse('COPY … FROM … WHERE into a protected table is not supported through pgveil');
+  const listed = (body.attlist ?? []).map((c) => stringValue(c) ?? '');
   const cols = listed.length ? listed : rel.columns.map((c) => c.name);
   for (const name of cols) if (!rel.columns.some((c) => c.name === name)) refuse(`column "${name}" of relation "${rel.name}" does not exist`);
   checkWrittenColumns(rel, table, cols, w.uniqueColumns, 'COPY');
@@ -271,7 +275,13 @@ export function rewriteCopyFrom(w: CopyFromInput): Edit[] {
   return [{ start: w.stmtEnd, end: w.stmtEnd, generated: false, text: ` WHERE ${filterCheck(table, quoteIdent(cols[0]))}` }];
 }
 
-export type InsertInput = Omit<WriteInput, 'verb' | 'parts'>;
+/** The SelectStmt an INSERT takes its rows from (VALUES is one too). */
+function selectOf(source: Node): SelectStmt {
+  const n = asNode(source);
+  return n?.[0] === 'SelectStmt' ? n[1] : {};
+}
+
+export type InsertInput = Omit<WriteInput, 'verb' | 'parts' | 'body'> & { body: InsertStmt };
 
 /**
  * INSERT into a protected table with writes: allow. The new rows are
@@ -283,16 +293,17 @@ export type InsertInput = Omit<WriteInput, 'verb' | 'parts'>;
 export function rewriteInsert(w: InsertInput): Edit[] {
   const { text, body, rv, rel, table } = w;
   const sql = text.text;
-  if (child(body, 'onConflictClause')) refuse('INSERT … ON CONFLICT on a protected table is not supported through pgveil');
-  if (child(body, 'withClause')) refuse('INSERT with WITH on a protected table is not supported through pgveil');
+  if (body.onConflictClause) refuse('INSERT … ON CONFLICT on a protected table is not supported through pgveil');
+  if (body.withClause) refuse('INSERT with WITH on a protected table is not supported through pgveil');
   if (body.override && body.override !== 'OVERRIDING_NOT_SET') refuse('INSERT … OVERRIDING on a protected table is not supported through pgveil');
-  const source = child(body, 'selectStmt');
+  const source = body.selectStmt;
   if (!source || !rel.columns) refuse('INSERT … DEFAULT VALUES on a protected table is not supported through pgveil');
   if (containsNode(source, 'SetToDefault')) refuse('DEFAULT in VALUES on a protected table is not supported through pgveil: leave the column out');
-  const listed = list(body, 'cols').map((c) => String(nodeOf(c)?.[1].name ?? ''));
-  const select = nodeOf(source)?.[1] ?? {};
-  const width = list(select, 'valuesLists').length ? list(nodeOf(list(select, 'valuesLists')[0])?.[1] ?? {}, 'items').length : list(select, 'targetList').length;
-  if (!listed.length && containsNode(list(select, 'targetList'), 'A_Star')) refuse('INSERT … SELECT * into a protected table needs a column list');
+  const listed = (body.cols ?? []).map((c) => { const n = asNode(c); return n?.[0] === 'ResTarget' ? n[1].name ?? '' : ''; });
+  const select = selectOf(source);
+  const values = asNode(select.valuesLists?.[0]);
+  const width = select.valuesLists?.length ? (values?.[0] === 'List' ? values[1].items?.length ?? 0 : 0) : select.targetList?.length ?? 0;
+  if (!listed.length && containsNode(select.targetList ?? [], 'A_Star')) refuse('INSERT … SELECT * into a protected table needs a column list');
   const cols = listed.length ? listed : rel.columns.slice(0, width).map((c) => c.name);
   const columns = cols.map((name) => {
     const column = rel.columns?.find((c) => c.name === name);
