@@ -9,12 +9,12 @@ import { viewFunctionRules } from './view-functions.js';
 import { matchingParen } from './sql-text.js';
 import { firstArgumentEnd } from './clause-text.js';
 import type { A_Expr, FuncCall, Node, SubLink, TypeCast } from '@pgsql/types';
-import { containsNode, names as nameList, stringValue } from './tree.js';
+import { containsNode, names as qualifiedName, stringValue } from './tree.js';
 import { refuse, Refusal, systemSchemas, type AnalyzerState } from './analyze-context.js';
 import { setConfig } from './analyze-utility.js';
 
 export function func(a: AnalyzerState, body: FuncCall): void {
-  const names = nameList(body.funcname);
+  const names = qualifiedName(body.funcname);
   const fn = names[names.length - 1];
   const schema = names.length > 1 ? names[names.length - 2] : undefined;
   if (schema === 'pgveil') refuse(`function ${names.join('.')} is pgveil's own and cannot be called directly`, 'THREATS B8.');
@@ -90,7 +90,7 @@ function checkUserFunction(a: AnalyzerState, schema: string | undefined, fn: str
 /** A cast may run a user function: a cast WITH FUNCTION, or a domain's CHECK constraint (A5). */
 export function cast(a: AnalyzerState, body: TypeCast): void {
   const { catalog, allowedFunctions } = a.ctx;
-  const names = nameList(body.typeName?.names);
+  const names = qualifiedName(body.typeName?.names);
   const type = names[names.length - 1];
   for (const fn of catalog.typeFunctions.get(type) ?? []) {
     const schema = fn.slice(0, fn.indexOf('.'));
@@ -102,7 +102,7 @@ export function cast(a: AnalyzerState, body: TypeCast): void {
 /** User-defined operators are functions too. */
 export function operator(a: AnalyzerState, operatorName: readonly Node[] | undefined): void {
   const { catalog, allowedFunctions } = a.ctx;
-  const names = nameList(operatorName);
+  const names = qualifiedName(operatorName);
   const op = names[names.length - 1];
   const schemas = catalog.userOperators.get(op);
   if (!op || !schemas) return;

@@ -17,8 +17,8 @@ export type TypedNode = { [T in NodeType]: [type: T, body: NodeBody<T>] }[NodeTy
 /** A bare struct (a field's body without the type key) as the walk sees it. */
 export type Struct = Readonly<Record<string, unknown>>;
 
-/** Untyped view of a body, for code not yet converted to the typed nodes. */
-export type Body = Record<string, unknown>;
+/** A body read by key, inside the walk. */
+type Body = Record<string, unknown>;
 
 /**
  * The node's type key, or undefined when `value` is not a node. Node types
@@ -43,11 +43,6 @@ export function asNode(value: unknown): TypedNode | undefined {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const key = typeKey(value);
   return key === undefined ? undefined : ([key, (value as Body)[key]] as TypedNode);
-}
-
-/** The type and untyped body of a node, or undefined when `value` is not a node. */
-export function nodeOf(value: unknown): [string, Body] | undefined {
-  return asNode(value) as [string, Body] | undefined;
 }
 
 // ── the walk ───────────────────────────────────────────────────────────────
@@ -145,26 +140,6 @@ export function minLocation(value: unknown): number | undefined {
 
 // ── accessors ──────────────────────────────────────────────────────────────
 
-export function str(body: Body, key: string): string | undefined {
-  const v = body[key];
-  return typeof v === 'string' ? v : undefined;
-}
-
-export function num(body: Body, key: string): number | undefined {
-  const v = body[key];
-  return typeof v === 'number' ? v : undefined;
-}
-
-export function list(body: Body, key: string): unknown[] {
-  const v = body[key];
-  return Array.isArray(v) ? v : [];
-}
-
-export function child(body: Body, key: string): Body | undefined {
-  const v = body[key];
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : undefined;
-}
-
 /** The sval of a String node ({"String": {"sval": "x"}}). */
 export function stringValue(node: unknown): string | undefined {
   const n = asNode(node);
@@ -174,11 +149,6 @@ export function stringValue(node: unknown): string | undefined {
 /** The svals of a qualified name list (funcname, typeName.names …); '' for an item that is not a String. */
 export function names(items: readonly unknown[] | undefined): string[] {
   return items ? items.map((n) => stringValue(n) ?? '') : [];
-}
-
-/** Names of a qualified name list (funcname, typeName.names …). */
-export function nameList(body: Body, key: string): string[] {
-  return names(list(body, key));
 }
 
 export interface RangeVarBody {
