@@ -2,7 +2,7 @@
 // constants: scanShape + getShape + fillTemplate, next to one bare
 // libpg-query parse of the same text (the floor of every miss). Prints p50
 // and p99 in µs for pgbench's short SELECT and a 1.7 KB BI statement.
-// Run: npx tsc -p tsconfig.json && node dist/bench/cache.js [iterations]
+// Run: npm run build:test && node build/bench/cache.js [iterations]
 import { timeEach, sinkValue } from './timing.js';
 import { loadModule, parseSync } from 'libpg-query';
 import { RewriteCache } from '../src/cache/rewrite-cache.js';

@@ -2,7 +2,7 @@
 // on the catalog test schema, then with 2,000 more tables × 20 columns, with
 // few and with all of them protected. Prints median and min over a few runs,
 // and how much of it is the query (server + transfer) versus assembly in JS.
-// Run: npm run build && node dist/bench/catalog.js [runs]
+// Run: npm run build:test && node build/bench/catalog.js [runs]
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.js';
 import { loadCatalog } from '../src/catalog/load.js';

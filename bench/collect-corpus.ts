@@ -2,7 +2,7 @@
 // TAB completion, pgjdbc DatabaseMetaData, SQLAlchemy's inspector, psqlODBC) by running them
 // straight against PostgreSQL with log_statement = all, and writes them to
 // test/corpus/client-statements.json for test/clients/corpus.test.ts.
-// Run: npm run build && node dist/bench/collect-corpus.js
+// Run: npm run build:test && node build/bench/collect-corpus.js
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

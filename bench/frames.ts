@@ -6,7 +6,7 @@
 // pg-protocol's parser on the same bytes for comparison, and the floor of any
 // reader that assembles: one copy of the chunks into fresh memory, whose page
 // faults dominate on a busy machine.
-// Run: npx tsc -p tsconfig.json && node dist/bench/frames.js [sizes in MiB, comma-separated] [runs]
+// Run: npm run build:test && node build/bench/frames.js [sizes in MiB, comma-separated] [runs]
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { FrameReader } from '../src/protocol/frame-reader.js';
 
@@ -14,7 +14,7 @@ const MiB = 1 << 20;
 const CHUNK = 64 * 1024;
 const sizes = (process.argv[2] ?? '1,8,32,64').split(',').map(Number);
 const runs = Number(process.argv[3] ?? 5);
-if (sizes.some((s) => !(s > 0)) || !(runs >= 1)) throw new Error('usage: node dist/bench/frames.js [1,8,32,64] [runs ≥ 1]');
+if (sizes.some((s) => !(s > 0)) || !(runs >= 1)) throw new Error('usage: node build/bench/frames.js [1,8,32,64] [runs ≥ 1]');
 
 /** One frame of `type` with a body of `bytes` bytes, cut into 64 KiB chunks as a socket would deliver it. */
 function chunkedFrame(type: string, bytes: number): Buffer[] {

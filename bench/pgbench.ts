@@ -5,7 +5,7 @@
 // pgbench_accounts (ownership filter and a mask) so every statement pgveil
 // sees is really rewritten. Prints a table of tps and latency with ratios
 // to direct, and writes an SVG bar chart.
-// Run: npm run build && node dist/bench/pgbench.js [seconds] [clients] [--baselines]
+// Run: npm run build:test && node build/bench/pgbench.js [seconds] [clients] [--baselines]
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

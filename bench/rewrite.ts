@@ -13,7 +13,7 @@
 // PostgreSQL (embedded, with the demo's sample data), read by loadCatalog as
 // the service role; no proxy runs. Prints a table and the miss/parse ratio
 // (aim ≤ 2.5×, hit p99 ≤ 5 µs) and writes an SVG bar chart to the temp dir.
-// Run: npx tsc -p tsconfig.json && node dist/bench/rewrite.js [scale]
+// Run: npm run build:test && node build/bench/rewrite.js [scale]
 // (scale multiplies the iteration counts; default 1, about a minute in all.)
 import { timeEach, sinkValue } from './timing.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -33,7 +33,7 @@ import { DecisionEngine } from '../src/engine/engine.js';
 import { silentLogger } from '../src/observe/log.js';
 
 const scale = Number(process.argv[2] ?? 1);
-if (!(scale > 0)) throw new Error('usage: node dist/bench/rewrite.js [scale > 0]');
+if (!(scale > 0)) throw new Error('usage: node build/bench/rewrite.js [scale > 0]');
 const SCRAMBLE_SECRET = 'rewrite bench scramble key';
 
 // --- upstream: the demo sample (crm.*), a pgbench-like table and a small sales schema, all protected.

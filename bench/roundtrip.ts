@@ -2,7 +2,7 @@
 // PostgreSQL and through pgveil (plaintext and TLS), with node-postgres, one
 // connection each. pgveil runs in its own process, as deployed. Prints
 // p50/p99 latency in µs and throughput relative to direct.
-// Run: npm run build && node dist/bench/roundtrip.js [iterations]
+// Run: npm run build:test && node build/bench/roundtrip.js [iterations]
 import pg from 'pg';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -4,7 +4,7 @@
 // rolled back). Prints the statements pgveil refused although upstream
 // answered them and that name no protected table, grouped by pgveil's message.
 // Not a test: it needs the sqlsmith binary (apt-get install sqlsmith).
-// Run: npm run build && node dist/bench/sqlsmith-replay.js [queries=2000] [seed=1] [--show=N examples per cause]
+// Run: npm run build:test && node build/bench/sqlsmith-replay.js [queries=2000] [seed=1] [--show=N examples per cause]
 //      [--exclude-catalog: statements over the user tables only]
 import pg from 'pg';
 import { spawnSync } from 'node:child_process';

@@ -6,7 +6,7 @@
 // with a fresh comment so every run is a cache miss; another client sends
 // `select 1` in a loop meanwhile and records its latency. Prints the curve
 // as a table and writes an SVG chart to the temp dir.
-// Run: npx tsc -p tsconfig.json && node dist/bench/stall.js [runs]
+// Run: npm run build:test && node build/bench/stall.js [runs]
 // (runs per size, default 5; a real PostgreSQL and pgveil start in-process.)
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import pg from 'pg';
 import { startHarness, clientConfig } from '../test/helpers/harness.js';
 
 const runs = Number(process.argv[2] ?? 5);
-if (!(runs >= 1)) throw new Error('usage: node dist/bench/stall.js [runs ≥ 1]');
+if (!(runs >= 1)) throw new Error('usage: node build/bench/stall.js [runs ≥ 1]');
 
 /** A select of `n` scalar sub-selects over the protected crm.employees (the finding's shape). */
 const statement = (n: number, run: number) => `/* run ${run} */ select `

@@ -14,10 +14,14 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-// Compiled tests whose source is gone must not run: build them afresh.
-rmSync(join(root, 'dist/test'), { recursive: true, force: true });
-const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-if (build.status !== 0) { console.log('0 passed, 1 failed'); process.exit(1); }
+// The runtime (dist/, what bin/pgveil.js and the tests' proxies run) and the
+// tests and benches (build/, which never ship) compile separately. Compiled
+// tests whose source is gone must not run: build them afresh.
+rmSync(join(root, 'build/test'), { recursive: true, force: true });
+for (const project of ['tsconfig.json', 'tsconfig.test.json']) {
+  const build = spawnSync('npx', ['tsc', '-p', project], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) { console.log('0 passed, 1 failed'); process.exit(1); }
+}
 spawnSync('bash', [join(root, 'scripts/install-test-tools.sh')], { cwd: root, stdio: 'inherit' });
 
 const args = process.argv.slice(2);
@@ -43,11 +47,11 @@ function collect(dir, out = []) {
   }
   return out;
 }
-const files = collect(join(root, 'dist/test'));
+const files = collect(join(root, 'build/test'));
 const versionFiles = [];
 for (const rel of versions.files) {
   if (!existsSync(join(root, 'test', rel))) { console.log(`note: test/versions.json lists ${rel}, which does not exist: skipped`); continue; }
-  const compiled = join(root, 'dist/test', rel.replace(/\.ts$/, '.js'));
+  const compiled = join(root, 'build/test', rel.replace(/\.ts$/, '.js'));
   if (!filter || compiled.includes(filter)) versionFiles.push(compiled);
 }
 /** One job per file and major: the whole suite on 18, the version-sensitive files on the older majors. */
@@ -92,7 +96,7 @@ function runFile({ file, major }) {
       passed += p; failed += f; skipped += s;
       const tally = perMajor.get(major);
       tally.passed += p; tally.failed += f; tally.skipped += s; tally.seconds += (Date.now() - started) / 1000;
-      const name = (major === DEFAULT_MAJOR ? '' : `[pg${major}] `) + relative(join(root, 'dist'), file);
+      const name = (major === DEFAULT_MAJOR ? '' : `[pg${major}] `) + relative(join(root, 'build'), file);
       console.log(`${f ? 'FAIL' : 'ok  '} ${name}  (${p} passed${f ? `, ${f} failed` : ''}${s ? `, ${s} skipped` : ''}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
       if (f || process.env.VERBOSE) { failures.push(name); console.log(out.replace(/^/gm, '    ')); }
       resolve();

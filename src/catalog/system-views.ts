@@ -6,7 +6,8 @@
 // Built-in views record no pg_depend rows for the built-in functions they call
 // (those are pinned), so the definition (pg_get_viewdef) is parsed instead.
 import { parseSync } from 'libpg-query';
-import { nameList, nodeOf, type Body } from '../rewrite/tree.js';
+import type { FuncCall, Node, SelectStmt } from '@pgsql/types';
+import { asNode, names, visit } from '../rewrite/tree.js';
 
 export interface SystemView {
   /** Functions in the view's top-level FROM (joins included, subqueries not): they produce its rows. */
@@ -29,45 +30,33 @@ export async function loadSystemViews(client: Queryable): Promise<Map<string, Sy
 /** Parses one view definition (a SELECT, possibly a set operation). */
 export function systemViewOf(definition: string): SystemView {
   const view: SystemView = { rowSources: new Set(), calls: new Set() };
-  const stmt = nodeOf((parseSync(definition).stmts?.[0] as Body | undefined)?.stmt);
+  const stmt = asNode(parseSync(definition).stmts?.[0]?.stmt);
   if (stmt) {
-    selectRowSources(stmt[1], view.rowSources);
-    collectCalls(stmt[1], view.calls);
+    if (stmt[0] === 'SelectStmt') selectRowSources(stmt[1], view.rowSources);
+    visit(stmt[1], { FuncCall(call) { view.calls.add(lastName(call)); } });
   }
   return view;
 }
 
-function selectRowSources(select: Body, out: Set<string>): void {
-  for (const side of ['larg', 'rarg']) {
-    const body = select[side] as Body | undefined;
-    if (body) selectRowSources(body, out);
-  }
-  for (const item of (select.fromClause as unknown[] | undefined) ?? []) fromItem(item, out);
+function selectRowSources(select: SelectStmt, out: Set<string>): void {
+  if (select.larg) selectRowSources(select.larg, out);
+  if (select.rarg) selectRowSources(select.rarg, out);
+  for (const item of select.fromClause ?? []) fromItem(item, out);
 }
 
-function fromItem(item: unknown, out: Set<string>): void {
-  const node = nodeOf(item);
-  if (!node) return;
-  const [type, body] = node;
-  if (type === 'JoinExpr') { fromItem(body.larg, out); fromItem(body.rarg, out); return; }
-  if (type !== 'RangeFunction') return;
+function fromItem(item: Node | undefined, out: Set<string>): void {
+  const node = asNode(item);
+  if (node?.[0] === 'JoinExpr') { fromItem(node[1].larg, out); fromItem(node[1].rarg, out); return; }
+  if (node?.[0] !== 'RangeFunction') return;
   // functions: [List [FuncCall, coldeflist], …] (ROWS FROM has several)
-  for (const pair of (body.functions as unknown[] | undefined) ?? []) {
-    const items = nodeOf(pair)?.[1].items as unknown[] | undefined;
-    const call = nodeOf(items?.[0]);
+  for (const pair of node[1].functions ?? []) {
+    const items = asNode(pair);
+    const call = items?.[0] === 'List' ? asNode(items[1].items?.[0]) : undefined;
     if (call?.[0] === 'FuncCall') out.add(lastName(call[1]));
   }
 }
 
-function collectCalls(value: unknown, out: Set<string>): void {
-  if (Array.isArray(value)) { for (const v of value) collectCalls(v, out); return; }
-  if (!value || typeof value !== 'object') return;
-  const node = nodeOf(value);
-  if (node?.[0] === 'FuncCall') out.add(lastName(node[1]));
-  for (const v of Object.values(node ? node[1] : (value as Body))) if (v && typeof v === 'object') collectCalls(v, out);
-}
-
-function lastName(call: Body): string {
-  const names = nameList(call, 'funcname');
-  return names[names.length - 1];
+function lastName(call: FuncCall): string {
+  const parts = names(call.funcname);
+  return parts[parts.length - 1];
 }

@@ -2,6 +2,7 @@
 // Exit codes (SPEC §4): 0 success, 1 a finding or runtime failure, 2 usage
 // or configuration error.
 import { UsageError } from './args.js';
+import { packageVersion } from './version.js';
 
 export interface Command {
   summary: string;
@@ -18,12 +19,14 @@ const commands: Record<string, () => Promise<Command>> = {
   keygen: async () => (await import('./keygen.js')).command,
   demo: async () => (await import('./demo.js')).command,
   'install-helpers': async () => (await import('./install-helpers.js')).command,
+  healthcheck: async () => (await import('./healthcheck.js')).command,
 };
 
 async function helpText(): Promise<string> {
   const lines = ['usage: pgveil <command> [options]', '', 'commands:'];
-  for (const [name, load] of Object.entries(commands)) lines.push(`  ${name.padEnd(8)} ${(await load()).summary}`);
-  lines.push('', 'Run `pgveil <command> --help` for the options of one command.');
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  for (const [name, load] of Object.entries(commands)) lines.push(`  ${name.padEnd(width)}  ${(await load()).summary}`);
+  lines.push('', 'Run `pgveil <command> --help` for the options of one command, `pgveil --version` for the version.');
   return lines.join('\n');
 }
 
@@ -32,6 +35,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(await helpText());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') {
+    console.log(`pgveil ${packageVersion()}`);
+    return 0;
   }
   const load = commands[name];
   if (!load) {

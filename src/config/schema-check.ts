@@ -26,7 +26,7 @@ ajv.addVocabulary(['patternErrorMessage']);
 
 const compiled = new Map<SchemaName, ValidateFunction>();
 
-/** The repository's config/schema directory, found upwards from this module (src/ or dist/src/). */
+/** The repository's config/schema directory, found upwards from this module (src/, dist/ or build/src/). */
 export function schemaDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {

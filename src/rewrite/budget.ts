@@ -5,7 +5,7 @@
 // it is analysed. Real BI statements are a few kB with tens of references;
 // the limits sit two orders of magnitude above them.
 import { PgError, SqlState } from '../errors.js';
-import { nodeOf } from './tree.js';
+import { visit } from './tree.js';
 
 /** Longest statement text (all statements of one message), in characters. */
 export const MAX_STATEMENT_CHARS = 262_144;
@@ -37,31 +37,19 @@ export function tooDeep(depth?: number): PgError {
 export interface TreeCounts { references: number; constants: number; depth: number }
 
 /**
- * One iterative pass over the parse tree: relation references, constants
- * and nesting depth. Stops counting depth past the limit (the statement is
- * refused anyway) but always finishes, in time linear in the tree's size.
+ * One pass over the parse tree: relation references, constants and nesting
+ * depth. The walk is iterative, so it finishes on a tree of any depth, in
+ * time linear in the tree's size.
  */
 export function countTree(stmts: unknown[]): TreeCounts {
-  const counts: TreeCounts = { references: 0, constants: 0, depth: 0 };
-  const values: unknown[] = [stmts];
-  const depths: number[] = [0];
-  while (values.length) {
-    const value = values.pop();
-    const depth = depths.pop() as number;
-    if (!value || typeof value !== 'object') continue;
-    if (depth > counts.depth) counts.depth = depth;
-    if (Array.isArray(value)) {
-      for (const v of value) if (v && typeof v === 'object') { values.push(v); depths.push(depth); }
-      continue;
-    }
-    const node = nodeOf(value);
-    if (node) {
-      if (node[0] === 'RangeVar') counts.references++;
-      else if (node[0] === 'A_Const' || node[0] === 'ParamRef') counts.constants++;
-    }
-    for (const v of Object.values(node ? node[1] : value)) if (v && typeof v === 'object') { values.push(v); depths.push(depth + 1); }
-  }
-  return counts;
+  let references = 0;
+  let constants = 0;
+  const depth = visit(stmts, {
+    RangeVar() { references++; },
+    A_Const() { constants++; },
+    ParamRef() { constants++; },
+  });
+  return { references, constants, depth };
 }
 
 /** Refusal for a parsed statement over the budget; undefined when within it. */

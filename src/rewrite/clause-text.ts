@@ -2,7 +2,8 @@
 // parse tree's locations plus a few tokens around them. Each returns a
 // failure value rather than guessing: the analyzer then refuses.
 import { keywordBefore, matchingParen, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
-import { child, list, nameList, num, type Body } from './tree.js';
+import type { RangeTableSample } from '@pgsql/types';
+import { asNode, minLocation } from './tree.js';
 
 export interface Span { start: number; end: number; text: string }
 
@@ -11,14 +12,14 @@ export interface Span { start: number; end: number; text: string }
  * (whose location is the method's name), or null when it cannot be delimited
  * (comments inside, column aliases on the relation).
  */
-export function tableSampleClause(text: SqlText, sample: Body): Span | null {
+export function tableSampleClause(text: SqlText, sample: RangeTableSample): Span | null {
   const sql = text.text;
-  const alias = child(child(child(sample, 'relation') ?? {}, 'RangeVar') ?? {}, 'alias');
-  if (alias && list(alias, 'colnames').length) return null;
-  const methodStart = text.index(num(sample, 'location') ?? -1);
+  const relation = asNode(sample.relation);
+  if (relation?.[0] === 'RangeVar' && relation[1].alias?.colnames?.length) return null;
+  const methodStart = text.index(sample.location ?? -1);
   const keyword = keywordBefore(sql, methodStart, 'tablesample');
   if (!keyword || keyword.parens) return null;
-  const method = qualifiedNameEnd(sql, methodStart, nameList(sample, 'method').length);
+  const method = qualifiedNameEnd(sql, methodStart, sample.method?.length ?? 0);
   const open = method === -1 ? -1 : skipSpace(sql, method);
   if (open === -1 || sql.charCodeAt(open) !== 40) return null;
   let end = matchingParen(sql, open);
@@ -39,7 +40,7 @@ export function tableSampleClause(text: SqlText, sample: Body): Span | null {
  * earliest token (a `(` may sit between), or the call's end when there is
  * one argument; -1 when that is not where a comma is, or with 3+ arguments.
  */
-export function firstArgumentEnd(text: SqlText, open: number, close: number, args: unknown[]): number {
+export function firstArgumentEnd(text: SqlText, open: number, close: number, args: readonly unknown[]): number {
   if (args.length <= 1) return close - 1;
   const second = minLocation(args[1]);
   if (args.length > 2 || second === undefined) return -1;
@@ -47,19 +48,4 @@ export function firstArgumentEnd(text: SqlText, open: number, close: number, arg
   let j = text.index(second) - 1;
   while (j > open && /[\s(]/.test(sql[j])) j--;
   return j > open && sql[j] === ',' ? j : -1;
-}
-
-/** The smallest `location` in a parse subtree: where its first token starts. */
-function minLocation(value: unknown): number | undefined {
-  let min: number | undefined;
-  const visit = (v: unknown): void => {
-    if (Array.isArray(v)) { v.forEach(visit); return; }
-    if (!v || typeof v !== 'object') return;
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'location' && typeof x === 'number' && x >= 0) min = min === undefined ? x : Math.min(min, x);
-      else visit(x);
-    }
-  };
-  visit(value);
-  return min;
 }

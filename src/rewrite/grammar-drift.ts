@@ -18,6 +18,7 @@
 // pg_catalog qualification the grammar adds to type names it knows as keywords.
 import { createRequire } from 'node:module';
 import { PgError, SqlState } from '../errors.js';
+import { SKIP, visit, type VisitResult, type Visitor } from './tree.js';
 
 /** The oldest upstream major pgveil supports, and the major of its own grammar. */
 export const OLDEST_MAJOR = 14;
@@ -156,58 +157,71 @@ function boolean14(cast: Json): string | undefined {
   return `bool ${v.str === 't'}`;
 }
 
-function walk(node: unknown, items: string[]): void {
-  if (Array.isArray(node)) {
-    for (const n of node) walk(n, items);
-    return;
-  }
-  if (node === null || typeof node !== 'object') return;
-  const o = node as Json;
-  for (const [key, value] of Object.entries(o)) {
-    if (value === null || typeof value !== 'object') {
-      if (key === 'aliasname' || key === 'ctename' || key === 'portalname' || key === 'conditionname') items.push(`name\t${String(value)}`);
-      continue;
-    }
-    const v = value as Json;
-    switch (key) {
-      case 'A_Const':
-        items.push(`const\t${constant(v)}`);
-        continue;
-      case 'TypeCast': {
-        const b = boolean14(v);
-        if (b) { items.push(`const\t${b}`); continue; }
-        break;
-      }
-      case 'RangeVar':
-        items.push(`relation\t${[v.catalogname, v.schemaname, v.relname].filter((x) => x !== undefined).join('.')}\t${v.inh ? 'inh' : 'only'}`);
-        if (v.alias) walk(v.alias, items);
-        continue;
-      case 'FuncCall':
-        // Calls the grammar builds from SQL syntax (EXTRACT, TRIM, …) changed their function names between majors.
-        if (v.funcformat !== 'COERCE_SQL_SYNTAX') items.push(`function\t${names(v.funcname)}`);
-        walkExcept(v, 'funcname', items);
-        continue;
-      case 'ColumnRef':
-        items.push(`column\t${names(v.fields)}`);
-        continue;
-      case 'TypeName':
-      case 'typeName':
-        // 16 made JSON a keyword: `json` became pg_catalog.json, as `int` always was pg_catalog.int4.
-        items.push(`type\t${names(v.names).replace(/^pg_catalog\./, '')}`);
-        walkExcept(v, 'names', items);
-        continue;
-      case 'ResTarget':
-        if (v.name !== undefined) items.push(`name\t${String(v.name)}`);
-        break;
-      case 'String':
-        // Any other identifier list (alias column names, qualified names in DDL, …).
-        items.push(`word\t${str(o) ?? ''}`);
-        continue;
-    }
-    walk(value, items);
-  }
-}
+/** Fields whose text is a name the digest keeps. */
+const nameFields = ['aliasname', 'ctename', 'portalname', 'conditionname'] as const;
 
-function walkExcept(o: Json, skip: string, items: string[]): void {
-  for (const [k, v] of Object.entries(o)) if (k !== skip) walk({ [k]: v }, items);
+/**
+ * Adds the digest items of a subtree. The tree may come from any major's
+ * grammar, so bodies are read as plain JSON, by field name, not as
+ * PostgreSQL 18's types.
+ */
+function walk(root: unknown, items: string[]): void {
+  // Bare `typeName` structs (a TypeCast's, a ColumnDef's): digested like TypeName nodes when the walk reaches them.
+  const typeNames = new Set<object>();
+  const typeName = (v: Json): VisitResult => {
+    // 16 made JSON a keyword: `json` became pg_catalog.json, as `int` always was pg_catalog.int4.
+    items.push(`type\t${names(v.names).replace(/^pg_catalog\./, '')}`);
+    walkExcept(v, 'names');
+    return SKIP;
+  };
+  const walkExcept = (o: Json, skip: string) => {
+    for (const k in o) if (k !== skip) visit(o[k], visitor);
+  };
+  const visitor: Visitor = {
+    enter(type, body) {
+      const v = body as Json;
+      for (const field of nameFields) {
+        const name = v[field];
+        if (name !== undefined && (name === null || typeof name !== 'object')) items.push(`name\t${String(name)}`);
+      }
+      const t = v.typeName;
+      if (Array.isArray(t)) items.push('type\t'); // a name list (CREATE TYPE … AS ENUM): its names are words
+      else if (t && typeof t === 'object') typeNames.add(t);
+      switch (type) {
+        case undefined:
+          return typeNames.has(v) ? typeName(v) : undefined;
+        case 'A_Const':
+          items.push(`const\t${constant(v)}`);
+          return SKIP;
+        case 'TypeCast': {
+          const b = boolean14(v);
+          if (b) { items.push(`const\t${b}`); return SKIP; }
+          return undefined;
+        }
+        case 'RangeVar':
+          // Its only object field is its alias, walked for the alias's names.
+          items.push(`relation\t${[v.catalogname, v.schemaname, v.relname].filter((x) => x !== undefined).join('.')}\t${v.inh ? 'inh' : 'only'}`);
+          return undefined;
+        case 'FuncCall':
+          // Calls the grammar builds from SQL syntax (EXTRACT, TRIM, …) changed their function names between majors.
+          if (v.funcformat !== 'COERCE_SQL_SYNTAX') items.push(`function\t${names(v.funcname)}`);
+          walkExcept(v, 'funcname');
+          return SKIP;
+        case 'ColumnRef':
+          items.push(`column\t${names(v.fields)}`);
+          return SKIP;
+        case 'TypeName':
+          return typeName(v);
+        case 'ResTarget':
+          if (v.name !== undefined) items.push(`name\t${String(v.name)}`);
+          return undefined;
+        case 'String':
+          // Any other identifier list (alias column names, qualified names in DDL, …).
+          items.push(`word\t${String(v.sval ?? v.str ?? '')}`);
+          return SKIP;
+      }
+      return undefined;
+    },
+  };
+  visit(root, visitor);
 }

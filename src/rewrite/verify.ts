@@ -8,7 +8,7 @@ import { resolveRelation } from '../catalog/resolve.js';
 import type { Profile } from '../policy/types.js';
 import { readGuard } from './protection.js';
 import { SqlText } from './sql-text.js';
-import { child, nodeOf, rangeVar, type Body } from './tree.js';
+import { SKIP, STOP, visit } from './tree.js';
 import { lastAtOrBefore, type Spliced } from './splice.js';
 
 export function verifyRewrite(spliced: Spliced, cteReferences: number[], searchPaths: string[][], profile: Profile, catalog: Catalog): string | undefined {
@@ -22,24 +22,18 @@ export function verifyRewrite(spliced: Spliced, cteReferences: number[], searchP
   };
   const stmts = parseSync(spliced.sql).stmts ?? [];
   let problem: string | undefined;
-  stmts.forEach((raw: unknown, n: number) => {
+  for (let n = 0; n < stmts.length && !problem; n++) {
     const searchPath = searchPaths[n] ?? searchPaths[searchPaths.length - 1] ?? [];
-    const stack: unknown[] = [child(raw as Body, 'stmt')];
-    while (stack.length && !problem) {
-      const value = stack.pop();
-      if (Array.isArray(value)) { for (const v of value) stack.push(v); continue; }
-      if (!value || typeof value !== 'object') continue;
-      const node = nodeOf(value);
-      if (node && node[0] === 'RangeVar') {
-        const rv = rangeVar(node[1]);
-        const at = text.index(rv.location);
-        if (inside(at) || (!rv.schemaname && allowed.has(at))) continue;
-        const rel = resolveRelation(catalog, rv.schemaname, rv.relname, searchPath);
-        if (rel && readGuard(profile, catalog, rel, rv.inh)) problem = `${rel.schema}.${rel.name}`;
-        continue;
-      }
-      for (const v of Object.values(value)) if (v && typeof v === 'object') stack.push(v);
-    }
-  });
+    visit(stmts[n].stmt, {
+      RangeVar(rv) {
+        const at = text.index(rv.location ?? -1);
+        if (inside(at) || (!rv.schemaname && allowed.has(at))) return SKIP;
+        const rel = resolveRelation(catalog, rv.schemaname, rv.relname ?? '', searchPath);
+        if (!rel || !readGuard(profile, catalog, rel, rv.inh === true)) return SKIP;
+        problem = `${rel.schema}.${rel.name}`;
+        return STOP;
+      },
+    });
+  }
   return problem;
 }

@@ -14,7 +14,8 @@ import { castTypeName } from '../policy/type-name.js';
 import type { Edit } from './analyze.js';
 import { quoteIdent, type GuardedParts } from './replacement.js';
 import { identifierEnd, keywordBefore, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
-import { child, list, nodeOf, num, stringValue, type Body, type RangeVarBody } from './tree.js';
+import type { ColumnRef } from '@pgsql/types';
+import { SKIP, child, containsNode, list, minLocation, nodeOf, num, stringValue, visit, type Body, type RangeVarBody } from './tree.js';
 
 const ROW = '"pgveil_row"';
 const NEW = '"pgveil_new"';
@@ -33,52 +34,27 @@ function filterColumns(table: TableProfile): Set<string> {
   if (cols) return cols;
   cols = new Set();
   if (table.filters.length) {
-    const stack: unknown[] = [parseSync(`SELECT 1 WHERE ${table.filters.map((f) => `(${f})`).join(' AND ')}`)];
-    while (stack.length) {
-      const v = stack.pop();
-      if (Array.isArray(v)) { stack.push(...v); continue; }
-      if (!v || typeof v !== 'object') continue;
-      const ref = (v as Record<string, unknown>).ColumnRef as Body | undefined;
-      if (ref) {
-        const fields = list(ref, 'fields');
-        const last = stringValue(fields[fields.length - 1]);
+    visit(parseSync(`SELECT 1 WHERE ${table.filters.map((f) => `(${f})`).join(' AND ')}`), {
+      ColumnRef(ref) {
+        const last = stringValue(ref.fields?.[ref.fields.length - 1]);
         if (last) cols.add(last);
-      }
-      stack.push(...Object.values(v as Record<string, unknown>));
-    }
+      },
+    });
   }
   filterColumnsCache.set(table, cols);
   return cols;
 }
 
 /** Every location-bearing ColumnRef of an expression, outside sub-selects (they have scopes of their own). */
-function columnRefs(value: unknown, out: Body[] = []): Body[] {
-  if (Array.isArray(value)) { for (const v of value) columnRefs(v, out); return out; }
-  const n = nodeOf(value);
-  if (!n) {
-    if (value && typeof value === 'object') for (const v of Object.values(value)) columnRefs(v, out);
-    return out;
-  }
-  if (n[0] === 'ColumnRef') { out.push(n[1]); return out; }
-  if (n[0] === 'SubLink' || n[0] === 'SelectStmt') return out;
-  for (const v of Object.values(n[1])) if (v && typeof v === 'object') columnRefs(v, out);
+function columnRefs(value: unknown): ColumnRef[] {
+  const out: ColumnRef[] = [];
+  visit(value, { ColumnRef(ref) { out.push(ref); return SKIP; }, SubLink: () => SKIP, SelectStmt: () => SKIP });
   return out;
 }
 
 /** Smallest node location in a subtree: where its text starts (or just inside a leading parenthesis). */
 function firstLocation(value: unknown): number {
-  let min = Number.MAX_SAFE_INTEGER;
-  const stack: unknown[] = [value];
-  while (stack.length) {
-    const v = stack.pop();
-    if (Array.isArray(v)) { stack.push(...v); continue; }
-    if (!v || typeof v !== 'object') continue;
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (k === 'location' && typeof x === 'number' && x >= 0 && x < min) min = x;
-      else if (x && typeof x === 'object') stack.push(x);
-    }
-  }
-  return min;
+  return minLocation(value) ?? Number.MAX_SAFE_INTEGER;
 }
 
 export interface WriteInput {
@@ -230,19 +206,19 @@ function returningEdits(
   if (list(clause, 'options').length) refuse('RETURNING WITH (OLD/NEW AS …) on a protected table is not supported through pgveil');
   const returning = list(clause, 'exprs');
   if (!returning.length) return { edits: [] };
-  if (/"(SubLink|SelectStmt)"/.test(JSON.stringify(returning))) refuse('sub-selects in RETURNING are not supported on a protected table through pgveil');
+  if (containsNode(returning, 'SubLink', 'SelectStmt')) refuse('sub-selects in RETURNING are not supported on a protected table through pgveil');
   const kw = keywordBefore(sql, text.index(firstLocation(returning)), 'returning');
   if (!kw) refuse('cannot rewrite this RETURNING');
   const edits: Edit[] = [];
   for (const ref of columnRefs(returning)) {
-    const names = list(ref, 'fields').map((f) => stringValue(f));
+    const names = (ref.fields ?? []).map((f) => stringValue(f));
     const qualified = names.length === 2 && names[0] === alias;
     if (names.length > 2 || (names.length === 2 && !qualified)) refuse('cannot rewrite this RETURNING item');
     const value = (column: Column) => {
       const mask = table.masks.get(column.name);
       return mask ? `(${maskExpression(mask, column, raw(column, qualified))})` : raw(column, qualified);
     };
-    const start = text.index(num(ref, 'location') ?? -1);
+    const start = text.index(ref.location ?? -1);
     if (names[names.length - 1] === undefined) {
       // `*` / `alias.*`: every column of the new row, masked, named as the table's.
       const star = sql.indexOf('*', start);
@@ -312,11 +288,11 @@ export function rewriteInsert(w: InsertInput): Edit[] {
   if (body.override && body.override !== 'OVERRIDING_NOT_SET') refuse('INSERT … OVERRIDING on a protected table is not supported through pgveil');
   const source = child(body, 'selectStmt');
   if (!source || !rel.columns) refuse('INSERT … DEFAULT VALUES on a protected table is not supported through pgveil');
-  if (JSON.stringify(source).includes('"SetToDefault"')) refuse('DEFAULT in VALUES on a protected table is not supported through pgveil: leave the column out');
+  if (containsNode(source, 'SetToDefault')) refuse('DEFAULT in VALUES on a protected table is not supported through pgveil: leave the column out');
   const listed = list(body, 'cols').map((c) => String(nodeOf(c)?.[1].name ?? ''));
   const select = nodeOf(source)?.[1] ?? {};
   const width = list(select, 'valuesLists').length ? list(nodeOf(list(select, 'valuesLists')[0])?.[1] ?? {}, 'items').length : list(select, 'targetList').length;
-  if (!listed.length && JSON.stringify(list(select, 'targetList')).includes('"A_Star"')) refuse('INSERT … SELECT * into a protected table needs a column list');
+  if (!listed.length && containsNode(list(select, 'targetList'), 'A_Star')) refuse('INSERT … SELECT * into a protected table needs a column list');
   const cols = listed.length ? listed : rel.columns.slice(0, width).map((c) => c.name);
   const columns = cols.map((name) => {
     const column = rel.columns?.find((c) => c.name === name);

@@ -40,7 +40,7 @@ upstream:
   database: analytics
   user: pgveil_service
   tls: { mode: disable }
-  connectTimeoutMs: 2000
+  connectTimeoutMs: 20000
 secrets: { masterKeyFile: master.key }
 users: users.yaml
 policy: policy.yaml

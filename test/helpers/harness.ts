@@ -130,7 +130,7 @@ upstream:
   user: pgveil_service
   password: "${sealed}"
   tls: ${upstreamTlsYaml(opts.upstreamTls)}
-  connectTimeoutMs: 2000
+  connectTimeoutMs: 20000
 secrets: { masterKeyFile: master.key }
 users: users.yaml
 policy: policy.yaml

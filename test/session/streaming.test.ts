@@ -27,7 +27,8 @@ test.before(async () => {
   proxy = spawn(process.execPath, [fileURLToPath(new URL('../../../bin/pgveil.js', import.meta.url)), 'serve', '--config', configFile], {
     env: { ...process.env, PGVEIL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'],
   });
-  for (let i = 0; i < 50; i++) {
+  // Up to 60 s: a loaded machine can take well over 5 s to start a serve process.
+  for (let i = 0; i < 600; i++) {
     try { (await RawClient.connect(port)).close(); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
   }
 });

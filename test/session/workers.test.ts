@@ -53,7 +53,7 @@ async function serve(name: string, listenPort: number, extraYaml: string, onOutp
   });
   let out = '';
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); onOutput(d.toString()); });
-  for (let i = 0; i < 150 && !out.includes('pgveil workers listening'); i++) await sleep(100);
+  for (let i = 0; i < 600 && !out.includes('pgveil workers listening'); i++) await sleep(100);
   assert.ok(out.includes('pgveil workers listening'), `the primary did not report its workers listening:\n${out}`);
   return child;
 }
