@@ -1,4 +1,4 @@
-// Rewrite latency (issue 4, DESIGN §4): p50/p99 of
+// Rewrite latency: p50/p99 of
 //   (a) a cache hit — the real hit path, DecisionEngine.decide() with the
 //       statement's constants varied, so simple-protocol texts hit by shape;
 //   (b) a cache miss — rewriteSql(): parse, analyze, splice, verify; plus the

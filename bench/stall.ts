@@ -1,4 +1,4 @@
-// How long one session's big statement holds up the others (THREATS E2).
+// How long one session's big statement holds up the others (threat E2 in docs/threat-model.md).
 // Rewriting is synchronous, so while pgveil analyses a statement no other
 // session of that process is served. One client sends statements with 10,
 // 100 and 1,000 references to a protected table (and the finding's 15,000,

@@ -1,4 +1,4 @@
-// Password-guessing lockout (THREATS D1): `maxFailures` failures within
+// Password-guessing lockout (threat D1 in docs/threat-model.md): `maxFailures` failures within
 // `windowSeconds` lock the name for `lockSeconds`. Names are attacker-chosen
 // (unknown users count too, so lockouts do not reveal which users exist), so
 // memory is bounded: long names are hashed, expired entries are pruned, and

@@ -1,4 +1,4 @@
-// The password policy of SPEC §2.1 (auth.passwordPolicy): minimum length,
+// The password policy `auth.passwordPolicy` (docs/configuration.md): minimum length,
 // minimum number of character classes, and no reuse of the last `history`
 // passwords (checked against their verifiers, as only verifiers are kept).
 // maxAgeDays is enforced at login, not here.

@@ -96,7 +96,7 @@ const fakes = new WeakSet<ScramVerifier>();
 
 /**
  * A stand-in verifier for a user that does not exist (or has no password), so
- * that an unknown user runs the exact same exchange as a known one (THREATS
+ * that an unknown user runs the exact same exchange as a known one (threat
  * D2). Deterministic per (user, secret): the same salt on every attempt, as a
  * real user's would be. `secret` must be random and kept for the process's
  * life; with several workers it must be the same in all of them.

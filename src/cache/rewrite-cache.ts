@@ -1,4 +1,4 @@
-// The rewrite cache (DESIGN §3 step 6): outcomes of the rewriter — rewritten
+// The rewrite cache (docs/architecture.md: the cache step of the Query walk): outcomes of the rewriter — rewritten
 // SQL, templates, refusals — under (policy generation, profile key,
 // search_path, text), where text is either the full SQL or its shape key.
 //
@@ -43,7 +43,7 @@ export interface RewriteCacheStats {
 
 const SEP = '\u0000';
 
-/** SPEC §2.1 default of `cache.maxBytes`: 64MB. */
+/** Documented default (docs/configuration.md) of `cache.maxBytes`: 64MB. */
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 const OBJECT_OVERHEAD = 64;

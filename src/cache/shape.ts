@@ -2,7 +2,7 @@
 // single-pass scanner that follows PostgreSQL's lexer (scan.l, PG 16–18 rules)
 // without parsing. Statements that differ only in constants share a shape, so
 // a simple-protocol client's `WHERE aid = 48213` hits one cache entry for
-// every aid (DESIGN §3 step 6).
+// every aid (docs/architecture.md: the cache step of the Query walk).
 //
 // Soundness rests on two properties:
 // - the key keeps every character outside constants verbatim and puts a
@@ -47,7 +47,7 @@ export const enum Kind {
   /**
    * N: a number spelled the way only PostgreSQL 16+ reads it (0x, 0o, 0b
    * prefix or _ separators), whatever its value. PostgreSQL 14 lexes `0x10`
-   * as `0 AS x10` (THREATS A11), so such a text must never share a cache
+   * as `0 AS x10` (threat A11), so such a text must never share a cache
    * entry with `select 16`: on a miss, rewrite/grammar-drift.ts checks it
    * against the upstream's grammar.
    */

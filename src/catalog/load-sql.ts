@@ -5,7 +5,7 @@
 //
 // search_path is set to pg_catalog for this transaction only, so that
 // format_type() qualifies every type outside pg_catalog (`app."Email"`) and
-// the types pgveil later emits in casts cannot be shadowed (THREATS C5). Call
+// the types pgveil later emits in casts cannot be shadowed (threat C5 in docs/threat-model.md). Call
 // it outside a transaction block, or the setting lasts until that block ends.
 
 /** A text value as an SQL expression made of hex digits only. */

@@ -1,4 +1,4 @@
-// Which relations and functions read protected data (THREATS A5), as a
+// Which relations and functions read protected data (threat A5 in docs/threat-model.md), as a
 // fixpoint over what the catalog records plus a text heuristic:
 //
 //  - pg_depend edges: rules of views, materialized views and of any table
@@ -14,7 +14,7 @@
 //    match ignores schemas, comments and quoting, so it errs towards
 //    protecting: a same-named table elsewhere, or the word in a comment, is
 //    enough. It cannot see names assembled at run time
-//    (`'emp' || 'loyees'` in dynamic SQL); THREATS B10's rule that functions
+//    (`'emp' || 'loyees'` in dynamic SQL); threat B10's rule that functions
 //    outside pg_catalog are refused unless the policy allows them is the
 //    backstop for that;
 //  - toast tables of protected data (only reachable by a superuser role).

@@ -4,7 +4,7 @@
 //
 // pg_temp is never searched: pgveil refuses every statement that could create
 // a temporary object, and the service role should have no TEMP privilege
-// (THREATS C5), so the session's temp schema holds nothing to find. Other
+// (threat C5 in docs/threat-model.md), so the session's temp schema holds nothing to find. Other
 // sessions' pg_temp_N schemas are not in the catalog either.
 import { canonicalRelation } from '../config/identifiers.js';
 import { walk } from './inheritance.js';

@@ -1,7 +1,7 @@
 // What each pg_catalog view is built on, read from the upstream's own view
 // definitions at catalog load, so the rules that refuse or allow a system
-// view also cover the functions behind it on every major (THREATS B5, B6,
-// C4): `pg_lock_status()` answers exactly what `pg_locks` does.
+// view also cover the functions behind it on every major (threats B5, B6,
+// C4 in docs/threat-model.md): `pg_lock_status()` answers exactly what `pg_locks` does.
 //
 // Built-in views record no pg_depend rows for the built-in functions they call
 // (those are pinned), so the definition (pg_get_viewdef) is parsed instead.

@@ -1,4 +1,4 @@
-// The upstream schema as pgveil needs it for rewriting (DESIGN §2 catalog/).
+// The upstream schema as pgveil needs it for rewriting (docs/architecture.md, module map).
 // Names are the catalog's own (unquoted, exact case); keys of the form
 // "schema.table" use canonicalRelation() from config/identifiers.ts.
 
@@ -57,10 +57,10 @@ export interface CatalogGuards {
   /**
    * Type name → user functions ("schema.name") that a cast to it may run:
    * casts WITH FUNCTION outside pg_catalog, and CHECK constraints of domains
-   * calling such functions (THREATS A5).
+   * calling such functions (threat A5).
    */
   typeFunctions: Map<string, string[]>;
-  /** Relation oid → columns in a unique index or a foreign key: a violation on write is an oracle (THREATS B9). */
+  /** Relation oid → columns in a unique index or a foreign key: a violation on write is an oracle (threat B9). */
   uniqueColumns: Map<number, Set<string>>;
   /** Relations other tables reference by foreign key: deleting from one can fail on another org's row (an oracle). */
   referencedRelations: Set<number>;
@@ -100,7 +100,7 @@ export interface Catalog extends CatalogGuards {
   serviceRole: string;
   /**
    * The upstream's server_version_num (e.g. 140011, 180004): which major's grammar reads the statements
-   * (THREATS A11, rewrite/grammar-drift.ts).
+   * (threat A11, rewrite/grammar-drift.ts).
    */
   serverVersionNum: number;
   /** When the catalog was read (ms since epoch). */

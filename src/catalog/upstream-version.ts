@@ -1,4 +1,4 @@
-// SPEC: pgveil supports upstream PostgreSQL 14–18; an older upstream is
+// pgveil supports upstream PostgreSQL 14–18 (README, Supported PostgreSQL versions); an older upstream is
 // refused at startup (and a reload that finds one keeps the old policy) with
 // one line naming the version found and the supported range. Newer majors are
 // accepted: pgveil's grammar check (rewrite/grammar-drift.ts) covers only
@@ -8,7 +8,7 @@ import { OLDEST_MAJOR, PGVEIL_MAJOR } from '../rewrite/grammar-drift.js';
 /**
  * The upstream cannot be used as it is (too old, or missing what the policy
  * needs): retrying will not help, so startup stops and a reload keeps the old
- * policy. Named ConfigError so `pgveil serve` exits with 2 (SPEC §4).
+ * policy. Named ConfigError so `pgveil serve` exits with 2 (exit codes: docs/configuration.md).
  */
 export class UpstreamSetupError extends Error {
   constructor(message: string) {

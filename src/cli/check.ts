@@ -1,7 +1,7 @@
 // `pgveil check --config FILE [--live]`: validates the config and the users
 // and policy files it names, reporting every problem as file:line:col.
 // Exit codes: 0 all files valid; 2 a file is invalid (a configuration error,
-// SPEC §4) or --live was asked for. Exit 1 is kept for --live findings.
+// docs/configuration.md) or --live was asked for. Exit 1 is kept for --live findings.
 import type { Command } from './main.js';
 import { parseArgs, requireOption, UsageError } from './args.js';
 import { checkAll } from '../config/load.js';

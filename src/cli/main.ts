@@ -1,5 +1,5 @@
 // Entry point of the `pgveil` command: dispatches to one module per command.
-// Exit codes (SPEC §4): 0 success, 1 a finding or runtime failure, 2 usage
+// Exit codes (docs/configuration.md): 0 success, 1 a finding or runtime failure, 2 usage
 // or configuration error.
 import { UsageError } from './args.js';
 import { packageVersion } from './version.js';

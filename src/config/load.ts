@@ -1,4 +1,4 @@
-// Loading the three files of SPEC §2: read → YAML → JSON Schema (defaults
+// Loading the three files of docs/configuration.md: read → YAML → JSON Schema (defaults
 // filled from the schema) → typed shape with absolute paths → semantic and
 // cross-file checks. Every problem becomes a ConfigIssue with file:line:col;
 // all of them are collected and thrown together as one ConfigError.

@@ -1,4 +1,4 @@
-// Typed shapes of the YAML files in SPEC §2, after validation and path
+// Typed shapes of the YAML files in docs/configuration.md, after validation and path
 // resolution (every path here is absolute).
 import type { MaskKind } from '../policy/mask-kinds.js';
 
@@ -31,7 +31,7 @@ export interface PasswordPolicy { minLength: number; minClasses: number; maxAgeD
 
 export interface AuthConfig {
   lockout: LockoutConfig;
-  /** Failed logins per client address (THREATS E3); maxFailures 0 = off. */
+  /** Failed logins per client address (threat E3); maxFailures 0 = off. */
   addressLockout: LockoutConfig;
   idleTimeoutSeconds: number;
   /** Deadline for the whole startup (SSL negotiation + StartupMessage). */

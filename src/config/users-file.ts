@@ -10,7 +10,7 @@ interface RawUsers {
 }
 
 /**
- * SPEC §2.2 `totp` (a second factor) is not built. Ignoring it would let the
+ * The users.yaml key `totp` (a second factor) is not built. Ignoring it would let the
  * user log in with the password alone while the DBA believes a second factor
  * is enforced, so it is refused, in serve, check and reload alike.
  */

@@ -174,7 +174,7 @@ ANALYZE crm.employees, crm.accounts, crm.events;
 `;
 }
 
-/** Functions that run SQL given as text, or read whole tables, past any rewrite (THREATS.md §F). */
+/** Functions that run SQL given as text, or read whole tables, past any rewrite (docs/threat-model.md section F). */
 const SQL_EXECUTING_FUNCTIONS = [
   'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema',
   'cursor_to_xml', 'cursor_to_xmlschema',

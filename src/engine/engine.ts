@@ -135,7 +135,7 @@ export class DecisionEngine {
     if (!snapshot) {
       return { kind: 'refuse', error: new PgError(SqlState.CannotConnectNow, 'pgveil has not read the upstream catalog yet', { hint: 'The upstream server may be unreachable; try again shortly.' }) };
     }
-    // Over the length budget: refused before the shape scan, and never cached (THREATS E2).
+    // Over the length budget: refused before the shape scan, and never cached (threat E2).
     const tooLong = lengthRefusal(sql);
     if (tooLong) return { kind: 'refuse', error: tooLong };
     const gen = snapshot.generation;

@@ -1,6 +1,6 @@
 // Per-session policy state around the engine: the user's profile for the
 // current generation, the upstream session's real search_path, and the
-// prepared statements and portals upstream holds (THREATS A2, A8, C3). A
+// prepared statements and portals upstream holds (threats A2, A8, C3 in docs/threat-model.md). A
 // session decides a statement only through its gate, which counts it in
 // the statement metrics.
 //

@@ -1,6 +1,6 @@
 // pgveil's record of the prepared statements and portals that exist in the
 // upstream session, each stamped with the policy generation and search_path
-// it was rewritten under (THREATS A8, C3). The record changes only when
+// it was rewritten under (threats A8, C3 in docs/threat-model.md). The record changes only when
 // upstream confirms an operation (ParseComplete, BindComplete, CloseComplete,
 // a statement's CommandComplete); an operation upstream skipped or refused
 // changes nothing. While an operation is unconfirmed, every state it may

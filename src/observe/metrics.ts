@@ -1,4 +1,4 @@
-// The Prometheus metrics of one pgveil process (SPEC §5). One registry per
+// The Prometheus metrics of one pgveil process (README, Observability). One registry per
 // proxy so tests can run several proxies in one process.
 import client from 'prom-client';
 

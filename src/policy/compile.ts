@@ -2,7 +2,7 @@
 // of exactly the rules that apply to them with their attributes bound as
 // literals (profileFor). Profiles with equal content are one interned object.
 //
-// Binding (THREATS C2): `${user.name}`, `${user.org}`, `${user.groups}`
+// Binding (threat C2 in docs/threat-model.md): `${user.name}`, `${user.org}`, `${user.groups}`
 // (text[]), `${user.attributes.<k>}` (the user's own value, else their
 // organization's) become `(<sqlLiteral>)`. A value that is missing or cannot
 // be a literal fails closed: the filter becomes `false` (no rows), a custom

@@ -1,4 +1,4 @@
-// The one place where values and names become SQL text (THREATS C2). Every
+// The one place where values and names become SQL text (threat C2 in docs/threat-model.md). Every
 // literal is typed and its meaning does not depend on a setting a user can
 // change: strings are dollar-quoted (no backslash or quote handling, so
 // standard_conforming_strings and escape_string_warning are irrelevant),
@@ -35,7 +35,7 @@ export function sqlLiteral(value: unknown): string {
 
 interface Scalar { text: string; type: 'text' | 'bigint' | 'numeric' | 'boolean' | 'timestamptz' }
 
-// Types are schema-qualified (THREATS C5): `text` and `timestamptz` are looked
+// Types are schema-qualified (threat C5): `text` and `timestamptz` are looked
 // up on search_path, where pg_temp or an earlier schema could shadow them.
 const sqlType: Record<Scalar['type'], string> = {
   text: 'pg_catalog.text',

@@ -1,4 +1,4 @@
-// Every mask kind as one record (SPEC §2.3): its precedence rank, its
+// Every mask kind as one record (docs/configuration.md, Masks): its precedence rank, its
 // options, how policy.yaml's options are checked, which column types it fits,
 // its SQL, and how two rules of the kind combine. Adding a kind means adding
 // its record here and its `mask` enum value and options to

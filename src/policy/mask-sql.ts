@@ -1,6 +1,6 @@
 // SQL building blocks of the mask kinds (mask-kinds.ts).
 //
-// Everything emitted is schema-qualified (THREATS C5): functions
+// Everything emitted is schema-qualified (threat C5 in docs/threat-model.md): functions
 // `pg_catalog.left`, types `pg_catalog.text`, operators
 // `OPERATOR(pg_catalog.||)`; constants never contain a backslash, so
 // standard_conforming_strings cannot change them.

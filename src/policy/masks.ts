@@ -1,4 +1,4 @@
-// A mask as an SQL expression of exactly the column's type (SPEC §2.3). The
+// A mask as an SQL expression of exactly the column's type (docs/configuration.md, Masks). The
 // rewriter places these inside the replacement subquery, so every predicate,
 // join, aggregate and error of the user's query sees only them. What each
 // kind fits and emits is its record in mask-kinds.ts; here are the checks

@@ -1,6 +1,6 @@
 // Several rules can apply to one column: a table's own rule together with
-// the rules of the tables it is a partition or child of (THREATS A4), or
-// rules layered in later. SPEC §2.3: the more restrictive mask wins
+// the rules of the tables it is a partition or child of (threat A4 in docs/threat-model.md), or
+// rules layered in later. README, Several masks on one column: the more restrictive mask wins
 // (`null` > `full` > `hash` > `scramble` > `partial`/`email`/`truncate`/`round`
 // > `custom` > none: each kind's rank in mask-kinds.ts). Within one rank the
 // result must never show more than either rule alone, so:

@@ -2,7 +2,7 @@
 // runs inside every user's statement, under that user's search_path. A
 // relation named without its schema, or a function outside pg_catalog named
 // without its schema, would resolve differently after `SET search_path`
-// (THREATS C5). Such names are a load error.
+// (threat C5 in docs/threat-model.md). Such names are a load error.
 import { parseSync } from 'libpg-query';
 import type { Catalog } from '../catalog/types.js';
 import type { Template } from './template.js';

@@ -1,4 +1,4 @@
-// The upstream half of the keyed masks (scramble, hash; THREATS B7/B8).
+// The upstream half of the keyed masks (scramble, hash; threats B7/B8 in docs/threat-model.md).
 // The key must never appear in SQL that pgveil sends (EXPLAIN VERBOSE,
 // pg_stat_activity, error contexts would show it), so it lives upstream: a
 // DBA runs the SQL made here once; it creates

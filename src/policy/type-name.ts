@@ -3,7 +3,7 @@
 //
 // format_type's text (`integer`, `character varying(20)`) is not used for
 // built-in types: names like `text`, `date` or `uuid` in it are looked up on
-// search_path, where pg_temp or an earlier schema could shadow them (THREATS
+// search_path, where pg_temp or an earlier schema could shadow them (threat
 // C5). Built-in types are written `pg_catalog.<typname>(<modifiers>)` with the
 // modifiers decoded from the typmod. Other types (domains, enums, types of
 // extensions) use the catalog's sqlType, which the catalog loader produces

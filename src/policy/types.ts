@@ -1,4 +1,4 @@
-// The compiled policy and a user's profile (DESIGN §2 policy/). A profile is
+// The compiled policy and a user's profile (docs/architecture.md, module map). A profile is
 // everything of the policy that applies to one user, with attributes bound as
 // SQL literals; users whose profiles are equal share one interned object, and
 // so share rewrite-cache entries.

@@ -1,4 +1,4 @@
-// The statement budget (THREATS E2): rewriting is synchronous, so one huge
+// The statement budget (threat E2 in docs/threat-model.md): rewriting is synchronous, so one huge
 // statement would hold up every other session of the process. A statement
 // over the budget is refused before the expensive work — by its length
 // before it is parsed, by a single counting pass over the parse tree before

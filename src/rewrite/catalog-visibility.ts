@@ -1,4 +1,4 @@
-// The catalog a user browses matches what they may query (issue 5 point 7):
+// The catalog a user browses matches what they may query:
 // relations the access layer denies them — and in allowlist mode every
 // unlisted user relation — are hidden from the catalog relations tools list
 // tables from (pg_class, pg_attribute, pg_tables, information_schema.tables,

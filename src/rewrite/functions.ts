@@ -1,7 +1,7 @@
 // Functions pgveil refuses wherever they appear in a statement: they run SQL
-// given as a string (THREATS A6), reach files, programs or large objects
+// given as a string (threat A6 in docs/threat-model.md), reach files, programs or large objects
 // (A9), open channels between sessions (C4), or show other sessions' text
-// (B6). Each has a test named after its THREATS row.
+// (B6). Each has a test named after its row in docs/threat-model.md.
 
 export const refusedFunctions: ReadonlyMap<string, string> = new Map([
   // A6: SQL from strings
@@ -118,7 +118,7 @@ export function systemRelationRefusal(name: string): string | undefined {
 export const sizeFunctions: ReadonlySet<string> = new Set(['pg_relation_size', 'pg_table_size', 'pg_total_relation_size', 'pg_indexes_size']);
 
 /**
- * THREATS A6/A9: names of the refused families (see refusedFamily) that are
+ * Threats A6/A9: names of the refused families (see refusedFamily) that are
  * allowed on purpose, each with the rule that allows it. A function of a
  * family that is in neither list fails test/threats/a-version-functions.test.ts
  * on the major that has it, so a new major's function cannot slip through.

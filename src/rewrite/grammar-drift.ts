@@ -1,4 +1,4 @@
-// THREATS A11 (grammar drift): pgveil parses with PostgreSQL 18's grammar,
+// Threat A11 in docs/threat-model.md (grammar drift): pgveil parses with PostgreSQL 18's grammar,
 // but an older upstream runs the text with its own. Where the two read one
 // text differently (PostgreSQL 14 lexes `0x10` as `0 AS x10` and `1_000` as
 // `1 AS _000`; 16+ read both as numbers), pgveil would analyse one statement

@@ -1,8 +1,8 @@
 // Which policy entries govern a relation: its own and those of every
 // protected ancestor (a partition or inheritance child is governed by its
-// root too, THREATS A4). Several entries combine subtractively — all
+// root too, threat A4 in docs/threat-model.md). Several entries combine subtractively — all
 // filters, the stricter mask per column, denied if any denies — so listing a
-// partition separately can only take away (SPEC §1).
+// partition separately can only take away (README, Layers and defaults).
 import type { Catalog, CatalogRelation } from '../catalog/types.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { canonicalRelation } from '../config/identifiers.js';

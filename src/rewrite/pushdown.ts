@@ -1,5 +1,5 @@
 // Which WHERE conjuncts may move below a guarded subquery's OFFSET 0 fence
-// (THREATS B10): comparisons `column op constant` (and IN lists) on an
+// (threat B10 in docs/threat-model.md): comparisons `column op constant` (and IN lists) on an
 // unmasked column whose operator is leakproof in pg_proc, from the WHERE of
 // the query level the relation is in, for relations not on the nullable side
 // of an outer join. Everything else stays above the fence.
@@ -25,7 +25,7 @@ export interface QueryFrame {
    * The conjuncts by the relation name their column names ('' when
    * unqualified), and how many inner relations go by each name; built on
    * first use so each guarded relation looks only at its own conjuncts
-   * (THREATS E2: a scan of every conjunct per relation is quadratic).
+   * (threat E2: a scan of every conjunct per relation is quadratic).
    */
   byName?: { conjuncts: Map<string, Node[]>; relations: Map<string, number> };
 }

@@ -5,7 +5,7 @@
 // references and typed clients see the table's shape with masked values.
 // OFFSET 0 keeps the planner from pushing the user's predicates below the
 // ownership filter, where a non-leakproof function could see other rows
-// (THREATS B10); leakproof predicates on unmasked columns are moved inside
+// (threat B10 in docs/threat-model.md); leakproof predicates on unmasked columns are moved inside
 // by the analyzer so indexes still serve them.
 import type { CatalogRelation } from '../catalog/types.js';
 import type { Profile, TableProfile } from '../policy/types.js';
@@ -56,5 +56,5 @@ function build(rel: CatalogRelation, table: TableProfile, inh: boolean): Guarded
   return { head: `(SELECT ${columns.join(', ')} FROM ${from}`, filters: table.filters.map((f) => `(${f})`) };
 }
 
-// One function quotes every identifier pgveil emits (THREATS C2).
+// One function quotes every identifier pgveil emits (threat C2).
 export { quoteIdent };

@@ -1,4 +1,4 @@
-// parse → analyze → splice → verify (DESIGN §3): a pure function of the
+// parse → analyze → splice → verify (docs/architecture.md): a pure function of the
 // statement text, the user's profile, the catalog and the search_path.
 import { parseSync } from 'libpg-query';
 import type { Catalog } from '../catalog/types.js';
@@ -50,7 +50,7 @@ export function parseError(sql: string, err: unknown): PgError {
 
 const empty = { relations: [], applied: [], objects: noObjects };
 
-/** THREATS E2: a statement over the budget or too deep for the analyzer is refused, never allowed to kill the session or stall the others. */
+/** Threat E2: a statement over the budget or too deep for the analyzer is refused, never allowed to kill the session or stall the others. */
 export function rewriteSql(sql: string, input: RewriteInput): Outcome {
   // Over the statement budget: refused before any parsing (see budget.ts).
   const tooLong = lengthRefusal(sql);
@@ -92,7 +92,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
   }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
   const common = commonOf(analysis);
   if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };
-  // THREATS A11: what goes upstream must read there as PostgreSQL 18's grammar read it (only ever on a cache miss;
+  // Threat A11: what goes upstream must read there as PostgreSQL 18's grammar read it (only ever on a cache miss;
   // after the analyzer, whose refusals stand whatever the upstream's grammar says).
   const major = majorOf(input.catalog.serverVersionNum);
   if (major < PGVEIL_MAJOR) {

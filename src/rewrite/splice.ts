@@ -41,7 +41,7 @@ export function splice(text: string, edits: Edit[]): Spliced {
   return {
     sql: parts.join(''),
     generated,
-    // Binary searches, not scans: the cache maps every constant through this (THREATS E2).
+    // Binary searches, not scans: the cache maps every constant through this (threat E2).
     map(index: number): number {
       // Text an edit moved into its replacement (a pushed-down predicate) first.
       const m = lastAtOrBefore(movedFrom, index);

@@ -1,6 +1,6 @@
 // System relations whose rows would reveal something about protected tables
 // are replaced like protected tables, with the revealing columns hidden for
-// the protected relations only (THREATS B5): pg_class.reltuples, relpages,
+// the protected relations only (threat B5 in docs/threat-model.md): pg_class.reltuples, relpages,
 // relallvisible and relallfrozen give row counts across all orgs. Tools keep
 // working (psql \d, JDBC metadata): every other column passes through.
 import type { Catalog, CatalogRelation } from '../catalog/types.js';

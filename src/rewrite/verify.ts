@@ -1,4 +1,4 @@
-// DESIGN §3 step 5: the rewritten text is parsed again and every reference
+// The verify step (docs/architecture.md): the rewritten text is parsed again and every reference
 // to a protected relation must sit inside a subquery pgveil generated (or be
 // a CTE reference the analysis resolved). A miss here is an analyzer bug
 // caught as a refusal instead of a leak.
@@ -14,7 +14,7 @@ import { lastAtOrBefore, type Spliced } from './splice.js';
 export function verifyRewrite(spliced: Spliced, cteReferences: number[], searchPaths: string[][], profile: Profile, catalog: Catalog): string | undefined {
   const text = new SqlText(spliced.sql);
   const allowed = new Set(cteReferences.map((i) => spliced.map(i)));
-  // The generated spans are ascending and disjoint: a binary search per reference keeps this linear-ish (THREATS E2).
+  // The generated spans are ascending and disjoint: a binary search per reference keeps this linear-ish (threat E2).
   const starts = spliced.generated.filter((_, k) => k % 2 === 0);
   const inside = (i: number) => {
     const k = lastAtOrBefore(starts, i);

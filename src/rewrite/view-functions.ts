@@ -1,4 +1,4 @@
-// The functions behind system views follow their view (THREATS B5, B6, C4):
+// The functions behind system views follow their view (threats B5, B6, C4 in docs/threat-model.md):
 //  - a function that produces a refused view's rows (one in the view's
 //    top-level FROM, e.g. pg_lock_status() under pg_locks) is refused like
 //    the view. Functions the view only calls per row or in subqueries

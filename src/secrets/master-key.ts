@@ -1,4 +1,4 @@
-// The 256-bit master key that seals secrets in the config files (THREATS D4).
+// The 256-bit master key that seals secrets in the config files (threat D4 in docs/threat-model.md).
 // Sources, first match wins:
 //   1. env PGVEIL_MASTER_KEY — base64 of 32 bytes (lets containers inject it
 //      without a file, and overrides the file for one run);

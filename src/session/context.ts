@@ -15,7 +15,7 @@ export interface ProxyContext {
   /** The active policy snapshot, catalog and rewrite cache: where every statement is decided. */
   readonly engine: DecisionEngine;
   readonly lockout: LockoutTracker;
-  /** Failed logins per client address (THREATS E3): a blocked address is refused at accept. */
+  /** Failed logins per client address (threat E3): a blocked address is refused at accept. */
   readonly addressLockout: LockoutTracker;
   readonly cancelKeys: CancelKeys;
   /** Under `workers: N`: hands a CancelRequest for another worker's session to the primary, which routes it. */

@@ -1,7 +1,7 @@
 // Which StartupMessage parameters a client may pass through pgveil. An
 // allowlist, because any parameter is a GUC setting upstream and several
 // (search_path, role, session_authorization, options) would change what the
-// shared service role resolves or who it is (THREATS A2, C1).
+// shared service role resolves or who it is (threats A2, C1 in docs/threat-model.md).
 import { PgError, SqlState } from '../errors.js';
 import { isUtf8 } from '../rewrite/functions.js';
 

@@ -1,6 +1,6 @@
-// A worker's side of `workers: N` (SPEC §2.1): the channel to the primary
+// A worker's side of `workers: N` (docs/configuration.md): the channel to the primary
 // that forked it. What must hold across processes goes through here —
-// authentication failures (the primary counts them, THREATS D1), the secret
+// authentication failures (the primary counts them, threat D1 in docs/threat-model.md), the secret
 // behind fake verifiers (the same in every worker, so an unknown user looks
 // the same whichever worker answers, D2), failed logins per client address
 // (E3), and CancelRequests that landed on a

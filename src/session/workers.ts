@@ -1,6 +1,6 @@
-// The primary of `workers: N` (SPEC §2.1, DESIGN §4): forks N processes that
+// The primary of `workers: N` (docs/configuration.md; README, Workers): forks N processes that
 // share the listening port through node:cluster and keeps what must be one
-// across them. It counts authentication failures per user (THREATS D1) and
+// across them. It counts authentication failures per user (threat D1 in docs/threat-model.md) and
 // per client address (E3) and tells every worker when one is locked; it routes a CancelRequest that landed
 // on the wrong worker to the one named in the key's top bits (one hop: the
 // owner only looks the key up); it runs the admin endpoint, whose /metrics

@@ -75,7 +75,7 @@ function oracle(sql: string): Constant[] | undefined | typeof UNJUDGED {
       if (((kind === 'B' || kind === 'X') && piece.includes("''")) || (/^[eE]/.test(sql[start]) && piece.includes('\\'))) return UNJUDGED;
       k = j;
     }
-    // Numbers only PostgreSQL 16+ reads as one token (0x/0o/0b, _) get their own kind (THREATS A11).
+    // Numbers only PostgreSQL 16+ reads as one token (0x/0o/0b, _) get their own kind (threat A11).
     const modern = (kind === 'I' || kind === 'F') && /^0[xXoObB]|_/.test(sql.slice(start, end));
     out.push({ start, end, kind: modern ? 'N' : kind });
   }

@@ -20,7 +20,7 @@ function generator(seed: number) {
 
   const constant: Record<Kind, () => string> = {
     I: () => pick([String(int(100000)), '2147483647']),
-    // Spelled the 16+ way: a shape of their own (THREATS A11, PostgreSQL 14 splits them).
+    // Spelled the 16+ way: a shape of their own (threat A11, PostgreSQL 14 splits them).
     N: () => pick(['0x' + int(4096).toString(16), '1_000', '0b101', '0o17']),
     F: () => pick([`${int(1000)}.${int(100)}`, `.${int(99) + 1}`, `${int(9)}e${int(20)}`, '3000000000', `${int(50)}.`, '1.5E-3']),
     S: () => pick([

@@ -1,4 +1,4 @@
-// `pgveil serve` as an operator meets it on a bad day (THREATS E4, E5): the
+// `pgveil serve` as an operator meets it on a bad day (threats E4, E5 in docs/threat-model.md): the
 // listen port taken, the upstream down at startup, a master key that does
 // not open the sealed values, a key file others can read. Each is the real
 // command in a child process; each must say plainly what is wrong.

@@ -1,4 +1,4 @@
-// JDBC through pgveil (issue 5): Debian's PostgreSQL JDBC driver run by the
+// JDBC through pgveil: Debian's PostgreSQL JDBC driver run by the
 // JDK's single-file launcher — DatabaseMetaData as BI tools call it,
 // server-side prepared statements past prepareThreshold, setFetchSize
 // cursors (portal suspension), and the metadata of masked columns.

@@ -1,4 +1,4 @@
-// node-postgres and postgres.js corners through pgveil (issue 5): binary
+// node-postgres and postgres.js corners through pgveil: binary
 // results and parameters, arrays and JSON, COPY TO streams, savepoints
 // around a refusal, notices, harmless SET/SHOW and version(), pipelined
 // prepared queries, multi-statement sql.unsafe, ParameterStatus, and

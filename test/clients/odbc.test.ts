@@ -1,4 +1,4 @@
-// ODBC through pgveil (issue 5): unixODBC's isql with the psqlODBC driver —
+// ODBC through pgveil: unixODBC's isql with the psqlODBC driver —
 // the path Tableau and Power BI take — connects over TLS and selects masked,
 // filtered rows.
 import { test } from 'uvu';

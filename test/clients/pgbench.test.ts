@@ -1,5 +1,5 @@
 // pgbench -S in the simple, extended and prepared protocols through pgveil,
-// with a policy on pgbench_accounts (issue 5): every transaction succeeds and
+// with a policy on pgbench_accounts: every transaction succeeds and
 // the policy applies (masked filler, filtered rows).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,4 +1,4 @@
-// psql's meta-commands through pgveil (issue 5): catalog browsing works,
+// psql's meta-commands through pgveil: catalog browsing works,
 // protected tables show masked values, \copy streams only the user's rows.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

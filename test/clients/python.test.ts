@@ -1,4 +1,4 @@
-// psycopg2 and SQLAlchemy through pgveil (issue 5): what Superset and
+// psycopg2 and SQLAlchemy through pgveil: what Superset and
 // notebooks run — connect over TLS, server-side cursors, and the inspector
 // calls that list tables, columns, keys.
 import { test } from 'uvu';

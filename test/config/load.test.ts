@@ -426,7 +426,7 @@ test('limits.maxClients is documented as the code applies it: a total that worke
   for (const text of [sample, described, readme]) assert.match(text, /1000/, text);
 });
 
-/** The yaml blocks of SPEC §2 (config, users, policy) with the elided values filled in, or undefined without the SPEC. */
+/** The yaml blocks of an optional external SPEC.md (config, users, policy; not part of the repository, looked for next to the checkout) with the elided values filled in, or undefined when the file is absent: the tests using it then skip those checks. */
 function specExamples(): { config: string; users: string; policy: string } | undefined {
   const spec = [join(repo, '../shared/SPEC.md'), join(repo, 'shared/SPEC.md')].find((p) => existsSync(p));
   if (!spec) { console.log('  (SPEC.md not found next to the checkout; skipped)'); return undefined; }
@@ -437,7 +437,7 @@ function specExamples(): { config: string; users: string; policy: string } | und
   return { config: fill(config), users: fill(users), policy: fill(policy) };
 }
 
-/** A directory with the SPEC's three files and every file they name. */
+/** A directory with the optional SPEC.md's three files and every file they name. */
 function specFixture(files: { config: string; users: string; policy: string }): string {
   return fixture({
     'pgveil.yaml': files.config, 'users.yaml': files.users, 'policy.yaml': files.policy,
@@ -495,7 +495,7 @@ users:
   }
 });
 
-test('new keys of SPEC §2.1/§2.2: bad values are reported at file:line:col', () => {
+test('new keys of pgveil.yaml and users.yaml: bad values are reported at file:line:col', () => {
   const config = goodConfig + `audit:
   file: a.jsonl
   onFailure: maybe

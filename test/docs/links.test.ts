@@ -164,6 +164,54 @@ test('the checker catches each kind of bad citation', () => {
   for (const [file, text] of fine) assert.equal(problemsIn(repo, file, text), [], text);
 });
 
+/** Directories of code, tests, benchmarks, scripts and config whose comments a user of the repository reads. */
+const codeRoots = ['src', 'test', 'bench', 'scripts', 'config'];
+/** Files left out of the code check: the test that reads an optional SPEC.md fixture by that name, and this directory's own examples of bad citations. */
+const codeCheckExempt = [/^test\/config\/load\.test\.ts$/, /^test\/docs\//];
+/** Rewrite modules whose comments still cite internal documents; empty this list once they are reworded. */
+const codeCitationsPending = ['src/rewrite/analyze.ts', 'src/rewrite/analyze-calls.ts', 'src/rewrite/analyze-utility.ts', 'src/rewrite/writes.ts', 'src/rewrite/tree.ts'];
+/** An internal brief named in code: the file, a section of SPEC or DESIGN, or a THREATS row (the ids themselves are fine, defined in docs/threat-model.md). */
+const codeBriefCitation = /\b(?:SPEC|THREATS|DESIGN|spec|threats|design)\.md\b|\b(?:SPEC|DESIGN)\s*§|\bTHREATS\s+[A-F]\d*\b|\bTHREATS\s*$|\b[Ii]ssue\s+\d+\b/;
+
+/** Every text file under the code roots, relative to the repository. */
+function codeFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(join(repo, dir), { withFileTypes: true })) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) walk(path);
+      else if (/\.(?:ts|js|mjs|cjs|json|ya?ml|sh|sql)$/.test(entry.name)) out.push(path);
+    }
+  };
+  for (const root of codeRoots) if (existsSync(join(repo, root))) walk(root);
+  return out.sort();
+}
+
+/** The lines of one code file that cite an internal brief or an issue number. */
+export function briefCitationsIn(file: string, text: string): string[] {
+  return text.split('\n').flatMap((line, i) => {
+    const hit = codeBriefCitation.exec(line);
+    return hit ? [`${file}:${i + 1}: cites ${hit[0].trim()}; cite docs/ or README.md instead`] : [];
+  });
+}
+
+test('source, test, bench, script and config files cite no internal document', () => {
+  const files = codeFiles().filter((f) => !codeCheckExempt.some((re) => re.test(f)) && !codeCitationsPending.includes(f));
+  assert.ok(files.length > 100, `found ${files.length} files`);
+  const problems = files.flatMap((file) => briefCitationsIn(file, readFileSync(join(repo, file), 'utf8')));
+  assert.equal(problems, [], problems.join('\n'));
+  for (const pending of codeCitationsPending) assert.ok(existsSync(join(repo, pending)), `${pending} still exists`);
+});
+
+test('the code check catches each kind of internal citation and passes threat ids', () => {
+  for (const line of ['// see THREATS.md', '// (SPEC §2.1)', '// DESIGN §3 step 5', '// (THREATS E2)', '// that (THREATS', '// (issue 5 point 7)', '// spec.md']) {
+    assert.is(briefCitationsIn('src/x.ts', line).length, 1, line);
+  }
+  for (const line of ['// (threat E2; docs/threat-model.md)', "WHERE routine_name = 'SPECIFIC_NAME'", "test('A6 query_to_xml is refused'", '// a specification', '// guards against threats']) {
+    assert.equal(briefCitationsIn('src/x.ts', line), [], line);
+  }
+});
+
 test('heading anchors follow GitHub: punctuation dropped, repeats numbered', () => {
   assert.is(slug('`pgveil keygen` — make a master key'), 'pgveil-keygen--make-a-master-key');
   assert.is(slug('Scramble and hash: the keyed helpers'), 'scramble-and-hash-the-keyed-helpers');

@@ -1,4 +1,4 @@
-// THREATS E2: frames are assembled in linear time — a large message arriving
+// Threat E2 in docs/threat-model.md: frames are assembled in linear time — a large message arriving
 // in many chunks is copied once, not once per chunk — and chunk boundaries
 // anywhere give the same frames. Streamed types (CopyData) come out piece by
 // piece, slices of the chunks they arrived in.

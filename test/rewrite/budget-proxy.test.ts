@@ -1,4 +1,4 @@
-// THREATS E2 through the proxy: the statement of the finding (15,000
+// Threat E2 in docs/threat-model.md through the proxy: the statement of the finding (15,000
 // references to a protected table, ~800 kB) is refused at once with one
 // clear error, nothing is logged as an analyzer gap, and the session (and
 // every other one) goes on working.

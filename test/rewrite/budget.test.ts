@@ -1,4 +1,4 @@
-// THREATS E2: a statement over the budget is refused before the expensive
+// Threat E2 in docs/threat-model.md: a statement over the budget is refused before the expensive
 // work, with one clear error and no analyzer-gap report; within it, the work
 // the analysis does grows linearly with the number of references.
 import { test } from 'uvu';

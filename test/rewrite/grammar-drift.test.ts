@@ -1,4 +1,4 @@
-// THREATS A11 (grammar drift): a text an older upstream reads differently
+// Threat A11 in docs/threat-model.md (grammar drift): a text an older upstream reads differently
 // from PostgreSQL 18's grammar is refused; one its grammar rejects gets that
 // grammar's syntax error; ordinary client SQL passes on every major. No
 // server needed: the grammars are @pgsql/parser's builds of each major.

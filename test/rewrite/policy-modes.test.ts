@@ -1,5 +1,5 @@
 // Allowlist mode, layer switches and exemptions, end to end through a real
-// client (issue 4 point 1).
+// client.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';

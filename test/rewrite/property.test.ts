@@ -1,4 +1,4 @@
-// Property test of the rewriter (issue 4): for random SELECT shapes over a
+// Property test of the rewriter: for random SELECT shapes over a
 // small three-tenant schema — joins, subqueries, CTEs (recursive too),
 // aggregates with GROUP BY/HAVING, window functions, DISTINCT, ORDER BY/LIMIT,
 // predicates on masked and unmasked columns, set operations, LATERAL, and

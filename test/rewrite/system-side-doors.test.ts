@@ -1,4 +1,4 @@
-// Side doors and false refusals around system relations (THREATS B5, B6, C4):
+// Side doors and false refusals around system relations (threats B5, B6, C4 in docs/threat-model.md):
 // the functions behind a refused system view are refused like it, while
 // statements that reveal nothing about protected tables answer as upstream
 // does (cluster-wide statistics, TABLESAMPLE on pg_class, FOR SHARE OF an

@@ -1,4 +1,4 @@
-// THREATS E3 (connection floods): after too many failed logins from one
+// Threat E3 in docs/threat-model.md (connection floods): after too many failed logins from one
 // client address, whatever the user names, new connections from it are
 // refused at accept until the block runs out. A successful login does not
 // reset the count, so one valid account cannot launder a guessing run.

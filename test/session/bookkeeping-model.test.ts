@@ -1,5 +1,5 @@
 // A generated model test of pgveil's bookkeeping of upstream prepared
-// statements and portals (THREATS A8, C3). Seeded sequences of protocol
+// statements and portals (threats A8, C3 in docs/threat-model.md). Seeded sequences of protocol
 // Parse/Bind/Execute/Close/Sync and SQL PREPARE/EXECUTE/DEALLOCATE/DECLARE
 // [WITH HOLD]/FETCH/CLOSE/BEGIN/COMMIT/ROLLBACK, with failing statements
 // (select 1/0) injected before drops, names longer than 63 bytes sharing

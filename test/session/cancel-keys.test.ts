@@ -1,4 +1,4 @@
-// Cancel keys (SPEC §3): pgveil's own keys, and under `workers: N` the
+// Cancel keys (README, Connection behaviour): pgveil's own keys, and under `workers: N` the
 // owning worker in the top bits of the process id, so any worker can route a
 // CancelRequest without asking the others.
 import { test } from 'uvu';

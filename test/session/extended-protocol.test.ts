@@ -1,5 +1,5 @@
 // The extended query protocol in full, byte by byte with a raw client, on a
-// protected table (issue 5 point 1): Describe of statements and portals,
+// protected table: Describe of statements and portals,
 // Execute with a row limit and PortalSuspended, Flush, Close, pipelines
 // with an error in the middle (in and out of a transaction block), binary
 // parameters and results, and masked columns keeping the type OID and

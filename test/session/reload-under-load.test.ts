@@ -1,4 +1,4 @@
-// Reload under load (issue 4): four clients query a protected table in a loop
+// Reload under load: four clients query a protected table in a loop
 // (simple protocol with inlined constants, so the shape cache is on the path,
 // and the unnamed extended protocol) while the policy is tightened — a filter
 // narrowed and a mask added — and then invalid policies are written. No query

@@ -1,4 +1,4 @@
-// search_path on every supported upstream major (THREATS A2). PostgreSQL 18
+// search_path on every supported upstream major (threat A2 in docs/threat-model.md). PostgreSQL 18
 // reports search_path to clients as ParameterStatus; 14–17 do not, so there
 // pgveil has to learn the path another way. Every test here must pass on
 // every major (PGVEIL_TEST_PG_MAJOR=14…18):

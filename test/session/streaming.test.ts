@@ -1,4 +1,4 @@
-// Issue 5 point 6: a large result flows through pgveil with backpressure.
+// A large result flows through pgveil with backpressure.
 // pgveil runs in its own process (as deployed) so its memory can be sampled;
 // a deliberately slow reader pulls 1,000,000 rows (~110 MB) through it.
 import { test } from 'uvu';

@@ -1,5 +1,5 @@
-// pgveil's record of upstream prepared statements and portals (THREATS A8,
-// C3) may change only on upstream's confirmation: a Close, DEALLOCATE or
+// pgveil's record of upstream prepared statements and portals (threats A8,
+// C3 in docs/threat-model.md) may change only on upstream's confirmation: a Close, DEALLOCATE or
 // CLOSE that upstream skipped or refused leaves the object upstream, a Bind
 // that upstream refused leaves the old portal, and upstream truncates names
 // to 63 bytes (NAMEDATALEN - 1). In every case an object made under an older

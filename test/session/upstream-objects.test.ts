@@ -1,6 +1,6 @@
 // The bookkeeping of upstream statements and portals as a pure model:
 // changed only by upstream's confirmations, names keyed as upstream keys
-// them (THREATS A8, C3). The end-to-end checks against a real server are in
+// them (threats A8, C3 in docs/threat-model.md). The end-to-end checks against a real server are in
 // upstream-bookkeeping.test.ts and bookkeeping-model.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,7 +1,7 @@
-// workers: 2 (issue 5 point 5, SPEC §2.1): `pgveil serve` forks two
+// workers: 2 (docs/configuration.md): `pgveil serve` forks two
 // processes sharing the port. A CancelRequest reaches the upstream backend of
 // the right session whichever worker it lands on; a wrong key cancels
-// nothing; lockout counts failures across workers (THREATS D1); an unknown
+// nothing; lockout counts failures across workers (threat D1 in docs/threat-model.md); an unknown
 // user gets the same fake salt from every worker (D2); /metrics sums the
 // workers; a worker that dies is replaced; SIGTERM stops everything.
 import { test } from 'uvu';

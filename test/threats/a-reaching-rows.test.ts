@@ -1,4 +1,4 @@
-// THREATS.md section A — reaching the protected rows by another name.
+// docs/threat-model.md section A — reaching the protected rows by another name.
 // Every test runs real clients (node-postgres, psql, a raw protocol client)
 // through pgveil against a real PostgreSQL, with two oracles:
 //   1. nothing the client receives (rows, column names, errors, notices)

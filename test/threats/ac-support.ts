@@ -1,4 +1,4 @@
-// What a-reaching-rows.test.ts and c-identity.test.ts (THREATS.md sections A
+// What a-reaching-rows.test.ts and c-identity.test.ts (docs/threat-model.md sections A
 // and C) share: clients that record everything they receive, and the two
 // oracles over it:
 //   1. nothing the client receives (rows, column names, errors, notices)

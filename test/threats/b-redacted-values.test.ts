@@ -1,4 +1,4 @@
-// THREATS.md section B, rows B1–B4, B8 and B9 (writes: deny), plus the
+// docs/threat-model.md section B, rows B1–B4, B8 and B9 (writes: deny), plus the
 // functional checks that every mask kind *serves* (shape, type, except:).
 // B5–B7, B10 and B9 with `writes: allow` are in b-statistics-explain.test.ts.
 //
@@ -13,7 +13,7 @@
 //     user's ownership filter and masks (compare()), so predicates, ordering,
 //     aggregates, windows and errors provably saw only masked values; and
 //     probing another org's row answers like probing a missing one.
-// A refusal (42501) is accepted where THREATS.md allows one; a leak never.
+// A refusal (42501) is accepted where docs/threat-model.md allows one; a leak never.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';

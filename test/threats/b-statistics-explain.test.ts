@@ -1,4 +1,4 @@
-// THREATS.md section B, rows B5 (statistics), B6 (other sessions' text), B7
+// docs/threat-model.md section B, rows B5 (statistics), B6 (other sessions' text), B7
 // (EXPLAIN), B10 (predicates evaluated before the ownership filter) and B9
 // with `defaults.writes: allow` (the deny case is in b-redacted-values.test.ts).
 //

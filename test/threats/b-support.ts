@@ -1,4 +1,4 @@
-// What b-redacted-values.test.ts and b-statistics-explain.test.ts (THREATS.md
+// What b-redacted-values.test.ts and b-statistics-explain.test.ts (docs/threat-model.md
 // section B) share: the hr.staff fixture rows, the leak scanner (oracle 1),
 // and the client wrapper that runs it on every answer a client receives.
 import * as assert from 'uvu/assert';

@@ -1,4 +1,4 @@
-// THREATS.md row B9 with `defaults.writes: allow`: the user's text of an
+// docs/threat-model.md row B9 with `defaults.writes: allow`: the user's text of an
 // UPDATE, DELETE or INSERT (SET values, WHERE, RETURNING, at any depth) can
 // never name or reach the raw target row — not pgveil's alias for it in any
 // spelling, not PostgreSQL 18's `old`/`new` — and its errors never depend on

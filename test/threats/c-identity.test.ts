@@ -1,4 +1,4 @@
-// THREATS.md section C — escaping the session's identity. Real clients
+// docs/threat-model.md section C — escaping the session's identity. Real clients
 // through pgveil against a real PostgreSQL; the oracles are those of
 // a-reaching-rows.test.ts: nothing a client receives carries another
 // organization's (or another user's) values, a probe of a row outside the
