@@ -17,7 +17,7 @@ export function func(a: AnalyzerState, body: FuncCall): void {
   const names = qualifiedName(body.funcname);
   const fn = names[names.length - 1];
   const schema = names.length > 1 ? names[names.length - 2] : undefined;
-  if (schema === 'pgveil') refuse(`function ${names.join('.')} is pgveil's own and cannot be called directly`, 'THREATS B8.');
+  if (schema === 'pgveil') refuse(`function ${names.join('.')} is pgveil's own and cannot be called directly`, "pgveil calls its helper functions only inside its own rewrites (threat B8 of pgveil's threat model).");
   const rules = viewFunctionRules(a.ctx.catalog);
   const behind = rules.refused.get(fn);
   const reason = refusedFunctions.get(fn)
@@ -62,7 +62,7 @@ function guardSize(a: AnalyzerState, body: FuncCall): void {
 
 /**
  * Functions outside pg_catalog/information_schema may run dynamic SQL or
- * read a protected table behind pgveil's back (THREATS A5, B10): refused
+ * read a protected table behind pgveil's back (threats A5, B10): refused
  * unless policy.functions.allow lists them. Any overload on the path could
  * be the one Postgres picks, so every candidate must be allowed.
  */

@@ -73,11 +73,11 @@ export function discard(a: AnalyzerState, body: DiscardStmt): void {
 
 export function listen(a: AnalyzerState, body: ListenStmt): void {
   if (a.ctx.listenChannels.has(body.conditionname ?? '')) return;
-  refuse('LISTEN is not allowed through pgveil on this channel', 'Notifications are a channel between sessions (THREATS C4); a DBA can list channels under channels.listen in the policy.');
+  refuse('LISTEN is not allowed through pgveil on this channel', 'Notifications are a channel between sessions (threat C4 in the threat model); a DBA can list channels under channels.listen in the policy.');
 }
 
 export function notify(): never {
-  refuse('NOTIFY is not allowed through pgveil', 'Notifications are a channel between sessions (THREATS C4).');
+  refuse('NOTIFY is not allowed through pgveil', 'Notifications are a channel between sessions (threat C4 in the threat model).');
 }
 
 // ── EXPLAIN and COPY ─────────────────────────────────────────────────────
@@ -87,7 +87,7 @@ export function notify(): never {
  * other orgs' rows ("Rows Removed by Filter"), estimates come from
  * statistics of every org's rows, and even the plan's shape (bitmap or
  * index scan) changes with how often a value occurs in other orgs
- * (THREATS B5, B7). EXPLAIN of anything else passes.
+ * (threats B5, B7). EXPLAIN of anything else passes.
  */
 export function explain(a: AnalyzerState, body: ExplainStmt): void {
   const query = body.query;
@@ -213,7 +213,7 @@ function prefixApplicationName(a: AnalyzerState, arg: Node | undefined): void {
  */
 function changeSearchPath(a: AnalyzerState, value: string[] | undefined): void {
   // pg_catalog listed after another schema would let that schema shadow the
-  // functions and types pgveil's filters and masks use (THREATS C5).
+  // functions and types pgveil's filters and masks use (threat C5).
   const catalogAt = value?.indexOf('pg_catalog') ?? -1;
   if (value && catalogAt > 0 && value.slice(0, catalogAt).some((s) => s !== 'pg_temp')) {
     refuse('search_path must not put another schema before pg_catalog', 'Leave pg_catalog out (it is then searched first) or list it first.');

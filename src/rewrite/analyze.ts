@@ -196,7 +196,7 @@ export class Analyzer implements AnalyzerState {
 
   /**
    * An unprotected relation named without its schema is sent with the schema
-   * pgveil resolved it to (THREATS A2): should pgveil's idea of search_path
+   * pgveil resolved it to (threat A2): should pgveil's idea of search_path
    * ever differ from upstream's, the statement reads what pgveil checked or
    * fails, and a prepared statement cannot re-resolve to another relation.
    */

@@ -1,5 +1,5 @@
 // UPDATE, DELETE, INSERT and COPY FROM on a protected table with
-// `defaults.writes: allow` (THREATS B9). UPDATE and DELETE compute their SET
+// `defaults.writes: allow` (threat B9, docs/threat-model.md). UPDATE and DELETE compute their SET
 // values and WHERE in a FROM/USING sub-select over the guarded rows under the
 // user's alias, joined to the target by (tableoid, ctid): user text never
 // sits where the raw target is in scope, so every predicate and SET value

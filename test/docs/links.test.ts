@@ -168,8 +168,6 @@ test('the checker catches each kind of bad citation', () => {
 const codeRoots = ['src', 'test', 'bench', 'scripts', 'config'];
 /** Files left out of the code check: the test that reads an optional SPEC.md fixture by that name, and this directory's own examples of bad citations. */
 const codeCheckExempt = [/^test\/config\/load\.test\.ts$/, /^test\/docs\//];
-/** Rewrite modules whose comments still cite internal documents; empty this list once they are reworded. */
-const codeCitationsPending = ['src/rewrite/analyze.ts', 'src/rewrite/analyze-calls.ts', 'src/rewrite/analyze-utility.ts', 'src/rewrite/writes.ts', 'src/rewrite/tree.ts'];
 /** An internal brief named in code: the file, a section of SPEC or DESIGN, or a THREATS row (the ids themselves are fine, defined in docs/threat-model.md). */
 const codeBriefCitation = /\b(?:SPEC|THREATS|DESIGN|spec|threats|design)\.md\b|\b(?:SPEC|DESIGN)\s*§|\bTHREATS\s+[A-F]\d*\b|\bTHREATS\s*$|\b[Ii]ssue\s+\d+\b/;
 
@@ -196,11 +194,10 @@ export function briefCitationsIn(file: string, text: string): string[] {
 }
 
 test('source, test, bench, script and config files cite no internal document', () => {
-  const files = codeFiles().filter((f) => !codeCheckExempt.some((re) => re.test(f)) && !codeCitationsPending.includes(f));
+  const files = codeFiles().filter((f) => !codeCheckExempt.some((re) => re.test(f)));
   assert.ok(files.length > 100, `found ${files.length} files`);
   const problems = files.flatMap((file) => briefCitationsIn(file, readFileSync(join(repo, file), 'utf8')));
   assert.equal(problems, [], problems.join('\n'));
-  for (const pending of codeCitationsPending) assert.ok(existsSync(join(repo, pending)), `${pending} still exists`);
 });
 
 test('the code check catches each kind of internal citation and passes threat ids', () => {
