@@ -20,6 +20,11 @@ const commands: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo.js')).command,
   'install-helpers': async () => (await import('./install-helpers.js')).command,
   healthcheck: async () => (await import('./healthcheck.js')).command,
+  report: async () => (await import('./report.js')).command,
+  audit: async () => (await import('./audit.js')).command,
+  policy: async () => (await import('./policy.js')).command,
+  sessions: async () => (await import('./sessions.js')).command,
+  unlock: async () => (await import('./unlock.js')).command,
 };
 
 async function helpText(): Promise<string> {

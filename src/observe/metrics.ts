@@ -16,6 +16,21 @@ export class ProxyMetrics {
   });
   readonly upstreamErrors = new client.Counter({ name: 'pgveil_upstream_errors_total', help: 'Failed upstream connects and lost upstream connections', registers: [this.registry] });
   readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry], aggregator: 'min' });
+  readonly statementSeconds = new client.Histogram({
+    name: 'pgveil_statement_seconds', help: 'End-to-end time of one statement: from the client message to the last answer pgveil sends for it',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+  });
+  readonly upstreamSeconds = new client.Histogram({
+    name: 'pgveil_upstream_seconds', help: 'Time upstream took for one statement: from forwarding it to upstream\'s last answer',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+  });
+  readonly refusals = new client.Counter({ name: 'pgveil_refusals_total', help: 'Statements refused by pgveil, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly disconnects = new client.Counter({ name: 'pgveil_disconnects_total', help: 'Client sessions ended, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly auditRecords = new client.Counter({ name: 'pgveil_audit_records_total', help: 'Audit records written', registers: [this.registry] });
+  readonly auditWriteFailures = new client.Counter({ name: 'pgveil_audit_write_failures_total', help: 'Failed writes of the audit file (each failed batch counts once)', registers: [this.registry] });
+  readonly auditBlocked = new client.Gauge({ name: 'pgveil_audit_blocked', help: '1 while the audit file cannot be written and onFailure: block refuses new statements', registers: [this.registry], aggregator: 'max' });
+  readonly shadowDifferences = new client.Counter({ name: 'pgveil_shadow_differences_total', help: 'Statements the shadow policy decides differently, by kind', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly adminActions = new client.Counter({ name: 'pgveil_admin_actions_total', help: 'Admin API actions, by action and outcome', labelNames: ['action', 'outcome'] as const, registers: [this.registry] });
   readonly reloadFailures = new client.Counter({ name: 'pgveil_reload_failures_total', help: 'Rejected reloads of users or policy', registers: [this.registry] });
 
   /** Exposes the rewrite cache's counters, read at scrape time. */
@@ -35,5 +50,6 @@ export class ProxyMetrics {
     for (const outcome of ['success', 'failure', 'password_expired']) this.auth.inc({ outcome }, 0);
     for (const reason of ['too_many_clients', 'address_blocked']) this.connectionsRefused.inc({ reason }, 0);
     for (const outcome of ['forwarded', 'rewritten', 'refused', 'syntax_error']) this.statements.inc({ outcome }, 0);
+    for (const kind of ['newly_refused', 'newly_allowed', 'rewritten_differently']) this.shadowDifferences.inc({ kind }, 0);
   }
 }

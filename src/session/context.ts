@@ -7,6 +7,7 @@ import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import type { CancelKeys } from './cancel-keys.js';
+import type { AuditSink } from '../audit/record.js';
 
 export interface ProxyContext {
   readonly config: Config;
@@ -32,6 +33,8 @@ export interface ProxyContext {
   readonly fakeVerifierSecret: Buffer;
   readonly logger: Logger;
   readonly metrics: ProxyMetrics;
+  /** The audit log (a no-op sink without an `audit:` section). */
+  readonly audit: AuditSink;
   /** Live sessions, for max-clients and for ending a disabled user's sessions. */
   readonly sessions: Set<{ user?: string; terminate(reason: string): void }>;
 }

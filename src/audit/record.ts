@@ -1,0 +1,49 @@
+// What an audit record says (docs/operations.md, Audit log). Each record is one JSON line;
+// the writer adds `ts` (ISO time), `seq` and `prev` (the chain hash). Never a password,
+// verifier, token, key or rewritten SQL: only the fields typed here.
+
+/** Why an authentication failed; a client sees one message for all of them (no user enumeration). */
+export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'client_certificate' | 'protocol';
+
+/** Why a session ended. */
+export type DisconnectReason = 'client' | 'idle_timeout' | 'terminated' | 'upstream_lost' | 'protocol_error' | 'auth_failed' | 'shutdown' | 'user_disabled';
+
+export type StatementDecision = 'forwarded' | 'rewritten' | 'refused' | 'syntax_error';
+
+export type AuditEvent =
+  | { event: 'connect'; session: string; address: string; tls: boolean }
+  | { event: 'refused_connection'; address: string; reason: 'too_many_clients' | 'address_blocked' | 'draining' }
+  | { event: 'auth'; session: string; user: string; address: string; outcome: 'success' | 'failure'; reason?: AuthFailureReason; method?: string }
+  | { event: 'lockout'; scope: 'user' | 'address'; key: string; until: string }
+  | { event: 'unlock'; user: string; by: string }
+  | { event: 'disconnect'; session: string; user?: string; reason: DisconnectReason; statements: number; durationMs: number }
+  | {
+    event: 'statement'; session: string; user: string; org?: string;
+    /** libpg-query fingerprint (statements: fingerprint) */ fingerprint?: string;
+    /** the client's own text (statements: full) */ text?: string;
+    relations: string[]; decision: StatementDecision;
+    /** refusals and syntax errors: SQLSTATE and the message the client saw */ code?: string; reason?: string;
+    durationMs?: number; rows?: number;
+  }
+  | { event: 'policy_reload'; generation: number; outcome: 'applied' | 'rejected'; loosened?: string[]; error?: string }
+  | {
+    event: 'shadow_difference'; session: string; user: string; fingerprint?: string; text?: string;
+    active: StatementDecision; candidate: StatementDecision; kind: 'newly_refused' | 'newly_allowed' | 'rewritten_differently';
+    reason?: string;
+  }
+  | { event: 'admin'; action: string; by: string; target?: string; outcome: 'ok' | 'refused' | 'not_found' }
+  | { event: 'password_change'; user: string; via: string }
+  | { event: 'password_reset'; user: string; step: string };
+
+/** Where sessions, the reload path and the admin API send records. Writing never blocks the caller. */
+export interface AuditSink {
+  /** Queues one record (batched and written off the hot path). */
+  record(event: AuditEvent): void;
+  /** What to put in statement records: `none` means statement records are not written. */
+  readonly statements: 'none' | 'fingerprint' | 'full';
+  /** True while `onFailure: block` is set and the audit file cannot be written: new statements are refused. */
+  blocked(): boolean;
+}
+
+/** The sink when no `audit:` section is configured. */
+export const noAudit: AuditSink = { record() {}, statements: 'none', blocked: () => false };
