@@ -25,6 +25,8 @@ type Phase =
   | { name: 'closed' };
 
 export class ClientSession implements FlowHost {
+  /** Unique within this pgveil and across its workers: audit records, logs and the admin API name sessions by it. */
+  readonly id: string;
   /** The user the startup message names (logged in or not yet): for logs, and for ending a disabled user's sessions. */
   user?: string;
   socket: net.Socket;
@@ -42,6 +44,7 @@ export class ClientSession implements FlowHost {
    * the error, which answers its StartupMessage; the session is not counted.
    */
   constructor(socket: net.Socket, private readonly ctx: ProxyContext, private readonly refusal?: PgError) {
+    this.id = ctx.nextSessionId();
     this.socket = socket;
     this.clientAddress = socket.remoteAddress ?? '';
     this.reader = new FrameReader(false, MAX_STARTUP_PACKET);
