@@ -28,6 +28,8 @@ test.before(async () => {
   h = await startHarness({
     tlsMode: 'prefer',
     lockout: { maxFailures: 3, windowSeconds: 60, lockSeconds: 60 },
+    // High enough for the tests before the address lockout test, which then reaches it.
+    addressLockout: { maxFailures: 12, windowSeconds: 300, lockSeconds: 300 },
     admin: true,
     clientCa: true,
     policyYaml: employeesPolicy,
@@ -208,6 +210,20 @@ test('policy reloads are recorded: applied with what loosened, and rejected with
   }
   const restored = ofEvent(reloads, 'policy_reload', { generation, outcome: 'applied' });
   assert.is(restored[0].loosened, undefined, 'putting the mask back loosens nothing');
+});
+
+test('an address lockout is recorded, and the connections it refuses at accept too', async () => {
+  let records = await waitForAudit(auditFile, (r) => r.length > 0);
+  for (let i = 0; i < 12 && ofEvent(records, 'lockout', { scope: 'address' }).length === 0; i++) {
+    await loginError('alice@acme.com', `${wrongPassword}-${i}`);
+    records = await waitForAudit(auditFile, (r) => ofEvent(r, 'auth', { outcome: 'failure' }).length > ofEvent(records, 'auth', { outcome: 'failure' }).length);
+  }
+  const lock = ofEvent(records, 'lockout', { scope: 'address' });
+  assert.equal(lock.map((r) => r.key), ['127.0.0.1']);
+  const refused = await loginError('alice@acme.com', passwords['alice@acme.com']);
+  assert.match(refused.message, /too many failed logins from this address/);
+  records = await waitForAudit(auditFile, (r) => ofEvent(r, 'refused_connection').length === 1);
+  assert.equal(ofEvent(records, 'refused_connection').map((r) => [r.address, r.reason]), [['127.0.0.1', 'address_blocked']]);
 });
 
 test('the audit file holds no password, verifier, upstream secret or rewritten SQL, and its chain is whole', async () => {
