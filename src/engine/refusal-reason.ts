@@ -1,9 +1,9 @@
 // The reason label of a refusal, for the `pgveil_refusals_total{reason}`
 // metric: a small fixed set, derived from the refusal's SQLSTATE and the
 // fixed wording of pgveil's own messages (never the message itself, which
-// carries names and would make an unbounded label set).
-import type { PgError } from '../errors.js';
-import { SqlState } from '../errors.js';
+// carries names and would make an unbounded label set). Also the refusal
+// itself while the audit log cannot be written.
+import { PgError, SqlState } from '../errors.js';
 
 export const refusalReasons = [
   'access_denied', // the policy or a rule denies a relation (permission denied …)
@@ -53,3 +53,10 @@ export function refusalReason(error: PgError): RefusalReason {
 
 /** SQLSTATE of the refusal while the audit log cannot be written: io_error (the disk may be full, read-only or failing). */
 export const AUDIT_BLOCKED_CODE = '58030';
+
+/** While `onFailure: block` holds and the audit log cannot be written, new statements are refused before analysis with this. */
+export function auditBlocked(): PgError {
+  return new PgError(AUDIT_BLOCKED_CODE, 'pgveil cannot write its audit log, so it runs no statements until it can', {
+    hint: 'An operator must free space on (or repair) the disk that holds the audit log; pgveil retries on its own and serves statements again once a write succeeds.',
+  });
+}

@@ -22,7 +22,7 @@ import { searchPathProbe } from '../upstream/search-path-probe.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
 import type { AuditFacts } from '../engine/audit-facts.js';
-import { AUDIT_BLOCKED_CODE } from '../engine/refusal-reason.js';
+import { auditBlocked } from '../engine/refusal-reason.js';
 import type { ProxyContext } from './context.js';
 import { StatementLog } from './statement-log.js';
 
@@ -415,11 +415,4 @@ export class QueryFlow {
     this.unsynced = true;
     this.skipping = 'sentinel';
   }
-}
-
-/** While `onFailure: block` holds and the audit log cannot be written, new statements are refused before analysis. */
-function auditBlocked(): PgError {
-  return new PgError(AUDIT_BLOCKED_CODE, 'pgveil cannot write its audit log, so it runs no statements until it can', {
-    hint: 'An operator must free space on (or repair) the disk that holds the audit log; pgveil retries on its own and serves statements again once a write succeeds.',
-  });
 }
