@@ -25,6 +25,8 @@ import type { ProxyContext } from './context.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
+  /** The session id audit records name. */
+  readonly id: string;
   /** The client's socket (TLS already settled). */
   readonly socket: net.Socket;
   /** The client's frames; the current one is read by onFrame. */
@@ -71,6 +73,7 @@ export class QueryFlow {
 
   constructor(private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string) {
     this.gate = new StatementGate(ctx.engine, user, () => ctx.users(), ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
+    this.gate.shadow = ctx.shadow?.forSession(user, () => ctx.users(), host.id);
   }
 
   get upstreamSocket(): net.Socket {
