@@ -6,10 +6,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { UpstreamLog } from '../helpers/upstream-log.js';
+import { run } from '../helpers/run.js';
 import type { ProxyHandle } from '../../src/session/server.js';
 import { connectTo, differences, gaugeValue, settle, shadowConfig, startShadowProxy } from './shadow-proxy.js';
 
@@ -52,6 +54,7 @@ tables:
   public.lookup: {}
 `;
 
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const upstream = new UpstreamLog();
 let h: Harness;
 let proxy: ProxyHandle;
@@ -152,6 +155,22 @@ test('a reload (SIGHUP) reloads the shadow with the active policy', async () => 
   const refusedBefore = await newlyRefused();
   await alice.query('SELECT code FROM public.lookup');
   assert.is(await settle(newlyRefused, refusedBefore + 1), refusedBefore + 1, 'the tighter candidate decides again');
+});
+
+test('pgveil serve refuses to start with a shadow policy that does not load, naming file:line:col (exit 2)', async () => {
+  const serve = (configFile: string) => run(process.execPath, [join(repo, 'bin/pgveil.js'), 'serve', '--config', configFile], { timeoutMs: 60000 });
+
+  const invalidFile = join(h.dir, 'shadow-invalid.yaml');
+  writeFileSync(invalidFile, looser.replace('unlistedRelations: allow', 'unlistedRelations: maybe'));
+  const invalid = await serve(shadowConfig(h, invalidFile));
+  assert.is(invalid.status, 2, invalid.stderr);
+  assert.match(invalid.stderr, /shadow-invalid\.yaml:3:32: defaults\.unlistedRelations: /);
+
+  const unknownTable = join(h.dir, 'shadow-unknown-table.yaml');
+  writeFileSync(unknownTable, `${looser}  crm.nope: {}\n`);
+  const unknown = await serve(shadowConfig(h, unknownTable));
+  assert.is(unknown.status, 2, unknown.stderr);
+  assert.match(unknown.stderr, /shadow-unknown-table\.yaml:\d+:3: .*no such table upstream: crm\.nope/);
 });
 
 test.run();
