@@ -214,7 +214,9 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       new ClientSession(socket, ctx);
       return;
     }
-    metrics.connectionsRefused.inc({ reason: blocked ? 'address_blocked' : 'too_many_clients' });
+    const reason = blocked ? 'address_blocked' : 'too_many_clients';
+    metrics.connectionsRefused.inc({ reason });
+    ctx.audit.record({ event: 'refused_connection', address: socket.remoteAddress ?? '', reason });
     const refusal = blocked
       ? new PgError(SqlState.InvalidAuthorizationSpecification, 'too many failed logins from this address; try again later', { severity: 'FATAL' })
       : new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' });
