@@ -11,7 +11,7 @@ import { fingerprintSync } from 'libpg-query';
 import type { Config, PolicyFile, User, UsersFile } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import type { AuditEvent, AuditSink } from '../audit/record.js';
+import { noAudit, type AuditEvent, type AuditSink } from '../audit/record.js';
 import type { Profile } from '../policy/types.js';
 import type { StatementRules } from '../rewrite/rewrite.js';
 import { applicationNamePrefix, DecisionEngine, type Decision, type Snapshot } from './engine.js';
@@ -158,8 +158,9 @@ export class ShadowPolicy {
     if (!kind) return;
     this.deps.metrics.shadowDifferences.inc({ kind });
     const audit = this.deps.audit();
+    if (audit === noAudit) return;
     audit.record({
-      event: 'shadow_difference', session: job.session, user: job.user.name, ...statementRef(audit.statements, job.sql),
+      event: 'shadow_difference', session: job.session, user: job.user.name, ...statementRef(audit.statements, job),
       active: decisionLabel(job.active), candidate: decisionLabel(candidate), kind, reason: this.reasonFor(job, candidate, kind),
     });
   }
@@ -168,20 +169,22 @@ export class ShadowPolicy {
   private reasonFor(job: Job, candidate: Decision, kind: DifferenceKind): string {
     if (kind === 'newly_refused' && candidate.kind === 'refuse') return refusalText(candidate.error);
     if (kind === 'newly_allowed' && job.active.kind === 'refuse') return `the active policy refuses it: ${refusalText(job.active.error)}`;
-    // Rare (only on a difference): the uncached path names the relations the statement touches.
-    const outcome = this.engine.explain(job.sql, job.candidate, job.searchPath, job.prefix);
+    // With an audit log the cached decisions carry the relations; otherwise (rare: only on a difference) the uncached path names them.
+    let relations = [...job.active.relations ?? [], ...candidate.relations ?? []];
+    if (!relations.length) relations = this.engine.explain(job.sql, job.candidate, job.searchPath, job.prefix)?.relations ?? [];
     const activeProfile = this.deps.active.profileFor(job.user);
-    const changes = outcome && activeProfile ? ruleChanges(activeProfile, job.candidate, outcome.relations, { filterText: false }) : [];
+    const changes = activeProfile ? ruleChanges(activeProfile, job.candidate, relations, { filterText: false }) : [];
     return changes.length ? changes.join('; ') : 'the rewrite differs';
   }
 }
 
 /** The statement as statement records name it: its text (statements: full), its fingerprint, or nothing. */
-function statementRef(statements: AuditSink['statements'], sql: string): Pick<Extract<AuditEvent, { event: 'shadow_difference' }>, 'text' | 'fingerprint'> {
-  if (statements === 'full') return { text: sql };
+function statementRef(statements: AuditSink['statements'], job: Job): Pick<Extract<AuditEvent, { event: 'shadow_difference' }>, 'text' | 'fingerprint'> {
+  if (statements === 'full') return { text: job.sql };
   if (statements !== 'fingerprint') return {};
+  if (job.active.fingerprint) return { fingerprint: job.active.fingerprint }; // worked out once per cache entry
   try {
-    return { fingerprint: fingerprintSync(sql) };
+    return { fingerprint: fingerprintSync(job.sql) };
   } catch {
     return {}; // a text that does not parse has no fingerprint
   }
