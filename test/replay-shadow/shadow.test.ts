@@ -9,9 +9,10 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { passwords, startHarness, type Harness } from '../helpers/harness.js';
 import { UpstreamLog } from '../helpers/upstream-log.js';
 import { run } from '../helpers/run.js';
+import { RawClient, msg } from '../helpers/raw-client.js';
 import type { ProxyHandle } from '../../src/session/server.js';
 import { connectTo, differences, gaugeValue, settle, shadowConfig, startShadowProxy } from './shadow-proxy.js';
 
@@ -117,6 +118,33 @@ test('the candidate\'s rewrite never reaches upstream', async () => {
   assert.not.match(sent, /NULL::/i, 'not the candidate\'s nulled salary');
   const statementsUpstream = (sent.match(/upstream-marker/g) ?? []).length;
   assert.is(statementsUpstream, 1);
+});
+
+test('a burst larger than the shadow queue: the rest is skipped and counted, every statement is still answered', async () => {
+  const burst = 4000;
+  const refusedBefore = await newlyRefused();
+  const skippedBefore = await gaugeValue(proxy.metrics.shadowSkipped);
+  const raw = await RawClient.connect(proxy.port);
+  try {
+    await raw.login('alice@acme.com', passwords['alice@acme.com']);
+    // One write: the proxy decides the buffered queries one after another, faster than the shadow drains.
+    raw.send(...Array.from({ length: burst }, () => msg.query('SELECT code FROM public.lookup')));
+    let answered = 0;
+    let rows = 0;
+    while (answered < burst) {
+      const m = await raw.message(30000);
+      if (!m) throw new Error('the proxy closed the connection');
+      if (m.type === 'D') rows++;
+      if (m.type === 'E') throw new Error(`a statement was refused: ${m.body.toString()}`);
+      if (m.type === 'Z') answered++;
+    }
+    assert.is(rows, burst * 2, 'every query got the active policy\'s rows');
+  } finally {
+    raw.close();
+  }
+  const shadowed = async () => (await newlyRefused()) - refusedBefore + (await gaugeValue(proxy.metrics.shadowSkipped)) - skippedBefore;
+  assert.is(await settle(shadowed, burst), burst, 'each statement was either decided by the candidate or counted as skipped');
+  assert.ok((await gaugeValue(proxy.metrics.shadowSkipped)) > skippedBefore, 'the queue bound was reached');
 });
 
 test('an edited shadow file is swapped in alone: the active policy keeps its generation, a loosening is counted', async () => {
