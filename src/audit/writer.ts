@@ -14,7 +14,8 @@ import type { AuditEvent, AuditSink } from './record.js';
 export type AuditConfig = NonNullable<Config['audit']>;
 
 export interface AuditLogDeps {
-  metrics?: ProxyMetrics;
+  /** The audit counters (under `workers: N` the primary has these alone, not a whole ProxyMetrics). */
+  metrics?: Pick<ProxyMetrics, 'auditRecords' | 'auditWriteFailures' | 'auditBlocked'>;
   logger: Logger;
   /** The clock records are stamped with (tests move it across midnight). */
   now?: () => Date;

@@ -24,7 +24,8 @@ import { DecisionEngine, CatalogUnavailableError } from '../engine/engine.js';
 import { ShadowPolicy } from '../engine/shadow.js';
 import { CancelKeys } from './cancel-keys.js';
 import { sessionIds } from './session-id.js';
-import { noAudit } from '../audit/record.js';
+import { noAudit, type AuditSink } from '../audit/record.js';
+import { AuditLog } from '../audit/writer.js';
 import type { ProxyContext } from './context.js';
 import type { WorkerLink } from './worker-link.js';
 import { ClientSession } from './connection.js';
@@ -71,19 +72,23 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const loaded = loadAll(opts.configFile);
   const config = loaded.config;
   let users: UsersFile = loaded.users;
+  // The candidate of `shadow:`: a file that does not load stops startup here, as a bad policy does.
+  let shadowAtStart = config.shadow ? loadPolicy(config.shadow, users) : undefined;
 
   let masterKey: Uint8Array | undefined;
   const key = () => (masterKey ??= loadMasterKey(config.secrets));
   const upstreamPassword = resolveSecret(config.upstream.password, key, `${displayFile(config.file)}: upstream.password`);
   const sessions = new Set<{ user?: string; terminate(reason: string): void }>();
   const metrics = new ProxyMetrics();
+  // The audit log: this process writes it, or under `workers: N` the primary does (records go there).
+  const auditLog = config.audit && !worker ? await AuditLog.open(config.audit, { metrics, logger }) : undefined;
+  const audit: AuditSink = worker?.audit ?? auditLog ?? noAudit;
+  const closeAudit = () => auditLog?.close() ?? worker?.audit?.close();
   const active = new DecisionEngine(config, upstreamPassword, logger);
   active.onVerifierRefusal = (detail) => logger.error('rewrite verification refused a statement (analyzer gap)', { relation: detail });
   metrics.watchCache(() => active.cache.stats());
-  // The candidate of `shadow:`: a file that does not load stops startup here, as a bad policy does.
-  let shadowAtStart = config.shadow ? loadPolicy(config.shadow, users) : undefined;
   const shadow = config.shadow
-    ? new ShadowPolicy({ config, upstreamPassword, logger, metrics, audit: () => ctx.audit, active })
+    ? new ShadowPolicy({ config, upstreamPassword, logger, metrics, audit: () => audit, active })
     : undefined;
 
   const ctx: ProxyContext = {
@@ -101,7 +106,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     logger,
     metrics,
     nextSessionId: sessionIds(worker?.workerId ?? 0, worker?.incarnation),
-    audit: noAudit,
+    audit,
     sessions,
   };
 
@@ -161,6 +166,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     await loadShadow(next.users, shadowAtStart, startup);
     shadowAtStart = undefined;
     logger.info('upstream catalog read; ready', { upstream: upstreamAt, generation: active.generation });
+    audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied' });
     return true;
   };
 
@@ -184,11 +190,14 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
         // Applied either way (the file is valid); a loosening must not pass unnoticed.
         if (loosened.length) logger.warn('policy reload loosened the policy', { generation: active.generation, loosened });
         else logger.info('configuration reloaded', { generation: active.generation });
+        audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied', loosened: loosened.length ? loosened : undefined });
         await loadShadow(nextUsers); // reloaded with the active one: it is compared against what is enforced now
         return true;
       } catch (err) {
         metrics.reloadFailures.inc();
-        logger.error('reload rejected; keeping the previous users and policy', { error: err instanceof Error ? err.message : String(err) });
+        const error = err instanceof Error ? err.message : String(err);
+        logger.error('reload rejected; keeping the previous users and policy', { error });
+        audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'rejected', error });
         return false;
       }
     });
@@ -197,7 +206,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
 
   // The first load: a bad policy stops startup; an unreachable upstream is retried every 2 s.
   let retry: NodeJS.Timeout | undefined;
-  if (!(await firstLoad(true))) {
+  const firstLoaded = await firstLoad(true).catch(async (err: unknown) => { await closeAudit(); throw err; });
+  if (!firstLoaded) {
     retry = setInterval(() => { reloading = reloading.then(() => (waiting ? firstLoad() : true)); }, 2000);
   }
 
@@ -233,13 +243,14 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   try {
     await listen(server, 'listen', config.listen);
     admin = config.admin && !worker
-      ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready })
+      ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready, auditBlocked: () => audit.blocked() })
         .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'admin', config.admin!)) : err; })
       : undefined;
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the retry timer would).
     clearInterval(retry);
     server.close();
+    await closeAudit();
     throw err;
   }
   server.on('error', (err) => logger.error('listener error', { error: err.message }));
@@ -265,6 +276,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       await admin?.close();
       for (const session of [...sessions]) session.terminate('terminating connection due to administrator command');
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeAudit(); // after the sessions, whose last records it writes
     },
   };
 }
