@@ -73,7 +73,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const config = loaded.config;
   let users: UsersFile = loaded.users;
   // The candidate of `shadow:`: a file that does not load stops startup here, as a bad policy does.
-  let shadowAtStart = config.shadow ? loadPolicy(config.shadow, users) : undefined;
+  const shadowAtStart = config.shadow ? loadPolicy(config.shadow, users) : undefined;
 
   let masterKey: Uint8Array | undefined;
   const key = () => (masterKey ??= loadMasterKey(config.secrets));
@@ -163,8 +163,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     }
     waiting = undefined;
     clearInterval(retry);
-    await loadShadow(next.users, shadowAtStart, startup);
-    shadowAtStart = undefined;
+    // At startup, the file checked above; a first load that had to wait for upstream reads it again.
+    await loadShadow(next.users, startup ? shadowAtStart : undefined, startup);
     logger.info('upstream catalog read; ready', { upstream: upstreamAt, generation: active.generation });
     audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied' });
     return true;
@@ -179,7 +179,6 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
         const nextPolicy = loadPolicy(config.policy, nextUsers);
         if (waiting) {
           waiting = { users: nextUsers, policy: nextPolicy };
-          shadowAtStart = undefined; // read again when the first load happens
           return await firstLoad();
         }
         const previous = active.current;
