@@ -30,8 +30,8 @@ export interface ShadowDeps {
   upstreamPassword: string | undefined;
   logger: Logger;
   metrics: Pick<ProxyMetrics, 'shadowDifferences' | 'shadowSkipped' | 'shadowGeneration'>;
-  /** The sink differences go to (read per record: the audit log may be opened after this). */
-  audit: () => AuditSink;
+  /** Where differences are recorded (the proxy's audit log, or noAudit). */
+  audit: AuditSink;
   /** The engine the sessions' statements are decided and enforced by. */
   active: DecisionEngine;
 }
@@ -157,7 +157,7 @@ export class ShadowPolicy {
     const kind = differenceOf(job.active, candidate);
     if (!kind) return;
     this.deps.metrics.shadowDifferences.inc({ kind });
-    const audit = this.deps.audit();
+    const audit = this.deps.audit;
     if (audit === noAudit) return;
     audit.record({
       event: 'shadow_difference', session: job.session, user: job.user.name, ...statementRef(audit.statements, job),

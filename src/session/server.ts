@@ -88,7 +88,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   active.onVerifierRefusal = (detail) => logger.error('rewrite verification refused a statement (analyzer gap)', { relation: detail });
   metrics.watchCache(() => active.cache.stats());
   const shadow = config.shadow
-    ? new ShadowPolicy({ config, upstreamPassword, logger, metrics, audit: () => audit, active })
+    ? new ShadowPolicy({ config, upstreamPassword, logger, metrics, audit, active })
     : undefined;
 
   const ctx: ProxyContext = {

@@ -34,7 +34,8 @@ export async function differences(proxy: ProxyHandle, kind: string): Promise<num
   return (await proxy.metrics.shadowDifferences.get()).values.find((v) => v.labels.kind === kind)?.value ?? 0;
 }
 
-export async function gaugeValue(metric: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
+/** The value of an unlabelled counter or gauge. */
+export async function metricValue(metric: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
   return (await metric.get()).values[0]?.value ?? 0;
 }
 

@@ -14,7 +14,7 @@ import { UpstreamLog } from '../helpers/upstream-log.js';
 import { run } from '../helpers/run.js';
 import { RawClient, msg } from '../helpers/raw-client.js';
 import type { ProxyHandle } from '../../src/session/server.js';
-import { connectTo, differences, gaugeValue, settle, shadowConfig, startShadowProxy } from './shadow-proxy.js';
+import { connectTo, differences, metricValue, settle, shadowConfig, startShadowProxy } from './shadow-proxy.js';
 
 const activePolicy = `
 tables:
@@ -83,7 +83,7 @@ const newlyAllowed = () => differences(proxy, 'newly_allowed');
 const rewritten = () => differences(proxy, 'rewritten_differently');
 
 test('a tightening shadow: the client gets the active answer, the candidate\'s refusal and rewrite are counted', async () => {
-  assert.is(await gaugeValue(proxy.metrics.shadowGeneration), 1, 'the shadow policy is loaded');
+  assert.is(await metricValue(proxy.metrics.shadowGeneration), 1, 'the shadow policy is loaded');
   const lookup = await alice.query('SELECT code FROM public.lookup ORDER BY code');
   assert.equal(lookup.rows.map((r) => r.code), ['a', 'b'], 'the active policy allows lookup to acme');
   assert.is(await settle(newlyRefused, 1), 1, 'the candidate would have refused it');
@@ -123,7 +123,7 @@ test('the candidate\'s rewrite never reaches upstream', async () => {
 test('a burst larger than the shadow queue: the rest is skipped and counted, every statement is still answered', async () => {
   const burst = 4000;
   const refusedBefore = await newlyRefused();
-  const skippedBefore = await gaugeValue(proxy.metrics.shadowSkipped);
+  const skippedBefore = await metricValue(proxy.metrics.shadowSkipped);
   const raw = await RawClient.connect(proxy.port);
   try {
     await raw.login('alice@acme.com', passwords['alice@acme.com']);
@@ -142,16 +142,16 @@ test('a burst larger than the shadow queue: the rest is skipped and counted, eve
   } finally {
     raw.close();
   }
-  const shadowed = async () => (await newlyRefused()) - refusedBefore + (await gaugeValue(proxy.metrics.shadowSkipped)) - skippedBefore;
+  const shadowed = async () => (await newlyRefused()) - refusedBefore + (await metricValue(proxy.metrics.shadowSkipped)) - skippedBefore;
   assert.is(await settle(shadowed, burst), burst, 'each statement was either decided by the candidate or counted as skipped');
-  assert.ok((await gaugeValue(proxy.metrics.shadowSkipped)) > skippedBefore, 'the queue bound was reached');
+  assert.ok((await metricValue(proxy.metrics.shadowSkipped)) > skippedBefore, 'the queue bound was reached');
 });
 
 test('an edited shadow file is swapped in alone: the active policy keeps its generation, a loosening is counted', async () => {
-  const activeGeneration = await gaugeValue(proxy.metrics.policyGeneration);
+  const activeGeneration = await metricValue(proxy.metrics.policyGeneration);
   writeFileSync(shadowFile, looser);
-  assert.is(await settle(() => gaugeValue(proxy.metrics.shadowGeneration), 2), 2, 'the watcher loaded the new candidate');
-  assert.is(await gaugeValue(proxy.metrics.policyGeneration), activeGeneration, 'the active policy was not reloaded');
+  assert.is(await settle(() => metricValue(proxy.metrics.shadowGeneration), 2), 2, 'the watcher loaded the new candidate');
+  assert.is(await metricValue(proxy.metrics.policyGeneration), activeGeneration, 'the active policy was not reloaded');
 
   const refused = await bob.query('SELECT code FROM public.lookup').then(() => undefined, (e: { code?: string }) => e.code);
   assert.is(refused, '42501', 'bob is still refused: only the active policy is enforced');
@@ -163,10 +163,10 @@ test('an edited shadow file is swapped in alone: the active policy keeps its gen
 });
 
 test('a bad shadow file is rejected: the previous candidate stays and keeps deciding', async () => {
-  const failures = await gaugeValue(proxy.metrics.reloadFailures);
+  const failures = await metricValue(proxy.metrics.reloadFailures);
   writeFileSync(shadowFile, `${looser}  crm.nope: {}\n`); // no such table upstream
-  assert.is(await settle(() => gaugeValue(proxy.metrics.reloadFailures), failures + 1), failures + 1, 'the load was rejected');
-  assert.is(await gaugeValue(proxy.metrics.shadowGeneration), 2, 'the previous candidate stays');
+  assert.is(await settle(() => metricValue(proxy.metrics.reloadFailures), failures + 1), failures + 1, 'the load was rejected');
+  assert.is(await metricValue(proxy.metrics.shadowGeneration), 2, 'the previous candidate stays');
   await bob.query('SELECT code FROM public.lookup').catch(() => undefined);
   assert.is(await settle(newlyAllowed, 2), 2, 'the looser candidate still decides');
 });
@@ -174,12 +174,12 @@ test('a bad shadow file is rejected: the previous candidate stays and keeps deci
 test('a reload (SIGHUP) reloads the shadow with the active policy', async () => {
   writeFileSync(shadowFile, tighter);
   // The watcher may load it first; either way a reload then loads it once more.
-  await settle(() => gaugeValue(proxy.metrics.shadowGeneration), 3);
-  const before = await gaugeValue(proxy.metrics.shadowGeneration);
-  const activeBefore = await gaugeValue(proxy.metrics.policyGeneration);
+  await settle(() => metricValue(proxy.metrics.shadowGeneration), 3);
+  const before = await metricValue(proxy.metrics.shadowGeneration);
+  const activeBefore = await metricValue(proxy.metrics.policyGeneration);
   assert.is(await proxy.reload(), true);
-  assert.is(await gaugeValue(proxy.metrics.policyGeneration), activeBefore + 1);
-  assert.is(await gaugeValue(proxy.metrics.shadowGeneration), before + 1, 'the shadow was loaded against the new active policy');
+  assert.is(await metricValue(proxy.metrics.policyGeneration), activeBefore + 1);
+  assert.is(await metricValue(proxy.metrics.shadowGeneration), before + 1, 'the shadow was loaded against the new active policy');
   const refusedBefore = await newlyRefused();
   await alice.query('SELECT code FROM public.lookup');
   assert.is(await settle(newlyRefused, refusedBefore + 1), refusedBefore + 1, 'the tighter candidate decides again');
