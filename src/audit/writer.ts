@@ -207,8 +207,8 @@ export class AuditLog implements AuditSink {
     this.failure.error = err;
     for (const w of this.waiters.splice(0)) w.reject(err);
     if (!this.closed) {
+      // Not unref'd: queued records keep the process alive until written or close() gives up on them.
       this.retryTimer = setTimeout(() => { this.retryTimer = null; void this.drain(); }, this.deps.retryMs ?? 1000);
-      this.retryTimer.unref();
     }
   }
 

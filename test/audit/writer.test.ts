@@ -3,7 +3,7 @@
 // only typed event fields reaching the file.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, rmSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, type AuditConfig } from '../../src/audit/writer.js';
@@ -12,8 +12,12 @@ import { silentLogger } from '../../src/observe/log.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';
 import type { AuditEvent } from '../../src/audit/record.js';
 
+const made: string[] = [];
+test.after(() => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
+
 function workspace(): { dir: string; cfg: AuditConfig } {
   const dir = mkdtempSync(join(tmpdir(), 'pgveil-audit-'));
+  made.push(dir);
   return { dir, cfg: { file: join(dir, 'logs', 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block' } };
 }
 
