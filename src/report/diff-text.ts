@@ -71,7 +71,7 @@ function counts(diff: PolicyDiff): Record<Verdict, number> {
 function summary(diff: PolicyDiff): string {
   const n = counts(diff);
   if (!n.loosens && !n.tightens && !n.changes) return 'no changes to effective access';
-  const parts = [`${n.loosens} loosen`, `${n.tightens} tighten`, `${n.changes} change${n.changes === 1 ? 's' : ''} that cannot be proven tighter`];
+  const parts = [`${n.loosens} loosen`, `${n.tightens} tighten`, `${n.changes} cannot be proven tighter`];
   return `${parts.join(', ')}: ${diff.loosens ? 'the candidate loosens the policy (exit 1)' : 'nothing loosens'}`;
 }
 
