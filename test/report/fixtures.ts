@@ -27,7 +27,7 @@ export const users = `organizations:
 users:
   alice@acme.com: { org: acme, groups: [analysts], attributes: { regions: [EU, UK] } }
   bob@globex.com: { org: globex, groups: [analysts, finance], attributes: { regions: [US] } }
-  hana@acme.com: { org: acme, groups: [hr, auditors] }
+  hana@acme.com: { org: acme, groups: [hr, auditors], password: "SCRAM-SHA-256\$4096:j8UlZO1hsr/UdvqD/UwgBg==\$i/be5AMMzL4UtsScwCODiDRUtZUjPj7kJgM0dou49xg=:OVEChszRwC9/hzslqiYXA7WQJR49p+j74liB2sVjvz8=" }
   former@acme.com: { org: acme, disabled: true, attributes: { regions: [EU] } }
 `;
 

@@ -34,6 +34,10 @@ function cells(line: string): string[] {
   return line.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|').replace(/^(`+) ?(.*?) ?\1$/, '$2').replace(/^\*\*(.*)\*\*$/, '$1'));
 }
 
+// The report of the fixture files, made once for the tests that only read it.
+const fixtureDir = configDir();
+const fixtureReport = pgveil(fixtureDir, 'report', '--config', 'pgveil.yaml');
+
 function rowOf(rows: Array<Record<string, string>>, subject: string): Record<string, string> {
   const row = rows.find((r) => r.Subject.startsWith(subject));
   assert.ok(row, `no row for ${subject}`);
@@ -41,11 +45,9 @@ function rowOf(rows: Array<Record<string, string>>, subject: string): Record<str
 }
 
 test('report: Markdown by default, a table per listed relation with a row per user and per group', () => {
-  const dir = configDir();
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
-  assert.is(r.status, 0, r.stderr);
-  assert.is(r.stderr, '');
-  const employees = section(r.stdout, 'public.employees');
+  assert.is(fixtureReport.status, 0, fixtureReport.stderr);
+  assert.is(fixtureReport.stderr, '');
+  const employees = section(fixtureReport.stdout, 'public.employees');
   assert.equal(employees.map((e) => e.Subject.split(' (')[0]), [
     'user alice@acme.com', 'user bob@globex.com', 'user former@acme.com', 'user hana@acme.com',
     'group analysts', 'group auditors', 'group finance', 'group hr',
@@ -54,11 +56,9 @@ test('report: Markdown by default, a table per listed relation with a row per us
 });
 
 test('report: a user row shows the filter serve binds for that user, attributes as quoted literals', () => {
-  const dir = configDir();
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
-  const alice = rowOf(section(r.stdout, 'public.employees'), 'user alice@acme.com');
+  const alice = rowOf(section(fixtureReport.stdout, 'public.employees'), 'user alice@acme.com');
   // The very profile serve builds at login.
-  const loaded = loadAll(join(dir, 'pgveil.yaml'));
+  const loaded = loadAll(join(fixtureDir, 'pgveil.yaml'));
   const profile = profileFor(compilePolicy(loaded.policy, loaded.users, 1), loaded.users.users.get('alice@acme.com')!);
   assert.is(alice.Rows, profile.tables.get('public.employees')!.filters.join(' AND '));
   assert.is(alice.Rows, '(org_id = ($pgv$acme$pgv$::pg_catalog.text)) AND (region = ANY((ARRAY[$pgv$EU$pgv$::pg_catalog.text, $pgv$UK$pgv$::pg_catalog.text]::pg_catalog.text[])))');
@@ -70,9 +70,7 @@ test('report: a user row shows the filter serve binds for that user, attributes 
 });
 
 test('report: exemptions show: hr sees ssn and salary as stored, an auditor has no org filter, a missing attribute is "false"', () => {
-  const dir = configDir();
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
-  const employees = section(r.stdout, 'public.employees');
+  const employees = section(fixtureReport.stdout, 'public.employees');
   const hana = rowOf(employees, 'user hana@acme.com');
   // hana is an auditor (no org filter) but has no regions attribute: the region filter cannot bind and fails closed.
   assert.is(hana.Rows, 'false');
@@ -83,23 +81,19 @@ test('report: exemptions show: hr sees ssn and salary as stored, an auditor has 
 });
 
 test('report: denied access shows no filter or columns; unlisted relations and writes are stated once', () => {
-  const dir = configDir();
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
-  const projects = section(r.stdout, 'public.projects');
+  const projects = section(fixtureReport.stdout, 'public.projects');
   const hana = rowOf(projects, 'user hana@acme.com');
   assert.equal([hana.Access, hana.Rows, hana.budget], ['denied', '—', '—']);
   assert.is(rowOf(projects, 'user alice@acme.com').budget, 'round (step=1000)');
-  const audit = section(r.stdout, 'public.audit_log');
+  const audit = section(fixtureReport.stdout, 'public.audit_log');
   assert.is(rowOf(audit, 'user bob@globex.com').Access, 'allowed', 'bob is exempt from the globex deny');
-  assert.equal(r.stdout.match(/Relations the policy does not list: allowed for every user/g)?.length, 1);
-  assert.match(r.stdout, /Writes .* refused \(defaults\.writes: deny\)/);
-  assert.match(r.stdout, /## Legend/);
+  assert.equal(fixtureReport.stdout.match(/Relations the policy does not list: allowed for every user/g)?.length, 1);
+  assert.match(fixtureReport.stdout, /Writes .* refused \(defaults\.writes: deny\)/);
+  assert.match(fixtureReport.stdout, /## Legend/);
 });
 
 test('report: a group row shows the rules membership decides, placeholders unbound', () => {
-  const dir = configDir();
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
-  const employees = section(r.stdout, 'public.employees');
+  const employees = section(fixtureReport.stdout, 'public.employees');
   const auditors = rowOf(employees, 'group auditors');
   assert.is(auditors.Rows, '(region = ANY(${user.attributes.regions}))');
   // employees is allowed by organization: a member's access depends on their org.
@@ -107,7 +101,7 @@ test('report: a group row shows the rules membership decides, placeholders unbou
   const hr = rowOf(employees, 'group hr');
   assert.is(hr.Rows, '(org_id = ${user.org}) AND (region = ANY(${user.attributes.regions}))');
   assert.is(hr.ssn, 'as stored');
-  const projects = section(r.stdout, 'public.projects');
+  const projects = section(fixtureReport.stdout, 'public.projects');
   assert.is(rowOf(projects, 'group analysts').Access, 'allowed');
   assert.equal([rowOf(projects, 'group hr').Access, rowOf(projects, 'group hr').Rows], ['denied', '—']);
 });
@@ -129,13 +123,11 @@ test('report: names with | and backticks stay inside their cell', () => {
 });
 
 test('report: names the policy and users files with their SHA-256 and the time it was made', () => {
-  const dir = configDir();
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
-  const sha = (f: string) => createHash('sha256').update(readFileSync(join(dir, f))).digest('hex');
-  assert.ok(r.stdout.includes(`- Policy: policy.yaml (sha256 ${sha('policy.yaml')})`), r.stdout);
-  assert.ok(r.stdout.includes(`- Users: users.yaml (sha256 ${sha('users.yaml')})`), r.stdout);
-  assert.match(r.stdout, /- Generated: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/);
-  assert.ok(!r.stdout.includes('SCRAM-SHA-256'), 'no verifier in the report');
+  const sha = (f: string) => createHash('sha256').update(readFileSync(join(fixtureDir, f))).digest('hex');
+  assert.ok(fixtureReport.stdout.includes(`- Policy: policy.yaml (sha256 ${sha('policy.yaml')})`), fixtureReport.stdout);
+  assert.ok(fixtureReport.stdout.includes(`- Users: users.yaml (sha256 ${sha('users.yaml')})`), fixtureReport.stdout);
+  assert.match(fixtureReport.stdout, /- Generated: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/);
+  assert.ok(!fixtureReport.stdout.includes('SCRAM-SHA-256'), 'hana has a verifier in users.yaml; it is not in the report');
 });
 
 test('report: a layer switched off is stated, and its rules are gone from every row', () => {
