@@ -1,7 +1,7 @@
 // `pgveil passwd <user>`: makes a SCRAM-SHA-256 verifier for a new password
 // under the configured password policy, and prints it or writes it into
 // users.yaml (keeping the file's comments and layout).
-import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { isMap, isNode, isSeq, parseDocument, Scalar, YAMLSeq } from 'yaml';
@@ -108,7 +108,10 @@ function writeUsersFile(file: string, userName: string, verifier: string, oldVer
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
-    chmodSync(tmp, statSync(file).mode & 0o777);
+    const before = statSync(file);
+    // The renamed file must stay readable by the pgveil service: keep owner, group and mode.
+    if (process.getuid?.() === 0) chownSync(tmp, before.uid, before.gid);
+    chmodSync(tmp, before.mode & 0o777);
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
