@@ -83,6 +83,7 @@ export class QueryFlow {
     org?: string,
   ) {
     this.gate = new StatementGate(ctx.engine, user, () => ctx.users(), ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
+    this.gate.shadow = ctx.shadow?.forSession(user, () => ctx.users(), host.id);
     this.statements = new StatementLog(ctx, { id: host.id, user, org });
     this.wantsRows = this.statements.wantsRows;
   }
