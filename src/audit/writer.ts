@@ -80,6 +80,7 @@ export class AuditLog implements AuditSink {
 
   record(event: AuditEvent): void {
     if (this.closed) return;
+    if (this.statements === 'none' && event.event === 'statement') return; // statements: none writes no statement records
     if (this.queue.length >= (this.deps.maxQueue ?? 100_000)) {
       if (this.dropped++ === 0) this.deps.logger.error('audit queue full: dropping records until writes succeed', { file: this.cfg.file, queued: this.queue.length });
       this.deps.metrics?.auditWriteFailures.inc();
@@ -181,7 +182,7 @@ export class AuditLog implements AuditSink {
       let bytes = 0;
       while (taken < this.queue.length && taken < MAX_BATCH && bytes < MAX_BATCH_BYTES && utcDay(this.queue[taken].ts) <= file.day) {
         const { ts, event } = this.queue[taken++];
-        add(ts, pickEventFields(event));
+        add(ts, pickEventFields(event, this.statements));
         bytes += lines[lines.length - 1].text.length;
       }
     }
