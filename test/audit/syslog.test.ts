@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, type AuditConfig } from '../../src/audit/writer.js';
 import { SyslogForwarder, parseSyslogUrl } from '../../src/audit/syslog.js';
+import { verifyCopy, verifyPath } from '../../src/audit/verify.js';
 import { createCertificateAuthority, createServerCertificate } from '../../src/demo/certs.js';
 import { createLogger, silentLogger } from '../../src/observe/log.js';
 
@@ -157,6 +158,37 @@ test('an unreachable receiver neither blocks nor fails the file, and its buffer 
   assert.not.ok(log.blocked());
   await log.close();
   assert.is(fileLines(cfg.file).length, 51);
+});
+
+test('a receiver that stores each message one per line holds a chain that verify --copy checks across rotations', async () => {
+  const rx = await receiver(net.createServer());
+  const cfg = auditConfig(`tcp://127.0.0.1:${rx.port}`);
+  let t = Date.parse('2026-12-01T23:59:58Z');
+  const log = await AuditLog.open(cfg, { logger: silentLogger, now: () => new Date(t++) });
+  for (let n = 0; n < 3; n++) log.record({ event: 'connect', session: `a${n}`, address: '127.0.0.1', tls: false });
+  await log.flush();
+  t = Date.parse('2026-12-02T00:00:02Z');
+  for (let n = 0; n < 3; n++) log.record({ event: 'connect', session: `b${n}`, address: '127.0.0.1', tls: false });
+  await log.flush();
+  await rx.waitFor(8);
+  await log.close();
+  await rx.close();
+  const copyDir = mkdtempSync(join(tmpdir(), 'pgveil-siem-'));
+  made.push(copyDir);
+  const copy = join(copyDir, 'siem-copy.log');
+  writeFileSync(copy, rx.frames.map((f) => f.msg + '\n').join(''));
+  assert.is((await verifyPath(join(cfg.file, '..'))).ok, true);
+  const verdict = await verifyCopy(copy);
+  assert.is(verdict.ok, true, JSON.stringify(verdict));
+  assert.is(verdict.chains[0].records, 6);
+
+  const lines = readFileSync(copy, 'utf8').split('\n');
+  lines.splice(4, 1); // the second file's start record, as a receiver that lost a message would
+  writeFileSync(copy, lines.join('\n'));
+  const broken = await verifyCopy(copy);
+  assert.is(broken.ok, false);
+  assert.equal(broken.chains[0].problem, { file: copy, line: 5, message: broken.chains[0].problem!.message });
+  assert.match(broken.chains[0].problem!.message, 'seq 5 is missing');
 });
 
 test.run();
