@@ -31,13 +31,19 @@ const eventFields = {
   password_reset: list('password_reset', ['user', 'step'] as const),
 } satisfies FieldLists;
 
-/** The event's typed fields only, in a fixed order; undefined values are left out. */
-export function pickEventFields(event: AuditEvent): ChainFields {
+/**
+ * The event's typed fields only, in a fixed order; undefined values are left out.
+ * A statement's `text` is written only under `statements: full`: under
+ * `fingerprint` a caller that passes the text anyway (its literals may be
+ * secrets) still gets no text written.
+ */
+export function pickEventFields(event: AuditEvent, statements: 'none' | 'fingerprint' | 'full'): ChainFields {
   const out: ChainFields = { event: event.event };
   const fields: readonly string[] | undefined = (eventFields as Record<string, readonly string[]>)[event.event];
   if (!fields) return out; // an untyped event name (a cast at the caller): its fields are unknown, so none are written
   const source = event as unknown as Record<string, unknown>;
   for (const key of fields) {
+    if (key === 'text' && statements !== 'full') continue;
     const value = plain(source[key]);
     if (value !== undefined) out[key] = value;
   }

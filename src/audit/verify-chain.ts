@@ -22,9 +22,15 @@ interface Line { no: number; bytes: number; hash: string; complete: boolean; rec
 /** The last line accepted into the chain. */
 interface Head { hash: string; seq: number; file: ChainFile; no: number }
 
-export async function verifyChain(files: ChainFile[]): Promise<ChainReport> {
+/**
+ * `copy`: the files are a receiver's copy (the syslog stream stored as lines):
+ * one stream in the order given, starting anywhere, with start records where
+ * pgveil's files begin; file names are not checked.
+ */
+export async function verifyChain(files: ChainFile[], opts: { copy?: boolean } = {}): Promise<ChainReport> {
   const report: ChainReport = { files: files.map((f) => f.path), records: 0, first: null, last: null, notes: [] };
   let head: Head | null = null;
+  let lastStart: string | null = null;
   let previous: ChainFile | null = null;
   for (const file of files) {
     const lines = peekable(readLines(file.path));
@@ -43,11 +49,25 @@ export async function verifyChain(files: ChainFile[]): Promise<ChainReport> {
         }
         return fail(line.no, `line ${line.no} is not an audit record (${line.invalid}): edited or corrupted`);
       }
-      const problem = seen === 1
-        ? checkStart(line, file, previous, head, files, report.notes)
-        : await checkLink(line, head!, file, files, async () => { const n = await lines.peek(); return n ? toLine(n) : null; });
-      if (problem) return fail(problem.line ?? line.no, problem.message);
+      const peekNext = async () => { const n = await lines.peek(); return n ? toLine(n) : null; };
       const r = line.record;
+      let problem: Problem;
+      if (opts.copy) {
+        const fromGenesis = r.event === FILE_START && r.seq === 1 && r.prev === GENESIS;
+        if (!head && !fromGenesis) report.notes.push(`the copy starts at ${file.name}:${line.no} with seq ${r.seq}; what came before is not checked`);
+        problem = head ? await checkLink(line, head, file, files, peekNext) : null;
+        if (!problem && head && r.event === FILE_START && lastStart !== null && r.previousFile !== lastStart) {
+          problem = { message: `line ${line.no} starts file ${String(r.file)} after ${String(r.previousFile)}, but the copy's previous file was ${lastStart}` };
+        }
+      } else if (seen === 1) {
+        problem = checkStart(line, file, previous, head, files, report.notes);
+      } else {
+        problem = r.event === FILE_START
+          ? { message: `line ${line.no} is an audit_file_start record in the middle of a file: lines of another file were inserted` }
+          : await checkLink(line, head!, file, files, peekNext);
+      }
+      if (problem) return fail(problem.line ?? line.no, problem.message);
+      if (r.event === FILE_START) lastStart = String(r.file);
       head = { hash: line.hash, seq: r.seq, file, no: line.no };
       if (r.event !== FILE_START && r.event !== TORN_TAIL) {
         report.records++;
@@ -56,7 +76,7 @@ export async function verifyChain(files: ChainFile[]): Promise<ChainReport> {
       }
     }
     if (seen === 0) {
-      if (file.rotated) return fail(1, 'the file is empty: its records, start record included, were removed');
+      if (file.rotated && !opts.copy) return fail(1, 'the file is empty: its records, start record included, were removed');
       report.notes.push(`${file.name} is empty: the writer has not written to it yet (at open a failed write leaves it so)`);
       continue;
     }

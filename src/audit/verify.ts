@@ -18,6 +18,15 @@ export interface Verdict { ok: boolean; chains: ChainReport[] }
 
 /** Checks a file, several files of one log, or a directory (every log in it). */
 export async function verifyPath(...paths: string[]): Promise<Verdict> {
+  return verify(paths, false);
+}
+
+/** Checks a receiver's copy of the syslog stream: the files in the order given, as one stream. */
+export async function verifyCopy(...paths: string[]): Promise<Verdict> {
+  return verify(paths, true);
+}
+
+async function verify(paths: string[], copy: boolean): Promise<Verdict> {
   if (paths.length === 0) throw new VerifyInputError('name an audit file or a directory');
   const kinds = await Promise.all(paths.map(async (p) => {
     try {
@@ -31,7 +40,10 @@ export async function verifyPath(...paths: string[]): Promise<Verdict> {
     }
   }));
   let chains: ChainFile[][];
-  if (kinds.includes('dir')) {
+  if (copy) {
+    if (kinds.includes('dir')) throw new VerifyInputError('--copy takes files, in the order they were received');
+    chains = [paths.map(chainFile)];
+  } else if (kinds.includes('dir')) {
     if (paths.length > 1) throw new VerifyInputError('name one directory, or files of one log');
     chains = await chainsInDirectory(paths[0]);
   } else {
@@ -40,7 +52,7 @@ export async function verifyPath(...paths: string[]): Promise<Verdict> {
   const reports: ChainReport[] = [];
   for (const files of chains) {
     await assertReadable(files);
-    reports.push(await verifyChain(files));
+    reports.push(await verifyChain(files, { copy }));
   }
   return { ok: reports.every((r) => !r.problem), chains: reports };
 }

@@ -10,6 +10,8 @@ import { ActiveFile, type ChainHead } from './active-file.js';
 import { FILE_START, TORN_TAIL, formatLine, lineHash, utcDay, type ChainFields } from './chain.js';
 import { pickEventFields } from './fields.js';
 import type { AuditEvent, AuditSink } from './record.js';
+import { SyslogForwarder, parseSyslogUrl } from './syslog.js';
+import { readFile } from 'node:fs/promises';
 
 export type AuditConfig = NonNullable<Config['audit']>;
 
@@ -23,7 +25,7 @@ export interface AuditLogDeps {
   retryMs?: number;
   /** Most records held while writes fail; more are dropped and counted as write failures. Default 100000. */
   maxQueue?: number;
-  /** Receives every line once it is on disk (the syslog copy). Must not throw or block. */
+  /** Also receives every line once it is on disk (as the `audit.syslog` copy does). Must not throw or block. */
   copy?: (line: string, event: string, ts: number) => void;
 }
 
@@ -42,14 +44,19 @@ export class AuditLog implements AuditSink {
   private failure: { error: unknown; attempts: number; since: number } | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private drainScheduled = false;
-  private draining: Promise<void> | null = null;
+  /** True exactly while a drain loop runs (set and cleared synchronously, so a flush never joins a loop that has already finished). */
+  private looping = false;
+  private draining: Promise<void> = Promise.resolve();
   private closed = false;
   private waiters: { until: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private listeners = new Set<(blocked: boolean) => void>();
   private readonly now: () => number;
+  private readonly copies: NonNullable<AuditLogDeps['copy']>[] = [];
 
-  private constructor(private readonly cfg: AuditConfig, private readonly deps: AuditLogDeps, private readonly file: ActiveFile, private head: ChainHead) {
+  private constructor(private readonly cfg: AuditConfig, private readonly deps: AuditLogDeps, private readonly file: ActiveFile, private head: ChainHead, private readonly syslog: SyslogForwarder | null) {
     this.statements = cfg.statements;
+    if (deps.copy) this.copies.push(deps.copy);
+    if (syslog) this.copies.push((line, event, ts) => syslog.send(line, event, ts));
     const clock = deps.now;
     this.now = clock ? () => clock().getTime() : Date.now;
   }
@@ -62,7 +69,10 @@ export class AuditLog implements AuditSink {
   static async open(cfg: AuditConfig, deps: AuditLogDeps): Promise<AuditLog> {
     const clock = deps.now ?? (() => new Date());
     const { file, head } = await ActiveFile.open(cfg.file, cfg.retentionDays, clock().getTime());
-    const log = new AuditLog(cfg, deps, file, head);
+    const syslog = cfg.syslog
+      ? new SyslogForwarder(parseSyslogUrl(cfg.syslog), { logger: deps.logger, ca: cfg.syslogCa === undefined ? undefined : await readFile(cfg.syslogCa) })
+      : null;
+    const log = new AuditLog(cfg, deps, file, head, syslog);
     deps.metrics?.auditBlocked.set(0);
     await log.applyRetention();
     await log.flush().catch(() => { /* reported by the failure path; retried on the timer */ });
@@ -71,6 +81,8 @@ export class AuditLog implements AuditSink {
 
   record(event: AuditEvent): void {
     if (this.closed) return;
+    // statements: none writes no statement records, except refusals (and syntax errors), which are always recorded
+    if (this.statements === 'none' && event.event === 'statement' && event.decision !== 'refused' && event.decision !== 'syntax_error') return;
     if (this.queue.length >= (this.deps.maxQueue ?? 100_000)) {
       if (this.dropped++ === 0) this.deps.logger.error('audit queue full: dropping records until writes succeed', { file: this.cfg.file, queued: this.queue.length });
       this.deps.metrics?.auditWriteFailures.inc();
@@ -112,10 +124,11 @@ export class AuditLog implements AuditSink {
     this.retryTimer = null;
     await this.draining;
     await this.file.closeHandle();
+    await this.syslog?.close();
   }
 
   private schedule(): void {
-    if (this.drainScheduled || this.draining || this.retryTimer) return;
+    if (this.drainScheduled || this.looping || this.retryTimer) return;
     this.drainScheduled = true;
     setImmediate(() => {
       this.drainScheduled = false;
@@ -125,16 +138,19 @@ export class AuditLog implements AuditSink {
 
   /** One drain loop at a time; a call while it runs joins it (the loop picks up new records). */
   private drain(): Promise<void> {
-    this.draining ??= this.drainLoop().finally(() => { this.draining = null; });
+    if (!this.looping) this.draining = this.drainLoop();
     return this.draining;
   }
 
   private async drainLoop(): Promise<void> {
+    this.looping = true;
     try {
       while (!this.closed && (this.pendingHousekeeping() || this.queue.length > 0)) await this.writeBatch();
       this.settleWaiters();
     } catch (err) {
       this.failed(err);
+    } finally {
+      this.looping = false;
     }
   }
 
@@ -168,7 +184,7 @@ export class AuditLog implements AuditSink {
       let bytes = 0;
       while (taken < this.queue.length && taken < MAX_BATCH && bytes < MAX_BATCH_BYTES && utcDay(this.queue[taken].ts) <= file.day) {
         const { ts, event } = this.queue[taken++];
-        add(ts, pickEventFields(event));
+        add(ts, pickEventFields(event, this.statements));
         bytes += lines[lines.length - 1].text.length;
       }
     }
@@ -179,7 +195,7 @@ export class AuditLog implements AuditSink {
     this.queue.splice(0, taken);
     this.written += taken;
     this.deps.metrics?.auditRecords.inc(taken);
-    if (this.deps.copy) for (const l of lines) this.deps.copy(l.text, l.event, l.ts);
+    for (const copy of this.copies) for (const l of lines) copy(l.text, l.event, l.ts);
     if (this.failure) this.recovered();
     this.settleWaiters();
   }

@@ -3,13 +3,14 @@
 // file:line), 2 usage errors and paths that cannot be read.
 import type { Command } from './main.js';
 import { UsageError, parseArgs } from './args.js';
-import { VerifyInputError, verifyPath, type ChainReport } from '../audit/verify.js';
+import { VerifyInputError, verifyCopy, verifyPath, type ChainReport } from '../audit/verify.js';
 import { displayFile } from '../config/errors.js';
 import { basename, dirname } from 'node:path';
 
 const usage = [
   'usage: pgveil audit verify <file or directory>',
   '       pgveil audit verify <file> <file>…   (files of one log, in any order)',
+  '       pgveil audit verify --copy <file>…   (a syslog receiver\'s copy, files in the order received)',
 ].join('\n');
 
 export const command: Command = {
@@ -18,11 +19,12 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     const [name, ...rest] = argv;
     if (name !== 'verify') throw new UsageError(name ? `unknown subcommand "${name}"` : 'missing subcommand (verify)');
-    const { positionals } = parseArgs(rest, {});
+    const args = parseArgs(rest, { copy: 'flag' });
+    const positionals = args.positionals;
     if (positionals.length === 0) throw new UsageError('name an audit file or a directory');
     let verdict;
     try {
-      verdict = await verifyPath(...positionals);
+      verdict = args.options.has('copy') ? await verifyCopy(...positionals) : await verifyPath(...positionals);
     } catch (err) {
       if (err instanceof VerifyInputError) { console.error(`pgveil audit verify: ${err.message}`); return 2; }
       throw err;

@@ -21,7 +21,7 @@ export function buildConfig(source: YamlSource): Config {
     users: at(raw.users),
     policy: at(raw.policy),
     auth: raw.auth.oidc ? { ...raw.auth, oidc: { ...raw.auth.oidc, jwks: isUrl(raw.auth.oidc.jwks) ? raw.auth.oidc.jwks : at(raw.auth.oidc.jwks) } } : raw.auth,
-    audit: raw.audit ? { ...raw.audit, file: at(raw.audit.file) } : undefined,
+    audit: raw.audit ? { ...raw.audit, file: at(raw.audit.file), ...(raw.audit.syslogCa !== undefined && { syslogCa: at(raw.audit.syslogCa) }) } : undefined,
     cache: { ...raw.cache, maxBytes: sizeInBytes(source, ['cache', 'maxBytes'], raw.cache.maxBytes as number | string) },
     portal: raw.portal && { ...raw.portal, tls: raw.portal.tls && { cert: at(raw.portal.tls.cert), key: at(raw.portal.tls.key) } },
     sso: raw.sso?.saml ? { ...raw.sso, saml: { ...raw.sso.saml, idpCert: at(raw.sso.saml.idpCert) } } : raw.sso,
@@ -80,6 +80,7 @@ function checkFiles(source: YamlSource, config: Config): void {
     [['tls', 'key'], config.tls.key],
     [['tls', 'clientCa'], config.tls.clientCa],
     [['upstream', 'tls', 'ca'], config.upstream?.tls.ca],
+    [['audit', 'syslogCa'], config.audit?.syslogCa],
     [['secrets', 'masterKeyFile'], config.secrets.masterKeyFile],
     [['users'], config.users as string | undefined],
     [['policy'], config.policy as string | undefined],
@@ -124,6 +125,9 @@ function checkOptionalFeatures(source: YamlSource, config: Config): void {
   const port = syslog === undefined ? undefined : Number(/:([0-9]+)$/.exec(syslog)?.[1]);
   if (port !== undefined && !(port >= 1 && port <= 65535)) {
     source.report(['audit', 'syslog'], 'port must be from 1 to 65535');
+  }
+  if (config.audit?.syslogCa !== undefined && !syslog?.startsWith('tls://')) {
+    source.report(['audit', 'syslogCa'], 'not used: audit.syslog is not a tls:// address');
   }
 }
 

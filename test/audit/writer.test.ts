@@ -158,6 +158,25 @@ test('only the typed fields of an event are written, whatever else the object ca
   assert.equal(Object.keys(conn), ['ts', 'seq', 'event', 'address', 'tls', 'prev']);
 });
 
+test('statement text is written only under statements: full; under none no statement records are written', async () => {
+  const stmt: AuditEvent = { event: 'statement', session: 's1', user: 'alice@acme.com', fingerprint: 'fp1', text: "select secret_literal('x')", relations: [], decision: 'forwarded' };
+  const shadow: AuditEvent = { event: 'shadow_difference', session: 's1', user: 'alice@acme.com', fingerprint: 'fp1', text: "select secret_literal('x')", active: 'forwarded', candidate: 'refused', kind: 'newly_refused' };
+  const written = async (statements: AuditConfig['statements']) => {
+    const { cfg } = workspace();
+    const log = await AuditLog.open({ ...cfg, statements }, { logger: silentLogger });
+    log.record(stmt);
+    log.record(shadow);
+    await log.close();
+    return lines(cfg.file).slice(1).map((l) => JSON.parse(l));
+  };
+  const full = await written('full');
+  assert.equal(full.map((r) => [r.event, r.text]), [['statement', "select secret_literal('x')"], ['shadow_difference', "select secret_literal('x')"]]);
+  const fingerprint = await written('fingerprint');
+  assert.equal(fingerprint.map((r) => [r.event, r.fingerprint, r.text]), [['statement', 'fp1', undefined], ['shadow_difference', 'fp1', undefined]]);
+  const none = await written('none');
+  assert.equal(none.map((r) => [r.event, r.text]), [['shadow_difference', undefined]]);
+});
+
 test('an existing active file whose first line is not a start record is refused at open, not overwritten', async () => {
   const { dir, cfg } = workspace();
   const c = clock('2026-12-02T10:00:00Z');
