@@ -81,10 +81,18 @@ async function connect(port: number): Promise<pg.Client> {
   return c;
 }
 
-/** Runs statements until the audit log reports itself blocked (each record needs room on the disk). */
+/**
+ * Runs statements until the audit log reports itself blocked (each record
+ * needs room on the disk), or a statement is refused because it is; returns
+ * how many statements ran.
+ */
 async function runUntil(proxy: ProxyHandle, c: pg.Client, blocked: (p: ProxyHandle) => Promise<boolean>): Promise<number> {
   for (let i = 1; i <= 400; i++) {
-    await c.query('select $1::int as n', [i]);
+    const refused = await c.query('select $1::int as n', [i]).then(() => false, (e: { code?: string }) => {
+      if (e.code !== '58030') throw e;
+      return true;
+    });
+    if (refused) return i - 1;
     if (await blocked(proxy)) return i;
   }
   throw new Error('the audit log never failed on a full disk');
