@@ -170,6 +170,36 @@ test('with the policy corrected only the upstream is left (exit 1); its printed 
   assert.is(after.status, 0, after.stdout + after.stderr);
 });
 
+test('the recommended service-role setup of docs/operations/live-check.md passes the check on a fresh database', async () => {
+  const doc = readFileSync(join(repo, 'docs/operations/live-check.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## The recommended service role'));
+  const setup = section.slice(section.indexOf('```sql\n') + 7, section.indexOf('```\n', section.indexOf('```sql\n') + 7));
+  assert.match(setup, /CREATE ROLE pgveil_service LOGIN/);
+  // Roles are per cluster and this server has the ones above already: the same SQL under other names.
+  const renamed = setup.replaceAll('pgveil_service', 'warehouse_service').replaceAll('data_owner', 'warehouse_owner')
+    .replaceAll('analytics', 'warehouse').replaceAll('<password>', 'warehouse-pass-1');
+  const admin = await h.pg.connect();
+  await admin.query('CREATE DATABASE warehouse');
+  await admin.end();
+  const db = await h.pg.connect('warehouse');
+  try {
+    await db.query(`CREATE SCHEMA crm;
+      CREATE TABLE crm.employees (id int primary key, org_id text not null, name text, ssn text);
+      INSERT INTO crm.employees VALUES (1, 'acme', 'Ann', '111-22-3333'), (2, 'globex', 'Gus', '444-55-6666');
+      ANALYZE crm.employees;`);
+    await db.query(renamed);
+  } finally {
+    await db.end();
+  }
+  const file = join(h.dir, 'live-warehouse.yaml');
+  writeFileSync(join(h.dir, 'policy-warehouse.yaml'), `${policyDefaults}tables:\n  crm.employees:\n    ownership:\n      - filter: "org_id = \${user.org}"\n`);
+  writeFileSync(file, readFileSync(configFile, 'utf8').replace('database: analytics', 'database: warehouse').replace('user: pgveil_service', 'user: warehouse_service')
+    .replace(/^  password: .*$/m, '  password: "warehouse-pass-1"').replace('policy: policy-live.yaml', 'policy: policy-warehouse.yaml'));
+  const r = await pgveil('check', '--config', file, '--live');
+  assert.is(r.stdout.trim().split('\n').pop(), `live check: clean (PostgreSQL ${h.pg.version}, database warehouse, service role warehouse_service, 1 protected relation)`);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+});
+
 test('an upstream that cannot be reached: exit 2, says so and that nothing was checked', async () => {
   const port = await freePort();
   const file = join(h.dir, 'live-unreachable.yaml');
