@@ -29,13 +29,25 @@ export async function readRole(client: pg.ClientBase): Promise<RoleFacts> {
   return { role: row.role, database: row.database, superuser: row.rolsuper, bypassRls: row.rolbypassrls };
 }
 
-export function attributeFindings(facts: RoleFacts): Finding[] {
+/** Governed relations with row security enabled: what a superuser or BYPASSRLS service role makes moot. */
+export async function rowSecurityTables(client: pg.ClientBase, governedOids: readonly number[]): Promise<string[]> {
+  if (!governedOids.length) return [];
+  const r = await client.query<{ name: string }>(
+    `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name FROM pg_catalog.pg_class c
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = ANY($1::pg_catalog.oid[]) AND c.relrowsecurity ORDER BY 1`, [governedOids]);
+  return r.rows.map((row) => row.name);
+}
+
+export function attributeFindings(facts: RoleFacts, rowSecurity: readonly string[] = []): Finding[] {
   const out: Finding[] = [];
+  // Said only when true: the DBA may count on row security that does not apply to pgveil's role.
+  const moot = rowSecurity.length ? `; the row security enabled on ${rowSecurity.join(', ')} does not apply to it` : '';
   if (facts.superuser) {
     out.push({
       check: 'role-superuser', kind: 'upstream',
       subject: `the service role ${facts.role} is a superuser`,
-      why: 'a superuser passes every privilege check and row security: no REVOKE below protects anything, and a route the rewriter missed (or anyone with the service credentials) can read files, run programs and change any table',
+      why: `a superuser passes every privilege check and row security: no REVOKE below protects anything, and a route the rewriter missed (or anyone with the service credentials) can read files, run programs and change any table${moot}`,
       sql: [`ALTER ROLE ${facts.role} NOSUPERUSER;`],
     });
   }
@@ -43,7 +55,7 @@ export function attributeFindings(facts: RoleFacts): Finding[] {
     out.push({
       check: 'role-bypassrls', kind: 'upstream',
       subject: `the service role ${facts.role} has BYPASSRLS`,
-      why: 'row security policies on the upstream tables do not apply to it, so they cannot stand behind pgveil as a second wall',
+      why: `row security policies on the upstream tables do not apply to it, so they cannot stand behind pgveil as a second wall${moot}`,
       sql: [`ALTER ROLE ${facts.role} NOBYPASSRLS;`],
     });
   }

@@ -17,7 +17,7 @@ import { extensionFindings } from './extensions.js';
 import type { Finding, LiveReport } from './finding.js';
 import { policyFitFindings } from './policy-fit.js';
 import { databaseTempFindings, schemaCreateFindings, sqlExecutingFunctionFindings } from './privileges.js';
-import { attributeFindings, membershipFindings, ownershipFindings, readRole } from './role.js';
+import { attributeFindings, membershipFindings, ownershipFindings, readRole, rowSecurityTables } from './role.js';
 import { scrambleHelperFindings } from './scramble-helpers.js';
 import { statisticsFindings } from './statistics.js';
 
@@ -47,7 +47,7 @@ export async function runLiveCheck({ config, users, policy }: LoadedFiles): Prom
     const memberships = await membershipFindings(client, role);
     const findings: Finding[] = [
       ...policyFitFindings(compiled, catalog, policy.file),
-      ...attributeFindings(role),
+      ...attributeFindings(role, await rowSecurityTables(client, governedOids)),
       ...memberships,
       ...await ownershipFindings(client, role, governedOids),
       ...await schemaCreateFindings(client, role),
