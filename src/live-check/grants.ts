@@ -58,9 +58,11 @@ export function grantSources(value: unknown): GrantSource[] {
   return Array.isArray(value) ? (value as GrantSource[]) : [];
 }
 
-/** In words: "PUBLIC", "its own grant", "role etl (a member of which it is)", "ownership". */
+/**
+ * In words: "PUBLIC", "a direct grant", "membership in etl", "owning it".
+ * pg_database_owner is no membership anyone granted: it comes with owning the database.
+ */
 export function describeSources(sources: readonly GrantSource[], role: string): string {
-  // pg_database_owner is no membership anyone granted: it comes with owning the database.
   return sources.map((s) => {
     if (s.owner && s.grantee === 'pg_database_owner') return 'owning the database (its owner is pg_database_owner)';
     if (s.owner) return s.grantee === role ? `owning it` : `membership in its owner ${s.grantee}`;
