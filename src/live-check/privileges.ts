@@ -19,7 +19,8 @@ export async function schemaCreateFindings(client: pg.ClientBase, facts: RoleFac
     `WITH RECURSIVE ${memberOfCte}
      SELECT pg_catalog.quote_ident(n.nspname) AS name, ${grantSourcesSql('n.nspacl', 'n', 'n.nspowner', 'CREATE')} AS sources
        FROM pg_catalog.pg_namespace n
-      WHERE n.nspname <> 'pg_toast' AND n.nspname !~ '^pg_(toast_)?temp_' ORDER BY n.nspname`);
+      -- The system schemas belong to the bootstrap superuser: only that role could hold CREATE there (see role-superuser).
+      WHERE n.nspname NOT IN ('pg_toast', 'pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast_)?temp_' ORDER BY n.nspname`);
   return r.rows.flatMap((row) => {
     const sources = grantSources(row.sources);
     if (!sources.length) return [];
