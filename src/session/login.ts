@@ -61,14 +61,17 @@ export class Login {
     try {
       serverFinal = this.scram.finish(readSaslResponse(buf, bodyStart, end));
     } catch (err) {
-      if (err instanceof PgError && err.code === SqlState.InvalidPassword) this.recordFailure(user);
+      if (err instanceof PgError && err.code === SqlState.InvalidPassword) {
+        this.recordFailure(user);
+        this.refused(user, this.account ? 'wrong password' : 'unknown user');
+      }
       throw err instanceof PgError ? err.fatal() : err;
     }
     // A right proof still fails for unknown, disabled or locked users, with the same error.
     const account = this.account;
     if (!account || account.disabled || this.ctx.lockout.isLocked(user)) {
       this.recordFailure(user);
-      this.ctx.logger.info('authentication refused', { user, reason: !account ? 'unknown' : account.disabled ? 'disabled' : 'locked' });
+      this.refused(user, !account ? 'unknown user' : account.disabled ? 'disabled' : 'locked');
       throw this.failed(user);
     }
     this.checkClientCertificate(account);
@@ -77,12 +80,17 @@ export class Login {
     const expiry = passwordExpiry(account, maxAgeDays);
     if (expiry) {
       this.ctx.metrics.auth.inc({ outcome: 'password_expired' });
-      this.ctx.logger.info('authentication refused', { user, reason: expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt' });
+      this.refused(user, expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt');
       throw passwordExpiredError(user, maxAgeDays, expiry);
     }
     this.ctx.lockout.recordSuccess(user);
     this.ctx.metrics.auth.inc({ outcome: 'success' });
     return { reply: writeAuthenticationSaslFinal(serverFinal), loggedIn: { account, startup: this.startup } };
+  }
+
+  /** The operator's log line of a failed login (the client sees one message for all reasons). */
+  private refused(user: string, reason: string): void {
+    this.ctx.logger.warn('authentication refused', { user, reason, address: this.clientAddress });
   }
 
   private failed(user: string): PgError {
@@ -113,6 +121,7 @@ export class Login {
     if (account.clientCert !== 'required') return;
     const cert = this.secure?.getPeerX509Certificate();
     if (!cert || !verifyClientCertificate(cert, this.ctx.clientCas) || commonName(cert) !== account.name) {
+      this.refused(account.name, 'client certificate');
       throw new PgError(SqlState.InvalidAuthorizationSpecification, `certificate authentication failed for user "${account.name}"`, { severity: 'FATAL' });
     }
   }

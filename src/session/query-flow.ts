@@ -22,6 +22,8 @@ import { searchPathProbe } from '../upstream/search-path-probe.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
 import type { ProxyContext } from './context.js';
+import type { DisconnectReason } from '../audit/record.js';
+import type { SessionState } from './session-info.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
@@ -32,9 +34,9 @@ export interface FlowHost {
   readonly closed: boolean;
   /** Handles every complete client frame buffered (after a held cycle is let go). */
   processFrames(): void;
-  /** Ends the session with an error to the client. */
-  fail(err: unknown): void;
-  close(): void;
+  /** Ends the session with an error to the client; `reason` says why for the disconnect record. */
+  fail(err: unknown, reason?: DisconnectReason): void;
+  close(reason?: DisconnectReason): void;
 }
 
 /** What the session reads upstream: ReadyForQuery, errors and settings whole; the answers that confirm statements and portals only by type. */
@@ -68,6 +70,10 @@ export class QueryFlow {
   private probe?: { value?: string; failed: boolean };
   /** The client's next cycle waits (its frame unread) until search_path is known again. */
   held = false;
+  /** Statements the client sent: Query messages and Executes. */
+  statements = 0;
+  /** Called once nothing is in flight any more (a drain waiting for the running statement). */
+  private whenQuiet?: () => void;
 
   constructor(private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string) {
     this.gate = new StatementGate(ctx.engine, user, () => ctx.users(), ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
@@ -118,6 +124,30 @@ export class QueryFlow {
     }
   }
 
+  /** A statement or an extended-protocol cycle is in flight, or the client's next one is waiting. */
+  get busy(): boolean {
+    return this.pendingSyncs > 0 || this.unsynced || this.held || this.skipping !== 'no';
+  }
+
+  get state(): SessionState {
+    if (this.busy) return 'active';
+    return this.txStatus === TxStatus.InBlock ? 'idle in transaction' : this.txStatus === TxStatus.Failed ? 'failed transaction' : 'idle';
+  }
+
+  /** Calls `done` as soon as nothing is in flight: now when idle, else after the ReadyForQuery that ends the running cycle has reached the client. */
+  onQuiet(done: () => void): void {
+    this.whenQuiet = done;
+    this.checkQuiet();
+  }
+
+  private checkQuiet(): void {
+    const done = this.whenQuiet;
+    if (!done || this.busy) return;
+    this.whenQuiet = undefined;
+    // After the current upstream chunk (and its ReadyForQuery) has been passed to the client.
+    process.nextTick(done);
+  }
+
   /** The client sent something: the session is not idle. */
   touch(): void {
     this.idleTimer?.refresh();
@@ -146,7 +176,7 @@ export class QueryFlow {
       this.scanner?.push(chunk);
     } catch (err) {
       this.ctx.logger.error('upstream protocol error', { user: this.user, error: err instanceof Error ? err.message : String(err) });
-      this.host.fail(upstreamUnavailable());
+      this.host.fail(upstreamUnavailable(), 'upstream_lost');
     } finally {
       client.uncork();
     }
@@ -165,6 +195,7 @@ export class QueryFlow {
       this.gate.cycleDone(this.txStatus === TxStatus.Idle);
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
       this.afterCycle();
+      this.checkQuiet();
       return undefined;
     }
     this.gate.failed(); // an ErrorResponse: upstream skips the rest of the cycle
@@ -200,8 +231,8 @@ export class QueryFlow {
   private onUpstreamClosed(): void {
     if (this.host.closed) return;
     this.ctx.metrics.upstreamErrors.inc();
-    if (this.upstreamSentFatal) { this.host.close(); return; } // the client already has upstream's reason
-    this.host.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream server closed it', { severity: 'FATAL' }));
+    if (this.upstreamSentFatal) { this.host.close('upstream_lost'); return; } // the client already has upstream's reason
+    this.host.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream server closed it', { severity: 'FATAL' }), 'upstream_lost');
   }
 
   // ── search_path, where upstream does not report it ──────────────────────
@@ -269,6 +300,7 @@ export class QueryFlow {
     }
     switch (type) {
       case Frontend.Query: {
+        this.statements++;
         const decision = this.gate.decide(readQuery(buf, bodyStart, end), undefined);
         if (decision.kind === 'refuse') this.refuseSimple(decision.error);
         else this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
@@ -298,6 +330,7 @@ export class QueryFlow {
         return;
       }
       case Frontend.Execute: {
+        this.statements++;
         const stale = this.gate.execute(readExecutePortal(buf, bodyStart, end));
         if (stale) { this.refuseExtended(stale); return; }
         this.forward(buf.subarray(frameStart, end), false);
@@ -338,6 +371,7 @@ export class QueryFlow {
     if (this.skipping === 'direct') {
       this.skipping = 'no';
       this.host.socket.write(readyForQuery[TxStatus.Idle]);
+      this.checkQuiet();
       return;
     }
     this.skipping = 'no';
