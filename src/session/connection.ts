@@ -30,7 +30,7 @@ type Phase =
 export const ADMIN_TERMINATION = 'terminating connection due to administrator command';
 
 export class ClientSession implements FlowHost, LiveSession {
-  /** Unique within this pgveil (see session-info.ts); names the session in the admin API and audit records. */
+  /** Unique within this pgveil and across its workers: audit records, logs and the admin API name sessions by it. */
   readonly id: string;
   /** The user the startup message names (logged in or not yet): for logs, and for ending a disabled user's sessions. */
   user?: string;
@@ -54,6 +54,7 @@ export class ClientSession implements FlowHost, LiveSession {
    * the error, which answers its StartupMessage; the session is not counted.
    */
   constructor(socket: net.Socket, private readonly ctx: ProxyContext, private readonly refusal?: PgError) {
+    this.id = ctx.nextSessionId();
     this.socket = socket;
     this.clientAddress = socket.remoteAddress ?? '';
     this.reader = new FrameReader(false, MAX_STARTUP_PACKET);

@@ -34,6 +34,8 @@ export interface ProxyContext {
   readonly fakeVerifierSecret: Buffer;
   readonly logger: Logger;
   readonly metrics: ProxyMetrics;
+  /** Issues session ids (`<workerId>-<counter>`, see session-id.ts). */
+  nextSessionId(): string;
   /** The audit log (a no-op sink without an `audit:` section). */
   readonly audit: AuditSink;
   /** Live sessions, for max-clients, ending a disabled user's sessions, the admin API and the drain. */

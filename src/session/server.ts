@@ -22,6 +22,7 @@ import { ProxyMetrics } from '../observe/metrics.js';
 import { startAdmin } from '../observe/admin.js';
 import { DecisionEngine, CatalogUnavailableError } from '../engine/engine.js';
 import { CancelKeys } from './cancel-keys.js';
+import { sessionIds } from './session-id.js';
 import { noAudit } from '../audit/record.js';
 import type { ProxyContext } from './context.js';
 import type { WorkerLink } from './worker-link.js';
@@ -105,6 +106,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     fakeVerifierSecret: worker?.fakeVerifierSecret ?? randomBytes(32),
     logger,
     metrics,
+    nextSessionId: sessionIds(worker?.workerId ?? 0, worker?.incarnation),
     audit: noAudit,
     sessions,
   };

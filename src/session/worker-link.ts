@@ -19,6 +19,8 @@ export type LockoutScope = 'user' | 'address';
 export type PrimaryMessage =
   | {
     type: 'init'; workerId: number; workerCount: number; fakeVerifierSecret: string;
+    /** Starts of this worker id so far, this one included (session ids stay unique across restarts). */
+    incarnation: number;
     lockout: LockoutConfig; addressLockout: LockoutConfig; locks: Record<LockoutScope, LockoutSnapshot['locks']>;
   }
   | { type: 'locked'; scope: LockoutScope; key: string; until: number }
@@ -65,6 +67,7 @@ export interface ServedProxy {
 export class WorkerLink {
   readonly workerId: number;
   readonly workerCount: number;
+  readonly incarnation: number;
   readonly lockout: SharedLockout;
   readonly addressLockout: SharedLockout;
   readonly cancelKeys: CancelKeys;
@@ -73,6 +76,7 @@ export class WorkerLink {
   private constructor(init: Extract<PrimaryMessage, { type: 'init' }>) {
     this.workerId = init.workerId;
     this.workerCount = init.workerCount;
+    this.incarnation = init.incarnation;
     this.fakeVerifierSecret = Buffer.from(init.fakeVerifierSecret, 'hex');
     this.cancelKeys = new CancelKeys(init.workerId);
     this.lockout = new SharedLockout(init.lockout, 'user');

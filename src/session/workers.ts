@@ -107,14 +107,17 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     },
   };
 
+  const starts = new Map<number, number>();
   const fork = (id: number): Promise<void> => new Promise((resolve, reject) => {
     const worker = cluster.fork();
+    const incarnation = (starts.get(id) ?? 0) + 1;
+    starts.set(id, incarnation);
     workers.set(id, worker);
     let listening = false;
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'hello') {
         worker.send({
-          type: 'init', workerId: id, workerCount: count, fakeVerifierSecret,
+          type: 'init', workerId: id, workerCount: count, fakeVerifierSecret, incarnation,
           lockout: config.auth.lockout, addressLockout: config.auth.addressLockout,
           locks: { user: trackers.user.snapshot().locks, address: trackers.address.snapshot().locks },
         } satisfies PrimaryMessage);
