@@ -71,7 +71,7 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 /** A connected node-postgres client to a proxy on `port` (plain TCP; the harness config must allow tls prefer). */
 export async function connectClient(h: Harness, port: number, user: string, extra: Record<string, unknown> = {}): Promise<pg.Client & { lastError?: { code?: string; message: string } }> {
   const c = new pg.Client({ ...clientConfig(h, user), port, ssl: false, ...extra }) as pg.Client & { lastError?: { code?: string; message: string } };
-  c.on('error', (err: Error & { code?: string }) => { c.lastError = { code: err.code, message: err.message }; });
+  c.on('error', (err: Error & { code?: string }) => { c.lastError ??= { code: err.code, message: err.message }; });
   await c.connect();
   return c;
 }
