@@ -114,7 +114,7 @@ function documentationFiles(): string[] {
   const inDir = (dir: string, ext: RegExp) => existsSync(join(repo, dir))
     ? readdirSync(join(repo, dir)).filter((n) => ext.test(n)).sort().map((n) => `${dir}/${n}`)
     : [];
-  return ['README.md', ...inDir('docs', /\.md$/), ...inDir('config', /\.ya?ml$/), ...inDir('config/schema', /\.json$/)];
+  return ['README.md', ...inDir('docs', /\.md$/), ...inDir('docs/operations', /\.md$/), ...inDir('config', /\.ya?ml$/), ...inDir('config/schema', /\.json$/)];
 }
 
 test('the three docs exist and the README links each of them', () => {
