@@ -1,5 +1,6 @@
 // The admin HTTP endpoint: GET /metrics (Prometheus text), /healthz (the
-// process answers), /readyz (policy loaded and upstream reachable, not
+// process answers), /readyz (policy loaded, upstream reachable, the audit
+// log writable when `onFailure: block` would refuse statements, and not
 // shutting down), and with a token the control API (admin-control.ts).
 import http from 'node:http';
 import net from 'node:net';
@@ -17,6 +18,8 @@ export interface AdminOptions {
   draining?: () => boolean;
   /** The control API; absent (no admin.token) = its paths are 404. */
   control?: ControlOptions;
+  /** True while the audit log cannot be written and `onFailure: block` refuses statements. */
+  auditBlocked?: () => boolean;
 }
 
 function upstreamReachable(target: AdminOptions['upstream']): Promise<boolean> {
@@ -42,6 +45,7 @@ export async function startAdmin(opts: AdminOptions): Promise<{ port: number; cl
     if (path === '/healthz') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
     if (path === '/readyz' && opts.draining?.()) { res.writeHead(503, { 'content-type': 'text/plain' }).end('not ready: shutting down\n'); return; }
     if (path === '/readyz') {
+      if (opts.auditBlocked?.()) { res.writeHead(503, { 'content-type': 'text/plain' }).end('not ready: audit log cannot be written\n'); return; }
       void Promise.all([upstreamReachable(opts.upstream), Promise.resolve(opts.policyLoaded()).catch(() => false)]).then(([up, loaded]) => {
         const ready = up && loaded;
         res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })

@@ -102,7 +102,7 @@ export class ClientSession implements FlowHost, LiveSession {
       port: this.socket.remotePort,
       since: new Date(this.startedAt).toISOString(),
       state: phase.name === 'ready' ? phase.flow.state : 'starting',
-      statements: phase.name === 'ready' ? phase.flow.statements : 0,
+      statements: phase.name === 'ready' ? phase.flow.statements.count : 0,
     };
   }
 
@@ -177,6 +177,8 @@ export class ClientSession implements FlowHost, LiveSession {
       throw new PgError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0`, { severity: 'FATAL' });
     }
     if (this.refusal) throw this.refusal;
+    // One per client that gets as far as its StartupMessage (an SSLRequest alone, a cancel, a refused connection: none).
+    this.ctx.audit.record({ event: 'connect', session: this.id, address: this.clientAddress, tls: Boolean(this.secure) });
     if (!this.secure && this.ctx.config.tls.mode === 'require') {
       throw new PgError(SqlState.InvalidAuthorizationSpecification, 'pgveil requires an encrypted connection (SSL off)', {
         severity: 'FATAL', hint: 'Connect with sslmode=require or stronger.',
@@ -193,7 +195,7 @@ export class ClientSession implements FlowHost, LiveSession {
     // After the startup packet, frames are typed and may be as large as limits.maxMessageBytes.
     this.reader.typed = true;
     this.reader.maxFrame = this.ctx.config.limits.maxMessageBytes;
-    const login = new Login(this.ctx, request, this.clientAddress, this.secure);
+    const login = new Login(this.ctx, request, this.clientAddress, this.secure, this.id);
     this.phase = { name: 'auth', login };
     this.socket.write(login.challenge());
   }
@@ -228,7 +230,7 @@ export class ClientSession implements FlowHost, LiveSession {
 
   private onUpstreamReady(upstream: UpstreamConnection, loggedIn: LoggedIn): void {
     if (this.phase.name === 'closed') { upstream.socket.destroy(); return; }
-    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user);
+    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user, loggedIn.account.org);
     this.phase = { name: 'ready', flow };
     flow.start();
     this.socket.resume();
@@ -267,7 +269,7 @@ export class ClientSession implements FlowHost, LiveSession {
     if (phase.name === 'closed') return;
     this.phase = { name: 'closed' };
     clearTimeout(this.deadline);
-    const statements = phase.name === 'ready' ? phase.flow.statements : 0;
+    const statements = phase.name === 'ready' ? phase.flow.statements.count : 0;
     if (phase.name === 'ready') phase.flow.dispose();
     if (!this.socket.destroyed) {
       if (this.socket.writableLength > 0 && !this.socket.writableEnded) this.socket.end();

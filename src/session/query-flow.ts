@@ -14,19 +14,24 @@ import {
   readBindNames, readClose, readExecutePortal, readParse, readQuery, writeParse, writeParseText, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
-  readDataRowFirstText, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData, writeErrorResponse,
-  writeParameterStatus,
+  readCommandRows, readDataRowFirstText, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData,
+  writeErrorResponse, writeParameterStatus,
 } from '../protocol/backend-messages.js';
 import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import { searchPathProbe } from '../upstream/search-path-probe.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
+import type { AuditFacts } from '../engine/audit-facts.js';
+import { AUDIT_BLOCKED_CODE } from '../engine/refusal-reason.js';
 import type { ProxyContext } from './context.js';
 import type { DisconnectReason } from '../audit/record.js';
 import type { SessionState } from './session-info.js';
+import { StatementLog } from './statement-log.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
+  /** The session's id (audit records name it). */
+  readonly id: string;
   /** The client's socket (TLS already settled). */
   readonly socket: net.Socket;
   /** The client's frames; the current one is read by onFrame. */
@@ -70,13 +75,21 @@ export class QueryFlow {
   private probe?: { value?: string; failed: boolean };
   /** The client's next cycle waits (its frame unread) until search_path is known again. */
   held = false;
-  /** Statements the client sent: Query messages and Executes. */
-  statements = 0;
+  /** Each statement's life: latency metrics, refusal counts, audit records. */
+  readonly statements: StatementLog;
+  /** CommandComplete is read whole (for its row count) only when audit records carry rows. */
+  private readonly rowsWatched: 0 | 1;
   /** Called once nothing is in flight any more (a drain waiting for the running statement). */
   private whenQuiet?: () => void;
 
-  constructor(private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string) {
+  constructor(
+    private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string,
+    org?: string,
+  ) {
     this.gate = new StatementGate(ctx.engine, user, () => ctx.users(), ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
+    this.statements = new StatementLog(ctx, { id: host.id, user, org });
+    this.rowsWatched = this.statements.wantsRows ? 1 : 0;
+    this.watched[Backend.CommandComplete] = this.rowsWatched;
   }
 
   get upstreamSocket(): net.Socket {
@@ -156,6 +169,7 @@ export class QueryFlow {
   /** Teardown: the timer, the cancel key and the upstream connection go with the session. */
   dispose(): void {
     clearTimeout(this.idleTimer);
+    this.statements.close();
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
     this.upstream.socket.destroy();
   }
@@ -184,6 +198,11 @@ export class QueryFlow {
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
     if (this.probe) return this.onProbeAnswer(this.probe, type, msg);
+    if (type === Backend.CommandComplete) { // read whole only for audit row counts
+      this.gate.completion(true);
+      this.statements.completion(readCommandRows(msg, MESSAGE_HEADER_BYTES, msg.length));
+      return undefined;
+    }
     if (type === Backend.ParameterStatus) {
       const { name, value } = readParameterStatus(msg, MESSAGE_HEADER_BYTES, msg.length);
       this.gate.onParameterStatus(name, value);
@@ -193,6 +212,7 @@ export class QueryFlow {
     if (type === Backend.ReadyForQuery) {
       this.txStatus = readReadyForQuery(msg, MESSAGE_HEADER_BYTES);
       this.gate.cycleDone(this.txStatus === TxStatus.Idle);
+      this.statements.cycleDone();
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
       this.afterCycle();
       this.checkQuiet();
@@ -223,8 +243,8 @@ export class QueryFlow {
       case Backend.ParseComplete: gate.confirmed(Confirmation.Parse); return;
       case Backend.BindComplete: gate.confirmed(Confirmation.Bind); return;
       case Backend.CloseComplete: gate.confirmed(Confirmation.Close); return;
-      case Backend.PortalSuspended: gate.completion(false); return;
-      default: gate.completion(true); // CommandComplete, EmptyQueryResponse
+      case Backend.PortalSuspended: gate.completion(false); this.statements.completion(undefined); return;
+      default: gate.completion(true); this.statements.completion(undefined); // CommandComplete, EmptyQueryResponse
     }
   }
 
@@ -267,7 +287,7 @@ export class QueryFlow {
   private watchProbe(on: 0 | 1): void {
     this.watched[Backend.RowDescription] = on;
     this.watched[Backend.DataRow] = on;
-    this.watched[Backend.CommandComplete] = on;
+    this.watched[Backend.CommandComplete] = on || this.rowsWatched;
   }
 
   /** A new cycle from the client waits while search_path may be changing (messages of an open cycle and COPY data never do). */
@@ -300,16 +320,21 @@ export class QueryFlow {
     }
     switch (type) {
       case Frontend.Query: {
-        this.statements++;
-        const decision = this.gate.decide(readQuery(buf, bodyStart, end), undefined);
-        if (decision.kind === 'refuse') this.refuseSimple(decision.error);
-        else this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
+        const started = performance.now();
+        if (this.ctx.audit.blocked()) { this.refuseSimple(auditBlocked(), started); return; }
+        const sql = readQuery(buf, bodyStart, end);
+        const decision = this.gate.decide(sql, undefined, started);
+        if (decision.kind === 'refuse') { this.refuseSimple(decision.error, started, decision, sql); return; }
+        this.statements.forwarded(started, this.gate.decidedAt, false, decision.kind, decision, sql);
+        this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
         return;
       }
       case Frontend.Parse: {
+        const started = performance.now();
+        if (this.ctx.audit.blocked()) { this.refuseExtended(auditBlocked(), started); return; }
         const parse = readParse(buf, bodyStart, end);
-        const decision = this.gate.decide(parse.query, parse.name);
-        if (decision.kind === 'refuse') { this.refuseExtended(decision.error); return; }
+        const decision = this.gate.decide(parse.query, parse.name, started);
+        if (decision.kind === 'refuse') { this.refuseExtended(decision.error, started, decision, parse.query); return; }
         this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -317,7 +342,7 @@ export class QueryFlow {
       case Frontend.Bind: {
         const names = readBindNames(buf, bodyStart, end);
         const stale = this.gate.bind(names.statement, names.portal);
-        if (stale) { this.refuseExtended(stale); return; }
+        if (stale) { this.refuseExtended(stale, performance.now()); return; }
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -330,9 +355,12 @@ export class QueryFlow {
         return;
       }
       case Frontend.Execute: {
-        this.statements++;
+        const started = performance.now();
+        if (this.ctx.audit.blocked()) { this.refuseExtended(auditBlocked(), started); return; }
         const stale = this.gate.execute(readExecutePortal(buf, bodyStart, end));
-        if (stale) { this.refuseExtended(stale); return; }
+        if (stale) { this.refuseExtended(stale, started); return; }
+        const ran = this.gate.lastExecuted;
+        this.statements.forwarded(started, started, true, ran?.decided?.kind ?? 'forward', ran?.decided, ran?.text);
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -348,7 +376,7 @@ export class QueryFlow {
         this.forward(buf.subarray(frameStart, end), false);
         return;
       case Frontend.FunctionCall:
-        this.refuseSimple(new PgError(SqlState.InsufficientPrivilege, 'the fast-path function call protocol is not allowed through pgveil'));
+        this.refuseSimple(new PgError(SqlState.InsufficientPrivilege, 'the fast-path function call protocol is not allowed through pgveil'), performance.now());
         return;
       case Frontend.Terminate:
         this.upstream.socket.end(buf.subarray(frameStart, end));
@@ -364,6 +392,7 @@ export class QueryFlow {
     if (completesCycle) {
       this.pendingSyncs++;
       this.gate.cycleSent();
+      this.statements.cycleSent();
     }
   }
 
@@ -392,9 +421,11 @@ export class QueryFlow {
    * rejects takes the query's place, so the error arrives in order and an
    * open transaction is aborted exactly as Postgres would abort it.
    */
-  private refuseSimple(error: PgError): void {
+  private refuseSimple(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
     this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
-    if (this.canAnswerDirectly()) {
+    const direct = this.canAnswerDirectly();
+    this.statements.refused(started, error, facts, text, false, direct);
+    if (direct) {
       this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
       return;
     }
@@ -402,9 +433,11 @@ export class QueryFlow {
     this.forward(writeQuery(sentinelText), true);
   }
 
-  private refuseExtended(error: PgError): void {
+  private refuseExtended(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
     this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
-    if (this.canAnswerDirectly()) {
+    const direct = this.canAnswerDirectly();
+    this.statements.refused(started, error, facts, text, true, direct);
+    if (direct) {
       this.host.socket.write(writeErrorResponse(error));
       this.skipping = 'direct';
       return;
@@ -414,4 +447,11 @@ export class QueryFlow {
     this.unsynced = true;
     this.skipping = 'sentinel';
   }
+}
+
+/** While `onFailure: block` holds and the audit log cannot be written, new statements are refused before analysis. */
+function auditBlocked(): PgError {
+  return new PgError(AUDIT_BLOCKED_CODE, 'pgveil cannot write its audit log, so it runs no statements until it can', {
+    hint: 'An operator must free space on (or repair) the disk that holds the audit log; pgveil retries on its own and serves statements again once a write succeeds.',
+  });
 }

@@ -23,7 +23,8 @@ import { startAdmin } from '../observe/admin.js';
 import { DecisionEngine, CatalogUnavailableError } from '../engine/engine.js';
 import { CancelKeys } from './cancel-keys.js';
 import { sessionIds } from './session-id.js';
-import { noAudit } from '../audit/record.js';
+import { noAudit, type AuditSink } from '../audit/record.js';
+import { AuditLog } from '../audit/writer.js';
 import type { ProxyContext } from './context.js';
 import type { WorkerLink } from './worker-link.js';
 import { ClientSession, ADMIN_TERMINATION } from './connection.js';
@@ -89,6 +90,10 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const adminTokenValue = adminToken(config, key);
   const sessions = new Set<LiveSession>();
   const metrics = new ProxyMetrics();
+  // The audit log: this process writes it, or under `workers: N` the primary does (records go there).
+  const auditLog = config.audit && !worker ? await AuditLog.open(config.audit, { metrics, logger }) : undefined;
+  const audit: AuditSink = worker?.audit ?? auditLog ?? noAudit;
+  const closeAudit = () => auditLog?.close() ?? worker?.audit?.close();
   const active = new DecisionEngine(config, upstreamPassword, logger);
   active.onVerifierRefusal = (detail) => logger.error('rewrite verification refused a statement (analyzer gap)', { relation: detail });
   metrics.watchCache(() => active.cache.stats());
@@ -107,7 +112,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     logger,
     metrics,
     nextSessionId: sessionIds(worker?.workerId ?? 0, worker?.incarnation),
-    audit: noAudit,
+    audit,
     sessions,
   };
   const control: ControlTarget = {
@@ -155,6 +160,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     waiting = undefined;
     clearInterval(retry);
     logger.info('upstream catalog read; ready', { upstream: upstreamAt, generation: active.generation });
+    audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied' });
     return true;
   };
 
@@ -177,10 +183,13 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
         // Applied either way (the file is valid); a loosening must not pass unnoticed.
         if (loosened.length) logger.warn('policy reload loosened the policy', { generation: active.generation, loosened });
         else logger.info('configuration reloaded', { generation: active.generation });
+        audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied', loosened: loosened.length ? loosened : undefined });
         return true;
       } catch (err) {
         metrics.reloadFailures.inc();
-        logger.error('reload rejected; keeping the previous users and policy', { error: err instanceof Error ? err.message : String(err) });
+        const error = err instanceof Error ? err.message : String(err);
+        logger.error('reload rejected; keeping the previous users and policy', { error });
+        audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'rejected', error });
         return false;
       }
     });
@@ -189,7 +198,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
 
   // The first load: a bad policy stops startup; an unreachable upstream is retried every 2 s.
   let retry: NodeJS.Timeout | undefined;
-  if (!(await firstLoad(true))) {
+  const firstLoaded = await firstLoad(true).catch(async (err: unknown) => { await closeAudit(); throw err; });
+  if (!firstLoaded) {
     retry = setInterval(() => { reloading = reloading.then(() => (waiting ? firstLoad() : true)); }, 2000);
   }
 
@@ -232,8 +242,9 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     await listen(server, 'listen', config.listen);
     admin = config.admin && !worker
       ? await startAdmin({
-        ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready, draining: () => draining,
-        control: adminTokenValue === undefined ? undefined : { ...control, token: adminTokenValue, audit: ctx.audit, logger, actions: metrics.adminActions },
+        ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready,
+        auditBlocked: () => audit.blocked(), draining: () => draining,
+        control: adminTokenValue === undefined ? undefined : { ...control, token: adminTokenValue, audit, logger, actions: metrics.adminActions },
       })
         .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'admin', config.admin!)) : err; })
       : undefined;
@@ -241,6 +252,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     // Nothing may keep the process alive after a failed start (the retry timer would).
     clearInterval(retry);
     server.close();
+    await closeAudit();
     throw err;
   }
   server.on('error', (err) => logger.error('listener error', { error: err.message }));
@@ -254,6 +266,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     await admin?.close();
     for (const session of [...sessions]) session.terminate(ADMIN_TERMINATION, 'shutdown');
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeAudit(); // after the sessions, whose last records it writes
   };
   return {
     host: address.address,

@@ -6,8 +6,11 @@
 // owner only looks the key up); it runs the admin endpoint, whose /metrics
 // sums every worker's registry at scrape time and whose control API asks every
 // worker for its sessions, routes an end-session to the worker named in the
-// session id, and lifts a lockout here and in every worker. A worker that dies
-// is started again; SIGHUP is passed on; SIGTERM/SIGINT drain all workers.
+// session id, and lifts a lockout here and in every worker. It alone writes
+// the audit log: workers send their records in batches, lockouts are recorded
+// here, and every worker is told when the log becomes blocked or writable
+// again. A worker that dies is started again; SIGHUP is passed on;
+// SIGTERM/SIGINT drain all workers (the audit log is closed after the last).
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -20,6 +23,7 @@ import { adminToken } from '../observe/admin-token.js';
 import type { ControlTarget } from '../observe/admin-control.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { noAudit } from '../audit/record.js';
+import { AuditLog } from '../audit/writer.js';
 import { MAX_WORKERS, workerOfProcessId } from './cancel-keys.js';
 import { workerOfSession, type SessionInfo } from './session-info.js';
 import type { LockoutScope, PrimaryMessage, WorkerMessage } from './worker-link.js';
@@ -53,12 +57,14 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   const lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [own] });
   const adminActions = new client.Counter({ name: 'pgveil_admin_actions_total', help: 'Admin API actions, by action and outcome', labelNames: ['action', 'outcome'] as const, registers: [own] });
   const token = adminToken(config, () => loadMasterKey(config.secrets));
+  const audit = config.audit ? await AuditLog.open(config.audit, { logger, metrics: auditMetrics(own) }) : undefined;
   const workers = new Map<number, Worker>();
   const asks = new Map<number, (value: unknown) => void>();
   let nextAsk = 1;
   let stopping = false;
 
   const broadcast = (m: PrimaryMessage) => { for (const w of workers.values()) if (w.isConnected()) w.send(m); };
+  audit?.onBlockedChange((blocked) => broadcast({ type: 'audit-blocked', blocked }));
 
   const onMessage = (m: WorkerMessage) => {
     switch (m.type) {
@@ -67,9 +73,14 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
         if (!tracker.recordFailure(m.key)) return;
         if (m.scope === 'user') lockouts.inc();
         else logger.warn('client address blocked after too many failed logins', { address: m.key });
-        broadcast({ type: 'locked', scope: m.scope, key: m.key, until: tracker.lockedUntil(m.key) ?? Date.now() });
+        const until = tracker.lockedUntil(m.key) ?? Date.now();
+        audit?.record({ event: 'lockout', scope: m.scope, key: m.key, until: new Date(until).toISOString() });
+        broadcast({ type: 'locked', scope: m.scope, key: m.key, until });
         return;
       }
+      case 'audit':
+        for (const record of m.records) audit?.record(record);
+        return;
       case 'auth-success':
         trackers[m.scope].recordSuccess(m.key);
         return;
@@ -120,6 +131,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
           type: 'init', workerId: id, workerCount: count, fakeVerifierSecret, incarnation,
           lockout: config.auth.lockout, addressLockout: config.auth.addressLockout,
           locks: { user: trackers.user.snapshot().locks, address: trackers.address.snapshot().locks },
+          audit: audit ? { statements: audit.statements, blocked: audit.blocked() } : undefined,
         } satisfies PrimaryMessage);
       } else if (m.type === 'listening' && !listening) {
         listening = true;
@@ -137,7 +149,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   });
 
   let allExited: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => { allExited = resolve; });
+  // The workers' last records (their sessions' ends) arrive before they exit; then the log is closed.
+  const stopped = new Promise<void>((resolve) => { allExited = resolve; }).then(() => audit?.close());
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
 
   // Each worker drains its own sessions on SIGTERM; the admin endpoint stays up
@@ -168,9 +181,9 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
         return client.AggregatorRegistry.aggregate([await own.getMetricsAsJSON(), ...perWorker]);
       },
       policyLoaded: async () => (await askAll('ready')).every((r) => r === true) && workers.size === count,
+      auditBlocked: () => audit?.blocked() ?? false,
       draining: () => stopping,
-      // Under workers the primary has no audit file of its own yet: admin records go nowhere until it does.
-      control: token === undefined ? undefined : { ...control, token, audit: noAudit, logger, actions: adminActions },
+      control: token === undefined ? undefined : { ...control, token, audit: audit ?? noAudit, logger, actions: adminActions },
     });
   }
   logger.info('pgveil workers listening', { workers: count, port: config.listen.port, adminPort: admin?.port });
@@ -178,5 +191,14 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     stopped,
     stop,
     reload: () => { for (const w of workers.values()) w.process.kill('SIGHUP'); },
+  };
+}
+
+/** The audit counters in the primary's own registry (summed with the workers' at scrape time; blocked: the max). */
+function auditMetrics(registry: client.Registry) {
+  return {
+    auditRecords: new client.Counter({ name: 'pgveil_audit_records_total', help: 'Audit records written', registers: [registry] }),
+    auditWriteFailures: new client.Counter({ name: 'pgveil_audit_write_failures_total', help: 'Failed writes of the audit file (each failed batch counts once)', registers: [registry] }),
+    auditBlocked: new client.Gauge({ name: 'pgveil_audit_blocked', help: '1 while the audit file cannot be written and onFailure: block refuses new statements', registers: [registry], aggregator: 'max' }),
   };
 }

@@ -58,8 +58,8 @@ test('a failed login is logged with user, reason and address, and ends with reas
   assert.is((await connectError(h, proxy.port, 'nobody@nowhere.com', { password: 'whatever-password' }))?.code, '28P01');
   const refused = lines.filter((l) => l.msg === 'authentication refused');
   assert.equal(refused.map((l) => [l.level, l.user, l.reason, l.address]), [
-    ['warn', 'bob@globex.com', 'wrong password', '127.0.0.1'],
-    ['warn', 'nobody@nowhere.com', 'unknown user', '127.0.0.1'],
+    ['warn', 'bob@globex.com', 'wrong_password', '127.0.0.1'],
+    ['warn', 'nobody@nowhere.com', 'unknown_user', '127.0.0.1'],
   ]);
   await waitFor('both session ends', async () => (await disconnects(proxy, 'auth_failed')) === 2);
   assert.ok(endedLine('bob@globex.com', 'auth_failed'));

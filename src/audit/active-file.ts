@@ -1,0 +1,168 @@
+// The active audit file on disk: where the chain continues at open, daily
+// rotation to `<name>-YYYY-MM-DD<ext>`, retention of rotated files, and
+// appends that leave no partial batch behind when the disk is full.
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { FILE_START, GENESIS, lineHash, rotatedDay, rotatedName, utcDay } from './chain.js';
+import { readFileEnds } from './file-ends.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Where the chain stands: the last line written (its seq and hash). */
+export interface ChainHead { seq: number; hash: string }
+
+/** Raised when an existing audit file cannot be continued without guessing; the operator must look. */
+export class AuditFileError extends Error {
+  override name = 'AuditFileError';
+}
+
+export class ActiveFile {
+  private handle: FileHandle | null = null;
+  /** Bytes known to be complete lines; a failed append is cut back to this. */
+  private size = 0;
+  /** The rotated name this file gets (its start record says so) and its UTC day. */
+  target: string;
+  day: string;
+  previousFile: string | null;
+  /** False until the start record is on disk. */
+  started: boolean;
+  /** Bytes of a line cut short by a crash, still to be terminated and recorded. */
+  torn: { bytes: number; sha256: string } | null = null;
+
+  private constructor(readonly path: string, private readonly retentionDays: number, day: string, previousFile: string | null, started: boolean) {
+    this.day = day;
+    this.target = rotatedName(path, day);
+    this.previousFile = previousFile;
+    this.started = started;
+  }
+
+  /**
+   * Finds where the chain continues: the active file's last complete line, or,
+   * without an active file, the newest rotated file's. The writer then records a
+   * torn last line, rotates a file from an earlier day and applies retention.
+   */
+  static async open(path: string, retentionDays: number, now: number): Promise<{ file: ActiveFile; head: ChainHead }> {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const today = utcDay(now);
+    let head: ChainHead = { seq: 0, hash: GENESIS };
+    let file: ActiveFile | null = null;
+    const existing = await fileSize(path);
+    if (existing > 0) {
+      const ends = await readFileEnds(path);
+      const start = ends.first === null ? null : parseRecord(ends.first);
+      if (!start || start.event !== FILE_START || typeof start.file !== 'string') {
+        throw new AuditFileError(`audit file ${path}: the first line is not an audit_file_start record, so the chain cannot be continued; move the file aside (and check it with pgveil audit verify)`);
+      }
+      const day = rotatedDay(path, start.file);
+      if (!day) throw new AuditFileError(`audit file ${path}: its start record names "${start.file}", not a rotated name of ${basename(path)}; move the file aside`);
+      head = headOf(path, ends.last!);
+      file = new ActiveFile(path, retentionDays, day, typeof start.previousFile === 'string' ? start.previousFile : null, true);
+      file.size = ends.size;
+      if (ends.torn) file.torn = { bytes: ends.torn.length, sha256: lineHash(ends.torn) };
+    } else {
+      const newest = await newestRotated(path);
+      if (newest) {
+        const ends = await readFileEnds(join(dirname(path), newest));
+        if (ends.last === null || ends.torn) {
+          throw new AuditFileError(`audit file ${newest}: its last line is incomplete, so the chain cannot be continued from it; check it with pgveil audit verify`);
+        }
+        head = headOf(newest, ends.last);
+      }
+      file = new ActiveFile(path, retentionDays, today, newest, false);
+    }
+    return { file, head };
+  }
+
+  /** Appends whole lines in one write (then fsync). On failure the file is cut back to its last complete line. */
+  async append(data: Buffer): Promise<void> {
+    if (!this.handle) {
+      this.handle = await open(this.path, 'a', 0o600);
+      this.size = (await this.handle.stat()).size;
+    }
+    const handle = this.handle;
+    try {
+      if ((await handle.stat()).size !== this.size) await handle.truncate(this.size); // a previous partial write not yet cut back
+      let done = 0;
+      while (done < data.length) done += (await handle.write(data, done, data.length - done)).bytesWritten;
+      await handle.datasync();
+      this.size += data.length;
+    } catch (err) {
+      await handle.truncate(this.size).catch(() => { /* retried before the next append */ });
+      throw err;
+    }
+  }
+
+  /** Renames the active file to its dated name; the next append starts a new file chained to it. */
+  async rotate(day: string): Promise<void> {
+    if (!this.started) { // nothing on disk yet: the new file simply belongs to the new day
+      this.retarget(day);
+      return;
+    }
+    await this.closeHandle();
+    const to = join(dirname(this.path), this.target);
+    if (await fileSize(to) >= 0) throw new AuditFileError(`cannot rotate ${this.path}: ${this.target} already exists (not overwritten)`);
+    await rename(this.path, to);
+    this.previousFile = this.target;
+    this.started = false;
+    this.torn = null;
+    this.size = 0;
+    this.retarget(day);
+  }
+
+  /** Deletes rotated files whose day ended more than retentionDays ago. */
+  async applyRetention(now: number): Promise<string[]> {
+    const cutoff = utcDay(now - this.retentionDays * DAY_MS);
+    const removed: string[] = [];
+    for (const name of await readdir(dirname(this.path))) {
+      const day = rotatedDay(this.path, name);
+      if (day && day < cutoff) {
+        await unlink(join(dirname(this.path), name));
+        removed.push(name);
+      }
+    }
+    return removed;
+  }
+
+  async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close();
+  }
+
+  private retarget(day: string): void {
+    this.day = day;
+    this.target = rotatedName(this.path, day);
+  }
+}
+
+function parseRecord(line: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(line);
+    return value && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : null;
+  } catch {
+    return null;
+  }
+}
+
+function headOf(file: string, line: string): ChainHead {
+  const record = parseRecord(line);
+  if (!record || !Number.isSafeInteger(record.seq)) {
+    throw new AuditFileError(`audit file ${file}: the last complete line is not an audit record, so the chain cannot be continued; move the file aside (and check it with pgveil audit verify)`);
+  }
+  return { seq: record.seq as number, hash: lineHash(line) };
+}
+
+/** -1 when the path does not exist. */
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return -1;
+    throw err;
+  }
+}
+
+async function newestRotated(path: string): Promise<string | null> {
+  const days = (await readdir(dirname(path))).filter((n) => rotatedDay(path, n) !== null).sort();
+  return days.at(-1) ?? null;
+}

@@ -1,0 +1,243 @@
+// The audit log writer. `record` only queues (no serialising or hashing on the
+// caller's stack); a drain loop, started on setImmediate, turns the queue into
+// chained lines and writes each batch with one append. A failed write keeps the
+// batch queued and retries on a timer; under `onFailure: block` the log reports
+// itself blocked until a write succeeds again (docs/operations/audit-log.md).
+import type { Config } from '../config/types.js';
+import type { Logger } from '../observe/log.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
+import { ActiveFile, type ChainHead } from './active-file.js';
+import { FILE_START, TORN_TAIL, formatLine, lineHash, utcDay, type ChainFields } from './chain.js';
+import { pickEventFields } from './fields.js';
+import type { AuditEvent, AuditSink } from './record.js';
+
+export type AuditConfig = NonNullable<Config['audit']>;
+
+export interface AuditLogDeps {
+  /** The audit counters (under `workers: N` the primary has these alone, not a whole ProxyMetrics). */
+  metrics?: Pick<ProxyMetrics, 'auditRecords' | 'auditWriteFailures' | 'auditBlocked'>;
+  logger: Logger;
+  /** The clock records are stamped with (tests move it across midnight). */
+  now?: () => Date;
+  /** How long to wait before retrying a failed write. Default 1000 ms. */
+  retryMs?: number;
+  /** Most records held while writes fail; more are dropped and counted as write failures. Default 100000. */
+  maxQueue?: number;
+  /** Receives every line once it is on disk (the syslog copy). Must not throw or block. */
+  copy?: (line: string, event: string, ts: number) => void;
+}
+
+interface Queued { ts: number; event: AuditEvent }
+
+/** Lines and characters per append: bound the memory of one batch and the time between fsyncs. */
+const MAX_BATCH = 5000;
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+export class AuditLog implements AuditSink {
+  readonly statements: AuditConfig['statements'];
+  private queue: Queued[] = [];
+  private accepted = 0;
+  private written = 0;
+  private dropped = 0;
+  private failure: { error: unknown; attempts: number; since: number } | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private drainScheduled = false;
+  private draining: Promise<void> | null = null;
+  private closed = false;
+  private waiters: { until: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private listeners = new Set<(blocked: boolean) => void>();
+  private readonly now: () => number;
+
+  private constructor(private readonly cfg: AuditConfig, private readonly deps: AuditLogDeps, private readonly file: ActiveFile, private head: ChainHead) {
+    this.statements = cfg.statements;
+    const clock = deps.now;
+    this.now = clock ? () => clock().getTime() : Date.now;
+  }
+
+  /**
+   * Opens (or continues) the audit file. Throws when an existing file cannot be
+   * continued; a failing first write does not throw but blocks or counts as a
+   * write failure, as every later one does.
+   */
+  static async open(cfg: AuditConfig, deps: AuditLogDeps): Promise<AuditLog> {
+    const clock = deps.now ?? (() => new Date());
+    const { file, head } = await ActiveFile.open(cfg.file, cfg.retentionDays, clock().getTime());
+    const log = new AuditLog(cfg, deps, file, head);
+    deps.metrics?.auditBlocked.set(0);
+    await log.applyRetention();
+    await log.flush().catch(() => { /* reported by the failure path; retried on the timer */ });
+    return log;
+  }
+
+  record(event: AuditEvent): void {
+    if (this.closed) return;
+    if (this.queue.length >= (this.deps.maxQueue ?? 100_000)) {
+      if (this.dropped++ === 0) this.deps.logger.error('audit queue full: dropping records until writes succeed', { file: this.cfg.file, queued: this.queue.length });
+      this.deps.metrics?.auditWriteFailures.inc();
+      return;
+    }
+    this.queue.push({ ts: this.now(), event });
+    this.accepted++;
+    this.schedule();
+  }
+
+  blocked(): boolean {
+    return this.failure !== null && this.cfg.onFailure === 'block';
+  }
+
+  /** Called with the new state whenever blocked() changes. Returns a function that unsubscribes. */
+  onBlockedChange(cb: (blocked: boolean) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  /** Resolves once every record accepted so far is on disk; rejects with the error if a write fails meanwhile. */
+  flush(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ until: this.accepted, resolve, reject }));
+    if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = null; }
+    void this.drain();
+    return done;
+  }
+
+  /** Writes what is queued, then closes the file. Records that cannot be written are reported, not thrown. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } catch (err) {
+      this.deps.logger.error('audit records not written at shutdown', { file: this.cfg.file, records: this.queue.length, error: errorText(err) });
+    }
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    await this.draining;
+    await this.file.closeHandle();
+  }
+
+  private schedule(): void {
+    if (this.drainScheduled || this.draining || this.retryTimer) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      void this.drain();
+    });
+  }
+
+  /** One drain loop at a time; a call while it runs joins it (the loop picks up new records). */
+  private drain(): Promise<void> {
+    this.draining ??= this.drainLoop().finally(() => { this.draining = null; });
+    return this.draining;
+  }
+
+  private async drainLoop(): Promise<void> {
+    try {
+      while (!this.closed && (this.pendingHousekeeping() || this.queue.length > 0)) await this.writeBatch();
+      this.settleWaiters();
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  /** A torn line to record, a start record to write, or (at open) a file from an earlier day to rotate. */
+  private pendingHousekeeping(): boolean {
+    return this.file.torn !== null || !this.file.started || utcDay(this.now()) > this.file.day;
+  }
+
+  /** Serialises, chains and appends one batch; the chain head and queue move only after the write succeeded. */
+  private async writeBatch(): Promise<void> {
+    const file = this.file;
+    const lines: { text: string; event: string; ts: number }[] = [];
+    let { seq, hash } = this.head;
+    const add = (ts: number, fields: ChainFields) => {
+      const text = formatLine(ts, ++seq, fields, hash);
+      hash = lineHash(text);
+      lines.push({ text, event: fields.event, ts });
+    };
+    let prefix = '';
+    let taken = 0;
+    if (file.torn) { // terminate the torn bytes and say so, chained to the last complete line
+      prefix = '\n';
+      add(this.now(), { event: TORN_TAIL, bytes: file.torn.bytes, sha256: file.torn.sha256 });
+    } else {
+      const day = this.queue.length > 0 ? utcDay(this.queue[0].ts) : utcDay(this.now());
+      if (day > file.day) {
+        await file.rotate(day);
+        await this.applyRetention();
+      }
+      if (!file.started) add(this.queue[0]?.ts ?? this.now(), { event: FILE_START, file: file.target, previousFile: file.previousFile });
+      let bytes = 0;
+      while (taken < this.queue.length && taken < MAX_BATCH && bytes < MAX_BATCH_BYTES && utcDay(this.queue[taken].ts) <= file.day) {
+        const { ts, event } = this.queue[taken++];
+        add(ts, pickEventFields(event));
+        bytes += lines[lines.length - 1].text.length;
+      }
+    }
+    await file.append(Buffer.from(prefix + lines.map((l) => l.text).join('\n') + '\n', 'utf8'));
+    this.head = { seq, hash };
+    file.torn = null;
+    file.started = true;
+    this.queue.splice(0, taken);
+    this.written += taken;
+    this.deps.metrics?.auditRecords.inc(taken);
+    if (this.deps.copy) for (const l of lines) this.deps.copy(l.text, l.event, l.ts);
+    if (this.failure) this.recovered();
+    this.settleWaiters();
+  }
+
+  private async applyRetention(): Promise<void> {
+    try {
+      const removed = await this.file.applyRetention(this.now());
+      if (removed.length) this.deps.logger.info('audit files removed by retention', { files: removed, retentionDays: this.cfg.retentionDays });
+    } catch (err) {
+      this.deps.logger.warn('audit retention failed', { file: this.cfg.file, error: errorText(err) });
+    }
+  }
+
+  private failed(err: unknown): void {
+    this.deps.metrics?.auditWriteFailures.inc();
+    if (!this.failure) {
+      this.failure = { error: err, attempts: 0, since: this.now() };
+      this.deps.logger.error('audit write failed', {
+        file: this.cfg.file, error: errorText(err), onFailure: this.cfg.onFailure, queued: this.queue.length,
+        consequence: this.cfg.onFailure === 'block' ? 'new statements are refused until the audit file can be written' : 'serving on; records stay queued and are retried',
+      });
+      if (this.cfg.onFailure === 'block') this.setBlocked(true);
+    }
+    this.failure.attempts++;
+    this.failure.error = err;
+    for (const w of this.waiters.splice(0)) w.reject(err);
+    if (!this.closed) {
+      // Not unref'd: queued records keep the process alive until written or close() gives up on them.
+      this.retryTimer = setTimeout(() => { this.retryTimer = null; void this.drain(); }, this.deps.retryMs ?? 1000);
+    }
+  }
+
+  private recovered(): void {
+    const failure = this.failure!;
+    this.failure = null;
+    this.deps.logger.info('audit writes recovered', {
+      file: this.cfg.file, failedAttempts: failure.attempts, failingMs: this.now() - failure.since, dropped: this.dropped,
+    });
+    this.dropped = 0;
+    if (this.cfg.onFailure === 'block') this.setBlocked(false);
+  }
+
+  private setBlocked(blocked: boolean): void {
+    this.deps.metrics?.auditBlocked.set(blocked ? 1 : 0);
+    for (const cb of this.listeners) {
+      try { cb(blocked); } catch (err) { this.deps.logger.error('audit blocked listener failed', { error: errorText(err) }); }
+    }
+  }
+
+  private settleWaiters(): void {
+    const done = this.waiters.filter((w) => w.until <= this.written);
+    this.waiters = this.waiters.filter((w) => w.until > this.written);
+    for (const w of done) w.resolve();
+  }
+}
+
+function errorText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
