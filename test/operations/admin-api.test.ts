@@ -8,19 +8,27 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ProxyHandle } from '../../src/session/server.js';
 import { startHarness, passwords, type Harness } from '../helpers/harness.js';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { ofEvent, waitForAudit } from '../audit-wiring/audit-file.js';
 import { capturingLogger, connectClient, connectError, newToken, startProxyWith, waitFor, writeConfig, type LogLine } from './ops-setup.js';
 
 let h: Harness;
 let proxy: ProxyHandle;
 let plain: ProxyHandle;
 let lines: LogLine[];
+let auditFile: string;
 const token = newToken();
 
 test.before(async () => {
   h = await startHarness({ tlsMode: 'prefer', lockout: { maxFailures: 2, windowSeconds: 600, lockSeconds: 600 } });
   const captured = capturingLogger();
   lines = captured.lines;
-  proxy = await startProxyWith(writeConfig(h, [`admin: { host: 127.0.0.1, port: 0, token: "${token}" }`]), captured.logger);
+  auditFile = join(h.dir, 'logs/ops-admin.jsonl');
+  proxy = await startProxyWith(writeConfig(h, [
+    `admin: { host: 127.0.0.1, port: 0, token: "${token}" }`,
+    'audit: { file: logs/ops-admin.jsonl, statements: none, onFailure: block }',
+  ]), captured.logger);
   plain = await startProxyWith(writeConfig(h, ['admin: { host: 127.0.0.1, port: 0 }']), capturingLogger().logger);
 });
 
@@ -157,6 +165,23 @@ test('POST /unlock lets a locked-out user log in again', async () => {
 test('a wrong method on a control path is 405 once the token is right', async () => {
   assert.is((await call(proxy, 'PUT', '/sessions', { token })).status, 405);
   assert.is((await call(proxy, 'GET', '/unlock', { token })).status, 405);
+});
+
+test('every admin action is in the audit log (refusals too, never the token), with unlock and the ended session\'s disconnect', async () => {
+  const records = await waitForAudit(auditFile, (r) => ofEvent(r, 'unlock').length >= 2);
+  const admin = ofEvent(records, 'admin');
+  assert.equal(ofEvent(records, 'admin', { outcome: 'refused' }).map((r) => r.action), ['sessions', 'sessions', 'unlock', 'terminate']);
+  for (const r of admin) assert.is(r.by, 'admin:127.0.0.1');
+  const terminated = ofEvent(records, 'admin', { action: 'terminate', outcome: 'ok' });
+  assert.is(terminated.length, 1);
+  assert.equal(ofEvent(records, 'admin', { action: 'terminate', outcome: 'not_found' }).map((r) => r.target), [terminated[0].target]);
+  assert.is(ofEvent(records, 'admin', { action: 'sessions', outcome: 'ok' }).length, 3);
+  assert.equal(ofEvent(records, 'admin', { action: 'unlock', outcome: 'ok' }).map((r) => r.target), ['bob@globex.com', 'bob@globex.com']);
+  assert.equal(ofEvent(records, 'unlock').map((r) => [r.user, r.by]), [['bob@globex.com', 'admin:127.0.0.1'], ['bob@globex.com', 'admin:127.0.0.1']]);
+  const ended = ofEvent(records, 'disconnect', { session: terminated[0].target });
+  assert.equal(ended.map((r) => [r.user, r.reason]), [['bob@globex.com', 'terminated']]);
+  assert.ok(ofEvent(records, 'disconnect', { reason: 'auth_failed', user: 'bob@globex.com' }).length >= 3);
+  assert.not.ok(readFileSync(auditFile, 'utf8').includes(token.slice(0, 12)), 'the token is in the audit file');
 });
 
 test.run();
