@@ -47,6 +47,8 @@ export class ClientSession implements FlowHost, LiveSession {
   private endReason?: DisconnectReason;
   /** A drain asked for the end once the running statement is done. */
   private endingWhenQuiet = false;
+  /** The connect record is written: its end is logged, counted and recorded too (a bare probe leaves no trace). */
+  private announced = false;
 
   /**
    * refusal: the connection is refused (too many clients, a blocked address).
@@ -179,6 +181,7 @@ export class ClientSession implements FlowHost, LiveSession {
     if (this.refusal) throw this.refusal;
     // One per client that gets as far as its StartupMessage (an SSLRequest alone, a cancel, a refused connection: none).
     this.ctx.audit.record({ event: 'connect', session: this.id, address: this.clientAddress, tls: Boolean(this.secure) });
+    this.announced = true;
     if (!this.secure && this.ctx.config.tls.mode === 'require') {
       throw new PgError(SqlState.InvalidAuthorizationSpecification, 'pgveil requires an encrypted connection (SSL off)', {
         severity: 'FATAL', hint: 'Connect with sslmode=require or stronger.',
@@ -278,6 +281,7 @@ export class ClientSession implements FlowHost, LiveSession {
     if (this.refusal) return; // a refused connection was never a session
     this.ctx.sessions.delete(this);
     this.ctx.metrics.connectionsCurrent.dec();
+    if (!this.announced) return;
     const ended = this.endReason ??= reason;
     const durationMs = Date.now() - this.startedAt;
     this.ctx.metrics.disconnects.inc({ reason: ended });

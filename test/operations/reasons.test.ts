@@ -9,8 +9,8 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProxyHandle } from '../../src/session/server.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
-import { RawClient, startupPacket } from '../helpers/raw-client.js';
+import { startHarness, passwords, type Harness } from '../helpers/harness.js';
+import { RawClient, frame, sqlstate } from '../helpers/raw-client.js';
 import { capturingLogger, connectClient, connectError, startProxyWith, waitFor, writeConfig, type LogLine } from './ops-setup.js';
 
 let h: Harness;
@@ -85,12 +85,17 @@ test('a session whose upstream backend is terminated ends with reason upstream_l
   assert.is(await disconnects(proxy, 'upstream_lost'), 1);
 });
 
-test('a startup packet of another protocol version ends with reason protocol_error', async () => {
+test('a message of no known type ends the session with 08P01 and reason protocol_error; a bare probe leaves no trace', async () => {
+  const probe = await RawClient.connect(proxy.port);
+  probe.socket.end(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])); // SSLRequest, then gone
   const raw = await RawClient.connect(proxy.port);
-  raw.send(startupPacket({ user: 'alice@acme.com', database: 'analytics' }, 2 << 16));
+  await raw.login('alice@acme.com', passwords['alice@acme.com']);
+  raw.send(frame('x', Buffer.from('junk')));
   const answer = await raw.message();
-  assert.is(answer?.type, 'E');
+  assert.is(sqlstate(answer), '08P01');
   await waitFor('the session end', async () => (await disconnects(proxy, 'protocol_error')) === 1);
+  assert.ok(endedLine('alice@acme.com', 'protocol_error'));
+  assert.not.ok(lines.some((l) => l.msg === 'session ended' && l.user === undefined), 'a probe was logged as a session');
 });
 
 test('an idle session past idleTimeoutSeconds ends with 57P05 and reason idle_timeout', async () => {
