@@ -17,7 +17,7 @@ export const command: Command = {
     if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
     const configFile = requireOption(args, 'config');
 
-    const result = checkAll(configFile);
+    const result = checkAll(configFile, { shadow: true });
     const bad = new Set(result.issues.map((i) => i.file));
     for (const file of result.files) if (!bad.has(file)) console.log(`ok: ${displayFile(file)}`);
     for (const issue of sortIssues(result.issues)) console.error(formatIssue(issue));

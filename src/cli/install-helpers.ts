@@ -17,7 +17,10 @@ export const command: Command = {
   ].join('\n'),
   async run(argv) {
     const args = parseArgs(argv, { config: 'value' });
-    process.stdout.write(scrambleInstallSqlForConfig(requireOption(args, 'config')));
+    const sql = scrambleInstallSqlForConfig(requireOption(args, 'config'));
+    // psql may exit early (it could not connect): a closed pipe is its error to report, not a crash here.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err; });
+    await new Promise<void>((resolve) => process.stdout.write(sql, () => resolve()));
     return 0;
   },
 };

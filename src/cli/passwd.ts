@@ -1,14 +1,14 @@
 // `pgveil passwd <user>`: makes a SCRAM-SHA-256 verifier for a new password
 // under the configured password policy, and prints it or writes it into
 // users.yaml (keeping the file's comments and layout).
-import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { isMap, isNode, isSeq, parseDocument, Scalar, YAMLSeq } from 'yaml';
 import type { Document, Node } from 'yaml';
 import { checkPasswordPolicy } from '../auth/password-policy.js';
 import { createVerifier, DEFAULT_ITERATIONS } from '../auth/scram-verifier.js';
 import { ConfigError } from '../config/errors.js';
+import { replaceFile } from '../config/replace-file.js';
 import type { PasswordPolicy, User } from '../config/types.js';
 import { parseArgs, stringOption, UsageError } from './args.js';
 import type { Command } from './main.js';
@@ -105,15 +105,7 @@ function writeUsersFile(file: string, userName: string, verifier: string, oldVer
   if (check.errors.length > 0 || check.getIn(['users', userName, 'password']) !== verifier) {
     throw new Error(`internal error: the updated ${file} did not read back correctly; the file was not changed`);
   }
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
-    chmodSync(tmp, statSync(file).mode & 0o777);
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  replaceFile(file, text);
 }
 
 /**

@@ -8,7 +8,7 @@ const subcommands: Record<string, () => Promise<Command>> = {
 };
 
 const usage = [
-  'usage: pgveil policy diff --config <file> <candidate.yaml>',
+  'usage: pgveil policy diff --config <file> [--format text|json] <candidate.yaml>',
   '       pgveil policy replay --config <file> --policy <candidate.yaml> <audit files…>',
 ].join('\n');
 

@@ -19,7 +19,7 @@ import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrit
 import { effectsOf, type SessionEffects } from './effects.js';
 import { auditFactsOf, type AuditFacts, type AuditFactsWanted } from './audit-facts.js';
 import { openServiceClient } from '../upstream/service-client.js';
-import { checkScrambleHelpers, UpstreamSetupError } from '../policy/scramble-install.js';
+import { checkScrambleHelpers, policyUsesKeyedMasks, UpstreamSetupError } from '../policy/scramble-install.js';
 import { SealedValueError } from '../secrets/seal.js';
 import { PgError, SqlState } from '../errors.js';
 import type { Logger } from '../observe/log.js';
@@ -87,19 +87,26 @@ export class DecisionEngine {
   /**
    * Compiles users + policy, reads the catalog for it, checks every mask
    * against its column's type, and swaps the result in. Throws (leaving the
-   * active snapshot untouched) when anything is wrong.
+   * active snapshot untouched) when anything is wrong. With `share` (the
+   * shadow policy loading beside the active one), that snapshot's catalog is
+   * reused when both protect the same relations (what the catalog is read
+   * for), so upstream is not read twice; otherwise this engine reads its own.
    */
-  async load(users: UsersFile, policy: PolicyFile): Promise<Snapshot> {
+  async load(users: UsersFile, policy: PolicyFile, share?: Snapshot): Promise<Snapshot> {
     const generation = this.generation + 1;
     const compiled = compileCheckedPolicy(policy, users, generation);
+    const shared = share && sameRelations(share.compiled, compiled) ? share.catalog : undefined;
     let catalog: Catalog;
     try {
-      const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
-      try {
-        catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
-        await checkScrambleHelpers(client, compiled, policy, this.config.secrets, this.config.file);
-      } finally {
-        await client.end().catch(() => {});
+      if (shared && !policyUsesKeyedMasks(compiled)) catalog = shared;
+      else {
+        const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
+        try {
+          catalog = shared ?? await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
+          await checkScrambleHelpers(client, compiled, policy, this.config.secrets, this.config.file);
+        } finally {
+          await client.end().catch(() => {});
+        }
       }
     } catch (err) {
       // Too old an upstream, helpers missing, a sealed key that does not open: retrying cannot help.
@@ -197,6 +204,13 @@ export class DecisionEngine {
 /** The rewrite input both paths build, from one snapshot: they can never disagree. */
 function rewrite(snapshot: Snapshot, sql: string, profile: Profile, searchPath: string[], searchPathKnown: boolean, applicationNamePrefix?: string): Outcome {
   return rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, rules: snapshot.rules, applicationNamePrefix });
+}
+
+/** Both policies protect the same relations: the catalog read for one serves the other. */
+function sameRelations(a: CompiledPolicy, b: CompiledPolicy): boolean {
+  if (a.tables.size !== b.tables.size) return false;
+  for (const key of a.tables.keys()) if (!b.tables.has(key)) return false;
+  return true;
 }
 
 function internalError(): PgError {

@@ -17,6 +17,7 @@ import { PgError, SqlState } from '../errors.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import type { ObjectEffect, ObjectKind } from './effects.js';
 import { applicationNamePrefix, type DecisionEngine, type Decision } from './engine.js';
+import type { ShadowHook } from './shadow.js';
 import { Confirmation, shownName, upstreamKey, UpstreamObjects, type PendingChange, type Stamp } from './upstream-objects.js';
 
 /** known: as upstream has it; settling: a change is in flight; probe/probing: asking upstream; lost: could not ask. */
@@ -64,6 +65,8 @@ export class StatementGate {
   private profileGeneration = -1;
   /** `pgveil:<user>:`, kept in front of application_name values the user sets. */
   private readonly applicationNamePrefix: string;
+  /** Set when a shadow policy runs: handed each decision of the active policy after it is made (shadow.ts). */
+  shadow?: ShadowHook;
   /** When the last decide() finished (performance.now()): the statement goes upstream right after. */
   decidedAt = 0;
   /** The statement the last allowed Execute runs; undefined when upstream may bind one of several. */
@@ -317,7 +320,10 @@ export class StatementGate {
   private decideText(sql: string): Decision {
     const profile = this.currentProfile();
     if (!profile) return { kind: 'refuse', error: new PgError(SqlState.InvalidAuthorizationSpecification, `user "${this.userName}" no longer exists`) };
-    return this.engine.decide(sql, profile, this.searchPath, this.searchPathText, this.pathState === 'known', this.applicationNamePrefix);
+    const known = this.pathState === 'known';
+    const decision = this.engine.decide(sql, profile, this.searchPath, this.searchPathText, known, this.applicationNamePrefix);
+    this.shadow?.(sql, decision, this.searchPath, this.searchPathText, known);
+    return decision;
   }
 
   private currentProfile(): Profile | undefined {

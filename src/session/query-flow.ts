@@ -77,8 +77,8 @@ export class QueryFlow {
   held = false;
   /** Each statement's life: latency metrics, refusal counts, audit records. */
   readonly statements: StatementLog;
-  /** CommandComplete is read whole (for its row count) only when audit records carry rows. */
-  private readonly rowsWatched: 0 | 1;
+  /** Audit records carry rows: CommandComplete tags are read (in place) for their count. */
+  private readonly wantsRows: boolean;
   /** Called once nothing is in flight any more (a drain waiting for the running statement). */
   private whenQuiet?: () => void;
 
@@ -87,9 +87,9 @@ export class QueryFlow {
     org?: string,
   ) {
     this.gate = new StatementGate(ctx.engine, user, () => ctx.users(), ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
+    this.gate.shadow = ctx.shadow?.forSession(user, () => ctx.users(), host.id);
     this.statements = new StatementLog(ctx, { id: host.id, user, org });
-    this.rowsWatched = this.statements.wantsRows ? 1 : 0;
-    this.watched[Backend.CommandComplete] = this.rowsWatched;
+    this.wantsRows = this.statements.wantsRows;
   }
 
   get upstreamSocket(): net.Socket {
@@ -120,7 +120,7 @@ export class QueryFlow {
     const client = this.host.socket;
     this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
       if (!client.write(bytes)) upstream.socket.pause();
-    }, upstreamCounted, (type) => this.onUpstreamCounted(type));
+    }, upstreamCounted, (type, chunk, bodyStart, end) => this.onUpstreamCounted(type, chunk, bodyStart, end));
     upstream.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upstream.socket.on('drain', () => { if (!this.host.closed) this.host.socket.resume(); });
     upstream.socket.on('error', () => this.onUpstreamClosed());
@@ -198,11 +198,6 @@ export class QueryFlow {
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
     if (this.probe) return this.onProbeAnswer(this.probe, type, msg);
-    if (type === Backend.CommandComplete) { // read whole only for audit row counts
-      this.gate.completion(true);
-      this.statements.completion(readCommandRows(msg, MESSAGE_HEADER_BYTES, msg.length));
-      return undefined;
-    }
     if (type === Backend.ParameterStatus) {
       const { name, value } = readParameterStatus(msg, MESSAGE_HEADER_BYTES, msg.length);
       this.gate.onParameterStatus(name, value);
@@ -235,8 +230,8 @@ export class QueryFlow {
     return undefined;
   }
 
-  /** Upstream confirmed a statement or portal operation (see engine/upstream-objects.ts). */
-  private onUpstreamCounted(type: number): void {
+  /** Upstream confirmed a statement or portal operation (see engine/upstream-objects.ts); a CommandComplete's body comes along when it is at hand. */
+  private onUpstreamCounted(type: number, chunk?: Buffer, bodyStart?: number, end?: number): void {
     const gate = this.gate;
     if (this.probe) return;
     switch (type) {
@@ -244,7 +239,11 @@ export class QueryFlow {
       case Backend.BindComplete: gate.confirmed(Confirmation.Bind); return;
       case Backend.CloseComplete: gate.confirmed(Confirmation.Close); return;
       case Backend.PortalSuspended: gate.completion(false); this.statements.completion(undefined); return;
-      default: gate.completion(true); this.statements.completion(undefined); // CommandComplete, EmptyQueryResponse
+      case Backend.CommandComplete:
+        gate.completion(true);
+        this.statements.completion(this.wantsRows && chunk ? readCommandRows(chunk, bodyStart!, end!) : undefined);
+        return;
+      default: gate.completion(true); this.statements.completion(undefined); // EmptyQueryResponse
     }
   }
 
@@ -287,7 +286,7 @@ export class QueryFlow {
   private watchProbe(on: 0 | 1): void {
     this.watched[Backend.RowDescription] = on;
     this.watched[Backend.DataRow] = on;
-    this.watched[Backend.CommandComplete] = on || this.rowsWatched;
+    this.watched[Backend.CommandComplete] = on;
   }
 
   /** A new cycle from the client waits while search_path may be changing (messages of an open cycle and COPY data never do). */

@@ -21,6 +21,7 @@ import { createLogger, type Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { startAdmin } from '../observe/admin.js';
 import { DecisionEngine, CatalogUnavailableError } from '../engine/engine.js';
+import { ShadowPolicy } from '../engine/shadow.js';
 import { CancelKeys } from './cancel-keys.js';
 import { sessionIds } from './session-id.js';
 import { noAudit, type AuditSink } from '../audit/record.js';
@@ -83,6 +84,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const loaded = loadAll(opts.configFile);
   const config = loaded.config;
   let users: UsersFile = loaded.users;
+  // The candidate of `shadow:`: a file that does not load stops startup here, as a bad policy does.
+  const shadowAtStart = config.shadow ? loadPolicy(config.shadow, users) : undefined;
 
   let masterKey: Uint8Array | undefined;
   const key = () => (masterKey ??= loadMasterKey(config.secrets));
@@ -97,11 +100,15 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const active = new DecisionEngine(config, upstreamPassword, logger);
   active.onVerifierRefusal = (detail) => logger.error('rewrite verification refused a statement (analyzer gap)', { relation: detail });
   metrics.watchCache(() => active.cache.stats());
+  const shadow = config.shadow
+    ? new ShadowPolicy({ config, upstreamPassword, logger, metrics, audit, active })
+    : undefined;
 
   const ctx: ProxyContext = {
     config,
     users: () => users,
     engine: active,
+    shadow,
     lockout: worker?.lockout ?? new LockoutTracker(config.auth.lockout),
     addressLockout: worker?.addressLockout ?? new LockoutTracker(config.auth.addressLockout),
     cancelKeys: worker?.cancelKeys ?? new CancelKeys(),
@@ -136,6 +143,25 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     }
   };
 
+  /**
+   * Loads the shadow policy beside the active one just loaded (from `file`,
+   * or read now). At startup a bad candidate stops pgveil; later it is
+   * logged and the previous candidate stays. False when it was rejected.
+   */
+  const loadShadow = async (nextUsers: UsersFile, file?: PolicyFile, startup = false): Promise<boolean> => {
+    if (!shadow || !config.shadow) return true;
+    try {
+      await shadow.load(nextUsers, file ?? loadPolicy(config.shadow, nextUsers));
+      logger.info('shadow policy loaded', { generation: shadow.generation });
+      return true;
+    } catch (err) {
+      if (startup && !(err instanceof CatalogUnavailableError)) throw err;
+      metrics.reloadFailures.inc();
+      logger.error('shadow policy rejected; keeping the previous one (it is never enforced)', { error: err instanceof Error ? err.message : String(err) });
+      return false;
+    }
+  };
+
   // Until the upstream's catalog has been read once, nothing is loaded: the
   // files read so far wait here, and failures to reach the upstream are
   // waiting (logged at warn when the reason changes), not rejected reloads.
@@ -159,6 +185,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     }
     waiting = undefined;
     clearInterval(retry);
+    // At startup, the file checked above; a first load that had to wait for upstream reads it again.
+    await loadShadow(next.users, startup ? shadowAtStart : undefined, startup);
     logger.info('upstream catalog read; ready', { upstream: upstreamAt, generation: active.generation });
     audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied' });
     return true;
@@ -184,6 +212,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
         if (loosened.length) logger.warn('policy reload loosened the policy', { generation: active.generation, loosened });
         else logger.info('configuration reloaded', { generation: active.generation });
         audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied', loosened: loosened.length ? loosened : undefined });
+        await loadShadow(nextUsers); // reloaded with the active one: it is compared against what is enforced now
         return true;
       } catch (err) {
         metrics.reloadFailures.inc();
@@ -258,10 +287,15 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   server.on('error', (err) => logger.error('listener error', { error: err.message }));
   const address = server.address() as net.AddressInfo;
   const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
+  // An edit of the candidate alone reloads only it: the active policy (and so the sessions' prepared statements) stay.
+  const reloadShadow = () => { reloading = reloading.then(() => (waiting ? false : loadShadow(users))); };
+  const shadowWatcher = opts.watch === false || !config.shadow ? undefined : watchFiles([config.shadow], reloadShadow);
   logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
 
   const close = async (): Promise<void> => {
     watcher?.close();
+    shadowWatcher?.close();
+    shadow?.close();
     clearInterval(retry);
     await admin?.close();
     for (const session of [...sessions]) session.terminate(ADMIN_TERMINATION, 'shutdown');

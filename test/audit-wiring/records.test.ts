@@ -18,6 +18,8 @@ let h: Harness;
 let auditFile: string;
 const upstreamLog = new UpstreamLog();
 const davePassword = 'Dave-pass-0004';
+const erinPassword = 'Erin-pass-0005';
+const frankPassword = 'Frank-pass-0006';
 const wrongPassword = 'Not-Alices-9999';
 /** What upstream really ran for the rewritten statements (must never reach the audit file). */
 const rewrittenSeen: string[] = [];
@@ -26,11 +28,18 @@ test.before(async () => {
   h = await startHarness({
     tlsMode: 'prefer',
     lockout: { maxFailures: 3, windowSeconds: 60, lockSeconds: 60 },
+    // High enough for the tests before the address lockout test, which then reaches it.
+    addressLockout: { maxFailures: 12, windowSeconds: 300, lockSeconds: 300 },
     admin: true,
+    clientCa: true,
     policyYaml: employeesPolicy,
     postgresSettings: upstreamLog.settings,
     onPostgresLog: upstreamLog.onLog,
-    extraUsers: `  dave@acme.com:\n    org: acme\n    groups: [analysts]\n    password: "${createVerifier(davePassword)}"\n    passwordChangedAt: ${today()}\n    disabled: true\n`,
+    extraUsers: [
+      `  dave@acme.com:\n    org: acme\n    groups: [analysts]\n    password: "${createVerifier(davePassword)}"\n    passwordChangedAt: ${today()}\n    disabled: true\n`,
+      `  erin@acme.com:\n    org: acme\n    groups: [analysts]\n    password: "${createVerifier(erinPassword)}"\n    passwordChangedAt: 2020-01-01\n`,
+      `  frank@acme.com:\n    org: acme\n    groups: [analysts]\n    password: "${createVerifier(frankPassword)}"\n    passwordChangedAt: ${today()}\n    clientCert: required\n`,
+    ].join(''),
     extraConfig: 'audit: { file: logs/audit.jsonl, statements: fingerprint, onFailure: block }',
   });
   auditFile = join(h.dir, 'logs/audit.jsonl');
@@ -68,8 +77,12 @@ test('connect and auth records: success, and each failure with its reason and th
   ];
   for (const e of errors) assert.match(e.message, /^password authentication failed for user "/);
   assert.equal(errors.map((e) => e.code), ['28P01', '28P01', '28P01']);
+  // Told only after a right password: an expired one, and a missing client certificate.
+  assert.is((await loginError('erin@acme.com', erinPassword)).code, '28P01');
+  const noCert = await loginError('frank@acme.com', frankPassword);
+  assert.match(noCert.message, /certificate authentication failed/);
 
-  const records = await waitForAudit(auditFile, (r) => ofEvent(r, 'auth', { user: 'dave@acme.com' }).length === 1);
+  const records = await waitForAudit(auditFile, (r) => ofEvent(r, 'auth', { user: 'frank@acme.com' }).length === 1);
   const ok = ofEvent(records, 'auth', { user: 'alice@acme.com', outcome: 'success' });
   assert.is(ok.length, 1);
   assert.is(ok[0].address, '127.0.0.1');
@@ -85,6 +98,8 @@ test('connect and auth records: success, and each failure with its reason and th
     ['alice@acme.com', 'wrong_password', '127.0.0.1'],
     ['nobody@acme.com', 'unknown_user', '127.0.0.1'],
     ['dave@acme.com', 'disabled', '127.0.0.1'],
+    ['erin@acme.com', 'expired', '127.0.0.1'],
+    ['frank@acme.com', 'client_certificate', '127.0.0.1'],
   ]);
   const sessions = new Set(ofEvent(records, 'connect').map((r) => r.session));
   assert.is(sessions.size, ofEvent(records, 'connect').length, 'every connection has its own session id');
@@ -197,13 +212,27 @@ test('policy reloads are recorded: applied with what loosened, and rejected with
   assert.is(restored[0].loosened, undefined, 'putting the mask back loosens nothing');
 });
 
+test('an address lockout is recorded, and the connections it refuses at accept too', async () => {
+  let records = await waitForAudit(auditFile, (r) => r.length > 0);
+  for (let i = 0; i < 12 && ofEvent(records, 'lockout', { scope: 'address' }).length === 0; i++) {
+    await loginError('alice@acme.com', `${wrongPassword}-${i}`);
+    records = await waitForAudit(auditFile, (r) => ofEvent(r, 'auth', { outcome: 'failure' }).length > ofEvent(records, 'auth', { outcome: 'failure' }).length);
+  }
+  const lock = ofEvent(records, 'lockout', { scope: 'address' });
+  assert.equal(lock.map((r) => r.key), ['127.0.0.1']);
+  const refused = await loginError('alice@acme.com', passwords['alice@acme.com']);
+  assert.match(refused.message, /too many failed logins from this address/);
+  records = await waitForAudit(auditFile, (r) => ofEvent(r, 'refused_connection').length === 1);
+  assert.equal(ofEvent(records, 'refused_connection').map((r) => [r.address, r.reason]), [['127.0.0.1', 'address_blocked']]);
+});
+
 test('the audit file holds no password, verifier, upstream secret or rewritten SQL, and its chain is whole', async () => {
   const records: AuditLine[] = await waitForAudit(auditFile, (r) => r.length > 0);
   const text = readFileSync(auditFile, 'utf8');
   const users = readFileSync(join(h.dir, 'users.yaml'), 'utf8');
   const verifiers = [...users.matchAll(/SCRAM-SHA-256\$[^"\s]+/g)].map((m) => m[0]);
-  assert.ok(verifiers.length >= 4);
-  const secrets = [...Object.values(passwords), wrongPassword, davePassword, h.servicePassword, ...verifiers,
+  assert.ok(verifiers.length >= 6);
+  const secrets = [...Object.values(passwords), wrongPassword, davePassword, erinPassword, frankPassword, h.servicePassword, ...verifiers,
     ...verifiers.flatMap((v) => v.split(/[$:]/).filter((part) => part.length >= 16))];
   for (const secret of secrets) assert.not.ok(text.includes(secret), `the audit file contains a secret (${secret.slice(0, 6)}…)`);
   assert.is(rewrittenSeen.length, 2);

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -280,6 +280,29 @@ test('passwd --write: a user without a password gets one; an unknown user is ref
   r = pgveil(['passwd', '--config', w.config, '--write', 'mallory@acme.com'], { input: 'Bobs-new-password-1\n' });
   assert.is(r.code, 1);
   assert.match(r.stderr, /no user "mallory@acme\.com"/);
+});
+
+test('passwd --write keeps the owner, group and mode of users.yaml (the service must still read it)', () => {
+  const w = workspace();
+  // root edits a file owned by the service account's group, as on a deployed host.
+  if (process.getuid?.() === 0) chownSync(w.users, 65534, 65534);
+  chmodSync(w.users, 0o640);
+  const before = statSync(w.users);
+  const r = pgveil(['passwd', '--config', w.config, '--write', 'alice@acme.com'], { input: 'Brand-new-password-3\n' });
+  assert.is(r.code, 0, r.stderr);
+  const after = statSync(w.users);
+  assert.is(after.ino === before.ino, false, 'replaced by rename (atomic), not rewritten in place');
+  assert.is(after.uid, before.uid);
+  assert.is(after.gid, before.gid);
+  assert.is(after.mode & 0o777, 0o640);
+});
+
+test('install-helpers into a reader that stops early (psql could not connect) exits cleanly, no stack trace', () => {
+  const w = workspace();
+  writeFileSync(join(w.dir, 'policy.yaml'), `layers: { access: true, ownership: true, redaction: true }\ndefaults: { unlistedRelations: allow }\nsecrets: { scrambleKey: "${'k'.repeat(32)}" }\n`);
+  const r = spawnSync('bash', ['-c', `"${process.execPath}" "${bin}" install-helpers --config "${w.config}" | true; echo "status \${PIPESTATUS[0]}"`], { encoding: 'utf8', env: { ...process.env, PGVEIL_MASTER_KEY: '' } });
+  assert.match(r.stdout, /status 0/, r.stderr);
+  assert.not.match(r.stderr, /EPIPE|at .*\.js:/);
 });
 
 test.run();
