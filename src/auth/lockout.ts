@@ -89,6 +89,15 @@ export class LockoutTracker {
     evictOldest(this.locks, this.maxEntries);
   }
 
+  /** Lifts the name's lock and forgets its failures (an operator's unlock); true when it was locked. */
+  unlock(user: string): boolean {
+    const wasLocked = this.isLocked(user);
+    const key = keyOf(user);
+    this.locks.delete(key);
+    this.failures.delete(key);
+    return wasLocked;
+  }
+
   /** Forgets earlier failures of the name; an active lock stays until it runs out. */
   recordSuccess(user: string): void {
     this.failures.delete(keyOf(user));

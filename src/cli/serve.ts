@@ -1,5 +1,6 @@
-// `pgveil serve --config FILE`: runs the proxy until SIGINT/SIGTERM;
-// SIGHUP reloads users and policy. With `workers: N` (N > 1) this process
+// `pgveil serve --config FILE`: runs the proxy until SIGINT/SIGTERM, which
+// drain it (running statements finish, up to shutdownTimeoutSeconds; a
+// second signal ends every session at once); SIGHUP reloads users and policy. With `workers: N` (N > 1) this process
 // becomes the primary and forks N workers, each of which runs this same
 // command and lands in runWorker.
 import cluster from 'node:cluster';
@@ -34,10 +35,15 @@ export const command: Command = {
     const proxy = await startProxy({ configFile, logger });
     process.on('SIGHUP', () => { void proxy.reload(); });
     await new Promise<void>((resolve) => {
-      const stop = () => { void proxy.close().then(resolve); };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      let signals = 0;
+      const stop = () => {
+        if (++signals === 1) void proxy.drain().then(resolve);
+        else void proxy.close().then(resolve);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
     });
+    logger.info('pgveil stopped');
     return 0;
   },
 };
@@ -53,13 +59,13 @@ async function runWorker(configFile: string): Promise<number> {
   link.serve(proxy);
   process.on('SIGHUP', () => { void proxy.reload(); });
   // The IPC channel keeps a worker alive, so it exits explicitly once its
-  // sessions are closed — on SIGTERM from the primary, or when the primary is gone.
-  // Ctrl-C reaches the whole process group; the primary's SIGTERM ends the worker.
+  // sessions are closed — drained on SIGTERM from the primary, ended at once
+  // when the primary is gone. Ctrl-C reaches the whole process group; the
+  // primary's SIGTERM ends the worker.
   process.on('SIGINT', () => {});
   await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('disconnect', resolve);
+    process.once('SIGTERM', () => { void proxy.drain().then(resolve); });
+    process.once('disconnect', () => { void proxy.close().then(resolve); });
   });
-  await proxy.close();
   process.exit(0);
 }

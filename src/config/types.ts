@@ -60,11 +60,13 @@ export interface Config {
   policy: string;
   auth: AuthConfig;
   limits: LimitsConfig;
-  /** `token` (control API) is not built yet: no control API is served either way. Still sealed or plain. */
+  /** `token` (still sealed or plain) turns on the control API (sessions, unlock). */
   admin?: { host: string; port: number; token?: string };
   /** `maxBytes` in bytes (the YAML may say `64MB`). */
   cache: { maxEntries: number; maxBytes: number };
   workers: number | 'auto';
+  /** On SIGTERM/SIGINT: how long running statements may go on before their sessions are ended. */
+  shutdownTimeoutSeconds: number;
   /** Optional features not built yet; validated and kept so documented configs load. */
   smtp?: { host: string; port: number; tls: 'none' | 'starttls' | 'tls'; user?: string; password?: string; from: string };
   reset?: { linkBase: string; ttlMinutes: number };

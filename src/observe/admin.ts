@@ -1,9 +1,11 @@
 // The admin HTTP endpoint: GET /metrics (Prometheus text), /healthz (the
-// process answers), /readyz (policy loaded, upstream reachable, and the
-// audit log writable when `onFailure: block` would refuse statements).
+// process answers), /readyz (policy loaded, upstream reachable, the audit
+// log writable when `onFailure: block` would refuse statements, and not
+// shutting down), and with a token the control API (admin-control.ts).
 import http from 'node:http';
 import net from 'node:net';
 import type { Registry } from 'prom-client';
+import { controlHandler, isControlPath, type ControlOptions } from './admin-control.js';
 
 export interface AdminOptions {
   host: string;
@@ -12,6 +14,10 @@ export interface AdminOptions {
   metrics: () => Promise<Registry>;
   upstream: { host: string; port: number; connectTimeoutMs: number };
   policyLoaded: () => boolean | Promise<boolean>;
+  /** True while pgveil drains for shutdown: /readyz answers 503. */
+  draining?: () => boolean;
+  /** The control API; absent (no admin.token) = its paths are 404. */
+  control?: ControlOptions;
   /** True while the audit log cannot be written and `onFailure: block` refuses statements. */
   auditBlocked?: () => boolean;
 }
@@ -27,10 +33,17 @@ function upstreamReachable(target: AdminOptions['upstream']): Promise<boolean> {
 }
 
 export async function startAdmin(opts: AdminOptions): Promise<{ port: number; close(): Promise<void> }> {
+  const control = opts.control && controlHandler(opts.control);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (isControlPath(path)) {
+      if (control) control(req, res, path);
+      else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
     if (req.method !== 'GET') { res.writeHead(405).end(); return; }
     if (path === '/healthz') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
+    if (path === '/readyz' && opts.draining?.()) { res.writeHead(503, { 'content-type': 'text/plain' }).end('not ready: shutting down\n'); return; }
     if (path === '/readyz') {
       if (opts.auditBlocked?.()) { res.writeHead(503, { 'content-type': 'text/plain' }).end('not ready: audit log cannot be written\n'); return; }
       void Promise.all([upstreamReachable(opts.upstream), Promise.resolve(opts.policyLoaded()).catch(() => false)]).then(([up, loaded]) => {

@@ -35,22 +35,26 @@ export class ProxyMetrics {
   readonly adminActions = new client.Counter({ name: 'pgveil_admin_actions_total', help: 'Admin API actions, by action and outcome', labelNames: ['action', 'outcome'] as const, registers: [this.registry] });
   readonly reloadFailures = new client.Counter({ name: 'pgveil_reload_failures_total', help: 'Rejected reloads of users or policy, and rejected loads of the shadow policy', registers: [this.registry] });
 
-  /** Exposes the rewrite cache's counters, read at scrape time. */
+  /**
+   * Exposes the rewrite cache's own counts, read at scrape time. The cache
+   * counts since start, so each counter is set to its count on collect
+   * (reset + inc keeps the counter type, which rate() needs).
+   */
   watchCache(stats: () => { hits: number; misses: number; evictions: number; entries: number; missMs: number }): void {
-    const gauge = (name: string, help: string, pick: (s: ReturnType<typeof stats>) => number) =>
-      new client.Gauge({ name, help, registers: [this.registry], collect() { this.set(pick(stats())); } });
-    gauge('pgveil_cache_hits', 'Rewrite cache hits since start', (s) => s.hits);
-    gauge('pgveil_cache_misses', 'Rewrite cache misses since start', (s) => s.misses);
-    gauge('pgveil_cache_evictions', 'Rewrite cache evictions since start', (s) => s.evictions);
-    gauge('pgveil_cache_entries', 'Rewrite cache entries now', (s) => s.entries);
-    gauge('pgveil_cache_miss_seconds', 'Time spent rewriting on cache misses since start', (s) => s.missMs / 1000);
+    const counter = (name: string, help: string, pick: (s: ReturnType<typeof stats>) => number) =>
+      new client.Counter({ name, help, registers: [this.registry], collect() { this.reset(); this.inc(pick(stats())); } });
+    counter('pgveil_cache_hits_total', 'Rewrite cache hits', (s) => s.hits);
+    counter('pgveil_cache_misses_total', 'Rewrite cache misses', (s) => s.misses);
+    counter('pgveil_cache_evictions_total', 'Rewrite cache evictions', (s) => s.evictions);
+    counter('pgveil_cache_miss_seconds_total', 'Time spent analysing and rewriting on cache misses', (s) => s.missMs / 1000);
+    new client.Gauge({ name: 'pgveil_cache_entries', help: 'Rewrite cache entries now', registers: [this.registry], collect() { this.set(stats().entries); } });
   }
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'pgveil_' });
     this.policyGeneration.set(1);
     for (const outcome of ['success', 'failure', 'password_expired']) this.auth.inc({ outcome }, 0);
-    for (const reason of ['too_many_clients', 'address_blocked']) this.connectionsRefused.inc({ reason }, 0);
+    for (const reason of ['too_many_clients', 'address_blocked', 'draining']) this.connectionsRefused.inc({ reason }, 0);
     for (const outcome of ['forwarded', 'rewritten', 'refused', 'syntax_error']) this.statements.inc({ outcome }, 0);
     for (const kind of ['newly_refused', 'newly_allowed', 'rewritten_differently']) this.shadowDifferences.inc({ kind }, 0);
   }

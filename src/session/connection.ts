@@ -13,6 +13,8 @@ import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName } from './startup-params.js';
 import { Login, type LoggedIn } from './login.js';
 import { QueryFlow, type FlowHost } from './query-flow.js';
+import type { LiveSession, SessionInfo } from './session-info.js';
+import type { DisconnectReason } from '../audit/record.js';
 
 const MAX_STARTUP_PACKET = 10000;
 
@@ -24,7 +26,10 @@ type Phase =
   | { name: 'ready'; flow: QueryFlow }
   | { name: 'closed' };
 
-export class ClientSession implements FlowHost {
+/** What PostgreSQL says when an administrator ends a session (pg_terminate_backend, shutdown). */
+export const ADMIN_TERMINATION = 'terminating connection due to administrator command';
+
+export class ClientSession implements FlowHost, LiveSession {
   /** Unique within this pgveil and across its workers: audit records, logs and the admin API name sessions by it. */
   readonly id: string;
   /** The user the startup message names (logged in or not yet): for logs, and for ending a disabled user's sessions. */
@@ -37,6 +42,13 @@ export class ClientSession implements FlowHost {
   private deadline?: NodeJS.Timeout;
   /** The client's IP address, for per-address failure counting (E3). */
   private readonly clientAddress: string;
+  private readonly startedAt = Date.now();
+  /** Why the session ended: the first cause wins (a socket close follows every other one). */
+  private endReason?: DisconnectReason;
+  /** A drain asked for the end once the running statement is done. */
+  private endingWhenQuiet = false;
+  /** The connect record is written: its end is logged, counted and recorded too (a bare probe leaves no trace). */
+  private announced = false;
 
   /**
    * refusal: the connection is refused (too many clients, a blocked address).
@@ -68,9 +80,32 @@ export class ClientSession implements FlowHost {
     socket.on('drain', () => { if (this.phase.name === 'ready') this.phase.flow.upstreamSocket.resume(); });
   }
 
-  /** Ends the session from outside (shutdown, a disabled user). */
-  terminate(reason: string): void {
-    this.fail(new PgError(SqlState.AdminShutdown, reason, { severity: 'FATAL' }));
+  /** Ends the session from outside (the admin API, shutdown, a disabled user). */
+  terminate(message: string, reason: DisconnectReason = 'terminated'): void {
+    this.fail(new PgError(SqlState.AdminShutdown, message, { severity: 'FATAL' }), reason);
+  }
+
+  endWhenQuiet(): void {
+    if (this.endingWhenQuiet) return;
+    this.endingWhenQuiet = true;
+    const shutdown = () => this.terminate(ADMIN_TERMINATION, 'shutdown');
+    if (this.phase.name === 'ready') this.phase.flow.onQuiet(shutdown);
+    else shutdown(); // not logged in yet: no statement to wait for
+  }
+
+  info(): SessionInfo {
+    const phase = this.phase;
+    const user = this.user;
+    return {
+      id: this.id,
+      user,
+      org: user === undefined ? undefined : this.ctx.users().users.get(user)?.org,
+      address: this.clientAddress,
+      port: this.socket.remotePort,
+      since: new Date(this.startedAt).toISOString(),
+      state: phase.name === 'ready' ? phase.flow.state : 'starting',
+      statements: phase.name === 'ready' ? phase.flow.statements.count : 0,
+    };
   }
 
   private onClientData(chunk: Buffer): void {
@@ -146,6 +181,7 @@ export class ClientSession implements FlowHost {
     if (this.refusal) throw this.refusal;
     // One per client that gets as far as its StartupMessage (an SSLRequest alone, a cancel, a refused connection: none).
     this.ctx.audit.record({ event: 'connect', session: this.id, address: this.clientAddress, tls: Boolean(this.secure) });
+    this.announced = true;
     if (!this.secure && this.ctx.config.tls.mode === 'require') {
       throw new PgError(SqlState.InvalidAuthorizationSpecification, 'pgveil requires an encrypted connection (SSL off)', {
         severity: 'FATAL', hint: 'Connect with sslmode=require or stronger.',
@@ -190,7 +226,7 @@ export class ClientSession implements FlowHost {
       (err: Error) => {
         this.ctx.logger.warn('upstream connect failed', { user: this.user, error: err.message });
         this.ctx.metrics.upstreamErrors.inc();
-        this.fail(upstreamUnavailable());
+        this.fail(upstreamUnavailable(), 'upstream_lost');
       },
     );
   }
@@ -213,8 +249,9 @@ export class ClientSession implements FlowHost {
     this.close();
   }
 
-  fail(err: unknown): void {
+  fail(err: unknown, reason?: DisconnectReason): void {
     if (this.phase.name === 'closed') return;
+    this.endReason ??= reason ?? this.failureReason(err);
     const error = toClientError(err);
     if (!(err instanceof PgError)) this.ctx.logger.error('session error', { user: this.user, error: err instanceof Error ? err.message : String(err) });
     if (!this.socket.destroyed && this.socket.writable) {
@@ -223,20 +260,32 @@ export class ClientSession implements FlowHost {
     this.close();
   }
 
-  close(): void {
+  /** Why an error ended the session, when the caller did not say. */
+  private failureReason(err: unknown): DisconnectReason {
+    if (err instanceof PgError && err.code === SqlState.IdleSessionTimeout) return 'idle_timeout';
+    return this.phase.name === 'auth' ? 'auth_failed' : 'protocol_error';
+  }
+
+  /** `reason`: why, when no earlier cause was recorded (default: the client went away). */
+  close(reason: DisconnectReason = 'client'): void {
     const phase = this.phase;
     if (phase.name === 'closed') return;
     this.phase = { name: 'closed' };
     clearTimeout(this.deadline);
+    const statements = phase.name === 'ready' ? phase.flow.statements.count : 0;
     if (phase.name === 'ready') phase.flow.dispose();
-    if (!this.refusal) {
-      this.ctx.sessions.delete(this);
-      this.ctx.metrics.connectionsCurrent.dec();
-    }
     if (!this.socket.destroyed) {
       if (this.socket.writableLength > 0 && !this.socket.writableEnded) this.socket.end();
       this.socket.destroySoon();
     }
-    if (phase.name === 'connecting' || phase.name === 'ready') this.ctx.logger.info('session closed', { user: this.user });
+    if (this.refusal) return; // a refused connection was never a session
+    this.ctx.sessions.delete(this);
+    this.ctx.metrics.connectionsCurrent.dec();
+    if (!this.announced) return;
+    const ended = this.endReason ??= reason;
+    const durationMs = Date.now() - this.startedAt;
+    this.ctx.metrics.disconnects.inc({ reason: ended });
+    this.ctx.audit.record({ event: 'disconnect', session: this.id, user: this.user, reason: ended, statements, durationMs });
+    this.ctx.logger.info('session ended', { session: this.id, user: this.user, address: this.clientAddress, reason: ended, durationMs, statements });
   }
 }

@@ -9,6 +9,7 @@ import type { DecisionEngine } from '../engine/engine.js';
 import type { ShadowPolicy } from '../engine/shadow.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { AuditSink } from '../audit/record.js';
+import type { LiveSession } from './session-info.js';
 
 export interface ProxyContext {
   readonly config: Config;
@@ -40,6 +41,7 @@ export interface ProxyContext {
   nextSessionId(): string;
   /** The audit log (a no-op sink without an `audit:` section). */
   readonly audit: AuditSink;
-  /** Live sessions, for max-clients and for ending a disabled user's sessions. */
-  readonly sessions: Set<{ user?: string; terminate(reason: string): void }>;
+  /** Live sessions, for max-clients, ending a disabled user's sessions, the admin API and the drain. */
+  readonly sessions: Set<LiveSession>;
+
 }

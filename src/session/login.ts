@@ -74,7 +74,9 @@ export class Login {
     } catch (err) {
       const wrongProof = err instanceof PgError && err.code === SqlState.InvalidPassword;
       if (wrongProof) this.recordFailure(user);
-      this.audit(!wrongProof ? 'protocol' : !this.account ? 'unknown_user' : this.account.disabled ? 'disabled' : 'wrong_password');
+      const reason = !wrongProof ? 'protocol' : !this.account ? 'unknown_user' : this.account.disabled ? 'disabled' : 'wrong_password';
+      this.refused(user, reason);
+      this.audit(reason);
       throw err instanceof PgError ? err.fatal() : err;
     }
     // A right proof still fails for unknown, disabled or locked users, with the same error.
@@ -82,7 +84,7 @@ export class Login {
     if (!account || account.disabled || this.ctx.lockout.isLocked(user)) {
       this.recordFailure(user);
       const reason = !account ? 'unknown_user' : account.disabled ? 'disabled' : 'locked';
-      this.ctx.logger.info('authentication refused', { user, reason });
+      this.refused(user, reason);
       this.audit(reason);
       throw this.failed(user);
     }
@@ -92,7 +94,7 @@ export class Login {
     const expiry = passwordExpiry(account, maxAgeDays);
     if (expiry) {
       this.ctx.metrics.auth.inc({ outcome: 'password_expired' });
-      this.ctx.logger.info('authentication refused', { user, reason: expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt' });
+      this.refused(user, expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt');
       this.audit('expired');
       throw passwordExpiredError(user, maxAgeDays, expiry);
     }
@@ -100,6 +102,11 @@ export class Login {
     this.ctx.metrics.auth.inc({ outcome: 'success' });
     this.audit();
     return { reply: writeAuthenticationSaslFinal(serverFinal), loggedIn: { account, startup: this.startup } };
+  }
+
+  /** The operator's log line of a failed login (the client sees one message for all reasons). */
+  private refused(user: string, reason: string): void {
+    this.ctx.logger.warn('authentication refused', { user, reason, address: this.clientAddress });
   }
 
   /** The audit record of this login's outcome: success without a reason, failure with one. */
@@ -145,6 +152,7 @@ export class Login {
     if (account.clientCert !== 'required') return;
     const cert = this.secure?.getPeerX509Certificate();
     if (!cert || !verifyClientCertificate(cert, this.ctx.clientCas) || commonName(cert) !== account.name) {
+      this.refused(account.name, 'client_certificate');
       this.audit('client_certificate');
       throw new PgError(SqlState.InvalidAuthorizationSpecification, `certificate authentication failed for user "${account.name}"`, { severity: 'FATAL' });
     }

@@ -24,6 +24,8 @@ import { Confirmation } from '../engine/upstream-objects.js';
 import type { AuditFacts } from '../engine/audit-facts.js';
 import { auditBlocked } from '../engine/refusal-reason.js';
 import type { ProxyContext } from './context.js';
+import type { DisconnectReason } from '../audit/record.js';
+import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
@@ -37,9 +39,9 @@ export interface FlowHost {
   readonly closed: boolean;
   /** Handles every complete client frame buffered (after a held cycle is let go). */
   processFrames(): void;
-  /** Ends the session with an error to the client. */
-  fail(err: unknown): void;
-  close(): void;
+  /** Ends the session with an error to the client; `reason` says why for the disconnect record. */
+  fail(err: unknown, reason?: DisconnectReason): void;
+  close(reason?: DisconnectReason): void;
 }
 
 /** What the session reads upstream: ReadyForQuery, errors and settings whole; the answers that confirm statements and portals only by type. */
@@ -77,6 +79,8 @@ export class QueryFlow {
   readonly statements: StatementLog;
   /** Audit records carry rows: CommandComplete tags are read (in place) for their count. */
   private readonly wantsRows: boolean;
+  /** Called once nothing is in flight any more (a drain waiting for the running statement). */
+  private whenQuiet?: () => void;
 
   constructor(
     private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string,
@@ -133,6 +137,30 @@ export class QueryFlow {
     }
   }
 
+  /** A statement or an extended-protocol cycle is in flight, or the client's next one is waiting. */
+  get busy(): boolean {
+    return this.pendingSyncs > 0 || this.unsynced || this.held || this.skipping !== 'no';
+  }
+
+  get state(): SessionState {
+    if (this.busy) return 'active';
+    return this.txStatus === TxStatus.InBlock ? 'idle in transaction' : this.txStatus === TxStatus.Failed ? 'failed transaction' : 'idle';
+  }
+
+  /** Calls `done` as soon as nothing is in flight: now when idle, else after the ReadyForQuery that ends the running cycle has reached the client. */
+  onQuiet(done: () => void): void {
+    this.whenQuiet = done;
+    this.checkQuiet();
+  }
+
+  private checkQuiet(): void {
+    const done = this.whenQuiet;
+    if (!done || this.busy) return;
+    this.whenQuiet = undefined;
+    // After the current upstream chunk (and its ReadyForQuery) has been passed to the client.
+    process.nextTick(done);
+  }
+
   /** The client sent something: the session is not idle. */
   touch(): void {
     this.idleTimer?.refresh();
@@ -162,7 +190,7 @@ export class QueryFlow {
       this.scanner?.push(chunk);
     } catch (err) {
       this.ctx.logger.error('upstream protocol error', { user: this.user, error: err instanceof Error ? err.message : String(err) });
-      this.host.fail(upstreamUnavailable());
+      this.host.fail(upstreamUnavailable(), 'upstream_lost');
     } finally {
       client.uncork();
     }
@@ -182,6 +210,7 @@ export class QueryFlow {
       this.statements.cycleDone();
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
       this.afterCycle();
+      this.checkQuiet();
       return undefined;
     }
     this.gate.failed(); // an ErrorResponse: upstream skips the rest of the cycle
@@ -221,8 +250,8 @@ export class QueryFlow {
   private onUpstreamClosed(): void {
     if (this.host.closed) return;
     this.ctx.metrics.upstreamErrors.inc();
-    if (this.upstreamSentFatal) { this.host.close(); return; } // the client already has upstream's reason
-    this.host.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream server closed it', { severity: 'FATAL' }));
+    if (this.upstreamSentFatal) { this.host.close('upstream_lost'); return; } // the client already has upstream's reason
+    this.host.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream server closed it', { severity: 'FATAL' }), 'upstream_lost');
   }
 
   // ── search_path, where upstream does not report it ──────────────────────
@@ -370,6 +399,7 @@ export class QueryFlow {
     if (this.skipping === 'direct') {
       this.skipping = 'no';
       this.host.socket.write(readyForQuery[TxStatus.Idle]);
+      this.checkQuiet();
       return;
     }
     this.skipping = 'no';

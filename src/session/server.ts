@@ -28,7 +28,11 @@ import { noAudit, type AuditSink } from '../audit/record.js';
 import { AuditLog } from '../audit/writer.js';
 import type { ProxyContext } from './context.js';
 import type { WorkerLink } from './worker-link.js';
-import { ClientSession } from './connection.js';
+import { ClientSession, ADMIN_TERMINATION } from './connection.js';
+import type { LiveSession } from './session-info.js';
+import { drainSessions } from './drain.js';
+import { adminToken } from '../observe/admin-token.js';
+import type { ControlTarget } from '../observe/admin-control.js';
 
 export interface ProxyHandle {
   host: string;
@@ -40,6 +44,14 @@ export interface ProxyHandle {
   ready(): boolean;
   /** Re-reads users and policy (what SIGHUP does); false when the new files were rejected. */
   reload(): Promise<boolean>;
+  /** What the admin control API acts on in this process (under `workers: N` the primary asks each worker through it). */
+  readonly control: ControlTarget;
+  /**
+   * Graceful shutdown: new connections are refused with 57P03, idle sessions
+   * end at once with 57P01, a running statement finishes first; at `timeoutMs`
+   * the rest are ended (default: shutdownTimeoutSeconds). Then closes like close().
+   */
+  drain(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -78,7 +90,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   let masterKey: Uint8Array | undefined;
   const key = () => (masterKey ??= loadMasterKey(config.secrets));
   const upstreamPassword = resolveSecret(config.upstream.password, key, `${displayFile(config.file)}: upstream.password`);
-  const sessions = new Set<{ user?: string; terminate(reason: string): void }>();
+  const adminTokenValue = adminToken(config, key);
+  const sessions = new Set<LiveSession>();
   const metrics = new ProxyMetrics();
   // The audit log: this process writes it, or under `workers: N` the primary does (records go there).
   const auditLog = config.audit && !worker ? await AuditLog.open(config.audit, { metrics, logger }) : undefined;
@@ -109,6 +122,15 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     audit,
     sessions,
   };
+  const control: ControlTarget = {
+    sessions: async () => [...sessions].map((s) => s.info()),
+    async terminate(id) {
+      const session = [...sessions].find((s) => s.id === id);
+      session?.terminate(ADMIN_TERMINATION, 'terminated');
+      return session !== undefined;
+    },
+    unlock: async (user) => ctx.lockout.unlock(user),
+  };
 
   /** Loads users + policy + catalog as the next generation; the old one stays on any failure. */
   const apply = async (nextUsers: UsersFile, nextPolicy: PolicyFile): Promise<void> => {
@@ -117,7 +139,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     metrics.policyGeneration.set(active.generation);
     for (const session of [...sessions]) {
       const account = session.user ? users.users.get(session.user) : undefined;
-      if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled');
+      if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled', 'user_disabled');
     }
   };
 
@@ -217,23 +239,29 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   // to the StartupMessage (libpq and drivers read it there); past
   // maxClients of them at once (a flood), the error is written at accept.
   let refusing = 0;
+  let draining = false;
   const server = net.createServer((socket) => {
-    const blocked = ctx.addressLockout.isLocked(socket.remoteAddress ?? '');
-    if (!blocked && sessions.size < maxClients) {
+    const address = socket.remoteAddress ?? '';
+    const blocked = ctx.addressLockout.isLocked(address);
+    if (!draining && !blocked && sessions.size < maxClients) {
       new ClientSession(socket, ctx);
       return;
     }
-    const reason = blocked ? 'address_blocked' : 'too_many_clients';
+    const reason = draining ? 'draining' : blocked ? 'address_blocked' : 'too_many_clients';
     metrics.connectionsRefused.inc({ reason });
-    ctx.audit.record({ event: 'refused_connection', address: socket.remoteAddress ?? '', reason });
-    const refusal = blocked
-      ? new PgError(SqlState.InvalidAuthorizationSpecification, 'too many failed logins from this address; try again later', { severity: 'FATAL' })
-      : new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' });
+    const refusal = draining
+      ? new PgError(SqlState.CannotConnectNow, 'the database system is shutting down', { severity: 'FATAL' })
+      : blocked
+        ? new PgError(SqlState.InvalidAuthorizationSpecification, 'too many failed logins from this address; try again later', { severity: 'FATAL' })
+        : new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' });
     if (refusing >= maxClients) {
       socket.on('error', () => socket.destroy());
       socket.end(writeErrorResponse(refusal));
       return;
     }
+    // Past the flood limit a refusal is only counted: logging each would let a flood fill the log.
+    ctx.audit.record({ event: 'refused_connection', address, reason });
+    logger.warn('connection refused', { reason, address });
     refusing++;
     socket.once('close', () => { refusing--; });
     new ClientSession(socket, ctx, refusal);
@@ -242,7 +270,11 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   try {
     await listen(server, 'listen', config.listen);
     admin = config.admin && !worker
-      ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready, auditBlocked: () => audit.blocked() })
+      ? await startAdmin({
+        ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready,
+        auditBlocked: () => audit.blocked(), draining: () => draining,
+        control: adminTokenValue === undefined ? undefined : { ...control, token: adminTokenValue, audit, logger, actions: metrics.adminActions },
+      })
         .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'admin', config.admin!)) : err; })
       : undefined;
   } catch (err) {
@@ -260,6 +292,16 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const shadowWatcher = opts.watch === false || !config.shadow ? undefined : watchFiles([config.shadow], reloadShadow);
   logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
 
+  const close = async (): Promise<void> => {
+    watcher?.close();
+    shadowWatcher?.close();
+    shadow?.close();
+    clearInterval(retry);
+    await admin?.close();
+    for (const session of [...sessions]) session.terminate(ADMIN_TERMINATION, 'shutdown');
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeAudit(); // after the sessions, whose last records it writes
+  };
   return {
     host: address.address,
     port: address.port,
@@ -267,16 +309,13 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     metrics,
     ready,
     reload,
-    async close() {
-      watcher?.close();
-      shadowWatcher?.close();
-      shadow?.close();
-      clearInterval(retry);
-      await admin?.close();
-      for (const session of [...sessions]) session.terminate('terminating connection due to administrator command');
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await closeAudit(); // after the sessions, whose last records it writes
+    control,
+    async drain(timeoutMs = config.shutdownTimeoutSeconds * 1000) {
+      draining = true;
+      await drainSessions(sessions, timeoutMs, logger);
+      await close();
     },
+    close,
   };
 }
 

@@ -4,11 +4,14 @@
 // behind fake verifiers (the same in every worker, so an unknown user looks
 // the same whichever worker answers, D2), failed logins per client address
 // (E3), CancelRequests that landed on a worker which does not own the
-// session, and audit records (the primary alone writes the audit file).
+// session, audit records (the primary alone writes the audit file), and the
+// admin API's questions and actions (list sessions, end one, unlock a user),
+// which the primary serves.
 import { LockoutTracker, type LockoutSnapshot } from '../auth/lockout.js';
 import type { LockoutConfig } from '../config/types.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { CancelKeys } from './cancel-keys.js';
+import type { ControlTarget } from '../observe/admin-control.js';
 import type { AuditEvent, AuditSink } from '../audit/record.js';
 import { ForwardedAudit } from './worker-audit.js';
 
@@ -28,7 +31,9 @@ export type PrimaryMessage =
   | { type: 'audit-blocked'; blocked: boolean }
   | { type: 'locked'; scope: LockoutScope; key: string; until: number }
   | { type: 'cancel'; processId: number; secretKey: string }
-  | { type: 'ask'; id: number; what: 'metrics' | 'ready' };
+  | { type: 'unlock'; scope: LockoutScope; key: string }
+  | { type: 'ask'; id: number; what: 'metrics' | 'ready' | 'sessions' }
+  | { type: 'ask'; id: number; what: 'terminate'; session: string };
 
 /** Worker → primary. */
 export type WorkerMessage =
@@ -62,6 +67,7 @@ class SharedLockout extends LockoutTracker {
 /** What startProxy needs to know about the running proxy to answer the primary. */
 export interface ServedProxy {
   readonly metrics: ProxyMetrics;
+  readonly control: ControlTarget;
   ready(): boolean;
 }
 
@@ -123,12 +129,25 @@ export class WorkerLink {
           // Routed here because this worker issued the key; the key is checked like any other.
           this.cancelKeys.lookup(m.processId, Buffer.from(m.secretKey, 'hex'))?.cancel();
           return;
+        case 'unlock':
+          // The primary lifted the lock it decided; this worker's copy goes too.
+          (m.scope === 'user' ? this.lockout : this.addressLockout).unlock(m.key);
+          return;
         case 'ask':
-          if (m.what === 'ready') send({ type: 'answer', id: m.id, value: proxy.ready() });
-          else void proxy.metrics.registry.getMetricsAsJSON().then((value) => send({ type: 'answer', id: m.id, value }), () => send({ type: 'answer', id: m.id, value: [] }));
+          void answerOf(proxy, m).then((value) => send({ type: 'answer', id: m.id, value }), () => send({ type: 'answer', id: m.id, value: undefined }));
       }
     });
     send({ type: 'listening' });
+  }
+}
+
+/** What an `ask` from the primary gets back. */
+function answerOf(proxy: ServedProxy, m: Extract<PrimaryMessage, { type: 'ask' }>): Promise<unknown> {
+  switch (m.what) {
+    case 'ready': return Promise.resolve(proxy.ready());
+    case 'metrics': return proxy.metrics.registry.getMetricsAsJSON();
+    case 'sessions': return proxy.control.sessions();
+    case 'terminate': return proxy.control.terminate(m.session);
   }
 }
 

@@ -4,11 +4,13 @@
 // per client address (E3) and tells every worker when one is locked; it routes a CancelRequest that landed
 // on the wrong worker to the one named in the key's top bits (one hop: the
 // owner only looks the key up); it runs the admin endpoint, whose /metrics
-// sums every worker's registry at scrape time. It alone writes the audit log:
-// workers send their records in batches, lockouts are recorded here, and
-// every worker is told when the log becomes blocked or writable again. A
-// worker that dies is started again; SIGHUP is passed on; SIGTERM/SIGINT
-// stop all workers gracefully (the audit log is closed after the last).
+// sums every worker's registry at scrape time and whose control API asks every
+// worker for its sessions, routes an end-session to the worker named in the
+// session id, and lifts a lockout here and in every worker. It alone writes
+// the audit log: workers send their records in batches, lockouts are recorded
+// here, and every worker is told when the log becomes blocked or writable
+// again. A worker that dies is started again; SIGHUP is passed on;
+// SIGTERM/SIGINT drain all workers (the audit log is closed after the last).
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -17,8 +19,13 @@ import { LockoutTracker } from '../auth/lockout.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import { startAdmin } from '../observe/admin.js';
+import { adminToken } from '../observe/admin-token.js';
+import type { ControlTarget } from '../observe/admin-control.js';
+import { loadMasterKey } from '../secrets/master-key.js';
+import { noAudit } from '../audit/record.js';
 import { AuditLog } from '../audit/writer.js';
 import { MAX_WORKERS, workerOfProcessId } from './cancel-keys.js';
+import { workerOfSession, type SessionInfo } from './session-info.js';
 import type { LockoutScope, PrimaryMessage, WorkerMessage } from './worker-link.js';
 
 /** Processes to run for a `workers` setting ("auto" = one per core). */
@@ -28,6 +35,7 @@ export function workerCount(setting: Config['workers']): number {
 
 const ASK_TIMEOUT_MS = 2000;
 const RESTART_DELAY_MS = 1000;
+/** How long past shutdownTimeoutSeconds a draining worker gets before it is killed. */
 const STOP_GRACE_MS = 10_000;
 
 export interface Primary {
@@ -47,6 +55,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   const fakeVerifierSecret = randomBytes(32).toString('hex');
   const own = new client.Registry();
   const lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [own] });
+  const adminActions = new client.Counter({ name: 'pgveil_admin_actions_total', help: 'Admin API actions, by action and outcome', labelNames: ['action', 'outcome'] as const, registers: [own] });
+  const token = adminToken(config, () => loadMasterKey(config.secrets));
   const audit = config.audit ? await AuditLog.open(config.audit, { logger, metrics: auditMetrics(own) }) : undefined;
   const workers = new Map<number, Worker>();
   const asks = new Map<number, (value: unknown) => void>();
@@ -85,13 +95,28 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     }
   };
 
-  /** Asks every worker; a worker that does not answer in time counts as undefined. */
-  const askAll = (what: 'metrics' | 'ready'): Promise<unknown[]> => Promise.all([...workers.values()].map((w) => new Promise<unknown>((resolve) => {
+  type Question = { what: 'metrics' | 'ready' | 'sessions' } | { what: 'terminate'; session: string };
+  /** Asks one worker; no answer in time counts as undefined. */
+  const ask = (w: Worker, question: Question): Promise<unknown> => new Promise<unknown>((resolve) => {
     const id = nextAsk++;
     const timer = setTimeout(() => { asks.delete(id); resolve(undefined); }, ASK_TIMEOUT_MS);
     asks.set(id, (value) => { clearTimeout(timer); resolve(value); });
-    if (w.isConnected()) w.send({ type: 'ask', id, what } satisfies PrimaryMessage);
-  })));
+    if (w.isConnected()) w.send({ type: 'ask', id, ...question } satisfies PrimaryMessage);
+  });
+  const askAll = (what: 'metrics' | 'ready' | 'sessions'): Promise<unknown[]> => Promise.all([...workers.values()].map((w) => ask(w, { what })));
+
+  const control: ControlTarget = {
+    sessions: async () => (await askAll('sessions')).filter((s): s is SessionInfo[] => Array.isArray(s)).flat(),
+    async terminate(id) {
+      const owner = workers.get(workerOfSession(id) ?? -1);
+      return owner !== undefined && (await ask(owner, { what: 'terminate', session: id })) === true;
+    },
+    async unlock(user) {
+      const wasLocked = trackers.user.unlock(user);
+      broadcast({ type: 'unlock', scope: 'user', key: user });
+      return wasLocked;
+    },
+  };
 
   const starts = new Map<number, number>();
   const fork = (id: number): Promise<void> => new Promise((resolve, reject) => {
@@ -128,13 +153,15 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   const stopped = new Promise<void>((resolve) => { allExited = resolve; }).then(() => audit?.close());
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
 
+  // Each worker drains its own sessions on SIGTERM; the admin endpoint stays up
+  // meanwhile (/readyz says 503) and closes once every worker has exited.
+  void stopped.then(() => admin?.close());
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    void admin?.close();
     if (workers.size === 0) { allExited(); return; }
     for (const w of workers.values()) w.process.kill('SIGTERM');
-    setTimeout(() => { for (const w of workers.values()) w.process.kill('SIGKILL'); }, STOP_GRACE_MS).unref();
+    setTimeout(() => { for (const w of workers.values()) w.process.kill('SIGKILL'); }, config.shutdownTimeoutSeconds * 1000 + STOP_GRACE_MS).unref();
   };
 
   try {
@@ -155,6 +182,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
       },
       policyLoaded: async () => (await askAll('ready')).every((r) => r === true) && workers.size === count,
       auditBlocked: () => audit?.blocked() ?? false,
+      draining: () => stopping,
+      control: token === undefined ? undefined : { ...control, token, audit: audit ?? noAudit, logger, actions: adminActions },
     });
   }
   logger.info('pgveil workers listening', { workers: count, port: config.listen.port, adminPort: admin?.port });

@@ -333,6 +333,7 @@ test('defaults are filled in', () => {
     limits: { maxMessageBytes: 1048576, maxClients: 1000 },
     cache: { maxEntries: 10000, maxBytes: 64 * 1024 * 1024 },
     workers: 1,
+    shutdownTimeoutSeconds: 30,
   });
   const alice = users.users.get('alice@acme.com')!;
   assert.equal({ ...alice, attributes: { ...alice.attributes } }, {

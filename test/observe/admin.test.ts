@@ -38,7 +38,7 @@ test('D4 metrics count connections, auth outcomes and statements, and hold no se
   assert.match(text, /pgveil_statements_total\{outcome="forwarded"\} [1-9]/);
   assert.match(text, /pgveil_statements_total\{outcome="refused"\} [1-9]/);
   assert.match(text, /pgveil_statements_total\{outcome="rewritten"\} [1-9]/);
-  assert.match(text, /pgveil_cache_misses [1-9]/);
+  assert.match(text, /pgveil_cache_misses_total [1-9]/);
   assert.match(text, /pgveil_statements_total\{outcome="syntax_error"\} [1-9]/);
   assert.match(text, /pgveil_rewrite_seconds_bucket/);
   assert.match(text, /pgveil_process_cpu_seconds_total/);

@@ -90,8 +90,8 @@ test('pushed-down constants still share one cache entry per shape', async () => 
     const r = await c.query(`select abalance from public.accounts where aid = ${aid}`);
     assert.equal(r.rows, [{ abalance: aid }]);
   }
-  const text = await h.proxy.metrics.registry.getSingleMetricAsString('pgveil_cache_hits');
-  assert.match(text, /pgveil_cache_hits [4-9]/);
+  const text = await h.proxy.metrics.registry.getSingleMetricAsString('pgveil_cache_hits_total');
+  assert.match(text, /pgveil_cache_hits_total [4-9]/);
   await c.end();
 });
 

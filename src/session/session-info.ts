@@ -1,0 +1,38 @@
+// What the admin API shows of an open session, and which worker owns a
+// session id (`<workerId>-<counter>` in base 36, see session-id.ts).
+import type { DisconnectReason } from '../audit/record.js';
+
+/** Like pg_stat_activity.state. */
+export type SessionState = 'starting' | 'idle' | 'active' | 'idle in transaction' | 'failed transaction';
+
+export interface SessionInfo {
+  id: string;
+  /** Absent until the startup message named one. */
+  user?: string;
+  org?: string;
+  /** The client's IP address and port. */
+  address: string;
+  port?: number;
+  /** When the connection was accepted (ISO time). */
+  since: string;
+  state: SessionState;
+  /** Statements the client sent (simple Query messages and extended-protocol Executes). */
+  statements: number;
+}
+
+/** A live session as the listener, reloads and the admin API see it. */
+export interface LiveSession {
+  readonly id: string;
+  readonly user?: string;
+  info(): SessionInfo;
+  /** Ends the session now with 57P01 and this message; `reason` is what the disconnect record and metric say. */
+  terminate(message: string, reason?: DisconnectReason): void;
+  /** Ends the session once no statement is in flight (at once when idle), for a drain. */
+  endWhenQuiet(): void;
+}
+
+/** The worker that owns a session id (0 for a single-process pgveil); undefined when the id is malformed. */
+export function workerOfSession(id: string): number | undefined {
+  const m = /^([0-9a-z]{1,2})-[0-9a-z]{1,12}$/.exec(id);
+  return m ? parseInt(m[1], 36) : undefined;
+}
