@@ -4,7 +4,10 @@
 // pgveil, in the simple, extended and prepared protocols, with a policy on
 // pgbench_accounts (ownership filter and a mask) so every statement pgveil
 // sees is really rewritten. Prints a table of tps and latency with ratios
-// to direct, and writes an SVG bar chart.
+// to direct, and writes an SVG bar chart. Then the cost of the audit log:
+// pgveil with `audit: { statements: fingerprint }` against the same pgveil
+// without, run interleaved (A B B A per protocol, so drift on a busy machine
+// falls on both alike), with the tps ratio.
 // Run: npm run build:test && node build/bench/pgbench.js [seconds] [clients] [--baselines]
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -111,13 +114,25 @@ try {
   bouncer = await startPgBouncer({ port: h.pg.port, user: 'postgres', password: h.pg.password });
   const proxied = { PGHOST: '127.0.0.1', PGPORT: String(h.proxy.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' };
   const results: Array<{ mode: string; direct: string; bouncer?: string; pgveil: string; cpuPerTx: number }> = [];
+  const auditCost: Array<{ mode: string; without: number[]; withAudit: number[]; cpuWithout: number[]; cpuWith: number[] }> = [];
+  const audited = await startAuditedProxy();
   for (const mode of ['simple', 'extended', 'prepared']) {
     const args = selectOnly(mode);
     const directOut = await pgbench(args, direct);
     const bouncerOut = bouncer ? await pgbench(args, bouncer.env) : undefined;
     const timed = await pgbenchTimed(args, proxied);
     results.push({ mode, direct: directOut, bouncer: bouncerOut, pgveil: timed.out, cpuPerTx: timed.cpuPerTx });
+    // A B B A: the first A is the run above.
+    const withAudit1 = await pgbenchTimed(args, { ...proxied, PGPORT: String(audited.proxy.port) });
+    const withAudit2 = await pgbenchTimed(args, { ...proxied, PGPORT: String(audited.proxy.port) });
+    const without2 = await pgbenchTimed(args, proxied);
+    auditCost.push({
+      mode,
+      without: [tps(timed.out), tps(without2.out)], withAudit: [tps(withAudit1.out), tps(withAudit2.out)],
+      cpuWithout: [timed.cpuPerTx, without2.cpuPerTx], cpuWith: [withAudit1.cpuPerTx, withAudit2.cpuPerTx],
+    });
   }
+  await audited.proxy.close();
   const cols = ['protocol  ', 'direct tps', ...(bouncer ? ['pgbouncer tps', 'ratio'] : []), 'pgveil tps', 'ratio', ...(bouncer ? ['vs pgbouncer'] : []), 'direct ms', ...(bouncer ? ['pgbouncer ms'] : []), 'pgveil ms', 'pgveil CPU µs/tx'];
   const rows = [cols.join(' | ')];
   for (const r of results) {
@@ -132,6 +147,13 @@ try {
   }
   console.log(`pgbench -S, ${clients} clients, ${seconds} s each, plaintext client links; pgveil policy: bid = 1 filter + filler masked${bouncer ? '; PgBouncer session pooling' : ''}\n${rows.join('\n')}`);
   if (!bouncer) console.log(bouncerNote);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const auditRows = ['protocol   | pgveil tps (A) | with audit tps (B) | B/A  | CPU µs/tx A | CPU µs/tx B'];
+  for (const r of auditCost) {
+    auditRows.push(`${r.mode.padEnd(10)} | ${mean(r.without).toFixed(0).padStart(14)} | ${mean(r.withAudit).toFixed(0).padStart(18)} | ${(mean(r.withAudit) / mean(r.without)).toFixed(2)} | ${mean(r.cpuWithout).toFixed(1).padStart(11)} | ${mean(r.cpuWith).toFixed(1).padStart(11)}`);
+  }
+  const lines = readFileSync(audited.file, 'utf8').split('\n').length - 1;
+  console.log(`audit log cost (statements: fingerprint; runs A B B A, means of two each; ${lines} audit lines written to ${audited.file}):\n${auditRows.join('\n')}`);
   const svgFile = join(mkdtempSync(join(tmpdir(), 'pgveil-bench-')), 'pgbench.svg');
   writeFileSync(svgFile, chart(results.map((r) => ({
     label: r.mode,
@@ -142,6 +164,14 @@ try {
 } finally {
   bouncer?.stop();
   await h.close();
+}
+
+/** The harness's pgveil again, with an audit log that records every statement's fingerprint. */
+async function startAuditedProxy(): Promise<{ proxy: ProxyHandle; file: string }> {
+  const file = join(mkdtempSync(join(tmpdir(), 'pgveil-bench-audit-')), 'audit.jsonl');
+  const configFile = join(h.dir, 'pgveil-audited.yaml');
+  writeFileSync(configFile, `${readFileSync(h.configFile, 'utf8')}\naudit: { file: ${file}, statements: fingerprint, onFailure: block }\n`);
+  return { proxy: await startProxy({ configFile, logger: silentLogger, watch: false }), file };
 }
 
 /** Grouped horizontal bars on a linear scale, one group per protocol mode. */

@@ -21,7 +21,7 @@ export type AuditEvent =
     event: 'statement'; session: string; user: string; org?: string;
     /** libpg-query fingerprint (statements: fingerprint) */ fingerprint?: string;
     /** the client's own text (statements: full) */ text?: string;
-    relations: string[]; decision: StatementDecision;
+    relations: readonly string[]; decision: StatementDecision;
     /** refusals and syntax errors: SQLSTATE and the message the client saw */ code?: string; reason?: string;
     durationMs?: number; rows?: number;
   }

@@ -16,7 +16,8 @@ import { readFile } from 'node:fs/promises';
 export type AuditConfig = NonNullable<Config['audit']>;
 
 export interface AuditLogDeps {
-  metrics?: ProxyMetrics;
+  /** The audit counters (under `workers: N` the primary has these alone, not a whole ProxyMetrics). */
+  metrics?: Pick<ProxyMetrics, 'auditRecords' | 'auditWriteFailures' | 'auditBlocked'>;
   logger: Logger;
   /** The clock records are stamped with (tests move it across midnight). */
   now?: () => Date;
@@ -80,7 +81,6 @@ export class AuditLog implements AuditSink {
 
   record(event: AuditEvent): void {
     if (this.closed) return;
-    if (this.statements === 'none' && event.event === 'statement') return; // statements: none writes no statement records
     if (this.queue.length >= (this.deps.maxQueue ?? 100_000)) {
       if (this.dropped++ === 0) this.deps.logger.error('audit queue full: dropping records until writes succeed', { file: this.cfg.file, queued: this.queue.length });
       this.deps.metrics?.auditWriteFailures.inc();

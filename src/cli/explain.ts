@@ -87,7 +87,7 @@ export const command: Command = {
 };
 
 /** The search_path a new upstream session of the service role starts with (role and database settings apply). */
-async function serviceSearchPath(config: Parameters<typeof openServiceClient>[0], password: string | undefined): Promise<string> {
+export async function serviceSearchPath(config: Parameters<typeof openServiceClient>[0], password: string | undefined): Promise<string> {
   const client = await openServiceClient(config, password);
   try {
     const r = await client.query<{ search_path: string }>('SHOW search_path');

@@ -8,7 +8,7 @@ import type { Command } from './main.js';
 import { startProxy } from '../session/server.js';
 import { startWorkers, workerCount } from '../session/workers.js';
 import { WorkerLink } from '../session/worker-link.js';
-import { loadAll } from '../config/load.js';
+import { loadAll, loadPolicy } from '../config/load.js';
 import { createLogger } from '../observe/log.js';
 import { masterKeyFileWarning } from '../secrets/master-key.js';
 
@@ -18,7 +18,8 @@ export const command: Command = {
   async run(argv) {
     const configFile = requireOption(parseArgs(argv, { config: 'value' }), 'config');
     if (cluster.isWorker) return runWorker(configFile);
-    const { config } = loadAll(configFile); // a bad config stops here, before any worker is forked
+    const { config, users } = loadAll(configFile); // a bad config stops here, before any worker is forked
+    if (config.shadow) loadPolicy(config.shadow, users); // and so does a shadow policy file that does not load
     const logger = createLogger();
     const looseKey = masterKeyFileWarning(config.secrets);
     if (looseKey) logger.warn(looseKey);

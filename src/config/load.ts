@@ -66,8 +66,12 @@ export interface CheckResult {
   loaded?: { config: Config; users: UsersFile; policy: PolicyFile };
 }
 
-/** Loads all three files and reports every problem in any of them, without throwing. */
-export function checkAll(configFile: string): CheckResult {
+/**
+ * Loads all three files and reports every problem in any of them, without
+ * throwing. With `shadow`, the config's shadow policy file is checked too
+ * (as `serve` checks it at startup); other commands do not depend on it.
+ */
+export function checkAll(configFile: string, opts: { shadow?: boolean } = {}): CheckResult {
   const configStep = read(configFile, 'pgveil', buildConfig);
   const files = [resolve(configFile)];
   const issues = [...configStep.issues];
@@ -77,9 +81,12 @@ export function checkAll(configFile: string): CheckResult {
   const usersStep = isFile(config.users) ? read(config.users, 'users', (s) => buildUsers(s, config)) : undefined;
   const users = usersStep?.partial;
   const policyStep = isFile(config.policy) ? read(config.policy, 'policy', (s) => buildPolicy(s, users)) : undefined;
+  const shadowStep = opts.shadow && typeof config.shadow === 'string' && isFile(config.shadow)
+    ? read(config.shadow, 'policy', (s) => buildPolicy(s, users)) : undefined;
   if (usersStep) files.push(config.users);
   if (policyStep) files.push(config.policy);
-  issues.push(...(usersStep?.issues ?? []), ...(policyStep?.issues ?? []));
+  if (shadowStep) files.push(config.shadow!);
+  issues.push(...(usersStep?.issues ?? []), ...(policyStep?.issues ?? []), ...(shadowStep?.issues ?? []));
   const policy = policyStep?.value;
   return issues.length || !usersStep?.value || !policy ? { files, issues } : { files, issues, loaded: { config, users: usersStep.value, policy } };
 }

@@ -17,8 +17,9 @@ import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cach
 import { lengthRefusal } from '../rewrite/budget.js';
 import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrite.js';
 import { effectsOf, type SessionEffects } from './effects.js';
+import { auditFactsOf, type AuditFacts, type AuditFactsWanted } from './audit-facts.js';
 import { openServiceClient } from '../upstream/service-client.js';
-import { checkScrambleHelpers, UpstreamSetupError } from '../policy/scramble-install.js';
+import { checkScrambleHelpers, policyUsesKeyedMasks, UpstreamSetupError } from '../policy/scramble-install.js';
 import { SealedValueError } from '../secrets/seal.js';
 import { PgError, SqlState } from '../errors.js';
 import type { Logger } from '../observe/log.js';
@@ -43,13 +44,13 @@ type Refused = Extract<Outcome, { kind: 'refuse' }>;
  * outcome: its effects on the session (rare: absent on the hot path) and
  * whether it names a relation without its schema.
  */
-type AllowedFacts = Pick<Outcome, 'usesSearchPath'> & { effects?: SessionEffects };
+type AllowedFacts = Pick<Outcome, 'usesSearchPath'> & { effects?: SessionEffects } & AuditFacts;
 
-/** What the session does with a statement. */
+/** What the session does with a statement (with what its audit record says of it, when there is an audit log). */
 export type Decision =
   | (Pick<Forwarded, 'kind'> & AllowedFacts)
   | (Pick<Rewritten, 'kind' | 'sql'> & AllowedFacts)
-  | Pick<Refused, 'kind' | 'error'>;
+  | (Pick<Refused, 'kind' | 'error'> & AuditFacts);
 
 /** A decision as the cache holds it: a rewrite cached by shape is a template, filled per text. */
 type Cached = Decision | ({ kind: 'template'; template: Template } & AllowedFacts);
@@ -67,8 +68,12 @@ export class DecisionEngine {
   /** Called with the reason whenever the verifier catches an analyzer gap. */
   onVerifierRefusal?: (detail: string) => void;
 
+  /** What cached decisions carry for audit records (see audit-facts.ts). */
+  private readonly auditFacts: AuditFactsWanted;
+
   constructor(private readonly config: Config, private readonly upstreamPassword: string | undefined, private readonly logger: Logger) {
     this.cache = new RewriteCache<Cached>(config.cache.maxEntries, config.cache.maxBytes);
+    this.auditFacts = !config.audit ? 'none' : config.audit.statements === 'fingerprint' ? 'fingerprint' : 'relations';
   }
 
   get current(): Snapshot | undefined {
@@ -82,19 +87,26 @@ export class DecisionEngine {
   /**
    * Compiles users + policy, reads the catalog for it, checks every mask
    * against its column's type, and swaps the result in. Throws (leaving the
-   * active snapshot untouched) when anything is wrong.
+   * active snapshot untouched) when anything is wrong. With `share` (the
+   * shadow policy loading beside the active one), that snapshot's catalog is
+   * reused when both protect the same relations (what the catalog is read
+   * for), so upstream is not read twice; otherwise this engine reads its own.
    */
-  async load(users: UsersFile, policy: PolicyFile): Promise<Snapshot> {
+  async load(users: UsersFile, policy: PolicyFile, share?: Snapshot): Promise<Snapshot> {
     const generation = this.generation + 1;
     const compiled = compileCheckedPolicy(policy, users, generation);
+    const shared = share && sameRelations(share.compiled, compiled) ? share.catalog : undefined;
     let catalog: Catalog;
     try {
-      const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
-      try {
-        catalog = await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
-        await checkScrambleHelpers(client, compiled, policy, this.config.secrets, this.config.file);
-      } finally {
-        await client.end().catch(() => {});
+      if (shared && !policyUsesKeyedMasks(compiled)) catalog = shared;
+      else {
+        const client = await openServiceClient(this.config.upstream, this.upstreamPassword);
+        try {
+          catalog = shared ?? await loadCatalog(client, { protectedRelations: [...compiled.tables.keys()], serviceRole: this.config.upstream.user });
+          await checkScrambleHelpers(client, compiled, policy, this.config.secrets, this.config.file);
+        } finally {
+          await client.end().catch(() => {});
+        }
       }
     } catch (err) {
       // Too old an upstream, helpers missing, a sealed key that does not open: retrying cannot help.
@@ -143,7 +155,12 @@ export class DecisionEngine {
     const shape = scanShape(sql);
     if (shape) {
       const hit = this.cache.getShape(gen, profile.key, spKey, shape.key);
-      if (hit?.kind === 'template') return { kind: 'rewrite', sql: fillTemplate(hit.template, sql, shape), effects: hit.effects, usesSearchPath: hit.usesSearchPath };
+      if (hit?.kind === 'template') {
+        return {
+          kind: 'rewrite', sql: fillTemplate(hit.template, sql, shape), effects: hit.effects, usesSearchPath: hit.usesSearchPath,
+          relations: hit.relations, fingerprint: hit.fingerprint,
+        };
+      }
       if (hit?.kind === 'forward') return hit;
     }
     const exact = this.cache.getExact(gen, profile.key, spKey, sql);
@@ -154,36 +171,46 @@ export class DecisionEngine {
     this.cache.recordMiss(performance.now() - started);
     const effects = effectsOf(outcome);
     const usesSearchPath = outcome.usesSearchPath;
-    if (outcome.perUser && outcome.kind === 'rewrite') return { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath };
+    // Texts of one shape differ only in constants, which neither the relations nor the fingerprint depend on.
+    const { relations, fingerprint } = auditFactsOf(outcome, sql, this.auditFacts);
+    if (outcome.perUser && outcome.kind === 'rewrite') return { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath, relations, fingerprint };
     if (outcome.kind === 'refuse') {
       if (outcome.internal) this.onVerifierRefusal?.(outcome.internal);
-      const cached: Cached = { kind: 'refuse', error: outcome.error };
+      const cached: Cached = { kind: 'refuse', error: outcome.error, relations, fingerprint };
       this.cache.setExact(gen, profile.key, spKey, sql, cached);
       return cached;
     }
     if (outcome.kind === 'forward') {
-      const cached: Cached = { kind: 'forward', effects, usesSearchPath };
+      const cached: Cached = { kind: 'forward', effects, usesSearchPath, relations, fingerprint };
       if (shape && outcome.shapeSafe) this.cache.setShape(gen, profile.key, spKey, shape.key, cached);
       else this.cache.setExact(gen, profile.key, spKey, sql, cached);
       return cached;
     }
+    const rewritten: Decision = { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath, relations, fingerprint };
     if (shape && outcome.shapeSafe) {
       try {
         const template = makeTemplate(outcome.sql, slotsFromMap(shape, outcome.mapIndex), { sql, shape });
-        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, effects, usesSearchPath });
-        return { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath };
+        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, effects, usesSearchPath, relations, fingerprint });
+        return rewritten;
       } catch (err) {
         this.logger.warn('rewrite not cacheable by shape', { error: err instanceof Error ? err.message : String(err) });
       }
     }
-    this.cache.setExact(gen, profile.key, spKey, sql, { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath });
-    return { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath };
+    this.cache.setExact(gen, profile.key, spKey, sql, rewritten);
+    return rewritten;
   }
 }
 
 /** The rewrite input both paths build, from one snapshot: they can never disagree. */
 function rewrite(snapshot: Snapshot, sql: string, profile: Profile, searchPath: string[], searchPathKnown: boolean, applicationNamePrefix?: string): Outcome {
   return rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, rules: snapshot.rules, applicationNamePrefix });
+}
+
+/** Both policies protect the same relations: the catalog read for one serves the other. */
+function sameRelations(a: CompiledPolicy, b: CompiledPolicy): boolean {
+  if (a.tables.size !== b.tables.size) return false;
+  for (const key of a.tables.keys()) if (!b.tables.has(key)) return false;
+  return true;
 }
 
 function internalError(): PgError {

@@ -17,12 +17,19 @@ import { PgError, SqlState } from '../errors.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import type { ObjectEffect, ObjectKind } from './effects.js';
 import { applicationNamePrefix, type DecisionEngine, type Decision } from './engine.js';
+import type { ShadowHook } from './shadow.js';
 import { Confirmation, shownName, upstreamKey, UpstreamObjects, type PendingChange, type Stamp } from './upstream-objects.js';
 
 /** known: as upstream has it; settling: a change is in flight; probe/probing: asking upstream; lost: could not ask. */
 type PathState = 'known' | 'settling' | 'probe' | 'probing' | 'lost';
 
-interface ParsedStatement extends Stamp {
+/** What an Execute's audit record says of the statement it runs: its Parse's decision (with relations and fingerprint) and text. */
+export interface ExecutedStatement {
+  readonly decided?: Allowed;
+  readonly text?: string;
+}
+
+interface ParsedStatement extends Stamp, ExecutedStatement {
   endsTransaction: boolean;
   /** Objects running it uses (a prepared `EXECUTE p`): checked when it is bound and executed. */
   uses?: ReadonlyArray<{ kind: ObjectKind; key: string }>;
@@ -58,6 +65,12 @@ export class StatementGate {
   private profileGeneration = -1;
   /** `pgveil:<user>:`, kept in front of application_name values the user sets. */
   private readonly applicationNamePrefix: string;
+  /** Set when a shadow policy runs: handed each decision of the active policy after it is made (shadow.ts). */
+  shadow?: ShadowHook;
+  /** When the last decide() finished (performance.now()): the statement goes upstream right after. */
+  decidedAt = 0;
+  /** The statement the last allowed Execute runs; undefined when upstream may bind one of several. */
+  lastExecuted?: ExecutedStatement;
 
   constructor(
     private readonly engine: DecisionEngine,
@@ -151,11 +164,11 @@ export class StatementGate {
 
   // ── decisions ────────────────────────────────────────────────────────────
 
-  /** A simple Query (`statementName` undefined) or a protocol Parse: decided, timed and counted. */
-  decide(sql: string, statementName: string | undefined): Decision {
-    const stop = this.metrics.analysisSeconds.startTimer();
+  /** A simple Query (`statementName` undefined) or a protocol Parse: decided, timed from `started` (performance.now()) and counted. */
+  decide(sql: string, statementName: string | undefined, started: number): Decision {
     const decision = statementName === undefined ? this.decideQuery(sql) : this.decideParse(statementName, sql);
-    stop();
+    this.decidedAt = performance.now();
+    this.metrics.analysisSeconds.observe((this.decidedAt - started) / 1000);
     const label = decision.kind === 'forward' ? 'forwarded' : decision.kind === 'rewrite' ? 'rewritten'
       : decision.error.code === SqlState.SyntaxError ? 'syntax_error' : 'refused';
     this.metrics.statements.inc({ outcome: label });
@@ -192,7 +205,7 @@ export class StatementGate {
     const decision = this.decideText(sql);
     if (decision.kind === 'refuse') return decision;
     const effects = decision.effects;
-    const stamp: ParsedStatement = { ...this.stampOf(decision, false), endsTransaction: effects?.endsTransaction ?? false };
+    const stamp: ParsedStatement = { ...this.stampOf(decision, false), endsTransaction: effects?.endsTransaction ?? false, decided: decision, text: sql };
     if (effects?.objects.length) {
       stamp.runs = effects.objects.filter((e) => e.op !== 'use').map((e) => this.changeOf(e, decision));
       stamp.uses = effects.objects.filter((e) => e.op === 'use').map((e) => ({ kind: e.kind, key: upstreamKey(e.name ?? '') }));
@@ -235,6 +248,7 @@ export class StatementGate {
     const problem = this.checkUsable('portal', key, stamps, false) ?? this.checkUses(stamps);
     if (problem) return problem;
     const index = this.executesSent++;
+    this.lastExecuted = stamps.length === 1 ? stamps[0] : undefined;
     const runs = stamps.length === 1 ? stamps[0].runs : undefined;
     if (runs) this.objects.sentStatement(cycle, index, runs);
     const usedChange = stamps.some((s) => s.uses?.some((u) => this.objects.possible(u.kind, u.key, cycle).some((p) => p.changesSearchPath)));
@@ -306,7 +320,10 @@ export class StatementGate {
   private decideText(sql: string): Decision {
     const profile = this.currentProfile();
     if (!profile) return { kind: 'refuse', error: new PgError(SqlState.InvalidAuthorizationSpecification, `user "${this.userName}" no longer exists`) };
-    return this.engine.decide(sql, profile, this.searchPath, this.searchPathText, this.pathState === 'known', this.applicationNamePrefix);
+    const known = this.pathState === 'known';
+    const decision = this.engine.decide(sql, profile, this.searchPath, this.searchPathText, known, this.applicationNamePrefix);
+    this.shadow?.(sql, decision, this.searchPath, this.searchPathText, known);
+    return decision;
   }
 
   private currentProfile(): Profile | undefined {

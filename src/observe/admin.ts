@@ -1,5 +1,6 @@
 // The admin HTTP endpoint: GET /metrics (Prometheus text), /healthz (the
-// process answers), /readyz (policy loaded and upstream reachable).
+// process answers), /readyz (policy loaded, upstream reachable, and the
+// audit log writable when `onFailure: block` would refuse statements).
 import http from 'node:http';
 import net from 'node:net';
 import type { Registry } from 'prom-client';
@@ -11,6 +12,8 @@ export interface AdminOptions {
   metrics: () => Promise<Registry>;
   upstream: { host: string; port: number; connectTimeoutMs: number };
   policyLoaded: () => boolean | Promise<boolean>;
+  /** True while the audit log cannot be written and `onFailure: block` refuses statements. */
+  auditBlocked?: () => boolean;
 }
 
 function upstreamReachable(target: AdminOptions['upstream']): Promise<boolean> {
@@ -29,6 +32,7 @@ export async function startAdmin(opts: AdminOptions): Promise<{ port: number; cl
     if (req.method !== 'GET') { res.writeHead(405).end(); return; }
     if (path === '/healthz') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
     if (path === '/readyz') {
+      if (opts.auditBlocked?.()) { res.writeHead(503, { 'content-type': 'text/plain' }).end('not ready: audit log cannot be written\n'); return; }
       void Promise.all([upstreamReachable(opts.upstream), Promise.resolve(opts.policyLoaded()).catch(() => false)]).then(([up, loaded]) => {
         const ready = up && loaded;
         res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })

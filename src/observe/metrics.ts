@@ -30,8 +30,10 @@ export class ProxyMetrics {
   readonly auditWriteFailures = new client.Counter({ name: 'pgveil_audit_write_failures_total', help: 'Failed writes of the audit file (each failed batch counts once)', registers: [this.registry] });
   readonly auditBlocked = new client.Gauge({ name: 'pgveil_audit_blocked', help: '1 while the audit file cannot be written and onFailure: block refuses new statements', registers: [this.registry], aggregator: 'max' });
   readonly shadowDifferences = new client.Counter({ name: 'pgveil_shadow_differences_total', help: 'Statements the shadow policy decides differently, by kind', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly shadowSkipped = new client.Counter({ name: 'pgveil_shadow_skipped_total', help: 'Statements not decided under the shadow policy (its queue was full, or a reload came in between)', registers: [this.registry] });
+  readonly shadowGeneration = new client.Gauge({ name: 'pgveil_shadow_generation', help: 'Generation of the shadow policy (0 = none loaded; +1 per accepted load)', registers: [this.registry], aggregator: 'min' });
   readonly adminActions = new client.Counter({ name: 'pgveil_admin_actions_total', help: 'Admin API actions, by action and outcome', labelNames: ['action', 'outcome'] as const, registers: [this.registry] });
-  readonly reloadFailures = new client.Counter({ name: 'pgveil_reload_failures_total', help: 'Rejected reloads of users or policy', registers: [this.registry] });
+  readonly reloadFailures = new client.Counter({ name: 'pgveil_reload_failures_total', help: 'Rejected reloads of users or policy, and rejected loads of the shadow policy', registers: [this.registry] });
 
   /** Exposes the rewrite cache's counters, read at scrape time. */
   watchCache(stats: () => { hits: number; misses: number; evictions: number; entries: number; missMs: number }): void {

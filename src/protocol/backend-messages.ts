@@ -133,3 +133,17 @@ export function readParameterStatus(buf: Buffer, start: number, end: number): { 
   const nameEnd = buf.indexOf(0, start);
   return { name: buf.toString('utf8', start, nameEnd), value: buf.toString('utf8', nameEnd + 1, end - 1) };
 }
+
+/** The row count a CommandComplete tag ends with (`SELECT 5`, `INSERT 0 5`, `COPY 10`); undefined for tags without one (`CREATE TABLE`). */
+export function readCommandRows(buf: Buffer, start: number, end: number): number | undefined {
+  let i = end - 1;
+  if (i >= start && buf[i] === 0) i--; // the tag's NUL terminator
+  let rows = 0;
+  let scale = 1;
+  const last = i;
+  for (; i >= start && buf[i] >= 0x30 && buf[i] <= 0x39; i--) {
+    rows += (buf[i] - 0x30) * scale;
+    scale *= 10;
+  }
+  return i < last && i >= start && buf[i] === 0x20 ? rows : undefined;
+}

@@ -6,8 +6,12 @@
 /** Return undefined to forward the message as it was, a Buffer to send instead, or null to drop it. */
 export type WatchedMessageHandler = (type: number, message: Buffer) => Buffer | null | undefined;
 
-/** Told of a counted message's type as its header passes; the message is forwarded untouched, in place. */
-export type CountedMessageHandler = (type: number) => void;
+/**
+ * Told of a counted message's type as its header passes; the message is
+ * forwarded untouched, in place. When its whole body is in the same chunk,
+ * the body's bounds in that chunk come along (to read it there, no copy).
+ */
+export type CountedMessageHandler = (type: number, chunk?: Buffer, bodyStart?: number, end?: number) => void;
 
 const MAX_BACKEND_MESSAGE = 0x3fffffff;
 
@@ -66,7 +70,11 @@ export class BackendScanner {
         if (this.watched[type]) {
           if (i > from) this.emit(chunk.subarray(from, i));
           this.begin(type, chunk.subarray(i, i + 5));
-        } else if (this.counted?.[type]) this.onCounted?.(type);
+        } else if (this.counted?.[type]) {
+          const end = i + 1 + length;
+          if (end <= n) this.onCounted?.(type, chunk, i + 5, end);
+          else this.onCounted?.(type);
+        }
         i += 5;
         this.remaining = length - 4;
         if (this.watching && this.remaining === 0) { this.finish(); from = i; }

@@ -25,6 +25,8 @@ type Phase =
   | { name: 'closed' };
 
 export class ClientSession implements FlowHost {
+  /** Unique within this pgveil and across its workers: audit records, logs and the admin API name sessions by it. */
+  readonly id: string;
   /** The user the startup message names (logged in or not yet): for logs, and for ending a disabled user's sessions. */
   user?: string;
   socket: net.Socket;
@@ -42,6 +44,7 @@ export class ClientSession implements FlowHost {
    * the error, which answers its StartupMessage; the session is not counted.
    */
   constructor(socket: net.Socket, private readonly ctx: ProxyContext, private readonly refusal?: PgError) {
+    this.id = ctx.nextSessionId();
     this.socket = socket;
     this.clientAddress = socket.remoteAddress ?? '';
     this.reader = new FrameReader(false, MAX_STARTUP_PACKET);
@@ -141,6 +144,8 @@ export class ClientSession implements FlowHost {
       throw new PgError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0`, { severity: 'FATAL' });
     }
     if (this.refusal) throw this.refusal;
+    // One per client that gets as far as its StartupMessage (an SSLRequest alone, a cancel, a refused connection: none).
+    this.ctx.audit.record({ event: 'connect', session: this.id, address: this.clientAddress, tls: Boolean(this.secure) });
     if (!this.secure && this.ctx.config.tls.mode === 'require') {
       throw new PgError(SqlState.InvalidAuthorizationSpecification, 'pgveil requires an encrypted connection (SSL off)', {
         severity: 'FATAL', hint: 'Connect with sslmode=require or stronger.',
@@ -157,7 +162,7 @@ export class ClientSession implements FlowHost {
     // After the startup packet, frames are typed and may be as large as limits.maxMessageBytes.
     this.reader.typed = true;
     this.reader.maxFrame = this.ctx.config.limits.maxMessageBytes;
-    const login = new Login(this.ctx, request, this.clientAddress, this.secure);
+    const login = new Login(this.ctx, request, this.clientAddress, this.secure, this.id);
     this.phase = { name: 'auth', login };
     this.socket.write(login.challenge());
   }
@@ -192,7 +197,7 @@ export class ClientSession implements FlowHost {
 
   private onUpstreamReady(upstream: UpstreamConnection, loggedIn: LoggedIn): void {
     if (this.phase.name === 'closed') { upstream.socket.destroy(); return; }
-    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user);
+    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user, loggedIn.account.org);
     this.phase = { name: 'ready', flow };
     flow.start();
     this.socket.resume();

@@ -6,6 +6,7 @@ import type { LockoutTracker } from '../auth/lockout.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import type { DecisionEngine } from '../engine/engine.js';
+import type { ShadowPolicy } from '../engine/shadow.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { AuditSink } from '../audit/record.js';
 
@@ -15,6 +16,8 @@ export interface ProxyContext {
   users(): UsersFile;
   /** The active policy snapshot, catalog and rewrite cache: where every statement is decided. */
   readonly engine: DecisionEngine;
+  /** The candidate policy of `shadow:`, decided beside the active one and never enforced. */
+  readonly shadow?: ShadowPolicy;
   readonly lockout: LockoutTracker;
   /** Failed logins per client address (threat E3): a blocked address is refused at accept. */
   readonly addressLockout: LockoutTracker;
@@ -33,6 +36,8 @@ export interface ProxyContext {
   readonly fakeVerifierSecret: Buffer;
   readonly logger: Logger;
   readonly metrics: ProxyMetrics;
+  /** Issues session ids (`<workerId>-<counter>`, see session-id.ts). */
+  nextSessionId(): string;
   /** The audit log (a no-op sink without an `audit:` section). */
   readonly audit: AuditSink;
   /** Live sessions, for max-clients and for ending a disabled user's sessions. */

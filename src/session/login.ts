@@ -2,7 +2,8 @@
 // SCRAM exchange (with channel binding over TLS), per-user and per-address
 // lockout, the client certificate a user may require, and password expiry.
 // Every failure is a FATAL PgError; unknown, disabled and locked users fail
-// exactly like a wrong password.
+// exactly like a wrong password. The audit log gets the real reason of each
+// outcome (the client never does).
 import type tls from 'node:tls';
 import { PgError, SqlState } from '../errors.js';
 import { Frontend } from '../protocol/codes.js';
@@ -13,6 +14,7 @@ import { commonName, verifyClientCertificate } from '../auth/client-certificate.
 import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-verifier.js';
 import { passwordExpiredError, passwordExpiry } from '../auth/password-expiry.js';
 import type { User } from '../config/types.js';
+import type { AuthFailureReason } from '../audit/record.js';
 import type { ProxyContext } from './context.js';
 import type { StartupRequest } from './startup-params.js';
 
@@ -31,6 +33,7 @@ export interface LoginStep {
 export class Login {
   private scram?: ScramServerExchange;
   private account?: User;
+  private mechanism?: string;
 
   /** `secure`: the client's TLS socket when the connection is encrypted (channel binding, client certificates). */
   constructor(
@@ -38,6 +41,8 @@ export class Login {
     private readonly startup: StartupRequest,
     private readonly clientAddress: string,
     private readonly secure: tls.TLSSocket | undefined,
+    /** The session's id, for audit records. */
+    private readonly session: string,
   ) {}
 
   /** AuthenticationSASL: the mechanisms offered (the -PLUS one only over TLS with a certificate). */
@@ -55,20 +60,30 @@ export class Login {
       const initial = readSaslInitialResponse(buf, bodyStart, end);
       const serverCertificate = this.secure ? this.ctx.serverCertificate : undefined;
       this.scram = new ScramServerExchange({ user, verifier: this.verifierFor(user), serverCertificate });
-      return { reply: writeAuthenticationSaslContinue(this.scram.start(initial.mechanism, initial.data)) };
+      this.mechanism = initial.mechanism;
+      try {
+        return { reply: writeAuthenticationSaslContinue(this.scram.start(initial.mechanism, initial.data)) };
+      } catch (err) {
+        this.audit('protocol');
+        throw err;
+      }
     }
     let serverFinal: Buffer;
     try {
       serverFinal = this.scram.finish(readSaslResponse(buf, bodyStart, end));
     } catch (err) {
-      if (err instanceof PgError && err.code === SqlState.InvalidPassword) this.recordFailure(user);
+      const wrongProof = err instanceof PgError && err.code === SqlState.InvalidPassword;
+      if (wrongProof) this.recordFailure(user);
+      this.audit(!wrongProof ? 'protocol' : !this.account ? 'unknown_user' : this.account.disabled ? 'disabled' : 'wrong_password');
       throw err instanceof PgError ? err.fatal() : err;
     }
     // A right proof still fails for unknown, disabled or locked users, with the same error.
     const account = this.account;
     if (!account || account.disabled || this.ctx.lockout.isLocked(user)) {
       this.recordFailure(user);
-      this.ctx.logger.info('authentication refused', { user, reason: !account ? 'unknown' : account.disabled ? 'disabled' : 'locked' });
+      const reason = !account ? 'unknown_user' : account.disabled ? 'disabled' : 'locked';
+      this.ctx.logger.info('authentication refused', { user, reason });
+      this.audit(reason);
       throw this.failed(user);
     }
     this.checkClientCertificate(account);
@@ -78,11 +93,21 @@ export class Login {
     if (expiry) {
       this.ctx.metrics.auth.inc({ outcome: 'password_expired' });
       this.ctx.logger.info('authentication refused', { user, reason: expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt' });
+      this.audit('expired');
       throw passwordExpiredError(user, maxAgeDays, expiry);
     }
     this.ctx.lockout.recordSuccess(user);
     this.ctx.metrics.auth.inc({ outcome: 'success' });
+    this.audit();
     return { reply: writeAuthenticationSaslFinal(serverFinal), loggedIn: { account, startup: this.startup } };
+  }
+
+  /** The audit record of this login's outcome: success without a reason, failure with one. */
+  private audit(reason?: AuthFailureReason): void {
+    this.ctx.audit.record({
+      event: 'auth', session: this.session, user: this.startup.user, address: this.clientAddress,
+      outcome: reason ? 'failure' : 'success', reason, method: this.mechanism?.toLowerCase(),
+    });
   }
 
   private failed(user: string): PgError {
@@ -101,18 +126,26 @@ export class Login {
   private recordFailure(user: string): void {
     if (this.ctx.addressLockout.recordFailure(this.clientAddress)) {
       this.ctx.logger.warn('client address blocked after too many failed logins', { address: this.clientAddress });
+      this.auditLockout('address', this.clientAddress, this.ctx.addressLockout.lockedUntil(this.clientAddress));
     }
     this.ctx.metrics.auth.inc({ outcome: 'failure' });
     if (this.ctx.lockout.recordFailure(user)) {
       this.ctx.metrics.lockouts.inc();
       this.ctx.logger.warn('user locked out', { user });
+      this.auditLockout('user', user, this.ctx.lockout.lockedUntil(user));
     }
+  }
+
+  /** A lock this process took (under `workers: N` the primary takes and records them). */
+  private auditLockout(scope: 'user' | 'address', key: string, until: number | undefined): void {
+    this.ctx.audit.record({ event: 'lockout', scope, key, until: new Date(until ?? Date.now()).toISOString() });
   }
 
   private checkClientCertificate(account: User): void {
     if (account.clientCert !== 'required') return;
     const cert = this.secure?.getPeerX509Certificate();
     if (!cert || !verifyClientCertificate(cert, this.ctx.clientCas) || commonName(cert) !== account.name) {
+      this.audit('client_certificate');
       throw new PgError(SqlState.InvalidAuthorizationSpecification, `certificate authentication failed for user "${account.name}"`, { severity: 'FATAL' });
     }
   }

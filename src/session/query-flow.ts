@@ -14,17 +14,22 @@ import {
   readBindNames, readClose, readExecutePortal, readParse, readQuery, writeParse, writeParseText, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
-  readDataRowFirstText, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData, writeErrorResponse,
-  writeParameterStatus,
+  readCommandRows, readDataRowFirstText, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData,
+  writeErrorResponse, writeParameterStatus,
 } from '../protocol/backend-messages.js';
 import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import { searchPathProbe } from '../upstream/search-path-probe.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
+import type { AuditFacts } from '../engine/audit-facts.js';
+import { AUDIT_BLOCKED_CODE } from '../engine/refusal-reason.js';
 import type { ProxyContext } from './context.js';
+import { StatementLog } from './statement-log.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
+  /** The session's id (audit records name it). */
+  readonly id: string;
   /** The client's socket (TLS already settled). */
   readonly socket: net.Socket;
   /** The client's frames; the current one is read by onFrame. */
@@ -68,9 +73,19 @@ export class QueryFlow {
   private probe?: { value?: string; failed: boolean };
   /** The client's next cycle waits (its frame unread) until search_path is known again. */
   held = false;
+  /** Each statement's life: latency metrics, refusal counts, audit records. */
+  readonly statements: StatementLog;
+  /** Audit records carry rows: CommandComplete tags are read (in place) for their count. */
+  private readonly wantsRows: boolean;
 
-  constructor(private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string) {
+  constructor(
+    private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string,
+    org?: string,
+  ) {
     this.gate = new StatementGate(ctx.engine, user, () => ctx.users(), ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
+    this.gate.shadow = ctx.shadow?.forSession(user, () => ctx.users(), host.id);
+    this.statements = new StatementLog(ctx, { id: host.id, user, org });
+    this.wantsRows = this.statements.wantsRows;
   }
 
   get upstreamSocket(): net.Socket {
@@ -101,7 +116,7 @@ export class QueryFlow {
     const client = this.host.socket;
     this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
       if (!client.write(bytes)) upstream.socket.pause();
-    }, upstreamCounted, (type) => this.onUpstreamCounted(type));
+    }, upstreamCounted, (type, chunk, bodyStart, end) => this.onUpstreamCounted(type, chunk, bodyStart, end));
     upstream.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upstream.socket.on('drain', () => { if (!this.host.closed) this.host.socket.resume(); });
     upstream.socket.on('error', () => this.onUpstreamClosed());
@@ -126,6 +141,7 @@ export class QueryFlow {
   /** Teardown: the timer, the cancel key and the upstream connection go with the session. */
   dispose(): void {
     clearTimeout(this.idleTimer);
+    this.statements.close();
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
     this.upstream.socket.destroy();
   }
@@ -163,6 +179,7 @@ export class QueryFlow {
     if (type === Backend.ReadyForQuery) {
       this.txStatus = readReadyForQuery(msg, MESSAGE_HEADER_BYTES);
       this.gate.cycleDone(this.txStatus === TxStatus.Idle);
+      this.statements.cycleDone();
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
       this.afterCycle();
       return undefined;
@@ -184,16 +201,20 @@ export class QueryFlow {
     return undefined;
   }
 
-  /** Upstream confirmed a statement or portal operation (see engine/upstream-objects.ts). */
-  private onUpstreamCounted(type: number): void {
+  /** Upstream confirmed a statement or portal operation (see engine/upstream-objects.ts); a CommandComplete's body comes along when it is at hand. */
+  private onUpstreamCounted(type: number, chunk?: Buffer, bodyStart?: number, end?: number): void {
     const gate = this.gate;
     if (this.probe) return;
     switch (type) {
       case Backend.ParseComplete: gate.confirmed(Confirmation.Parse); return;
       case Backend.BindComplete: gate.confirmed(Confirmation.Bind); return;
       case Backend.CloseComplete: gate.confirmed(Confirmation.Close); return;
-      case Backend.PortalSuspended: gate.completion(false); return;
-      default: gate.completion(true); // CommandComplete, EmptyQueryResponse
+      case Backend.PortalSuspended: gate.completion(false); this.statements.completion(undefined); return;
+      case Backend.CommandComplete:
+        gate.completion(true);
+        this.statements.completion(this.wantsRows && chunk ? readCommandRows(chunk, bodyStart!, end!) : undefined);
+        return;
+      default: gate.completion(true); this.statements.completion(undefined); // EmptyQueryResponse
     }
   }
 
@@ -269,15 +290,21 @@ export class QueryFlow {
     }
     switch (type) {
       case Frontend.Query: {
-        const decision = this.gate.decide(readQuery(buf, bodyStart, end), undefined);
-        if (decision.kind === 'refuse') this.refuseSimple(decision.error);
-        else this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
+        const started = performance.now();
+        if (this.ctx.audit.blocked()) { this.refuseSimple(auditBlocked(), started); return; }
+        const sql = readQuery(buf, bodyStart, end);
+        const decision = this.gate.decide(sql, undefined, started);
+        if (decision.kind === 'refuse') { this.refuseSimple(decision.error, started, decision, sql); return; }
+        this.statements.forwarded(started, this.gate.decidedAt, false, decision.kind, decision, sql);
+        this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
         return;
       }
       case Frontend.Parse: {
+        const started = performance.now();
+        if (this.ctx.audit.blocked()) { this.refuseExtended(auditBlocked(), started); return; }
         const parse = readParse(buf, bodyStart, end);
-        const decision = this.gate.decide(parse.query, parse.name);
-        if (decision.kind === 'refuse') { this.refuseExtended(decision.error); return; }
+        const decision = this.gate.decide(parse.query, parse.name, started);
+        if (decision.kind === 'refuse') { this.refuseExtended(decision.error, started, decision, parse.query); return; }
         this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -285,7 +312,7 @@ export class QueryFlow {
       case Frontend.Bind: {
         const names = readBindNames(buf, bodyStart, end);
         const stale = this.gate.bind(names.statement, names.portal);
-        if (stale) { this.refuseExtended(stale); return; }
+        if (stale) { this.refuseExtended(stale, performance.now()); return; }
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -298,8 +325,12 @@ export class QueryFlow {
         return;
       }
       case Frontend.Execute: {
+        const started = performance.now();
+        if (this.ctx.audit.blocked()) { this.refuseExtended(auditBlocked(), started); return; }
         const stale = this.gate.execute(readExecutePortal(buf, bodyStart, end));
-        if (stale) { this.refuseExtended(stale); return; }
+        if (stale) { this.refuseExtended(stale, started); return; }
+        const ran = this.gate.lastExecuted;
+        this.statements.forwarded(started, started, true, ran?.decided?.kind ?? 'forward', ran?.decided, ran?.text);
         this.forward(buf.subarray(frameStart, end), false);
         this.unsynced = true;
         return;
@@ -315,7 +346,7 @@ export class QueryFlow {
         this.forward(buf.subarray(frameStart, end), false);
         return;
       case Frontend.FunctionCall:
-        this.refuseSimple(new PgError(SqlState.InsufficientPrivilege, 'the fast-path function call protocol is not allowed through pgveil'));
+        this.refuseSimple(new PgError(SqlState.InsufficientPrivilege, 'the fast-path function call protocol is not allowed through pgveil'), performance.now());
         return;
       case Frontend.Terminate:
         this.upstream.socket.end(buf.subarray(frameStart, end));
@@ -331,6 +362,7 @@ export class QueryFlow {
     if (completesCycle) {
       this.pendingSyncs++;
       this.gate.cycleSent();
+      this.statements.cycleSent();
     }
   }
 
@@ -358,9 +390,11 @@ export class QueryFlow {
    * rejects takes the query's place, so the error arrives in order and an
    * open transaction is aborted exactly as Postgres would abort it.
    */
-  private refuseSimple(error: PgError): void {
+  private refuseSimple(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
     this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
-    if (this.canAnswerDirectly()) {
+    const direct = this.canAnswerDirectly();
+    this.statements.refused(started, error, facts, text, false, direct);
+    if (direct) {
       this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
       return;
     }
@@ -368,9 +402,11 @@ export class QueryFlow {
     this.forward(writeQuery(sentinelText), true);
   }
 
-  private refuseExtended(error: PgError): void {
+  private refuseExtended(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
     this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
-    if (this.canAnswerDirectly()) {
+    const direct = this.canAnswerDirectly();
+    this.statements.refused(started, error, facts, text, true, direct);
+    if (direct) {
       this.host.socket.write(writeErrorResponse(error));
       this.skipping = 'direct';
       return;
@@ -380,4 +416,11 @@ export class QueryFlow {
     this.unsynced = true;
     this.skipping = 'sentinel';
   }
+}
+
+/** While `onFailure: block` holds and the audit log cannot be written, new statements are refused before analysis. */
+function auditBlocked(): PgError {
+  return new PgError(AUDIT_BLOCKED_CODE, 'pgveil cannot write its audit log, so it runs no statements until it can', {
+    hint: 'An operator must free space on (or repair) the disk that holds the audit log; pgveil retries on its own and serves statements again once a write succeeds.',
+  });
 }

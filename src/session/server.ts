@@ -21,8 +21,11 @@ import { createLogger, type Logger } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { startAdmin } from '../observe/admin.js';
 import { DecisionEngine, CatalogUnavailableError } from '../engine/engine.js';
+import { ShadowPolicy } from '../engine/shadow.js';
 import { CancelKeys } from './cancel-keys.js';
-import { noAudit } from '../audit/record.js';
+import { sessionIds } from './session-id.js';
+import { noAudit, type AuditSink } from '../audit/record.js';
+import { AuditLog } from '../audit/writer.js';
 import type { ProxyContext } from './context.js';
 import type { WorkerLink } from './worker-link.js';
 import { ClientSession } from './connection.js';
@@ -69,20 +72,30 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const loaded = loadAll(opts.configFile);
   const config = loaded.config;
   let users: UsersFile = loaded.users;
+  // The candidate of `shadow:`: a file that does not load stops startup here, as a bad policy does.
+  const shadowAtStart = config.shadow ? loadPolicy(config.shadow, users) : undefined;
 
   let masterKey: Uint8Array | undefined;
   const key = () => (masterKey ??= loadMasterKey(config.secrets));
   const upstreamPassword = resolveSecret(config.upstream.password, key, `${displayFile(config.file)}: upstream.password`);
   const sessions = new Set<{ user?: string; terminate(reason: string): void }>();
   const metrics = new ProxyMetrics();
+  // The audit log: this process writes it, or under `workers: N` the primary does (records go there).
+  const auditLog = config.audit && !worker ? await AuditLog.open(config.audit, { metrics, logger }) : undefined;
+  const audit: AuditSink = worker?.audit ?? auditLog ?? noAudit;
+  const closeAudit = () => auditLog?.close() ?? worker?.audit?.close();
   const active = new DecisionEngine(config, upstreamPassword, logger);
   active.onVerifierRefusal = (detail) => logger.error('rewrite verification refused a statement (analyzer gap)', { relation: detail });
   metrics.watchCache(() => active.cache.stats());
+  const shadow = config.shadow
+    ? new ShadowPolicy({ config, upstreamPassword, logger, metrics, audit, active })
+    : undefined;
 
   const ctx: ProxyContext = {
     config,
     users: () => users,
     engine: active,
+    shadow,
     lockout: worker?.lockout ?? new LockoutTracker(config.auth.lockout),
     addressLockout: worker?.addressLockout ?? new LockoutTracker(config.auth.addressLockout),
     cancelKeys: worker?.cancelKeys ?? new CancelKeys(),
@@ -92,7 +105,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     fakeVerifierSecret: worker?.fakeVerifierSecret ?? randomBytes(32),
     logger,
     metrics,
-    audit: noAudit,
+    nextSessionId: sessionIds(worker?.workerId ?? 0, worker?.incarnation),
+    audit,
     sessions,
   };
 
@@ -104,6 +118,25 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     for (const session of [...sessions]) {
       const account = session.user ? users.users.get(session.user) : undefined;
       if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled');
+    }
+  };
+
+  /**
+   * Loads the shadow policy beside the active one just loaded (from `file`,
+   * or read now). At startup a bad candidate stops pgveil; later it is
+   * logged and the previous candidate stays. False when it was rejected.
+   */
+  const loadShadow = async (nextUsers: UsersFile, file?: PolicyFile, startup = false): Promise<boolean> => {
+    if (!shadow || !config.shadow) return true;
+    try {
+      await shadow.load(nextUsers, file ?? loadPolicy(config.shadow, nextUsers));
+      logger.info('shadow policy loaded', { generation: shadow.generation });
+      return true;
+    } catch (err) {
+      if (startup && !(err instanceof CatalogUnavailableError)) throw err;
+      metrics.reloadFailures.inc();
+      logger.error('shadow policy rejected; keeping the previous one (it is never enforced)', { error: err instanceof Error ? err.message : String(err) });
+      return false;
     }
   };
 
@@ -130,7 +163,10 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     }
     waiting = undefined;
     clearInterval(retry);
+    // At startup, the file checked above; a first load that had to wait for upstream reads it again.
+    await loadShadow(next.users, startup ? shadowAtStart : undefined, startup);
     logger.info('upstream catalog read; ready', { upstream: upstreamAt, generation: active.generation });
+    audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied' });
     return true;
   };
 
@@ -153,10 +189,14 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
         // Applied either way (the file is valid); a loosening must not pass unnoticed.
         if (loosened.length) logger.warn('policy reload loosened the policy', { generation: active.generation, loosened });
         else logger.info('configuration reloaded', { generation: active.generation });
+        audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'applied', loosened: loosened.length ? loosened : undefined });
+        await loadShadow(nextUsers); // reloaded with the active one: it is compared against what is enforced now
         return true;
       } catch (err) {
         metrics.reloadFailures.inc();
-        logger.error('reload rejected; keeping the previous users and policy', { error: err instanceof Error ? err.message : String(err) });
+        const error = err instanceof Error ? err.message : String(err);
+        logger.error('reload rejected; keeping the previous users and policy', { error });
+        audit.record({ event: 'policy_reload', generation: active.generation, outcome: 'rejected', error });
         return false;
       }
     });
@@ -165,7 +205,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
 
   // The first load: a bad policy stops startup; an unreachable upstream is retried every 2 s.
   let retry: NodeJS.Timeout | undefined;
-  if (!(await firstLoad(true))) {
+  const firstLoaded = await firstLoad(true).catch(async (err: unknown) => { await closeAudit(); throw err; });
+  if (!firstLoaded) {
     retry = setInterval(() => { reloading = reloading.then(() => (waiting ? firstLoad() : true)); }, 2000);
   }
 
@@ -182,7 +223,9 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       new ClientSession(socket, ctx);
       return;
     }
-    metrics.connectionsRefused.inc({ reason: blocked ? 'address_blocked' : 'too_many_clients' });
+    const reason = blocked ? 'address_blocked' : 'too_many_clients';
+    metrics.connectionsRefused.inc({ reason });
+    ctx.audit.record({ event: 'refused_connection', address: socket.remoteAddress ?? '', reason });
     const refusal = blocked
       ? new PgError(SqlState.InvalidAuthorizationSpecification, 'too many failed logins from this address; try again later', { severity: 'FATAL' })
       : new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' });
@@ -199,18 +242,22 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   try {
     await listen(server, 'listen', config.listen);
     admin = config.admin && !worker
-      ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready })
+      ? await startAdmin({ ...config.admin, metrics: () => Promise.resolve(metrics.registry), upstream: config.upstream, policyLoaded: ready, auditBlocked: () => audit.blocked() })
         .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'admin', config.admin!)) : err; })
       : undefined;
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the retry timer would).
     clearInterval(retry);
     server.close();
+    await closeAudit();
     throw err;
   }
   server.on('error', (err) => logger.error('listener error', { error: err.message }));
   const address = server.address() as net.AddressInfo;
   const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
+  // An edit of the candidate alone reloads only it: the active policy (and so the sessions' prepared statements) stay.
+  const reloadShadow = () => { reloading = reloading.then(() => (waiting ? false : loadShadow(users))); };
+  const shadowWatcher = opts.watch === false || !config.shadow ? undefined : watchFiles([config.shadow], reloadShadow);
   logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
 
   return {
@@ -222,10 +269,13 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     reload,
     async close() {
       watcher?.close();
+      shadowWatcher?.close();
+      shadow?.close();
       clearInterval(retry);
       await admin?.close();
       for (const session of [...sessions]) session.terminate('terminating connection due to administrator command');
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeAudit(); // after the sessions, whose last records it writes
     },
   };
 }

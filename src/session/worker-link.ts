@@ -3,12 +3,14 @@
 // authentication failures (the primary counts them, threat D1 in docs/threat-model.md), the secret
 // behind fake verifiers (the same in every worker, so an unknown user looks
 // the same whichever worker answers, D2), failed logins per client address
-// (E3), and CancelRequests that landed on a
-// worker which does not own the session.
+// (E3), CancelRequests that landed on a worker which does not own the
+// session, and audit records (the primary alone writes the audit file).
 import { LockoutTracker, type LockoutSnapshot } from '../auth/lockout.js';
 import type { LockoutConfig } from '../config/types.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { CancelKeys } from './cancel-keys.js';
+import type { AuditEvent, AuditSink } from '../audit/record.js';
+import { ForwardedAudit } from './worker-audit.js';
 
 /** What a failure is counted against: a user name (D1) or a client address (E3). */
 export type LockoutScope = 'user' | 'address';
@@ -17,8 +19,13 @@ export type LockoutScope = 'user' | 'address';
 export type PrimaryMessage =
   | {
     type: 'init'; workerId: number; workerCount: number; fakeVerifierSecret: string;
+    /** Starts of this worker id so far, this one included (session ids stay unique across restarts). */
+    incarnation: number;
     lockout: LockoutConfig; addressLockout: LockoutConfig; locks: Record<LockoutScope, LockoutSnapshot['locks']>;
+    /** With an `audit:` section: what statement records carry, and whether the log is blocked now. */
+    audit?: { statements: AuditSink['statements']; blocked: boolean };
   }
+  | { type: 'audit-blocked'; blocked: boolean }
   | { type: 'locked'; scope: LockoutScope; key: string; until: number }
   | { type: 'cancel'; processId: number; secretKey: string }
   | { type: 'ask'; id: number; what: 'metrics' | 'ready' };
@@ -28,6 +35,7 @@ export type WorkerMessage =
   | { type: 'auth-failure'; scope: LockoutScope; key: string }
   | { type: 'auth-success'; scope: LockoutScope; key: string }
   | { type: 'cancel'; processId: number; secretKey: string }
+  | { type: 'audit'; records: AuditEvent[] }
   | { type: 'hello' }
   | { type: 'listening' }
   | { type: 'answer'; id: number; value: unknown };
@@ -60,18 +68,23 @@ export interface ServedProxy {
 export class WorkerLink {
   readonly workerId: number;
   readonly workerCount: number;
+  readonly incarnation: number;
   readonly lockout: SharedLockout;
   readonly addressLockout: SharedLockout;
   readonly cancelKeys: CancelKeys;
   readonly fakeVerifierSecret: Buffer;
+  /** Where this worker's audit records go (to the primary); undefined without an `audit:` section. */
+  readonly audit?: ForwardedAudit;
 
   private constructor(init: Extract<PrimaryMessage, { type: 'init' }>) {
     this.workerId = init.workerId;
     this.workerCount = init.workerCount;
+    this.incarnation = init.incarnation;
     this.fakeVerifierSecret = Buffer.from(init.fakeVerifierSecret, 'hex');
     this.cancelKeys = new CancelKeys(init.workerId);
     this.lockout = new SharedLockout(init.lockout, 'user');
     this.addressLockout = new SharedLockout(init.addressLockout, 'address');
+    if (init.audit) this.audit = new ForwardedAudit(init.audit.statements, init.audit.blocked, (records, sent) => send({ type: 'audit', records }, sent));
     // locks taken before this worker started
     this.lockout.restore({ version: 1, failures: [], locks: init.locks.user });
     this.addressLockout.restore({ version: 1, failures: [], locks: init.locks.address });
@@ -103,6 +116,9 @@ export class WorkerLink {
         case 'locked':
           (m.scope === 'user' ? this.lockout : this.addressLockout).applyLock(m.key, m.until);
           return;
+        case 'audit-blocked':
+          this.audit?.setBlocked(m.blocked);
+          return;
         case 'cancel':
           // Routed here because this worker issued the key; the key is checked like any other.
           this.cancelKeys.lookup(m.processId, Buffer.from(m.secretKey, 'hex'))?.cancel();
@@ -116,7 +132,8 @@ export class WorkerLink {
   }
 }
 
-function send(m: WorkerMessage): void {
+function send(m: WorkerMessage, sent?: () => void): void {
   // A primary that has gone away cannot be told; the worker exits on 'disconnect'.
-  if (process.connected) process.send?.(m);
+  if (process.connected && process.send) process.send(m, undefined, undefined, () => sent?.());
+  else sent?.();
 }

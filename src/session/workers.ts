@@ -4,8 +4,11 @@
 // per client address (E3) and tells every worker when one is locked; it routes a CancelRequest that landed
 // on the wrong worker to the one named in the key's top bits (one hop: the
 // owner only looks the key up); it runs the admin endpoint, whose /metrics
-// sums every worker's registry at scrape time. A worker that dies is started
-// again; SIGHUP is passed on; SIGTERM/SIGINT stop all workers gracefully.
+// sums every worker's registry at scrape time. It alone writes the audit log:
+// workers send their records in batches, lockouts are recorded here, and
+// every worker is told when the log becomes blocked or writable again. A
+// worker that dies is started again; SIGHUP is passed on; SIGTERM/SIGINT
+// stop all workers gracefully (the audit log is closed after the last).
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -14,6 +17,7 @@ import { LockoutTracker } from '../auth/lockout.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import { startAdmin } from '../observe/admin.js';
+import { AuditLog } from '../audit/writer.js';
 import { MAX_WORKERS, workerOfProcessId } from './cancel-keys.js';
 import type { LockoutScope, PrimaryMessage, WorkerMessage } from './worker-link.js';
 
@@ -43,12 +47,14 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   const fakeVerifierSecret = randomBytes(32).toString('hex');
   const own = new client.Registry();
   const lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [own] });
+  const audit = config.audit ? await AuditLog.open(config.audit, { logger, metrics: auditMetrics(own) }) : undefined;
   const workers = new Map<number, Worker>();
   const asks = new Map<number, (value: unknown) => void>();
   let nextAsk = 1;
   let stopping = false;
 
   const broadcast = (m: PrimaryMessage) => { for (const w of workers.values()) if (w.isConnected()) w.send(m); };
+  audit?.onBlockedChange((blocked) => broadcast({ type: 'audit-blocked', blocked }));
 
   const onMessage = (m: WorkerMessage) => {
     switch (m.type) {
@@ -57,9 +63,14 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
         if (!tracker.recordFailure(m.key)) return;
         if (m.scope === 'user') lockouts.inc();
         else logger.warn('client address blocked after too many failed logins', { address: m.key });
-        broadcast({ type: 'locked', scope: m.scope, key: m.key, until: tracker.lockedUntil(m.key) ?? Date.now() });
+        const until = tracker.lockedUntil(m.key) ?? Date.now();
+        audit?.record({ event: 'lockout', scope: m.scope, key: m.key, until: new Date(until).toISOString() });
+        broadcast({ type: 'locked', scope: m.scope, key: m.key, until });
         return;
       }
+      case 'audit':
+        for (const record of m.records) audit?.record(record);
+        return;
       case 'auth-success':
         trackers[m.scope].recordSuccess(m.key);
         return;
@@ -82,16 +93,20 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     if (w.isConnected()) w.send({ type: 'ask', id, what } satisfies PrimaryMessage);
   })));
 
+  const starts = new Map<number, number>();
   const fork = (id: number): Promise<void> => new Promise((resolve, reject) => {
     const worker = cluster.fork();
+    const incarnation = (starts.get(id) ?? 0) + 1;
+    starts.set(id, incarnation);
     workers.set(id, worker);
     let listening = false;
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'hello') {
         worker.send({
-          type: 'init', workerId: id, workerCount: count, fakeVerifierSecret,
+          type: 'init', workerId: id, workerCount: count, fakeVerifierSecret, incarnation,
           lockout: config.auth.lockout, addressLockout: config.auth.addressLockout,
           locks: { user: trackers.user.snapshot().locks, address: trackers.address.snapshot().locks },
+          audit: audit ? { statements: audit.statements, blocked: audit.blocked() } : undefined,
         } satisfies PrimaryMessage);
       } else if (m.type === 'listening' && !listening) {
         listening = true;
@@ -109,7 +124,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   });
 
   let allExited: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => { allExited = resolve; });
+  // The workers' last records (their sessions' ends) arrive before they exit; then the log is closed.
+  const stopped = new Promise<void>((resolve) => { allExited = resolve; }).then(() => audit?.close());
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
 
   const stop = () => {
@@ -138,6 +154,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
         return client.AggregatorRegistry.aggregate([await own.getMetricsAsJSON(), ...perWorker]);
       },
       policyLoaded: async () => (await askAll('ready')).every((r) => r === true) && workers.size === count,
+      auditBlocked: () => audit?.blocked() ?? false,
     });
   }
   logger.info('pgveil workers listening', { workers: count, port: config.listen.port, adminPort: admin?.port });
@@ -145,5 +162,14 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     stopped,
     stop,
     reload: () => { for (const w of workers.values()) w.process.kill('SIGHUP'); },
+  };
+}
+
+/** The audit counters in the primary's own registry (summed with the workers' at scrape time; blocked: the max). */
+function auditMetrics(registry: client.Registry) {
+  return {
+    auditRecords: new client.Counter({ name: 'pgveil_audit_records_total', help: 'Audit records written', registers: [registry] }),
+    auditWriteFailures: new client.Counter({ name: 'pgveil_audit_write_failures_total', help: 'Failed writes of the audit file (each failed batch counts once)', registers: [registry] }),
+    auditBlocked: new client.Gauge({ name: 'pgveil_audit_blocked', help: '1 while the audit file cannot be written and onFailure: block refuses new statements', registers: [registry], aggregator: 'max' }),
   };
 }

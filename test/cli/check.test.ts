@@ -108,11 +108,22 @@ test('E4 an empty policy file, and one that does not state defaults.unlistedRela
   }
 });
 
-test('--live is not built yet: says so and exits 2', () => {
-  const dir = configDir(good);
+test('--live with no upstream listening: exit 2, says it could not connect and checked nothing upstream', () => {
+  // Port 1 on the loopback: nothing listens there, so the connection is refused at once.
+  const dir = configDir(good.replace('host: 127.0.0.1,', 'host: 127.0.0.1, port: 1,'));
   const r = pgveil('check', '--config', join(dir, 'pgveil.yaml'), '--live');
   assert.is(r.status, 2);
-  assert.match(r.stderr, /--live .* is not built yet/);
+  assert.match(r.stderr, /^pgveil check --live: cannot connect to the upstream 127\.0\.0\.1:1 database analytics as svc: .*; nothing was checked upstream$/m);
+});
+
+test('--format: json needs --live, and only text or json are known (exit 2)', () => {
+  const dir = configDir(good);
+  const json = pgveil('check', '--config', join(dir, 'pgveil.yaml'), '--format', 'json');
+  assert.is(json.status, 2);
+  assert.match(json.stderr, /--format json needs --live/);
+  const other = pgveil('check', '--config', join(dir, 'pgveil.yaml'), '--live', '--format', 'yaml');
+  assert.is(other.status, 2);
+  assert.match(other.stderr, /--format must be text or json, not "yaml"/);
 });
 
 test('usage errors exit 2', () => {

@@ -72,6 +72,8 @@ export interface HarnessOptions {
   policyYaml?: string;
   /** The proxy's logger (default: silent, or debug to stderr with PGVEIL_TEST_LOG). */
   logger?: Logger;
+  /** More top-level YAML for pgveil.yaml (e.g. an `audit:` section). */
+  extraConfig?: string;
 }
 
 export interface UpstreamTls { mode: UpstreamTlsMode; ca?: string }
@@ -140,6 +142,7 @@ auth:
   idleTimeoutSeconds: ${opts.idleTimeoutSeconds ?? 900}
   startupTimeoutMs: ${opts.startupTimeoutMs ?? 10000}
 ${opts.admin ? 'admin: { host: 127.0.0.1, port: 0 }\n' : ''}limits: { maxMessageBytes: ${opts.maxMessageBytes ?? 1048576}, maxClients: ${opts.maxClients ?? 200} }
+${opts.extraConfig ?? ''}
 `);
   const userLines = Object.entries(passwords).map(([name, pw]) => `  ${name}:
     org: ${name.includes('globex') ? 'globex' : 'acme'}
