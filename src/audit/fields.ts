@@ -33,9 +33,10 @@ const eventFields = {
 
 /**
  * The event's typed fields only, in a fixed order; undefined values are left out.
- * A statement's `text` is written only under `statements: full`: under
- * `fingerprint` a caller that passes the text anyway (its literals may be
- * secrets) still gets no text written.
+ * A statement's `text` is written only under `statements: full` and its
+ * `fingerprint` not under `none`: a caller that passes them anyway (a text's
+ * literals may be secrets) still gets them left out. Which statement records
+ * are written at all is the session's decision (under `none`, refusals only).
  */
 export function pickEventFields(event: AuditEvent, statements: 'none' | 'fingerprint' | 'full'): ChainFields {
   const out: ChainFields = { event: event.event };
@@ -43,7 +44,7 @@ export function pickEventFields(event: AuditEvent, statements: 'none' | 'fingerp
   if (!fields) return out; // an untyped event name (a cast at the caller): its fields are unknown, so none are written
   const source = event as unknown as Record<string, unknown>;
   for (const key of fields) {
-    if (key === 'text' && statements !== 'full') continue;
+    if ((key === 'text' && statements !== 'full') || (key === 'fingerprint' && statements === 'none')) continue;
     const value = plain(source[key]);
     if (value !== undefined) out[key] = value;
   }

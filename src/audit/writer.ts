@@ -81,8 +81,6 @@ export class AuditLog implements AuditSink {
 
   record(event: AuditEvent): void {
     if (this.closed) return;
-    // statements: none writes no statement records, except refusals (and syntax errors), which are always recorded
-    if (this.statements === 'none' && event.event === 'statement' && event.decision !== 'refused' && event.decision !== 'syntax_error') return;
     if (this.queue.length >= (this.deps.maxQueue ?? 100_000)) {
       if (this.dropped++ === 0) this.deps.logger.error('audit queue full: dropping records until writes succeed', { file: this.cfg.file, queued: this.queue.length });
       this.deps.metrics?.auditWriteFailures.inc();

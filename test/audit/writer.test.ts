@@ -158,8 +158,8 @@ test('only the typed fields of an event are written, whatever else the object ca
   assert.equal(Object.keys(conn), ['ts', 'seq', 'event', 'address', 'tls', 'prev']);
 });
 
-test('statement text is written only under statements: full; under none no statement records are written', async () => {
-  const stmt: AuditEvent = { event: 'statement', session: 's1', user: 'alice@acme.com', fingerprint: 'fp1', text: "select secret_literal('x')", relations: [], decision: 'forwarded' };
+test('statement text is written only under statements: full, a fingerprint not under none, whatever the caller passes', async () => {
+  const stmt: AuditEvent = { event: 'statement', session: 's1', user: 'alice@acme.com', fingerprint: 'fp1', text: "select secret_literal('x')", relations: [], decision: 'refused', code: '42501' };
   const shadow: AuditEvent = { event: 'shadow_difference', session: 's1', user: 'alice@acme.com', fingerprint: 'fp1', text: "select secret_literal('x')", active: 'forwarded', candidate: 'refused', kind: 'newly_refused' };
   const written = async (statements: AuditConfig['statements']) => {
     const { cfg } = workspace();
@@ -167,14 +167,12 @@ test('statement text is written only under statements: full; under none no state
     log.record(stmt);
     log.record(shadow);
     await log.close();
-    return lines(cfg.file).slice(1).map((l) => JSON.parse(l));
+    return lines(cfg.file).slice(1).map((l) => JSON.parse(l)).map((r) => [r.event, r.fingerprint, r.text, r.code]);
   };
-  const full = await written('full');
-  assert.equal(full.map((r) => [r.event, r.text]), [['statement', "select secret_literal('x')"], ['shadow_difference', "select secret_literal('x')"]]);
-  const fingerprint = await written('fingerprint');
-  assert.equal(fingerprint.map((r) => [r.event, r.fingerprint, r.text]), [['statement', 'fp1', undefined], ['shadow_difference', 'fp1', undefined]]);
-  const none = await written('none');
-  assert.equal(none.map((r) => [r.event, r.text]), [['shadow_difference', undefined]]);
+  const text = "select secret_literal('x')";
+  assert.equal(await written('full'), [['statement', 'fp1', text, '42501'], ['shadow_difference', 'fp1', text, undefined]]);
+  assert.equal(await written('fingerprint'), [['statement', 'fp1', undefined, '42501'], ['shadow_difference', 'fp1', undefined, undefined]]);
+  assert.equal(await written('none'), [['statement', undefined, undefined, '42501'], ['shadow_difference', undefined, undefined, undefined]]);
 });
 
 test('an existing active file whose first line is not a start record is refused at open, not overwritten', async () => {
