@@ -3,7 +3,7 @@
 // appends that leave no partial batch behind when the disk is full.
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { FILE_START, GENESIS, lineHash, rotatedDay, rotatedName, utcDay } from './chain.js';
+import { FILE_START, GENESIS, lineHash, rotatedDay, rotatedName, utcDay, utcDayEnd } from './chain.js';
 import { readFileEnds } from './file-ends.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -23,6 +23,8 @@ export class ActiveFile {
   /** The rotated name this file gets (its start record says so) and its UTC day. */
   target: string;
   day: string;
+  /** The first millisecond after `day`: records at or past it belong in the next file (a number compare per record, not a date string). */
+  dayEnd: number;
   previousFile: string | null;
   /** False until the start record is on disk. */
   started: boolean;
@@ -31,6 +33,7 @@ export class ActiveFile {
 
   private constructor(readonly path: string, private readonly retentionDays: number, day: string, previousFile: string | null, started: boolean) {
     this.day = day;
+    this.dayEnd = utcDayEnd(day);
     this.target = rotatedName(path, day);
     this.previousFile = previousFile;
     this.started = started;
@@ -131,6 +134,7 @@ export class ActiveFile {
 
   private retarget(day: string): void {
     this.day = day;
+    this.dayEnd = utcDayEnd(day);
     this.target = rotatedName(this.path, day);
   }
 }

@@ -4,7 +4,7 @@
 // `prev` is the hash of the previous line's bytes without its newline; the
 // first line of each file is an `audit_file_start` record whose `prev` is the
 // hash of the last line of the file before it (64 zeros for the very first).
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { basename, extname } from 'node:path';
 
 /** `prev` of the first record ever written. */
@@ -26,18 +26,52 @@ export interface TornLineFields { event: typeof TORN_TAIL; line: number; bytes: 
 /** A record as it is chained: the writer's `ts`/`seq`, then the event's own fields. */
 export type ChainFields = { event: string } & Record<string, unknown>;
 
+// One-shot hashing (Node 20.12+) skips a Hash object per line; older 20.x builds a Hash.
+const sha256Hex: (data: string | Uint8Array) => string = typeof crypto.hash === 'function'
+  ? (data) => crypto.hash('sha256', data, 'hex')
+  : (data) => crypto.createHash('sha256').update(data).digest('hex');
+
 export function lineHash(line: string | Uint8Array): string {
-  return createHash('sha256').update(line).digest('hex');
+  return sha256Hex(line);
 }
 
-/** One line without its newline; the field order is fixed: ts, seq, event fields, prev. */
+/**
+ * One line without its newline; the field order is fixed: ts, seq, event fields, prev.
+ * Built as text around the event's own JSON (as JSON.stringify of the whole
+ * object would lay it out) so no merged object is made per line. The event
+ * fields never use the names ts, seq or prev.
+ */
 export function formatLine(ts: number, seq: number, fields: ChainFields, prev: string): string {
-  return JSON.stringify({ ts: new Date(ts).toISOString(), seq, ...fields, prev });
+  return `{"ts":"${isoTime(ts)}","seq":${seq},${JSON.stringify(fields).slice(1, -1)},"prev":"${prev}"}`;
+}
+
+let isoSecond = NaN;
+let isoPrefix = '';
+
+/** `new Date(ts).toISOString()`, with the text up to the second reused while records arrive within the same second. */
+export function isoTime(ts: number): string {
+  if (!Number.isSafeInteger(ts) || ts < 0) return new Date(ts).toISOString();
+  const ms = ts % 1000;
+  const second = ts - ms;
+  if (second !== isoSecond) {
+    const iso = new Date(second).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z for years 0000-9999
+    if (iso.length !== 24) return new Date(ts).toISOString();
+    isoSecond = second;
+    isoPrefix = iso.slice(0, 20);
+  }
+  return `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 }
 
 /** The UTC day of a time, as in rotated file names. */
 export function utcDay(ts: number): string {
   return new Date(ts).toISOString().slice(0, 10);
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The first millisecond after a UTC day (`YYYY-MM-DD`): a time belongs to a later day exactly when it is at or past this. */
+export function utcDayEnd(day: string): number {
+  return Date.parse(`${day}T00:00:00.000Z`) + DAY_MS;
 }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;

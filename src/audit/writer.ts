@@ -1,6 +1,7 @@
 // The audit log writer. `record` only queues (no serialising or hashing on the
-// caller's stack); a drain loop, started on setImmediate, turns the queue into
-// chained lines and writes each batch with one append. A failed write keeps the
+// caller's stack); a drain loop, started by a short batch timer (at once when
+// many records wait or a flush asks), turns the queue into chained lines and
+// writes each batch with one append and one fdatasync. A failed write keeps the
 // batch queued and retries on a timer; under `onFailure: block` the log reports
 // itself blocked until a write succeeds again (docs/operations/audit-log.md).
 import type { Config } from '../config/types.js';
@@ -27,6 +28,8 @@ export interface AuditLogDeps {
   maxQueue?: number;
   /** Also receives every line once it is on disk (as the `audit.syslog` copy does). Must not throw or block. */
   copy?: (line: string, event: string, ts: number) => void;
+  /** How long queued records wait for more before they are written (one write and fdatasync per batch). Default 10 ms. */
+  batchMs?: number;
 }
 
 interface Queued { ts: number; event: AuditEvent }
@@ -34,6 +37,8 @@ interface Queued { ts: number; event: AuditEvent }
 /** Lines and characters per append: bound the memory of one batch and the time between fsyncs. */
 const MAX_BATCH = 5000;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** This many waiting records are written at once rather than at the batch timer. */
+const EARLY_BATCH = 1000;
 
 export class AuditLog implements AuditSink {
   readonly statements: AuditConfig['statements'];
@@ -44,6 +49,7 @@ export class AuditLog implements AuditSink {
   private failure: { error: unknown; attempts: number; since: number } | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private drainScheduled = false;
+  private batchTimer: NodeJS.Timeout | null = null;
   /** True exactly while a drain loop runs (set and cleared synchronously, so a flush never joins a loop that has already finished). */
   private looping = false;
   private draining: Promise<void> = Promise.resolve();
@@ -105,6 +111,7 @@ export class AuditLog implements AuditSink {
   flush(): Promise<void> {
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ until: this.accepted, resolve, reject }));
     if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = null; }
+    this.clearBatchTimer();
     void this.drain();
     return done;
   }
@@ -120,18 +127,39 @@ export class AuditLog implements AuditSink {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.clearBatchTimer();
     await this.draining;
     await this.file.closeHandle();
     await this.syslog?.close();
   }
 
+  /**
+   * Records wait up to batchMs for more, so one write and one fdatasync carry
+   * many of them. The timer is not unref'd: accepted records keep the process
+   * alive until written. A running loop picks new records up itself.
+   */
   private schedule(): void {
     if (this.drainScheduled || this.looping || this.retryTimer) return;
+    if (this.queue.length < EARLY_BATCH) {
+      this.batchTimer ??= setTimeout(this.onBatchTimer, this.deps.batchMs ?? 10);
+      return;
+    }
+    this.clearBatchTimer();
     this.drainScheduled = true;
     setImmediate(() => {
       this.drainScheduled = false;
       void this.drain();
     });
+  }
+
+  private readonly onBatchTimer = (): void => {
+    this.batchTimer = null;
+    void this.drain();
+  };
+
+  private clearBatchTimer(): void {
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = null;
   }
 
   /** One drain loop at a time; a call while it runs joins it (the loop picks up new records). */
@@ -143,57 +171,66 @@ export class AuditLog implements AuditSink {
   private async drainLoop(): Promise<void> {
     this.looping = true;
     try {
-      while (!this.closed && (this.pendingHousekeeping() || this.queue.length > 0)) await this.writeBatch();
+      // After the first batch, records that arrived during a write wait for the batch timer, unless a flush waits for them or many are queued.
+      let wrote = false;
+      while (!this.closed && (this.pendingHousekeeping() || (this.queue.length > 0 && (!wrote || this.waiters.length > 0 || this.queue.length >= EARLY_BATCH)))) {
+        await this.writeBatch();
+        wrote = true;
+      }
       this.settleWaiters();
     } catch (err) {
       this.failed(err);
     } finally {
       this.looping = false;
     }
+    if (!this.closed && this.queue.length > 0) this.schedule();
   }
 
   /** A torn line to record, a start record to write, or (at open) a file from an earlier day to rotate. */
   private pendingHousekeeping(): boolean {
-    return this.file.torn !== null || !this.file.started || utcDay(this.now()) > this.file.day;
+    return this.file.torn !== null || !this.file.started || this.now() >= this.file.dayEnd;
   }
 
   /** Serialises, chains and appends one batch; the chain head and queue move only after the write succeeded. */
   private async writeBatch(): Promise<void> {
     const file = this.file;
-    const lines: { text: string; event: string; ts: number }[] = [];
+    // The copies want each line with its event and time; without copies only the batch text is kept.
+    const copied: { text: string; event: string; ts: number }[] | null = this.copies.length > 0 ? [] : null;
     let { seq, hash } = this.head;
-    const add = (ts: number, fields: ChainFields) => {
+    let batch = '';
+    const add = (ts: number, fields: ChainFields): number => {
       const text = formatLine(ts, ++seq, fields, hash);
       hash = lineHash(text);
-      lines.push({ text, event: fields.event, ts });
+      batch += text + '\n';
+      copied?.push({ text, event: fields.event, ts });
+      return text.length;
     };
-    let prefix = '';
     let taken = 0;
     if (file.torn) { // terminate the torn bytes and say so, chained to the last complete line
-      prefix = '\n';
+      batch = '\n';
       add(this.now(), { event: TORN_TAIL, bytes: file.torn.bytes, sha256: file.torn.sha256 });
     } else {
-      const day = this.queue.length > 0 ? utcDay(this.queue[0].ts) : utcDay(this.now());
-      if (day > file.day) {
-        await file.rotate(day);
+      const first = this.queue.length > 0 ? this.queue[0].ts : this.now();
+      if (first >= file.dayEnd) {
+        await file.rotate(utcDay(first));
         await this.applyRetention();
       }
       if (!file.started) add(this.queue[0]?.ts ?? this.now(), { event: FILE_START, file: file.target, previousFile: file.previousFile });
+      const dayEnd = file.dayEnd;
       let bytes = 0;
-      while (taken < this.queue.length && taken < MAX_BATCH && bytes < MAX_BATCH_BYTES && utcDay(this.queue[taken].ts) <= file.day) {
+      while (taken < this.queue.length && taken < MAX_BATCH && bytes < MAX_BATCH_BYTES && this.queue[taken].ts < dayEnd) {
         const { ts, event } = this.queue[taken++];
-        add(ts, pickEventFields(event, this.statements));
-        bytes += lines[lines.length - 1].text.length;
+        bytes += add(ts, pickEventFields(event, this.statements));
       }
     }
-    await file.append(Buffer.from(prefix + lines.map((l) => l.text).join('\n') + '\n', 'utf8'));
+    await file.append(Buffer.from(batch, 'utf8'));
     this.head = { seq, hash };
     file.torn = null;
     file.started = true;
     this.queue.splice(0, taken);
     this.written += taken;
     this.deps.metrics?.auditRecords.inc(taken);
-    for (const copy of this.copies) for (const l of lines) copy(l.text, l.event, l.ts);
+    if (copied) for (const copy of this.copies) for (const l of copied) copy(l.text, l.event, l.ts);
     if (this.failure) this.recovered();
     this.settleWaiters();
   }

@@ -141,7 +141,7 @@ export class StatementLog {
       org: session.org,
       fingerprint: mode === 'fingerprint' ? slot.facts?.fingerprint : undefined,
       text: mode === 'full' ? slot.text : undefined,
-      relations: slot.facts?.relations ?? [],
+      relations: slot.facts?.relations ?? noRelations,
       decision: slot.decision,
       code: slot.error?.code,
       reason: slot.error?.message,
@@ -179,6 +179,9 @@ export class StatementLog {
 function emptySlot(): Slot {
   return { cycle: 0, extended: false, started: 0, forwarded: NaN, decision: 'forwarded', facts: undefined, text: undefined, error: undefined, rows: undefined };
 }
+
+/** Shared by every record of a statement without relations (records are only read, never changed). */
+const noRelations: readonly string[] = Object.freeze([]);
 
 /** The slot of a refusal recorded at once (never queued; sessions run on one thread). */
 const scratch = emptySlot();
