@@ -67,7 +67,7 @@ export interface Config {
   workers: number | 'auto';
   /** On SIGTERM/SIGINT: how long running statements may go on before their sessions are ended. */
   shutdownTimeoutSeconds: number;
-  /** Optional features not built yet; validated and kept so documented configs load. */
+  /** smtp and reset: not built yet; validated and kept so documented configs load. */
   smtp?: { host: string; port: number; tls: 'none' | 'starttls' | 'tls'; user?: string; password?: string; from: string };
   reset?: { linkBase: string; ttlMinutes: number };
   /** `file` and `syslogCa` absolute; `syslogCa`: PEM CA bundle that verifies a tls:// syslog receiver (default: Node's CA list). */
@@ -76,7 +76,7 @@ export interface Config {
   portal?: { host: string; port: number; tls: { cert: string; key: string }; publicUrl: string; credentialMinutes: number };
   /** Not built yet: browser SSO on the portal. `clientSecret` still sealed or plain; `idpCert` absolute. */
   sso?: { oidc?: SsoOidcConfig; saml?: SsoSamlConfig };
-  /** Not built yet: absolute path of a candidate policy, evaluated beside the active one, never enforced. */
+  /** Absolute path of a candidate policy, decided beside the active one, never enforced (engine/shadow.ts). */
   shadow?: string;
 }
 

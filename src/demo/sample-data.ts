@@ -194,7 +194,8 @@ export interface ServiceRoleOptions {
  * The service role pgveil logs in as, with only what pgveil needs: CONNECT,
  * USAGE on crm, SELECT on the three tables. No superuser, no CREATE anywhere,
  * no TEMP (a temp function or table would shadow names before pgveil's
- * filters run), no EXECUTE on SQL-executing functions. SELECT on crm.events
+ * filters run), no EXECUTE on SQL-executing functions, no planner statistics
+ * (pg_stats). SELECT on crm.events
  * covers its partitions when read through the parent (Postgres checks only
  * the parent); the partitions themselves get no grant, so a route that
  * names one directly and slips past pgveil meets `permission denied`.
@@ -228,5 +229,9 @@ BEGIN
   END LOOP;
 END
 $revoke$;
+-- ts_rewrite(tsquery, text) runs its second argument as a query.
+REVOKE EXECUTE ON FUNCTION pg_catalog.ts_rewrite(tsquery, text) FROM PUBLIC;
+-- Planner statistics hold raw sample values of every org's rows.
+REVOKE SELECT ON pg_catalog.pg_stats FROM PUBLIC;
 `;
 }

@@ -132,6 +132,14 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     unlock: async (user) => ctx.lockout.unlock(user),
   };
 
+  /** A verifier that changed in users.yaml (pgveil passwd --write, an edit) is a password change. */
+  const auditPasswordChanges = (before: UsersFile, after: UsersFile): void => {
+    for (const [name, user] of after.users) {
+      const old = before.users.get(name);
+      if (old && user.password !== undefined && old.password !== user.password) audit.record({ event: 'password_change', user: name, via: 'users_file' });
+    }
+  };
+
   /** Loads users + policy + catalog as the next generation; the old one stays on any failure. */
   const apply = async (nextUsers: UsersFile, nextPolicy: PolicyFile): Promise<void> => {
     await active.load(nextUsers, nextPolicy);
@@ -204,7 +212,9 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
           return await firstLoad();
         }
         const previous = active.current;
+        const previousUsers = users;
         await apply(nextUsers, nextPolicy);
+        auditPasswordChanges(previousUsers, nextUsers);
         const current = active.current;
         const loosened = previous && current
           ? [...loosenings(previous.compiled, current.compiled), ...ruleLoosenings(previous.rules, current.rules)] : [];

@@ -226,6 +226,22 @@ test('an address lockout is recorded, and the connections it refuses at accept t
   assert.equal(ofEvent(records, 'refused_connection').map((r) => [r.address, r.reason]), [['127.0.0.1', 'address_blocked']]);
 });
 
+test('a verifier changed in users.yaml is recorded at reload as a password change, without the verifier', async () => {
+  const file = join(h.dir, 'users.yaml');
+  const before = readFileSync(file, 'utf8');
+  const old = /(SCRAM-SHA-256\$[^"\s]+)/.exec(before.slice(before.indexOf('bob@globex.com')))![1];
+  const fresh = createVerifier('Bob-new-pass-0007!');
+  writeFileSync(file, before.replace(old, fresh));
+  assert.is(await h.proxy.reload(), true);
+  const records = await waitForAudit(auditFile, (r) => ofEvent(r, 'password_change').length > 0);
+  const changes = ofEvent(records, 'password_change');
+  assert.equal([...new Set(changes.map((r) => `${r.user} ${r.via}`))], ['bob@globex.com users_file'], 'only the changed user');
+  const text = readFileSync(auditFile, 'utf8');
+  assert.not.ok(text.includes(fresh) || text.includes(old), 'no verifier in the audit file');
+  writeFileSync(file, before);
+  assert.is(await h.proxy.reload(), true);
+});
+
 test('the audit file holds no password, verifier, upstream secret or rewritten SQL, and its chain is whole', async () => {
   const records: AuditLine[] = await waitForAudit(auditFile, (r) => r.length > 0);
   const text = readFileSync(auditFile, 'utf8');

@@ -148,6 +148,11 @@ test('pgveil demo: printed psql lines connect; Ctrl-C stops everything and remov
     assert.is(one.status, 0, one.stderr);
     assert.is(one.stdout.trim(), '1');
 
+    // The demo's service role is the hardened one check --live asks for.
+    const live = spawnSync(process.execPath, ['bin/pgveil.js', 'check', '--config', join(dir, 'pgveil.yaml'), '--live'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    assert.is(live.status, 0, live.stdout + live.stderr);
+    assert.match(live.stdout + live.stderr, /live check: clean/);
+
     const who = runLine(bob, `-tAc "select current_user, current_setting('application_name')"`);
     assert.is(who.status, 0, who.stderr);
     assert.match(who.stdout.trim(), /^pgveil_service\|pgveil:bob@globex\.com:psql/);
