@@ -8,6 +8,7 @@ import { hostname as osHostname } from 'node:os';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../observe/log.js';
+import { isoTime } from './chain.js';
 
 export interface SyslogTarget { protocol: 'tcp' | 'tls'; host: string; port: number }
 
@@ -38,7 +39,7 @@ function header(text: string, max: number): string {
 
 /** One octet-counted RFC 5424 frame carrying one audit line as its MSG. */
 export function syslogFrame(line: string, event: string, ts: number, host: string, pid: number): Buffer {
-  const message = `<${FACILITY * 8 + severity(event, line)}>1 ${new Date(ts).toISOString()} ${header(host, 255)} pgveil ${pid} ${header(event, 32)} - ${line}`;
+  const message = `<${FACILITY * 8 + severity(event, line)}>1 ${isoTime(ts)} ${header(host, 255)} pgveil ${pid} ${header(event, 32)} - ${line}`;
   const body = Buffer.from(message, 'utf8');
   return Buffer.concat([Buffer.from(`${body.length} `, 'ascii'), body]);
 }
