@@ -11,3 +11,9 @@ export function sessionIds(workerId: number, incarnation = 1): () => string {
   const prefix = `${workerId.toString(36)}-`;
   return () => prefix + (++counter).toString(36);
 }
+
+/** The worker that owns a session id (0 for a single-process pgveil); undefined when the id is malformed. */
+export function workerOfSession(id: string): number | undefined {
+  const m = /^([0-9a-z]{1,2})-[0-9a-z]{1,12}$/.exec(id);
+  return m ? parseInt(m[1], 36) : undefined;
+}

@@ -1,5 +1,4 @@
-// What the admin API shows of an open session, and which worker owns a
-// session id (`<workerId>-<counter>` in base 36, see session-id.ts).
+// What the admin API shows of an open session (its id: see session-id.ts).
 import type { DisconnectReason } from '../audit/record.js';
 
 /** Like pg_stat_activity.state. */
@@ -29,10 +28,4 @@ export interface LiveSession {
   terminate(message: string, reason?: DisconnectReason): void;
   /** Ends the session once no statement is in flight (at once when idle), for a drain. */
   endWhenQuiet(): void;
-}
-
-/** The worker that owns a session id (0 for a single-process pgveil); undefined when the id is malformed. */
-export function workerOfSession(id: string): number | undefined {
-  const m = /^([0-9a-z]{1,2})-[0-9a-z]{1,12}$/.exec(id);
-  return m ? parseInt(m[1], 36) : undefined;
 }

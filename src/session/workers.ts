@@ -25,7 +25,8 @@ import { loadMasterKey } from '../secrets/master-key.js';
 import { noAudit } from '../audit/record.js';
 import { AuditLog } from '../audit/writer.js';
 import { MAX_WORKERS, workerOfProcessId } from './cancel-keys.js';
-import { workerOfSession, type SessionInfo } from './session-info.js';
+import type { SessionInfo } from './session-info.js';
+import { workerOfSession } from './session-id.js';
 import type { LockoutScope, PrimaryMessage, WorkerMessage } from './worker-link.js';
 
 /** Processes to run for a `workers` setting ("auto" = one per core). */
