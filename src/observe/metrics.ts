@@ -2,13 +2,33 @@
 // proxy so tests can run several proxies in one process.
 import client from 'prom-client';
 
+// The metrics the primary of `workers: N` also keeps in its own registry (it
+// takes the lockouts, serves the admin API and writes the audit log), summed
+// with the workers' at scrape time: defined once for both.
+export function lockoutsCounter(registry: client.Registry) {
+  return new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [registry] });
+}
+
+export function adminActionsCounter(registry: client.Registry) {
+  return new client.Counter({ name: 'pgveil_admin_actions_total', help: 'Admin API actions, by action and outcome', labelNames: ['action', 'outcome'] as const, registers: [registry] });
+}
+
+/** The audit log's counters (blocked: the max across processes). */
+export function auditMetrics(registry: client.Registry) {
+  return {
+    auditRecords: new client.Counter({ name: 'pgveil_audit_records_total', help: 'Audit records written', registers: [registry] }),
+    auditWriteFailures: new client.Counter({ name: 'pgveil_audit_write_failures_total', help: 'Failed writes of the audit file (each failed batch counts once)', registers: [registry] }),
+    auditBlocked: new client.Gauge({ name: 'pgveil_audit_blocked', help: '1 while the audit file cannot be written and onFailure: block refuses new statements', registers: [registry], aggregator: 'max' }),
+  };
+}
+
 export class ProxyMetrics {
   readonly registry = new client.Registry();
   readonly connectionsCurrent = new client.Gauge({ name: 'pgveil_connections_current', help: 'Client connections open now', registers: [this.registry] });
   readonly connectionsTotal = new client.Counter({ name: 'pgveil_connections_total', help: 'Client connections accepted', registers: [this.registry] });
   readonly auth = new client.Counter({ name: 'pgveil_auth_total', help: 'Authentication attempts by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly connectionsRefused = new client.Counter({ name: 'pgveil_connections_refused_total', help: 'Connections refused at accept, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [this.registry] });
+  readonly lockouts = lockoutsCounter(this.registry);
   readonly statements = new client.Counter({ name: 'pgveil_statements_total', help: 'Statements by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly analysisSeconds = new client.Histogram({
     name: 'pgveil_rewrite_seconds', help: 'Time to analyse (and rewrite) one statement',
@@ -26,13 +46,14 @@ export class ProxyMetrics {
   });
   readonly refusals = new client.Counter({ name: 'pgveil_refusals_total', help: 'Statements refused by pgveil, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly disconnects = new client.Counter({ name: 'pgveil_disconnects_total', help: 'Client sessions ended, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly auditRecords = new client.Counter({ name: 'pgveil_audit_records_total', help: 'Audit records written', registers: [this.registry] });
-  readonly auditWriteFailures = new client.Counter({ name: 'pgveil_audit_write_failures_total', help: 'Failed writes of the audit file (each failed batch counts once)', registers: [this.registry] });
-  readonly auditBlocked = new client.Gauge({ name: 'pgveil_audit_blocked', help: '1 while the audit file cannot be written and onFailure: block refuses new statements', registers: [this.registry], aggregator: 'max' });
+  private readonly audit = auditMetrics(this.registry);
+  readonly auditRecords = this.audit.auditRecords;
+  readonly auditWriteFailures = this.audit.auditWriteFailures;
+  readonly auditBlocked = this.audit.auditBlocked;
   readonly shadowDifferences = new client.Counter({ name: 'pgveil_shadow_differences_total', help: 'Statements the shadow policy decides differently, by kind', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly shadowSkipped = new client.Counter({ name: 'pgveil_shadow_skipped_total', help: 'Statements not decided under the shadow policy (its queue was full, or a reload came in between)', registers: [this.registry] });
   readonly shadowGeneration = new client.Gauge({ name: 'pgveil_shadow_generation', help: 'Generation of the shadow policy (0 = none loaded; +1 per accepted load)', registers: [this.registry], aggregator: 'min' });
-  readonly adminActions = new client.Counter({ name: 'pgveil_admin_actions_total', help: 'Admin API actions, by action and outcome', labelNames: ['action', 'outcome'] as const, registers: [this.registry] });
+  readonly adminActions = adminActionsCounter(this.registry);
   readonly reloadFailures = new client.Counter({ name: 'pgveil_reload_failures_total', help: 'Rejected reloads of users or policy, and rejected loads of the shadow policy', registers: [this.registry] });
 
   /**

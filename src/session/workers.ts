@@ -19,6 +19,7 @@ import { LockoutTracker } from '../auth/lockout.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import { startAdmin } from '../observe/admin.js';
+import { adminActionsCounter, auditMetrics, lockoutsCounter } from '../observe/metrics.js';
 import { adminToken } from '../observe/admin-token.js';
 import type { ControlTarget } from '../observe/admin-control.js';
 import { loadMasterKey } from '../secrets/master-key.js';
@@ -55,8 +56,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   };
   const fakeVerifierSecret = randomBytes(32).toString('hex');
   const own = new client.Registry();
-  const lockouts = new client.Counter({ name: 'pgveil_auth_lockouts_total', help: 'Users locked out after too many failures', registers: [own] });
-  const adminActions = new client.Counter({ name: 'pgveil_admin_actions_total', help: 'Admin API actions, by action and outcome', labelNames: ['action', 'outcome'] as const, registers: [own] });
+  const lockouts = lockoutsCounter(own);
+  const adminActions = adminActionsCounter(own);
   const token = adminToken(config, () => loadMasterKey(config.secrets));
   const audit = config.audit ? await AuditLog.open(config.audit, { logger, metrics: auditMetrics(own) }) : undefined;
   const workers = new Map<number, Worker>();
@@ -192,14 +193,5 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     stopped,
     stop,
     reload: () => { for (const w of workers.values()) w.process.kill('SIGHUP'); },
-  };
-}
-
-/** The audit counters in the primary's own registry (summed with the workers' at scrape time; blocked: the max). */
-function auditMetrics(registry: client.Registry) {
-  return {
-    auditRecords: new client.Counter({ name: 'pgveil_audit_records_total', help: 'Audit records written', registers: [registry] }),
-    auditWriteFailures: new client.Counter({ name: 'pgveil_audit_write_failures_total', help: 'Failed writes of the audit file (each failed batch counts once)', registers: [registry] }),
-    auditBlocked: new client.Gauge({ name: 'pgveil_audit_blocked', help: '1 while the audit file cannot be written and onFailure: block refuses new statements', registers: [registry], aggregator: 'max' }),
   };
 }
