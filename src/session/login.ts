@@ -76,7 +76,6 @@ export class Login {
       if (wrongProof) this.recordFailure(user);
       const reason = !wrongProof ? 'protocol' : !this.account ? 'unknown_user' : this.account.disabled ? 'disabled' : 'wrong_password';
       this.refused(user, reason);
-      this.audit(reason);
       throw err instanceof PgError ? err.fatal() : err;
     }
     // A right proof still fails for unknown, disabled or locked users, with the same error.
@@ -85,7 +84,6 @@ export class Login {
       this.recordFailure(user);
       const reason = !account ? 'unknown_user' : account.disabled ? 'disabled' : 'locked';
       this.refused(user, reason);
-      this.audit(reason);
       throw this.failed(user);
     }
     this.checkClientCertificate(account);
@@ -94,8 +92,7 @@ export class Login {
     const expiry = passwordExpiry(account, maxAgeDays);
     if (expiry) {
       this.ctx.metrics.auth.inc({ outcome: 'password_expired' });
-      this.refused(user, expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt');
-      this.audit('expired');
+      this.refused(user, 'expired', expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt');
       throw passwordExpiredError(user, maxAgeDays, expiry);
     }
     this.ctx.lockout.recordSuccess(user);
@@ -104,9 +101,10 @@ export class Login {
     return { reply: writeAuthenticationSaslFinal(serverFinal), loggedIn: { account, startup: this.startup } };
   }
 
-  /** The operator's log line of a failed login (the client sees one message for all reasons). */
-  private refused(user: string, reason: string): void {
-    this.ctx.logger.warn('authentication refused', { user, reason, address: this.clientAddress });
+  /** A failed login: the operator's log line (`detail` when it says more than the reason) and the audit record (the client sees one message for all reasons). */
+  private refused(user: string, reason: AuthFailureReason, detail: string = reason): void {
+    this.ctx.logger.warn('authentication refused', { user, reason: detail, address: this.clientAddress });
+    this.audit(reason);
   }
 
   /** The audit record of this login's outcome: success without a reason, failure with one. */
@@ -153,7 +151,6 @@ export class Login {
     const cert = this.secure?.getPeerX509Certificate();
     if (!cert || !verifyClientCertificate(cert, this.ctx.clientCas) || commonName(cert) !== account.name) {
       this.refused(account.name, 'client_certificate');
-      this.audit('client_certificate');
       throw new PgError(SqlState.InvalidAuthorizationSpecification, `certificate authentication failed for user "${account.name}"`, { severity: 'FATAL' });
     }
   }
