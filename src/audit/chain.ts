@@ -74,8 +74,6 @@ export function utcDayEnd(day: string): number {
   return Date.parse(`${day}T00:00:00.000Z`) + DAY_MS;
 }
 
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
-
 /** `audit.jsonl` on 2026-12-01 → `audit-2026-12-01.jsonl` (the active file's base name, then the day). */
 export function rotatedName(activeFile: string, day: string): string {
   const name = basename(activeFile);
@@ -83,14 +81,10 @@ export function rotatedName(activeFile: string, day: string): string {
   return `${name.slice(0, name.length - ext.length)}-${day}${ext}`;
 }
 
-/** The day of a rotated file of this active file, or null when `name` is not one. */
+/** The day of a rotated file of this active file (the name rotatedName gives for that day), or null when `name` is not one. */
 export function rotatedDay(activeFile: string, name: string): string | null {
-  const active = basename(activeFile);
-  const ext = extname(active);
-  const stem = active.slice(0, active.length - ext.length);
-  if (!name.startsWith(`${stem}-`) || !name.endsWith(ext)) return null;
-  const day = name.slice(stem.length + 1, name.length - ext.length);
-  return DAY.test(day) ? day : null;
+  const split = splitRotatedName(name);
+  return split && rotatedName(activeFile, split.day) === name ? split.day : null;
 }
 
 /** Splits a rotated name `<stem>-YYYY-MM-DD<ext>` into the active file's name and the day. */
