@@ -20,11 +20,10 @@ export class ActiveFile {
   private handle: FileHandle | null = null;
   /** Bytes known to be complete lines; a failed append is cut back to this. */
   private size = 0;
-  /** The rotated name this file gets (its start record says so) and its UTC day. */
-  target: string;
-  day: string;
-  /** The first millisecond after `day`: records at or past it belong in the next file (a number compare per record, not a date string). */
-  dayEnd: number;
+  /** The rotated name this file gets (its start record says so); set by retarget(). */
+  target!: string;
+  /** The first millisecond after the file's UTC day: records at or past it belong in the next file (a number compare per record, not a date string). */
+  dayEnd!: number;
   previousFile: string | null;
   /** False until the start record is on disk. */
   started: boolean;
@@ -32,9 +31,7 @@ export class ActiveFile {
   torn: { bytes: number; sha256: string } | null = null;
 
   private constructor(readonly path: string, private readonly retentionDays: number, day: string, previousFile: string | null, started: boolean) {
-    this.day = day;
-    this.dayEnd = utcDayEnd(day);
-    this.target = rotatedName(path, day);
+    this.retarget(day);
     this.previousFile = previousFile;
     this.started = started;
   }
@@ -133,7 +130,6 @@ export class ActiveFile {
   }
 
   private retarget(day: string): void {
-    this.day = day;
     this.dayEnd = utcDayEnd(day);
     this.target = rotatedName(this.path, day);
   }
