@@ -3,6 +3,7 @@
 // pgveil connects as. All data is deterministic so the demo, the docs and the
 // tests see the same rows on every run. SSNs use the 9xx area, which is never
 // issued; e-mail domains are under the reserved `.example` TLD.
+import { runsSqlFromStringSql, sqlFromStringFunctions } from '../live-check/privileges.js';
 
 export const SAMPLE_SCHEMA = 'crm';
 export const SERVICE_ROLE = 'pgveil_service';
@@ -174,16 +175,6 @@ ANALYZE crm.employees, crm.accounts, crm.events;
 `;
 }
 
-/** Functions that run SQL given as text, or read whole tables, past any rewrite (docs/threat-model.md section F). */
-const SQL_EXECUTING_FUNCTIONS = [
-  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema',
-  'cursor_to_xml', 'cursor_to_xmlschema',
-  'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
-  'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema',
-  'database_to_xml', 'database_to_xmlschema', 'database_to_xml_and_xmlschema',
-  'ts_stat',
-];
-
 export interface ServiceRoleOptions {
   database: string;
   password: string;
@@ -206,7 +197,7 @@ export function serviceRoleSql(opts: ServiceRoleOptions): string {
   if (!/^[a-z_][a-z0-9_]*$/.test(role) || !/^[a-z_][a-z0-9_]*$/.test(opts.database)) {
     throw new Error('serviceRoleSql: role and database must be plain lower-case identifiers');
   }
-  const fnList = SQL_EXECUTING_FUNCTIONS.map(lit).join(', ');
+  const fnList = sqlFromStringFunctions.map(lit).join(', ');
   // The server hashes the password with password_encryption (scram-sha-256);
   // statements are not logged by default, so the literal stays in this session.
   return `CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
@@ -223,14 +214,12 @@ DO $revoke$
 DECLARE f regprocedure;
 BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-           WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname IN (${fnList})
+           WHERE p.pronamespace = 'pg_catalog'::regnamespace AND ${runsSqlFromStringSql('p', `ARRAY[${fnList}]`)}
   LOOP
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
 END
 $revoke$;
--- ts_rewrite(tsquery, text) runs its second argument as a query.
-REVOKE EXECUTE ON FUNCTION pg_catalog.ts_rewrite(tsquery, text) FROM PUBLIC;
 -- Planner statistics hold raw sample values of every org's rows.
 REVOKE SELECT ON pg_catalog.pg_stats FROM PUBLIC;
 `;

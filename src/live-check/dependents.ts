@@ -9,7 +9,6 @@ import type pg from 'pg';
 import type { Catalog, CatalogRelation } from '../catalog/types.js';
 import { canonicalRelation } from '../config/identifiers.js';
 import { functionKey } from '../catalog/resolve.js';
-import type { CompiledPolicy } from '../policy/compile.js';
 import type { Finding } from './finding.js';
 import { describeSources, grantSources, grantSourcesSql, memberOfCte, revokeStatements, type GrantSource } from './grants.js';
 import type { RoleFacts } from './role.js';
@@ -25,7 +24,6 @@ const kindWords: Record<string, { word: string; keyword: string }> = {
 
 export interface DependentInputs {
   catalog: Catalog;
-  compiled: CompiledPolicy;
   /** policy.functions.allow: a function listed exactly is one the DBA let pgveil's users call. */
   allowedFunctions: readonly string[];
   /** Members of pg_read_all_data read everything whatever the ACLs say (reported on its own). */
@@ -38,7 +36,7 @@ function protectedNames(catalog: Catalog, oids: readonly number[]): string {
 }
 
 export async function dependentFindings(client: pg.ClientBase, facts: RoleFacts, input: DependentInputs): Promise<Finding[]> {
-  const { catalog, compiled } = input;
+  const { catalog } = input;
   const relationReads = new Map<number, number[]>();
   const functionReads = new Map<string, number[]>();
   for (const [key, read] of catalog.readers) {
@@ -46,10 +44,8 @@ export async function dependentFindings(client: pg.ClientBase, facts: RoleFacts,
     if (/^\d+$/.test(key)) relationReads.set(Number(key), read);
     else functionReads.set(key, read);
   }
-  const uncovered = [...relationReads.keys()].filter((oid) => {
-    const rel = catalog.byOid.get(oid);
-    return !rel || (!compiled.tables.has(canonicalRelation(rel.schema, rel.name)) && !(rel.protectedBy?.length));
-  });
+  // protectedBy holds a listed relation itself, and every relation a listed one covers.
+  const uncovered = [...relationReads.keys()].filter((oid) => !catalog.byOid.get(oid)?.protectedBy?.length);
   const out: Finding[] = [];
   const note = input.readsAllData ? '; as a member of pg_read_all_data the service role reads it whatever the GRANTs say (see role-pg-read-all-data)' : '';
   if (uncovered.length) {

@@ -14,6 +14,16 @@ import { refusedFunctions } from '../rewrite/functions.js';
 export const sqlFromStringFunctions: readonly string[] = [...refusedFunctions]
   .filter(([, reason]) => reason === 'it runs SQL given as a string').map(([name]) => name);
 
+/**
+ * SQL: whether pg_proc row `p` is one of `names` (a text[] expression, of
+ * sqlFromStringFunctions) in an overload that runs SQL. ts_rewrite(tsquery,
+ * tsquery, tsquery) rewrites with values; only ts_rewrite(tsquery, text) runs a query.
+ */
+export function runsSqlFromStringSql(p: string, names: string): string {
+  return `${p}.proname = ANY(${names})
+        AND NOT (${p}.proname = 'ts_rewrite' AND NOT 'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid = ANY (${p}.proargtypes::pg_catalog.oid[]))`;
+}
+
 export async function schemaCreateFindings(client: pg.ClientBase, facts: RoleFacts): Promise<Finding[]> {
   const r = await client.query<{ name: string; sources: unknown }>(
     `WITH RECURSIVE ${memberOfCte}
@@ -56,9 +66,7 @@ export async function sqlExecutingFunctionFindings(client: pg.ClientBase, facts:
      SELECT pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) AS signature,
             ${grantSourcesSql('p.proacl', 'f', 'p.proowner', 'EXECUTE')} AS sources
        FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-      WHERE p.proname = ANY($1)
-        -- ts_rewrite(tsquery, tsquery, tsquery) rewrites with values; only ts_rewrite(tsquery, text) runs a query
-        AND NOT (p.proname = 'ts_rewrite' AND NOT 'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid = ANY (p.proargtypes::pg_catalog.oid[]))
+      WHERE ${runsSqlFromStringSql('p', '$1')}
       ORDER BY 1`, [[...sqlFromStringFunctions]]);
   // One finding, one REVOKE per set of grantees: the family is long and always revoked together.
   const held = r.rows.map((row) => ({ signature: row.signature, sources: grantSources(row.sources) })).filter((f) => f.sources.length);

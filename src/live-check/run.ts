@@ -55,7 +55,7 @@ export async function runLiveCheck({ config, users, policy }: LoadedFiles): Prom
       ...await sqlExecutingFunctionFindings(client, role),
       ...await extensionFindings(client),
       ...await dependentFindings(client, role, {
-        catalog, compiled, allowedFunctions: policy.functions?.allow ?? [],
+        catalog, allowedFunctions: policy.functions?.allow ?? [],
         readsAllData: memberships.some((f) => f.check === 'role-pg-read-all-data'),
       }),
       ...await statisticsFindings(client, role, governedOids),

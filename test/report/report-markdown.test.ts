@@ -1,11 +1,12 @@
 // `pgveil report` (Markdown, the default) as an operator runs it: real files,
-// the CLI as a child process, the table cells read back from the output.
+// the CLI as a child process (the fixture report) or in this process (the
+// variants), the table cells read back from the output.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configDir, pgveil, policy, users } from './fixtures.js';
+import { configDir, pgveil, pgveilInProcess, policy, users } from './fixtures.js';
 import { loadAll } from '../../src/config/load.js';
 import { compilePolicy, profileFor } from '../../src/policy/compile.js';
 
@@ -106,7 +107,7 @@ test('report: a group row shows the rules membership decides, placeholders unbou
   assert.equal([rowOf(projects, 'group hr').Access, rowOf(projects, 'group hr').Rows], ['denied', '—']);
 });
 
-test('report: names with | and backticks stay inside their cell', () => {
+test('report: names with | and backticks stay inside their cell', async () => {
   const odd = `${policy}  public."Odd|Name":
     ownership:
       - filter: "note <> \`x\` || \${user.org}"
@@ -114,7 +115,7 @@ test('report: names with | and backticks stay inside their cell', () => {
       '"a|b"': { mask: full }
 `.replace('note <> `x` ||', "note <> 'a|`b' ||");
   const dir = configDir({ policy: odd });
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
+  const r = await pgveilInProcess(dir, 'report', '--config', 'pgveil.yaml');
   assert.is(r.status, 0, r.stderr);
   const rows = section(r.stdout, 'public."Odd|Name"');
   assert.equal(Object.keys(rows[0]), ['Subject', 'Access', 'Rows', 'a|b']);
@@ -130,29 +131,29 @@ test('report: names the policy and users files with their SHA-256 and the time i
   assert.ok(!fixtureReport.stdout.includes('SCRAM-SHA-256'), 'hana has a verifier in users.yaml; it is not in the report');
 });
 
-test('report: a layer switched off is stated, and its rules are gone from every row', () => {
+test('report: a layer switched off is stated, and its rules are gone from every row', async () => {
   const dir = configDir({ policy: policy.replace('defaults:', 'layers: { redaction: false }\ndefaults:') });
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
+  const r = await pgveilInProcess(dir, 'report', '--config', 'pgveil.yaml');
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /The redaction layer is switched off/);
   const alice = rowOf(section(r.stdout, 'public.employees'), 'user alice@acme.com');
   assert.equal([alice.ssn, alice.email, alice.salary], ['as stored', 'as stored', 'as stored']);
 });
 
-test('report: an invalid policy is a configuration error at file:line:col (exit 2); bad options are usage errors', () => {
+test('report: an invalid policy is a configuration error at file:line:col (exit 2); bad options are usage errors', async () => {
   const dir = configDir({ policy: policy.replace('mask: email', 'mask: emial') });
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
+  const r = await pgveilInProcess(dir, 'report', '--config', 'pgveil.yaml');
   assert.is(r.status, 2);
   assert.match(r.stderr, /^policy\.yaml:12:\d+: tables\."public\.employees"\.redaction\.email\.mask: /m);
   assert.is(r.stdout, '');
-  assert.is(pgveil(dir, 'report', '--config', 'pgveil.yaml', '--format', 'pdf').status, 2);
-  assert.is(pgveil(dir, 'report').status, 2);
-  assert.is(pgveil(dir, 'report', '--config', 'pgveil.yaml', 'extra').status, 2);
+  assert.is((await pgveilInProcess(dir, 'report', '--config', 'pgveil.yaml', '--format', 'pdf')).status, 2);
+  assert.is((await pgveilInProcess(dir, 'report')).status, 2);
+  assert.is((await pgveilInProcess(dir, 'report', '--config', 'pgveil.yaml', 'extra')).status, 2);
 });
 
-test('report: the users file it reads is the configured one (a user added there appears)', () => {
+test('report: the users file it reads is the configured one (a user added there appears)', async () => {
   const dir = configDir({ users: `${users}  zed@globex.com: { org: globex }\n` });
-  const r = pgveil(dir, 'report', '--config', 'pgveil.yaml');
+  const r = await pgveilInProcess(dir, 'report', '--config', 'pgveil.yaml');
   const zed = rowOf(section(r.stdout, 'public.employees'), 'user zed@globex.com');
   assert.is(zed.Rows, '(org_id = ($pgv$globex$pgv$::pg_catalog.text)) AND false', 'no regions attribute: that filter fails closed');
 });
