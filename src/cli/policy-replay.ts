@@ -6,7 +6,7 @@
 // Exit codes: 0 no difference, 1 a difference (or upstream could not be
 // read), 2 usage or configuration error, or nothing in the files to replay.
 import type { Command } from './main.js';
-import { parseArgs, requireOption, stringOption, UsageError } from './args.js';
+import { choiceOption, parseArgs, requireOption, UsageError } from './args.js';
 import { loadAll, loadPolicy } from '../config/load.js';
 import { displayFile } from '../config/errors.js';
 import { differenceCounts, replayStatements } from '../engine/replay.js';
@@ -32,8 +32,7 @@ export const command: Command = {
     const args = parseArgs(argv, { config: 'value', policy: 'value', 'search-path': 'value', format: 'value' });
     const configFile = requireOption(args, 'config');
     const candidateFile = requireOption(args, 'policy');
-    const format = stringOption(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not "${format}"`);
+    const format = choiceOption(args, 'format', ['text', 'json']);
     if (!args.positionals.length) throw new UsageError('missing the audit files to replay');
     const givenSearchPath = searchPathOption(args);
 
