@@ -44,3 +44,12 @@ export function requireOption(args: ParsedArgs, name: string): string {
   if (v === undefined) throw new UsageError(`missing --${name}`);
   return v;
 }
+
+/** `--name` as one of `choices`, the first when not given; any other value is a usage error. */
+export function choiceOption<T extends string>(args: ParsedArgs, name: string, choices: readonly [T, ...T[]]): T {
+  const v = stringOption(args, name) ?? choices[0];
+  if (!(choices as readonly string[]).includes(v)) {
+    throw new UsageError(`--${name} must be ${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]}, not "${v}"`);
+  }
+  return v as T;
+}

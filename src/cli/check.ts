@@ -6,7 +6,7 @@
 // something to fix upstream; 2 a file is invalid, the policy does not fit
 // the upstream schema, or the upstream cannot be reached (docs/configuration.md).
 import type { Command } from './main.js';
-import { parseArgs, requireOption, stringOption, UsageError } from './args.js';
+import { choiceOption, parseArgs, requireOption, UsageError } from './args.js';
 import { checkAll } from '../config/load.js';
 import { displayFile, formatIssue, sortIssues } from '../config/errors.js';
 import { runLiveCheck, UpstreamUnreachableError } from '../live-check/run.js';
@@ -26,8 +26,7 @@ export const command: Command = {
     const args = parseArgs(argv, { config: 'value', live: 'flag', format: 'value' });
     if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
     const configFile = requireOption(args, 'config');
-    const format = stringOption(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not "${format}"`);
+    const format = choiceOption(args, 'format', ['text', 'json']);
     const live = args.options.has('live');
     if (format === 'json' && !live) throw new UsageError('--format json needs --live');
 

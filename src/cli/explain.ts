@@ -8,20 +8,14 @@
 // Exit codes: 0 rewritten or forwarded, 1 refused (or the upstream could not
 // be read), 2 usage or configuration error (an unknown user included).
 import { readFileSync } from 'node:fs';
-import { loadModule } from 'libpg-query';
 import type { Command } from './main.js';
-import { parseArgs, requireOption, stringOption, UsageError } from './args.js';
+import { parseArgs, requireOption, UsageError } from './args.js';
 import { loadAll } from '../config/load.js';
-import { loadMasterKey } from '../secrets/master-key.js';
-import { resolveSecret } from '../secrets/seal.js';
-import { displayFile } from '../config/errors.js';
-import { applicationNamePrefix, CatalogUnavailableError, DecisionEngine } from '../engine/engine.js';
-import { openServiceClient } from '../upstream/service-client.js';
-import { parseSearchPath } from '../catalog/resolve.js';
+import { applicationNamePrefix } from '../engine/engine.js';
 import type { Outcome } from '../rewrite/rewrite.js';
 import type { Profile } from '../policy/types.js';
 import { describeMask } from '../policy/mask-kinds.js';
-import { silentLogger } from '../observe/log.js';
+import { loadEngines, searchPathOption, sessionSearchPath } from './offline-engine.js';
 
 const usage = `usage: pgveil explain --config <file> --user <user> [--search-path <value>] "<sql>"
 
@@ -40,62 +34,26 @@ export const command: Command = {
     if (args.positionals.length === 0) throw new UsageError('missing the SQL text');
     if (args.positionals.length > 1) throw new UsageError(`unexpected argument "${args.positionals[1]}" (quote the SQL as one argument)`);
     const sql = args.positionals[0] === '-' ? readFileSync(0, 'utf8') : args.positionals[0];
-    const searchPathOption = stringOption(args, 'search-path');
-    let searchPathFromOption: string[] | undefined;
-    if (searchPathOption !== undefined) {
-      try {
-        searchPathFromOption = parseSearchPath(searchPathOption);
-      } catch (err) {
-        throw new UsageError(`--search-path: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    const givenSearchPath = searchPathOption(args);
 
     const { config, users, policy } = loadAll(configFile);
     const user = users.users.get(userName);
     if (!user) throw new UsageError(`unknown user "${userName}" (not in ${users.file})`);
     if (user.disabled) console.error(`pgveil explain: note: user "${userName}" is disabled; the proxy refuses their sessions`);
 
-    let masterKey: Uint8Array | undefined;
-    const upstreamPassword = resolveSecret(config.upstream.password, () => (masterKey ??= loadMasterKey(config.secrets)), `${displayFile(config.file)}: upstream.password`);
-    await loadModule();
-    const engine = new DecisionEngine(config, upstreamPassword, silentLogger);
-    try {
-      await engine.load(users, policy);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      console.error(`pgveil explain: ${message}`);
-      // The upstream being unreachable is a runtime failure; a policy that does not compile or fit is configuration.
-      return err instanceof CatalogUnavailableError ? 1 : 2;
-    }
+    const loaded = await loadEngines('explain', config, users, [policy]);
+    if (typeof loaded === 'number') return loaded;
+    const [engine] = loaded.engines;
     const profile = engine.profileFor(user)!;
-
-    let searchPath = searchPathFromOption;
-    if (!searchPath) {
-      try {
-        searchPath = parseSearchPath(await serviceSearchPath(config.upstream, upstreamPassword));
-      } catch (err) {
-        console.error(`pgveil explain: could not read the upstream search_path: ${err instanceof Error ? err.message : String(err)}`);
-        return 1;
-      }
-    }
+    const searchPath = await sessionSearchPath('explain', config, loaded.upstreamPassword, givenSearchPath);
+    if (!searchPath) return 1;
 
     // The engine's own uncached path: the same snapshot and rewrite input a session's statement gets.
-    const outcome = engine.explain(sql, profile, searchPath, applicationNamePrefix(user.name))!;
+    const outcome = engine.explain(sql, profile, searchPath.path, applicationNamePrefix(user.name))!;
     console.log(render(outcome, profile));
     return outcome.kind === 'refuse' ? 1 : 0;
   },
 };
-
-/** The search_path a new upstream session of the service role starts with (role and database settings apply). */
-export async function serviceSearchPath(config: Parameters<typeof openServiceClient>[0], password: string | undefined): Promise<string> {
-  const client = await openServiceClient(config, password);
-  try {
-    const r = await client.query<{ search_path: string }>('SHOW search_path');
-    return r.rows[0].search_path;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
 function render(outcome: Outcome, profile: Profile): string {
   const lines: string[] = [];

@@ -7,7 +7,7 @@
 // Exit codes: 0 nothing loosens, 1 something loosens (or changes in a way
 // that cannot be proven tighter), 2 usage or configuration error.
 import type { Command } from './main.js';
-import { parseArgs, requireOption, stringOption, UsageError } from './args.js';
+import { choiceOption, parseArgs, requireOption, UsageError } from './args.js';
 import { loadAll, loadPolicy } from '../config/load.js';
 import type { PolicyFile, UsersFile } from '../config/types.js';
 import { compileCheckedPolicy } from '../policy/check.js';
@@ -32,8 +32,7 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     const args = parseArgs(argv, { config: 'value', format: 'value' });
     const configFile = requireOption(args, 'config');
-    const format = stringOption(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not "${format}"`);
+    const format = choiceOption(args, 'format', ['text', 'json']);
     if (args.positionals.length !== 1) throw new UsageError(args.positionals.length ? `unexpected argument "${args.positionals[1]}"` : 'missing the candidate policy file');
     const candidateFile = args.positionals[0];
 

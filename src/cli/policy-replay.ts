@@ -5,18 +5,12 @@
 // what the candidate newly refuses, newly allows and rewrites differently.
 // Exit codes: 0 no difference, 1 a difference (or upstream could not be
 // read), 2 usage or configuration error, or nothing in the files to replay.
-import { loadModule } from 'libpg-query';
 import type { Command } from './main.js';
-import { parseArgs, requireOption, stringOption, UsageError } from './args.js';
+import { choiceOption, parseArgs, requireOption, UsageError } from './args.js';
 import { loadAll, loadPolicy } from '../config/load.js';
 import { displayFile } from '../config/errors.js';
-import { loadMasterKey } from '../secrets/master-key.js';
-import { resolveSecret } from '../secrets/seal.js';
-import { parseSearchPath } from '../catalog/resolve.js';
-import { CatalogUnavailableError, DecisionEngine } from '../engine/engine.js';
 import { differenceCounts, replayStatements } from '../engine/replay.js';
-import { silentLogger } from '../observe/log.js';
-import { serviceSearchPath } from './explain.js';
+import { loadEngines, searchPathOption, sessionSearchPath } from './offline-engine.js';
 import { readRecordedStatements } from './replay-records.js';
 import { renderJson, renderText } from './replay-report.js';
 
@@ -38,18 +32,9 @@ export const command: Command = {
     const args = parseArgs(argv, { config: 'value', policy: 'value', 'search-path': 'value', format: 'value' });
     const configFile = requireOption(args, 'config');
     const candidateFile = requireOption(args, 'policy');
-    const format = stringOption(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not "${format}"`);
+    const format = choiceOption(args, 'format', ['text', 'json']);
     if (!args.positionals.length) throw new UsageError('missing the audit files to replay');
-    const searchPathOption = stringOption(args, 'search-path');
-    let searchPath: string[] | undefined;
-    if (searchPathOption !== undefined) {
-      try {
-        searchPath = parseSearchPath(searchPathOption);
-      } catch (err) {
-        throw new UsageError(`--search-path: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    const givenSearchPath = searchPathOption(args);
 
     const { config, users, policy } = loadAll(configFile);
     const candidate = loadPolicy(candidateFile, users);
@@ -62,33 +47,15 @@ export const command: Command = {
       return 2;
     }
 
-    let masterKey: Uint8Array | undefined;
-    const upstreamPassword = resolveSecret(config.upstream.password, () => (masterKey ??= loadMasterKey(config.secrets)), `${displayFile(config.file)}: upstream.password`);
-    await loadModule();
-    const active = new DecisionEngine(config, upstreamPassword, silentLogger);
-    const shadow = new DecisionEngine(config, upstreamPassword, silentLogger);
-    try {
-      await active.load(users, policy);
-      await shadow.load(users, candidate, active.current); // over the active catalog when it fits: upstream is read once
-    } catch (err) {
-      console.error(`pgveil policy replay: ${err instanceof Error ? err.message : String(err)}`);
-      // The upstream being unreachable is a runtime failure; a policy that does not compile or fit is configuration.
-      return err instanceof CatalogUnavailableError ? 1 : 2;
-    }
+    // The candidate over the active policy's catalog when it fits: upstream is read once.
+    const loaded = await loadEngines('policy replay', config, users, [policy, candidate]);
+    if (typeof loaded === 'number') return loaded;
+    const [active, shadow] = loaded.engines;
+    const searchPath = await sessionSearchPath('policy replay', config, loaded.upstreamPassword, givenSearchPath);
+    if (!searchPath) return 1;
 
-    let searchPathText = searchPathOption;
-    if (searchPathText === undefined) {
-      try {
-        searchPathText = await serviceSearchPath(config.upstream, upstreamPassword);
-        searchPath = parseSearchPath(searchPathText);
-      } catch (err) {
-        console.error(`pgveil policy replay: could not read the upstream search_path: ${err instanceof Error ? err.message : String(err)}`);
-        return 1;
-      }
-    }
-
-    const result = replayStatements(input.byUser, users, active, shadow, { searchPath: searchPath!, searchPathText });
-    const report = { input, result, activeFile: displayFile(policy.file), candidateFile: displayFile(candidate.file), usersFile: displayFile(users.file), searchPath: searchPathText };
+    const result = replayStatements(input.byUser, users, active, shadow, { searchPath: searchPath.path, searchPathText: searchPath.text });
+    const report = { input, result, activeFile: displayFile(policy.file), candidateFile: displayFile(candidate.file), usersFile: displayFile(users.file), searchPath: searchPath.text };
     console.log(format === 'json' ? renderJson(report) : renderText(report));
     const counts = differenceCounts(result);
     return counts.newly_refused + counts.newly_allowed + counts.rewritten_differently > 0 ? 1 : 0;

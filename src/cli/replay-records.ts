@@ -3,9 +3,9 @@
 // Records of other events are skipped; statement records without `text`
 // (the log was written with `statements: fingerprint` or `none`) are counted,
 // not replayed; a line that is not a JSON object is counted as unreadable.
-import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { readLines } from '../audit/read-lines.js';
 import type { StatementDecision } from '../audit/record.js';
 import { UsageError } from './args.js';
 
@@ -53,9 +53,8 @@ export function auditFiles(paths: readonly string[]): string[] {
 export async function readRecordedStatements(paths: readonly string[]): Promise<RecordedInput> {
   const input: RecordedInput = { files: auditFiles(paths), byUser: new Map(), replayable: 0, withoutText: 0, unreadable: 0 };
   for (const file of input.files) {
-    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
     try {
-      for await (const line of lines) add(input, line);
+      for await (const line of readLines(file)) add(input, line.bytes.toString('utf8'));
     } catch (err) {
       throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -5,7 +5,7 @@
 // Exit codes: 0 written, 2 usage or configuration error.
 import { writeFileSync } from 'node:fs';
 import type { Command } from './main.js';
-import { parseArgs, requireOption, stringOption, UsageError } from './args.js';
+import { choiceOption, parseArgs, requireOption, stringOption, UsageError } from './args.js';
 import { loadAll } from '../config/load.js';
 import { compileCheckedPolicy } from '../policy/check.js';
 import { effectiveAccess } from '../policy/effective-access.js';
@@ -26,8 +26,7 @@ export const command: Command = {
     const args = parseArgs(argv, { config: 'value', format: 'value', output: 'value' });
     if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
     const configFile = requireOption(args, 'config');
-    const format = stringOption(args, 'format') ?? 'md';
-    if (format !== 'md' && format !== 'html') throw new UsageError(`--format must be md or html, not "${format}"`);
+    const format = choiceOption(args, 'format', ['md', 'html']);
     const output = stringOption(args, 'output');
 
     const { config, users, policy } = loadAll(configFile);

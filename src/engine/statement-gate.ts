@@ -18,6 +18,7 @@ import type { ProxyMetrics } from '../observe/metrics.js';
 import type { ObjectEffect, ObjectKind } from './effects.js';
 import { applicationNamePrefix, type DecisionEngine, type Decision } from './engine.js';
 import type { ShadowHook } from './shadow.js';
+import { decisionLabel } from './decision-compare.js';
 import { Confirmation, shownName, upstreamKey, UpstreamObjects, type PendingChange, type Stamp } from './upstream-objects.js';
 
 /** known: as upstream has it; settling: a change is in flight; probe/probing: asking upstream; lost: could not ask. */
@@ -169,9 +170,7 @@ export class StatementGate {
     const decision = statementName === undefined ? this.decideQuery(sql) : this.decideParse(statementName, sql);
     this.decidedAt = performance.now();
     this.metrics.analysisSeconds.observe((this.decidedAt - started) / 1000);
-    const label = decision.kind === 'forward' ? 'forwarded' : decision.kind === 'rewrite' ? 'rewritten'
-      : decision.error.code === SqlState.SyntaxError ? 'syntax_error' : 'refused';
-    this.metrics.statements.inc({ outcome: label });
+    this.metrics.statements.inc({ outcome: decisionLabel(decision) });
     return decision;
   }
 
