@@ -6,15 +6,15 @@
 // child process on a real 64 KiB tmpfs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
 import { freePort } from '../../src/demo/embedded-postgres.js';
 import { readAudit, ofEvent } from './audit-file.js';
+import { fillDisk, removeSmallDisks, smallDisk } from '../helpers/small-disk.js';
 
 let h: Harness;
 let proxy: ChildProcess;
@@ -27,8 +27,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test.before(async () => {
   h = await startHarness({ tlsMode: 'prefer', lockout: { maxFailures: 3, windowSeconds: 60, lockSeconds: 60 } });
-  disk = mkdtempSync(join(tmpdir(), 'pgveil-audit-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk]);
+  disk = smallDisk();
   port = await freePort();
   adminPort = await freePort();
   const configFile = h.configFile.replace(/\.yaml$/, '-workers.yaml');
@@ -49,8 +48,7 @@ test.after(async () => {
     await exited;
   }
   await h?.close();
-  try { execFileSync('umount', [disk]); } catch { /* not mounted */ }
-  rmSync(disk, { recursive: true, force: true });
+  removeSmallDisks();
 });
 
 const config = (user: string, extra: Record<string, unknown> = {}) => ({ ...clientConfig(h, user), port, ssl: false, connectionTimeoutMillis: 5000, ...extra });
@@ -84,9 +82,7 @@ test('both workers\' records land in one chain; a lockout is recorded once; a fu
   }
 
   // Fill the audit disk; worker 1 runs statements until a write fails and the primary reports blocked.
-  const filler = join(disk, 'filler');
-  const fd = openSync(filler, 'w');
-  try { for (;;) writeSync(fd, Buffer.alloc(512, 0x78)); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err; } finally { closeSync(fd); }
+  const filler = fillDisk(disk);
   let ran = 0;
   while ((await readyz()) !== 503) {
     assert.ok(ran < 400, 'the audit log never failed on a full disk');
