@@ -6,10 +6,10 @@
 // `onFailure: continue` serves on and counts the failed writes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { startHarness, clientConfig, type Harness } from '../helpers/harness.js';
+import type pg from 'pg';
+import { startHarness, connectClient, writeConfig, type Harness } from '../helpers/harness.js';
 import { UpstreamLog } from '../helpers/upstream-log.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { silentLogger } from '../../src/observe/log.js';
@@ -48,13 +48,6 @@ async function metric(proxy: ProxyHandle, name: string): Promise<number> {
   return line ? Number(line.split(' ').pop()) : NaN;
 }
 
-async function connect(port: number): Promise<pg.Client> {
-  const c = new pg.Client({ ...clientConfig(h, 'alice@acme.com'), port, ssl: false });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
-}
-
 /**
  * Runs statements until the audit log reports itself blocked (each record
  * needs room on the disk), or a statement is refused because it is; returns
@@ -74,7 +67,7 @@ async function runUntil(proxy: ProxyHandle, c: pg.Client, blocked: (p: ProxyHand
 
 test('onFailure: block refuses new statements with 58030 while the audit disk is full, sends nothing upstream, and recovers with every record', async () => {
   const auditFile = join(disk, 'audit.jsonl');
-  const c = await connect(h.proxy.port);
+  const c = await connectClient(h, h.proxy.port, 'alice@acme.com');
   await c.query('select 1');
   const filler = fillDisk(disk);
   const ran = await runUntil(h.proxy, c, async (p) => (await metric(p, 'pgveil_audit_blocked')) === 1);
@@ -111,11 +104,10 @@ test('onFailure: block refuses new statements with 58030 while the audit disk is
 
 test('onFailure: continue serves statements on a full audit disk and counts the failed writes', async () => {
   const dir = smallDisk();
-  const configFile = join(h.dir, 'pgveil-continue.yaml');
-  writeFileSync(configFile, readFileSync(h.configFile, 'utf8').replace(/^audit: .*$/m, auditYaml(dir, 'continue')));
+  const configFile = writeConfig(h, [auditYaml(dir, 'continue')]);
   const proxy = await startProxy({ configFile, logger: silentLogger, watch: false });
   try {
-    const c = await connect(proxy.port);
+    const c = await connectClient(h, proxy.port, 'alice@acme.com');
     const filler = fillDisk(dir);
     await runUntil(proxy, c, async (p) => (await metric(p, 'pgveil_audit_write_failures_total')) >= 1);
     for (let i = 0; i < 5; i++) assert.is((await c.query('select $1::int as n', [i])).rows[0].n, i);
