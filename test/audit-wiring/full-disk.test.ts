@@ -6,45 +6,22 @@
 // `onFailure: continue` serves on and counts the failed writes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { startHarness, clientConfig, type Harness } from '../helpers/harness.js';
+import type pg from 'pg';
+import { startHarness, connectClient, writeConfig, type Harness } from '../helpers/harness.js';
 import { UpstreamLog } from '../helpers/upstream-log.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { readAudit, waitForAudit, ofEvent } from './audit-file.js';
+import { fillDisk, removeSmallDisks, smallDisk } from '../helpers/small-disk.js';
 
 let h: Harness;
-const mounts: string[] = [];
+/** The harness's audit disk. */
+let disk: string;
 const upstreamLog = new UpstreamLog();
 /** Everything the upstream server logged (log_statement = all). */
 let upstreamText = '';
-
-/** A fresh 64 KiB tmpfs: a disk that really fills up. */
-function smallDisk(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pgveil-audit-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
-  mounts.push(dir);
-  return dir;
-}
-
-/** Writes a file until the disk is full; returns its path (deleting it frees the space). */
-function fill(dir: string): string {
-  const file = join(dir, 'filler');
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(512, 0x78);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
 
 const auditYaml = (dir: string, onFailure: string) => `audit: { file: ${join(dir, 'audit.jsonl')}, statements: fingerprint, onFailure: ${onFailure} }`;
 
@@ -52,16 +29,13 @@ test.before(async () => {
   h = await startHarness({
     tlsMode: 'prefer', admin: true, postgresSettings: upstreamLog.settings,
     onPostgresLog: (text) => { upstreamText += text; upstreamLog.onLog(text); },
-    extraConfig: auditYaml(smallDisk(), 'block'),
+    extraConfig: auditYaml(disk = smallDisk(), 'block'),
   });
 });
 
 test.after(async () => {
   await h?.close();
-  for (const dir of mounts) {
-    try { execFileSync('umount', [dir]); } catch { /* not mounted */ }
-    rmSync(dir, { recursive: true, force: true });
-  }
+  removeSmallDisks();
 });
 
 async function admin(proxy: ProxyHandle, path: string): Promise<{ status: number; text: string }> {
@@ -72,13 +46,6 @@ async function admin(proxy: ProxyHandle, path: string): Promise<{ status: number
 async function metric(proxy: ProxyHandle, name: string): Promise<number> {
   const line = (await admin(proxy, '/metrics')).text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(' ').pop()) : NaN;
-}
-
-async function connect(port: number): Promise<pg.Client> {
-  const c = new pg.Client({ ...clientConfig(h, 'alice@acme.com'), port, ssl: false });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
 }
 
 /**
@@ -99,10 +66,10 @@ async function runUntil(proxy: ProxyHandle, c: pg.Client, blocked: (p: ProxyHand
 }
 
 test('onFailure: block refuses new statements with 58030 while the audit disk is full, sends nothing upstream, and recovers with every record', async () => {
-  const auditFile = join(mounts[0], 'audit.jsonl');
-  const c = await connect(h.proxy.port);
+  const auditFile = join(disk, 'audit.jsonl');
+  const c = await connectClient(h, h.proxy.port, 'alice@acme.com');
   await c.query('select 1');
-  const filler = fill(mounts[0]);
+  const filler = fillDisk(disk);
   const ran = await runUntil(h.proxy, c, async (p) => (await metric(p, 'pgveil_audit_blocked')) === 1);
 
   upstreamLog.clear();
@@ -137,12 +104,11 @@ test('onFailure: block refuses new statements with 58030 while the audit disk is
 
 test('onFailure: continue serves statements on a full audit disk and counts the failed writes', async () => {
   const dir = smallDisk();
-  const configFile = join(h.dir, 'pgveil-continue.yaml');
-  writeFileSync(configFile, readFileSync(h.configFile, 'utf8').replace(/^audit: .*$/m, auditYaml(dir, 'continue')));
+  const configFile = writeConfig(h, [auditYaml(dir, 'continue')]);
   const proxy = await startProxy({ configFile, logger: silentLogger, watch: false });
   try {
-    const c = await connect(proxy.port);
-    const filler = fill(dir);
+    const c = await connectClient(h, proxy.port, 'alice@acme.com');
+    const filler = fillDisk(dir);
     await runUntil(proxy, c, async (p) => (await metric(p, 'pgveil_audit_write_failures_total')) >= 1);
     for (let i = 0; i < 5; i++) assert.is((await c.query('select $1::int as n', [i])).rows[0].n, i);
     assert.is(await metric(proxy, 'pgveil_audit_blocked'), 0);

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startHarness, clientConfig, passwords, employeesPolicy, today, type Harness } from '../helpers/harness.js';
+import { startHarness, clientConfig, connectClient, passwords, employeesPolicy, today, type Harness } from '../helpers/harness.js';
 import { UpstreamLog } from '../helpers/upstream-log.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
 import { waitForAudit, ofEvent, type AuditLine } from './audit-file.js';
@@ -48,12 +48,7 @@ test.after(async () => { await h.close(); });
 
 const plain = (user: string, extra: Record<string, unknown> = {}) => ({ ...clientConfig(h, user), ssl: false, ...extra });
 
-async function connect(user: string, extra: Record<string, unknown> = {}): Promise<pg.Client> {
-  const c = new pg.Client(plain(user, extra));
-  c.on('error', () => {});
-  await c.connect();
-  return c;
-}
+const connect = (user: string, extra: Record<string, unknown> = {}) => connectClient(h, h.proxy.port, user, extra);
 
 async function loginError(user: string, password: string): Promise<{ code?: string; message: string }> {
   const c = new pg.Client(plain(user, { password }));

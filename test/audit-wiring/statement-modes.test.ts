@@ -4,10 +4,8 @@
 // refusals, which are always recorded (without text or fingerprint).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { startHarness, clientConfig, employeesPolicy, type Harness } from '../helpers/harness.js';
+import { startHarness, connectClient, employeesPolicy, writeConfig, type Harness } from '../helpers/harness.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { waitForAudit, ofEvent } from './audit-file.js';
@@ -19,15 +17,13 @@ test.after(async () => { await h.close(); });
 /** A pgveil on the harness's upstream whose audit section says `statements: <mode>`; returns it and its audit file. */
 async function proxyWith(mode: string): Promise<{ proxy: ProxyHandle; file: string }> {
   const file = join(h.dir, `audit-${mode}.jsonl`);
-  const configFile = join(h.dir, `pgveil-${mode}.yaml`);
-  writeFileSync(configFile, `${readFileSync(h.configFile, 'utf8')}\naudit: { file: ${file}, statements: ${mode} }\n`);
+  const configFile = writeConfig(h, [`audit: { file: ${file}, statements: ${mode} }`]);
   return { proxy: await startProxy({ configFile, logger: silentLogger, watch: false }), file };
 }
 
 /** A few statements as alice: two rewritten (one simple, one extended), one forwarded, one refused, one syntax error. */
 async function workload(proxy: ProxyHandle): Promise<void> {
-  const c = new pg.Client({ ...clientConfig(h, 'alice@acme.com'), port: proxy.port, ssl: false });
-  await c.connect();
+  const c = await connectClient(h, proxy.port, 'alice@acme.com');
   await c.query('select name from crm.employees where id = 1');
   await c.query({ text: 'select name from crm.employees where id = $1', values: [1] });
   await c.query('select 7 as seven');

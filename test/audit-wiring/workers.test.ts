@@ -6,40 +6,32 @@
 // child process on a real 64 KiB tmpfs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
+import type pg from 'pg';
+import { startHarness, connectClient, connectError, passwords, writeConfig, type Harness } from '../helpers/harness.js';
+import { serveChild, sleep } from '../helpers/run.js';
 import { freePort } from '../../src/demo/embedded-postgres.js';
 import { readAudit, ofEvent } from './audit-file.js';
+import { fillDisk, removeSmallDisks, smallDisk } from '../helpers/small-disk.js';
 
 let h: Harness;
 let proxy: ChildProcess;
 let port = 0;
 let adminPort = 0;
 let disk = '';
-let output = '';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test.before(async () => {
   h = await startHarness({ tlsMode: 'prefer', lockout: { maxFailures: 3, windowSeconds: 60, lockSeconds: 60 } });
-  disk = mkdtempSync(join(tmpdir(), 'pgveil-audit-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk]);
+  disk = smallDisk();
   port = await freePort();
   adminPort = await freePort();
-  const configFile = h.configFile.replace(/\.yaml$/, '-workers.yaml');
-  writeFileSync(configFile, readFileSync(h.configFile, 'utf8').replace('listen: { host: 127.0.0.1, port: 0 }', `listen: { host: 127.0.0.1, port: ${port} }`)
-    + `workers: 2\nadmin: { host: 127.0.0.1, port: ${adminPort} }\naudit: { file: ${join(disk, 'audit.jsonl')}, statements: fingerprint, onFailure: block }\n`);
-  proxy = spawn(process.execPath, [fileURLToPath(new URL('../../../bin/pgveil.js', import.meta.url)), 'serve', '--config', configFile], {
-    env: { ...process.env, PGVEIL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  proxy.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
-  for (let i = 0; i < 600 && !output.includes('pgveil workers listening'); i++) await sleep(100);
-  assert.ok(output.includes('pgveil workers listening'), `the primary did not report its workers listening:\n${output}`);
+  const configFile = writeConfig(h, [
+    `listen: { host: 127.0.0.1, port: ${port} }`, 'workers: 2', `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+    `audit: { file: ${join(disk, 'audit.jsonl')}, statements: fingerprint, onFailure: block }`,
+  ]);
+  ({ child: proxy } = await serveChild(configFile, 'pgveil workers listening'));
 });
 
 test.after(async () => {
@@ -49,19 +41,14 @@ test.after(async () => {
     await exited;
   }
   await h?.close();
-  try { execFileSync('umount', [disk]); } catch { /* not mounted */ }
-  rmSync(disk, { recursive: true, force: true });
+  removeSmallDisks();
 });
-
-const config = (user: string, extra: Record<string, unknown> = {}) => ({ ...clientConfig(h, user), port, ssl: false, connectionTimeoutMillis: 5000, ...extra });
 
 /** One client on each worker (consecutive connections alternate between them). */
 async function clientPerWorker(): Promise<Map<number, pg.Client>> {
   const byWorker = new Map<number, pg.Client>();
   for (let i = 0; i < 10 && byWorker.size < 2; i++) {
-    const c = new pg.Client(config('alice@acme.com'));
-    c.on('error', () => {});
-    await c.connect();
+    const c = await connectClient(h, port, 'alice@acme.com', { connectionTimeoutMillis: 5000 });
     const worker = (c as unknown as { processID: number }).processID >>> 24;
     if (byWorker.has(worker)) await c.end();
     else byWorker.set(worker, c);
@@ -78,15 +65,11 @@ test('both workers\' records land in one chain; a lockout is recorded once; a fu
   const clients = await clientPerWorker();
   for (const [worker, c] of clients) assert.is((await c.query(`select ${worker} as w`)).rows[0].w, worker);
   for (let i = 0; i < 4; i++) {
-    const c = new pg.Client(config('bob@globex.com', { password: 'Wrong-bob-1' }));
-    c.on('error', () => {});
-    await c.connect().then(() => c.end(), () => undefined);
+    await connectError(h, port, 'bob@globex.com', { password: 'Wrong-bob-1', connectionTimeoutMillis: 5000 });
   }
 
   // Fill the audit disk; worker 1 runs statements until a write fails and the primary reports blocked.
-  const filler = join(disk, 'filler');
-  const fd = openSync(filler, 'w');
-  try { for (;;) writeSync(fd, Buffer.alloc(512, 0x78)); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err; } finally { closeSync(fd); }
+  const filler = fillDisk(disk);
   let ran = 0;
   while ((await readyz()) !== 503) {
     assert.ok(ran < 400, 'the audit log never failed on a full disk');

@@ -4,52 +4,15 @@
 // once writing recovers, and the queue bound drops (and counts) the excess.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog, type AuditConfig } from '../../src/audit/writer.js';
 import { verifyPath } from '../../src/audit/verify.js';
 import { createLogger } from '../../src/observe/log.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';
+import { fillDisk, removeSmallDisks, smallDisk } from '../helpers/small-disk.js';
 
-const mounts: string[] = [];
-
-function smallDisk(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pgveil-audit-disk-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { encoding: 'utf8' });
-  assert.is(r.status, 0, `mount tmpfs: ${r.stderr}`);
-  mounts.push(dir);
-  return dir;
-}
-
-test.after(() => {
-  for (const dir of mounts) {
-    spawnSync('umount', [dir]);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-/** Writes a filler file until the filesystem refuses more; returns its path. */
-function fill(dir: string): string {
-  const filler = join(dir, 'filler');
-  const chunk = Buffer.alloc(1024, 0x78);
-  const parts: Buffer[] = [];
-  for (;;) {
-    parts.push(chunk);
-    try {
-      writeFileSync(filler, Buffer.concat(parts));
-    } catch (err) {
-      assert.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
-      break;
-    }
-  }
-  // Top up the last partly used block byte by byte.
-  for (;;) {
-    try { writeFileSync(filler, Buffer.alloc(1, 0x78), { flag: 'a' }); } catch { break; }
-  }
-  return filler;
-}
+test.after(removeSmallDisks);
 
 function capture() {
   const logged: { level: string; msg: string; [k: string]: unknown }[] = [];
@@ -76,7 +39,7 @@ test('onFailure block: a full disk blocks until space is freed, then every queue
   const log = await AuditLog.open(configIn(dir, 'block'), { logger, metrics, retryMs: 20 });
   const changes: boolean[] = [];
   const unblocked = new Promise<void>((resolve) => log.onBlockedChange((b) => { changes.push(b); if (!b) resolve(); }));
-  const filler = fill(dir);
+  const filler = fillDisk(dir);
 
   for (let n = 1; n <= 120; n++) log.record(statement(n));
   const flushed = await log.flush().then(() => null, (err: NodeJS.ErrnoException) => err);
@@ -114,7 +77,7 @@ test('onFailure continue: a full disk does not block, failures are counted, and 
   const log = await AuditLog.open(configIn(dir, 'continue'), { logger, metrics, retryMs: 20 });
   const changes: boolean[] = [];
   log.onBlockedChange((b) => changes.push(b));
-  const filler = fill(dir);
+  const filler = fillDisk(dir);
   for (let n = 1; n <= 120; n++) log.record(statement(n));
   assert.is((await log.flush().then(() => null, (err: NodeJS.ErrnoException) => err))?.code, 'ENOSPC');
   assert.not.ok(log.blocked());
@@ -137,7 +100,7 @@ test('while writes fail the queue is bounded: the excess is dropped, counted as 
   const metrics = new ProxyMetrics();
   const { logged, logger } = capture();
   const log = await AuditLog.open(configIn(dir, 'block'), { logger, metrics, retryMs: 60_000, maxQueue: 100 });
-  const filler = fill(dir);
+  const filler = fillDisk(dir);
   for (let n = 1; n <= 100; n++) log.record(statement(n));
   await log.flush().catch(() => {});
   const failuresBefore = await counter(metrics.auditWriteFailures);

@@ -12,6 +12,7 @@ import { seal } from '../../src/secrets/seal.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import type { UpstreamTlsMode } from '../../src/config/types.js';
 import { silentLogger, createLogger, type Logger } from '../../src/observe/log.js';
+import pg from 'pg';
 
 export const passwords: Record<string, string> = {
   'alice@acme.com': 'Alice-pass-0001',
@@ -243,4 +244,53 @@ function postgresOsUser(): { uid: number; gid: number } | undefined {
   if (!line) return undefined;
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+let derived = 0;
+
+/**
+ * Writes a config next to the harness's (so its relative paths hold) with
+ * each top-level `key: …` line of `lines` replacing the harness's line of that
+ * key, or added. Returns its path.
+ */
+export function writeConfig(h: Harness, lines: string[]): string {
+  let text = readFileSync(h.configFile, 'utf8');
+  for (const line of lines) {
+    const key = /^(\w+):/.exec(line)?.[1];
+    if (!key) throw new Error(`writeConfig: not a top-level key line: ${line}`);
+    const existing = new RegExp(`^${key}:.*$`, 'm');
+    text = existing.test(text) ? text.replace(existing, line) : `${text.trimEnd()}\n${line}\n`;
+  }
+  const file = join(h.dir, `pgveil-derived-${++derived}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+export interface LogLine { level: string; msg: string; [field: string]: unknown }
+
+/** A logger that keeps every line (debug and up) for the test to read. */
+export function capturingLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return { logger: createLogger({ level: 'debug', write: (line) => lines.push(JSON.parse(line) as LogLine) }), lines };
+}
+
+/** A connected node-postgres client of `user` to a proxy on `port` (plain TCP; the harness config must allow tls prefer or disable). */
+export async function connectClient(h: Harness, port: number, user: string, extra: Record<string, unknown> = {}): Promise<pg.Client & { lastError?: { code?: string; message: string } }> {
+  const c = new pg.Client({ ...clientConfig(h, user), port, ssl: false, ...extra }) as pg.Client & { lastError?: { code?: string; message: string } };
+  c.on('error', (err: Error & { code?: string }) => { c.lastError ??= { code: err.code, message: err.message }; });
+  await c.connect();
+  return c;
+}
+
+/** The error a connect attempt ends with (undefined when it logged in; the client is then closed). */
+export async function connectError(h: Harness, port: number, user: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {
+  const c = new pg.Client({ ...clientConfig(h, user), port, ssl: false, connectionTimeoutMillis: 10000, ...extra });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+  } catch (err) {
+    return { code: (err as { code?: string }).code, message: (err as Error).message };
+  }
+  await c.end();
+  return undefined;
 }

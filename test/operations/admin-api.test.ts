@@ -7,11 +7,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ProxyHandle } from '../../src/session/server.js';
-import { startHarness, passwords, type Harness } from '../helpers/harness.js';
+import { capturingLogger, connectClient, connectError, passwords, startHarness, writeConfig, type Harness, type LogLine } from '../helpers/harness.js';
+import { waitFor } from '../helpers/run.js';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { ofEvent, waitForAudit } from '../audit-wiring/audit-file.js';
-import { capturingLogger, connectClient, connectError, newToken, startProxyWith, waitFor, writeConfig, type LogLine } from './ops-setup.js';
+import { newToken, startProxyWith } from './ops-setup.js';
 
 let h: Harness;
 let proxy: ProxyHandle;

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import type { ProxyHandle } from '../../src/session/server.js';
 import { seal } from '../../src/secrets/seal.js';
 import { freePort } from '../../src/demo/embedded-postgres.js';
-import { startHarness, passwords, type Harness } from '../helpers/harness.js';
-import { capturingLogger, connectClient, connectError, newToken, pgveil, startProxyWith, waitFor, writeConfig } from './ops-setup.js';
+import { capturingLogger, connectClient, connectError, passwords, startHarness, writeConfig, type Harness } from '../helpers/harness.js';
+import { pgveil, waitFor } from '../helpers/run.js';
+import { newToken, startProxyWith } from './ops-setup.js';
 
 let h: Harness;
 let proxy: ProxyHandle;

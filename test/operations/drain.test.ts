@@ -7,8 +7,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort } from '../../src/demo/embedded-postgres.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
-import { connectClient, connectError, logLines, newToken, serveChild, waitFor, writeConfig } from './ops-setup.js';
+import { connectClient, connectError, startHarness, writeConfig, type Harness } from '../helpers/harness.js';
+import { serveChild, waitFor } from '../helpers/run.js';
+import { logLines, newToken } from './ops-setup.js';
 
 let h: Harness;
 const token = newToken();

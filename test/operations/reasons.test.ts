@@ -9,9 +9,10 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProxyHandle } from '../../src/session/server.js';
-import { startHarness, passwords, type Harness } from '../helpers/harness.js';
+import { capturingLogger, connectClient, connectError, passwords, startHarness, writeConfig, type Harness, type LogLine } from '../helpers/harness.js';
+import { waitFor } from '../helpers/run.js';
 import { RawClient, frame, sqlstate } from '../helpers/raw-client.js';
-import { capturingLogger, connectClient, connectError, startProxyWith, waitFor, writeConfig, type LogLine } from './ops-setup.js';
+import { startProxyWith } from './ops-setup.js';
 
 let h: Harness;
 let proxy: ProxyHandle;

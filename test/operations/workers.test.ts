@@ -6,8 +6,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../src/demo/embedded-postgres.js';
-import { startHarness, passwords, type Harness } from '../helpers/harness.js';
-import { connectClient, connectError, logLines, newToken, pgveil, serveChild, waitFor, writeConfig } from './ops-setup.js';
+import { connectClient, connectError, passwords, startHarness, writeConfig, type Harness } from '../helpers/harness.js';
+import { pgveil, serveChild, waitFor } from '../helpers/run.js';
+import { logLines, newToken } from './ops-setup.js';
 
 let h: Harness;
 let child: ChildProcess;

@@ -7,65 +7,31 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startHarness, type Harness } from '../helpers/harness.js';
-import { run, type RunResult } from '../helpers/run.js';
-import { connectTo, differences, settle, shadowConfig, startShadowProxy } from './shadow-proxy.js';
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-
-const activePolicy = `
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-  public.lookup:
-    access:
-      deny: { orgs: [globex] }
-`;
-const header = `layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-`;
-const tighter = `${header}tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-      salary: { mask: "null" }
-  public.lookup:
-    access:
-      deny: { orgs: [acme, globex] }
-`;
-
-interface Line { event: string; [field: string]: unknown }
+import { join } from 'node:path';
+import { connectClient, policyDefaults, startHarness, type Harness } from '../helpers/harness.js';
+import { pgveil, type RunResult } from '../helpers/run.js';
+import { readAudit, type AuditLine } from '../audit-wiring/audit-file.js';
+import { activePolicy, differences, settle, shadowConfig, startShadowProxy, tighterPolicy } from './shadow-proxy.js';
 
 let h: Harness;
 test.before(async () => {
   h = await startHarness({ policyYaml: activePolicy, tlsMode: 'disable' });
-  writeFileSync(join(h.dir, 'tighter.yaml'), tighter);
-  writeFileSync(join(h.dir, 'same.yaml'), header + activePolicy);
+  writeFileSync(join(h.dir, 'tighter.yaml'), tighterPolicy);
+  writeFileSync(join(h.dir, 'same.yaml'), policyDefaults + activePolicy);
 });
 test.after(async () => { await h?.close(); });
 
-function readAudit(file: string): Line[] {
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
-}
-
 function replay(configFile: string, ...args: string[]): Promise<RunResult> {
-  return run(process.execPath, [join(repo, 'bin/pgveil.js'), 'policy', 'replay', '--config', configFile, ...args], { timeoutMs: 60000 });
+  return pgveil(['policy', 'replay', '--config', configFile, ...args], { timeoutMs: 60000 });
 }
 
 /** Runs the day's traffic through a pgveil with the tighter shadow and `statements`, waits for its candidate, closes it (flushing the audit log). */
 async function recordTraffic(statements: 'full' | 'fingerprint'): Promise<{ configFile: string; auditFile: string }> {
-  const configFile = shadowConfig(h, join(h.dir, 'tighter.yaml'), `audit: { file: logs-${statements}/audit.jsonl, statements: ${statements}, onFailure: block }\n`);
+  const configFile = shadowConfig(h, join(h.dir, 'tighter.yaml'), `audit: { file: logs-${statements}/audit.jsonl, statements: ${statements}, onFailure: block }`);
   const proxy = await startShadowProxy(configFile);
   try {
-    const alice = await connectTo(proxy, 'alice@acme.com');
-    const bob = await connectTo(proxy, 'bob@globex.com');
+    const alice = await connectClient(h, proxy.port, 'alice@acme.com');
+    const bob = await connectClient(h, proxy.port, 'bob@globex.com');
     await alice.query('SELECT code FROM public.lookup ORDER BY code');
     await alice.query('SELECT code FROM public.lookup ORDER BY code');
     assert.equal((await alice.query('SELECT salary::int AS salary FROM crm.employees')).rows, [{ salary: 90000 }]);
@@ -88,7 +54,7 @@ test('statements: full: each difference is a shadow_difference record with the t
   const lines = readAudit(full.auditFile);
   const shadow = lines.filter((l) => l.event === 'shadow_difference');
   const sessions = new Map(lines.filter((l) => l.event === 'statement').map((l) => [l.text, l.session]));
-  const pick = ({ user, text, active, candidate, kind, reason }: Line) => ({ user, text, active, candidate, kind, reason });
+  const pick = ({ user, text, active, candidate, kind, reason }: AuditLine) => ({ user, text, active, candidate, kind, reason });
   assert.equal(shadow.map(pick), [
     { user: 'alice@acme.com', text: 'SELECT code FROM public.lookup ORDER BY code', active: 'forwarded', candidate: 'refused', kind: 'newly_refused', reason: '42501 permission denied for table lookup' },
     { user: 'alice@acme.com', text: 'SELECT code FROM public.lookup ORDER BY code', active: 'forwarded', candidate: 'refused', kind: 'newly_refused', reason: '42501 permission denied for table lookup' },

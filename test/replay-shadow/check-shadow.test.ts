@@ -5,11 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { run } from '../helpers/run.js';
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+import { join } from 'node:path';
+import { pgveil } from '../helpers/run.js';
 
 function configDir(shadow: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'pgveil-check-shadow-'));
@@ -25,7 +22,7 @@ shadow: policy-next.yaml
   return dir;
 }
 
-const check = (dir: string) => run(process.execPath, [join(repo, 'bin/pgveil.js'), 'check', '--config', join(dir, 'pgveil.yaml')]);
+const check = (dir: string) => pgveil(['check', '--config', join(dir, 'pgveil.yaml')], { timeoutMs: 20000 });
 
 test('a valid shadow policy is listed with the other files, exit 0', async () => {
   const dir = configDir('defaults: { unlistedRelations: deny }\ntables:\n  public.orders:\n    access: { allow: { orgs: [acme] } }\n');

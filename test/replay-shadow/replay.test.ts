@@ -5,43 +5,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startHarness, type Harness } from '../helpers/harness.js';
-import { run, type RunResult } from '../helpers/run.js';
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-
-const activePolicy = `
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-  public.lookup:
-    access:
-      deny: { orgs: [globex] }
-`;
-const header = `layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-`;
-
-/** Lookup denied to everyone, salary nulled (the same relations as the active policy). */
-const tighter = `${header}tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-      salary: { mask: "null" }
-  public.lookup:
-    access:
-      deny: { orgs: [acme, globex] }
-`;
+import { join } from 'node:path';
+import { policyDefaults, startHarness, type Harness } from '../helpers/harness.js';
+import { pgveil, type RunResult } from '../helpers/run.js';
+import { activePolicy, tighterPolicy } from './shadow-proxy.js';
 
 /** Lookup no longer listed (so usable by all), ssn shown: other relations than the active policy, so its own catalog read. */
-const looser = `${header}tables:
+const looser = `${policyDefaults}tables:
   crm.employees:
     ownership:
       - filter: "org_id = \${user.org}"
@@ -83,14 +53,14 @@ test.before(async () => {
   h = await startHarness({ policyYaml: activePolicy, tlsMode: 'disable' });
   auditFile = join(h.dir, 'audit.jsonl');
   writeFileSync(auditFile, auditLines.join('\n') + '\n{"ts":"2026-12-0'); // a torn last line, as after a crash
-  writeFileSync(join(h.dir, 'tighter.yaml'), tighter);
+  writeFileSync(join(h.dir, 'tighter.yaml'), tighterPolicy);
   writeFileSync(join(h.dir, 'looser.yaml'), looser);
-  writeFileSync(join(h.dir, 'same.yaml'), header + activePolicy);
+  writeFileSync(join(h.dir, 'same.yaml'), policyDefaults + activePolicy);
 });
 test.after(async () => { await h?.close(); });
 
 function replay(...args: string[]): Promise<RunResult> {
-  return run(process.execPath, [join(repo, 'bin/pgveil.js'), 'policy', 'replay', '--config', h.configFile, ...args], { timeoutMs: 60000 });
+  return pgveil(['policy', 'replay', '--config', h.configFile, ...args], { timeoutMs: 60000 });
 }
 
 /** The lines of one user's block (from its heading to the next unindented line). */
@@ -177,7 +147,7 @@ test('a log without statement texts cannot be replayed: exit 2, saying to set st
 });
 
 test('usage and configuration errors exit 2: a candidate that does not fit upstream is named at its line', async () => {
-  writeFileSync(join(h.dir, 'bad.yaml'), `${header}tables:\n  crm.nope: {}\n`);
+  writeFileSync(join(h.dir, 'bad.yaml'), `${policyDefaults.trimStart()}tables:\n  crm.nope: {}\n`);
   const bad = await replay('--policy', join(h.dir, 'bad.yaml'), auditFile);
   assert.is(bad.status, 2, bad.stdout);
   assert.match(bad.stderr, /bad\.yaml:4:3: .*no such table upstream: crm\.nope/);

@@ -1,33 +1,45 @@
-// Test helpers for the shadow policy: a pgveil started from the harness's
-// config plus `shadow:` (and optional extra config lines), and waits on its
-// counters (the candidate decides after the client's answer, off its path).
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import pg from 'pg';
-import type { Harness } from '../helpers/harness.js';
-import { passwords } from '../helpers/harness.js';
+// Test helpers for the shadow policy: the active and the tightening
+// candidate policies the shadow and replay tests share, a pgveil started from
+// the harness's config plus `shadow:` (and optional extra config lines), and
+// waits on its counters (the candidate decides after the client's answer, off
+// its path).
+import { policyDefaults, writeConfig, type Harness } from '../helpers/harness.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { createLogger, silentLogger } from '../../src/observe/log.js';
 
-let configs = 0;
+/** The active policy (the harness adds its defaults): crm.employees by org with ssn masked, lookup denied to globex. */
+export const activePolicy = `
+tables:
+  crm.employees:
+    ownership:
+      - filter: "org_id = \${user.org}"
+    redaction:
+      ssn: { mask: partial, keepLast: 4 }
+  public.lookup:
+    access:
+      deny: { orgs: [globex] }
+`;
 
-/** Writes `pgveil-shadow-N.yaml` beside the harness's config: the same settings plus `shadow: <shadowFile>` and `extra`. */
-export function shadowConfig(h: Harness, shadowFile: string, extra = ''): string {
-  const file = join(h.dir, `pgveil-shadow-${++configs}.yaml`);
-  writeFileSync(file, `${readFileSync(h.configFile, 'utf8')}shadow: ${JSON.stringify(shadowFile)}\n${extra}`);
-  return file;
+/** Tightens: lookup denied to everyone, salary nulled. Protects the same relations (the active catalog serves it). */
+export const tighterPolicy = `${policyDefaults}tables:
+  crm.employees:
+    ownership:
+      - filter: "org_id = \${user.org}"
+    redaction:
+      ssn: { mask: partial, keepLast: 4 }
+      salary: { mask: "null" }
+  public.lookup:
+    access:
+      deny: { orgs: [acme, globex] }
+`;
+
+/** Writes a config beside the harness's: the same settings plus `shadow: <shadowFile>` and the top-level lines `extra`. */
+export function shadowConfig(h: Harness, shadowFile: string, ...extra: string[]): string {
+  return writeConfig(h, [`shadow: ${JSON.stringify(shadowFile)}`, ...extra]);
 }
 
 export function startShadowProxy(configFile: string): Promise<ProxyHandle> {
   return startProxy({ configFile, logger: process.env.PGVEIL_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger });
-}
-
-/** A node-postgres client of `user` through `proxy` (the harness runs without TLS for these tests). */
-export async function connectTo(proxy: ProxyHandle, user: string): Promise<pg.Client> {
-  const c = new pg.Client({ host: '127.0.0.1', port: proxy.port, user, password: passwords[user], database: 'analytics', ssl: false });
-  c.on('error', () => {});
-  await c.connect();
-  return c;
 }
 
 export async function differences(proxy: ProxyHandle, kind: string): Promise<number> {

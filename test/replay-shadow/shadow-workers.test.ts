@@ -5,17 +5,12 @@
 // audit file.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { join } from 'node:path';
+import { connectClient, startHarness, writeConfig, type Harness } from '../helpers/harness.js';
+import { serveChild, sleep } from '../helpers/run.js';
 import { freePort } from '../../src/demo/embedded-postgres.js';
-import { connectTo } from './shadow-proxy.js';
-import type { ProxyHandle } from '../../src/session/server.js';
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const activePolicy = `
 tables:
@@ -35,20 +30,17 @@ let h: Harness;
 let serve: ChildProcess;
 let port = 0;
 let adminPort = 0;
-let output = '';
 
 test.before(async () => {
   h = await startHarness({ policyYaml: activePolicy, tlsMode: 'disable' });
   port = await freePort();
   adminPort = await freePort();
   writeFileSync(join(h.dir, 'tighter.yaml'), tighter);
-  const configFile = join(h.dir, 'pgveil-workers-shadow.yaml');
-  writeFileSync(configFile, readFileSync(h.configFile, 'utf8').replace('listen: { host: 127.0.0.1, port: 0 }', `listen: { host: 127.0.0.1, port: ${port} }`)
-    + `workers: 2\nadmin: { host: 127.0.0.1, port: ${adminPort} }\nshadow: tighter.yaml\naudit: { file: logs/audit.jsonl, statements: full, onFailure: block }\n`);
-  serve = spawn(process.execPath, [join(repo, 'bin/pgveil.js'), 'serve', '--config', configFile], { env: { ...process.env, PGVEIL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
-  serve.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
-  for (let i = 0; i < 600 && !output.includes('pgveil workers listening'); i++) await sleep(100);
-  assert.ok(output.includes('pgveil workers listening'), `the primary did not report its workers listening:\n${output}`);
+  const configFile = writeConfig(h, [
+    `listen: { host: 127.0.0.1, port: ${port} }`, 'workers: 2', `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+    'shadow: tighter.yaml', 'audit: { file: logs/audit.jsonl, statements: full, onFailure: block }',
+  ]);
+  ({ child: serve } = await serveChild(configFile, 'pgveil workers listening'));
 });
 
 test.after(async () => {
@@ -76,12 +68,10 @@ async function settleMetric(name: string, expected: number): Promise<number> {
 }
 
 const newlyRefused = 'pgveil_shadow_differences_total{kind="newly_refused"}';
-/** connectTo wants a ProxyHandle; only its port is read. */
-const served = () => ({ port }) as ProxyHandle;
 
 test('both workers shadow their own sessions; /metrics sums their differences', async () => {
   assert.is(await settleMetric('pgveil_shadow_generation', 1), 1, 'every worker loaded the candidate');
-  const clients = await Promise.all(Array.from({ length: 6 }, () => connectTo(served(), 'alice@acme.com')));
+  const clients = await Promise.all(Array.from({ length: 6 }, () => connectClient(h, port, 'alice@acme.com')));
   for (const c of clients) {
     const r = await c.query('SELECT code FROM public.lookup');
     assert.is(r.rowCount, 2, 'the active policy answers');
@@ -93,7 +83,7 @@ test('both workers shadow their own sessions; /metrics sums their differences', 
 test('SIGHUP reloads the candidate in every worker', async () => {
   serve.kill('SIGHUP');
   assert.is(await settleMetric('pgveil_shadow_generation', 2), 2, 'the lowest generation over the workers is 2: both reloaded it');
-  const c = await connectTo(served(), 'alice@acme.com');
+  const c = await connectClient(h, port, 'alice@acme.com');
   await c.query('SELECT code FROM public.lookup');
   await c.end();
   assert.is(await settleMetric(newlyRefused, 7), 7);

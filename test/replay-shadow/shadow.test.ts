@@ -6,56 +6,23 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type pg from 'pg';
-import { passwords, startHarness, type Harness } from '../helpers/harness.js';
+import { connectClient, passwords, policyDefaults, startHarness, type Harness } from '../helpers/harness.js';
 import { UpstreamLog } from '../helpers/upstream-log.js';
-import { run } from '../helpers/run.js';
+import { pgveil } from '../helpers/run.js';
 import { RawClient, msg } from '../helpers/raw-client.js';
 import type { ProxyHandle } from '../../src/session/server.js';
-import { connectTo, differences, metricValue, settle, shadowConfig, startShadowProxy } from './shadow-proxy.js';
-
-const activePolicy = `
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-  public.lookup:
-    access:
-      deny: { orgs: [globex] }
-`;
-
-/** Tightens: lookup denied to everyone, salary nulled. Protects the same relations (the active catalog serves it). */
-const tighter = `
-layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-      salary: { mask: "null" }
-  public.lookup:
-    access:
-      deny: { orgs: [acme, globex] }
-`;
+import { activePolicy, differences, metricValue, settle, shadowConfig, startShadowProxy, tighterPolicy } from './shadow-proxy.js';
 
 /** Loosens: lookup allowed to everyone, ssn shown. */
-const looser = `
-layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-tables:
+const looser = `${policyDefaults}tables:
   crm.employees:
     ownership:
       - filter: "org_id = \${user.org}"
   public.lookup: {}
 `;
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const upstream = new UpstreamLog();
 let h: Harness;
 let proxy: ProxyHandle;
@@ -66,10 +33,10 @@ let bob: pg.Client;
 test.before(async () => {
   h = await startHarness({ policyYaml: activePolicy, tlsMode: 'disable', postgresSettings: upstream.settings, onPostgresLog: upstream.onLog });
   shadowFile = join(h.dir, 'shadow.yaml');
-  writeFileSync(shadowFile, tighter);
+  writeFileSync(shadowFile, tighterPolicy);
   proxy = await startShadowProxy(shadowConfig(h, shadowFile));
-  alice = await connectTo(proxy, 'alice@acme.com');
-  bob = await connectTo(proxy, 'bob@globex.com');
+  alice = await connectClient(h, proxy.port, 'alice@acme.com');
+  bob = await connectClient(h, proxy.port, 'bob@globex.com');
 });
 test.after(async () => {
   await alice?.end();
@@ -172,7 +139,7 @@ test('a bad shadow file is rejected: the previous candidate stays and keeps deci
 });
 
 test('a reload (SIGHUP) reloads the shadow with the active policy', async () => {
-  writeFileSync(shadowFile, tighter);
+  writeFileSync(shadowFile, tighterPolicy);
   // The watcher may load it first; either way a reload then loads it once more.
   await settle(() => metricValue(proxy.metrics.shadowGeneration), 3);
   const before = await metricValue(proxy.metrics.shadowGeneration);
@@ -186,7 +153,7 @@ test('a reload (SIGHUP) reloads the shadow with the active policy', async () => 
 });
 
 test('pgveil serve refuses to start with a shadow policy that does not load, naming file:line:col (exit 2)', async () => {
-  const serve = (configFile: string) => run(process.execPath, [join(repo, 'bin/pgveil.js'), 'serve', '--config', configFile], { timeoutMs: 60000 });
+  const serve = (configFile: string) => pgveil(['serve', '--config', configFile], { timeoutMs: 60000 });
 
   const invalidFile = join(h.dir, 'shadow-invalid.yaml');
   writeFileSync(invalidFile, looser.replace('unlistedRelations: allow', 'unlistedRelations: maybe'));
