@@ -37,12 +37,18 @@ export function lineHash(line: string | Uint8Array): string {
 
 /**
  * One line without its newline; the field order is fixed: ts, seq, event fields, prev.
- * Built as text around the event's own JSON (as JSON.stringify of the whole
- * object would lay it out) so no merged object is made per line. The event
- * fields never use the names ts, seq or prev.
+ * `fieldsJson` is the event's fields as JSON without the braces (`"event":…,…`),
+ * so the line reads as JSON.stringify of the whole object would lay it out
+ * without a merged object per line. The event fields never use the names ts,
+ * seq or prev.
  */
-export function formatLine(ts: number, seq: number, fields: ChainFields, prev: string): string {
-  return `{"ts":"${isoTime(ts)}","seq":${seq},${JSON.stringify(fields).slice(1, -1)},"prev":"${prev}"}`;
+export function formatLine(ts: number, seq: number, fieldsJson: string, prev: string): string {
+  return `{"ts":"${isoTime(ts)}","seq":${seq},${fieldsJson},"prev":"${prev}"}`;
+}
+
+/** Fields given as an object (the writer's own records) as formatLine takes them. */
+export function fieldsJson(fields: ChainFields): string {
+  return JSON.stringify(fields).slice(1, -1);
 }
 
 let isoSecond = NaN;

@@ -4,7 +4,6 @@
 // list names every field of its event and nothing else: a new event or field in
 // record.ts fails to compile here until it is listed.
 import type { AuditEvent } from './record.js';
-import type { ChainFields } from './chain.js';
 
 type EventName = AuditEvent['event'];
 type FieldsOf<E extends EventName> = Exclude<keyof Extract<AuditEvent, { event: E }>, 'event'>;
@@ -32,28 +31,45 @@ const eventFields = {
 } satisfies FieldLists;
 
 /**
- * The event's typed fields only, in a fixed order; undefined values are left out.
- * A statement's `text` is written only under `statements: full` and its
- * `fingerprint` not under `none`: a caller that passes them anyway (a text's
- * literals may be secrets) still gets them left out. Which statement records
- * are written at all is the session's decision (under `none`, refusals only).
+ * The event's typed fields as JSON text without the braces (`"event":…,…`),
+ * in a fixed order; undefined values and values that are not plain (an object
+ * where a string was typed) are left out. A statement's `text` is written
+ * only under `statements: full` and its `fingerprint` not under `none`: a
+ * caller that passes them anyway (a text's literals may be secrets) still
+ * gets them left out. Which statement records are written at all is the
+ * session's decision (under `none`, refusals only).
+ *
+ * Built field by field, as JSON.stringify of an object of these fields would
+ * lay them out, so no object is made and walked per record (one is written
+ * per statement). A frozen list (a statement's relations, shared by every
+ * record of a cached statement) is serialised once.
  */
-export function pickEventFields(event: AuditEvent, statements: 'none' | 'fingerprint' | 'full'): ChainFields {
-  const out: ChainFields = { event: event.event };
+export function eventFieldsJson(event: AuditEvent, statements: 'none' | 'fingerprint' | 'full'): string {
+  let json = `"event":${JSON.stringify(event.event)}`;
   const fields: readonly string[] | undefined = (eventFields as Record<string, readonly string[]>)[event.event];
-  if (!fields) return out; // an untyped event name (a cast at the caller): its fields are unknown, so none are written
+  if (!fields) return json;
   const source = event as unknown as Record<string, unknown>;
   for (const key of fields) {
     if ((key === 'text' && statements !== 'full') || (key === 'fingerprint' && statements === 'none')) continue;
-    const value = plain(source[key]);
-    if (value !== undefined) out[key] = value;
+    const value = source[key];
+    if (typeof value === 'string') json += `,"${key}":${JSON.stringify(value)}`;
+    else if (typeof value === 'number') { if (Number.isFinite(value)) json += `,"${key}":${value}`; }
+    else if (typeof value === 'boolean') json += `,"${key}":${value}`;
+    else if (Array.isArray(value)) json += `,"${key}":${listJson(value)}`;
   }
-  return out;
+  return json;
 }
 
-/** Strings, finite numbers, booleans and lists of them; anything else (an object where a string was typed) is left out. */
-function plain(value: unknown): unknown {
-  if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return value;
-  if (Array.isArray(value)) return value.filter((v) => typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)));
-  return undefined;
+const frozenListJson = new WeakMap<readonly unknown[], string>();
+
+function listJson(list: readonly unknown[]): string {
+  if (!Object.isFrozen(list)) return JSON.stringify(plain(list));
+  let json = frozenListJson.get(list);
+  if (json === undefined) frozenListJson.set(list, json = JSON.stringify(plain(list)));
+  return json;
+}
+
+/** The plain elements of a list: strings, finite numbers, booleans. */
+function plain(list: readonly unknown[]): unknown[] {
+  return list.filter((v) => typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)));
 }

@@ -8,8 +8,8 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { ActiveFile, type ChainHead } from './active-file.js';
-import { FILE_START, TORN_TAIL, formatLine, lineHash, utcDay, type ChainFields } from './chain.js';
-import { pickEventFields } from './fields.js';
+import { FILE_START, TORN_TAIL, fieldsJson, formatLine, lineHash, utcDay } from './chain.js';
+import { formatBatch, type CopiedLine, type Queued } from './batch-format.js';
 import type { AuditEvent, AuditSink } from './record.js';
 import { SyslogForwarder, parseSyslogUrl } from './syslog.js';
 import { readFile } from 'node:fs/promises';
@@ -32,11 +32,9 @@ export interface AuditLogDeps {
   batchMs?: number;
 }
 
-interface Queued { ts: number; event: AuditEvent }
-
 /** Lines and characters per append: bound the memory of one batch and the time between fsyncs. */
 const MAX_BATCH = 5000;
-const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+const MAX_BATCH_CHARS = 4 * 1024 * 1024;
 /** This many waiting records are written at once rather than at the batch timer. */
 const EARLY_BATCH = 1000;
 
@@ -191,46 +189,59 @@ export class AuditLog implements AuditSink {
     return this.file.torn !== null || !this.file.started || this.now() >= this.file.dayEnd;
   }
 
-  /** Serialises, chains and appends one batch; the chain head and queue move only after the write succeeded. */
+  /**
+   * Chains and appends one batch: the writer's own records (a torn line, a
+   * file start), then the queued ones. The chain head and queue move only
+   * after the write succeeded.
+   */
   private async writeBatch(): Promise<void> {
     const file = this.file;
     // The copies want each line with its event and time; without copies only the batch text is kept.
-    const copied: { text: string; event: string; ts: number }[] | null = this.copies.length > 0 ? [] : null;
-    let { seq, hash } = this.head;
-    let batch = '';
-    const add = (ts: number, fields: ChainFields): number => {
-      const text = formatLine(ts, ++seq, fields, hash);
-      hash = lineHash(text);
-      batch += text + '\n';
-      copied?.push({ text, event: fields.event, ts });
-      return text.length;
+    const wantLines = this.copies.length > 0;
+    const own: CopiedLine[] = [];
+    let head = this.head;
+    let text = '';
+    const add = (ts: number, event: string, json: string): void => {
+      const line = formatLine(ts, head.seq + 1, json, head.hash);
+      head = { seq: head.seq + 1, hash: lineHash(line) };
+      text += line + '\n';
+      own.push({ text: line, event, ts });
     };
     let taken = 0;
+    let copied: CopiedLine[] | null = null;
     if (file.torn) { // terminate the torn bytes and say so, chained to the last complete line
-      batch = '\n';
-      add(this.now(), { event: TORN_TAIL, bytes: file.torn.bytes, sha256: file.torn.sha256 });
+      text = '\n';
+      add(this.now(), TORN_TAIL, fieldsJson({ event: TORN_TAIL, bytes: file.torn.bytes, sha256: file.torn.sha256 }));
     } else {
       const first = this.queue.length > 0 ? this.queue[0].ts : this.now();
       if (first >= file.dayEnd) {
         await file.rotate(utcDay(first));
         await this.applyRetention();
       }
-      if (!file.started) add(this.queue[0]?.ts ?? this.now(), { event: FILE_START, file: file.target, previousFile: file.previousFile });
-      const dayEnd = file.dayEnd;
-      let bytes = 0;
-      while (taken < this.queue.length && taken < MAX_BATCH && bytes < MAX_BATCH_BYTES && this.queue[taken].ts < dayEnd) {
-        const { ts, event } = this.queue[taken++];
-        bytes += add(ts, pickEventFields(event, this.statements));
+      if (!file.started) add(this.queue[0]?.ts ?? this.now(), FILE_START, fieldsJson({ event: FILE_START, file: file.target, previousFile: file.previousFile }));
+      let n = 0;
+      while (n < this.queue.length && n < MAX_BATCH && this.queue[n].ts < file.dayEnd) n++;
+      if (n > 0) {
+        const batch = formatBatch({ records: n === this.queue.length ? this.queue : this.queue.slice(0, n), head, statements: this.statements, maxChars: MAX_BATCH_CHARS, wantLines });
+        text += batch.text;
+        head = batch.head;
+        taken = batch.taken;
+        copied = batch.lines;
       }
     }
-    await file.append(Buffer.from(batch, 'utf8'));
-    this.head = { seq, hash };
+    await file.append(Buffer.from(text, 'utf8'));
+    this.head = head;
     file.torn = null;
     file.started = true;
     this.queue.splice(0, taken);
     this.written += taken;
     this.deps.metrics?.auditRecords.inc(taken);
-    if (copied) for (const copy of this.copies) for (const l of copied) copy(l.text, l.event, l.ts);
+    if (wantLines) {
+      for (const copy of this.copies) {
+        for (const l of own) copy(l.text, l.event, l.ts);
+        if (copied) for (const l of copied) copy(l.text, l.event, l.ts);
+      }
+    }
     if (this.failure) this.recovered();
     this.settleWaiters();
   }

@@ -24,7 +24,8 @@ const none: AuditFacts = {};
  */
 export function auditFactsOf(outcome: Outcome, sql: string, wanted: AuditFactsWanted): AuditFacts {
   if (wanted === 'none') return none;
-  const relations = outcome.relations.length ? outcome.relations : undefined;
+  // Frozen: shared by every record of the cached statement, which the audit writer serialises once.
+  const relations = outcome.relations.length ? Object.freeze([...outcome.relations]) : undefined;
   // A text that does not parse, or is over the analysis budget, is not parsed a second time.
   if (wanted !== 'fingerprint' || (outcome.kind === 'refuse' && (outcome.error.code === SqlState.SyntaxError || outcome.error.code.startsWith('54')))) return { relations };
   let fingerprint: string | undefined;

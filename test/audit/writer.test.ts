@@ -175,6 +175,31 @@ test('statement text is written only under statements: full, a fingerprint not u
   assert.equal(await written('none'), [['statement', undefined, undefined, '42501'], ['shadow_difference', undefined, undefined, undefined]]);
 });
 
+test('each line is laid out exactly as JSON.stringify lays out its fields: escapes, a shared frozen list written twice, non-plain values left out', async () => {
+  const { cfg } = workspace();
+  const log = await AuditLog.open({ ...cfg, statements: 'full' }, { logger: silentLogger });
+  const shared = Object.freeze(['public.orders', 'sales."Q\\1"']);
+  const open = ['public.t', { no: 1 }, 7, Number.NaN] as unknown as string[];
+  const stmt = (relations: readonly string[], extra: Partial<Extract<AuditEvent, { event: 'statement' }>>): AuditEvent => ({
+    event: 'statement', session: '0-1', user: 'zoë "q"@acme.com', org: 'acme', text: 'select 1\n\t-- ☃', relations, decision: 'rewritten', ...extra,
+  });
+  log.record(stmt(shared, { durationMs: 1.25, rows: 3 }));
+  log.record(stmt(shared, { durationMs: Number.POSITIVE_INFINITY, rows: Number.NaN }));
+  log.record(stmt(open, { decision: 'refused', code: '42501', reason: 'permission denied for table "t"' }));
+  await log.close();
+  const written = lines(cfg.file);
+  for (const line of written) assert.is(JSON.stringify(JSON.parse(line)), line);
+  const [, first, second, third] = written.map((l) => JSON.parse(l));
+  assert.equal(first.relations, ['public.orders', 'sales."Q\\1"']);
+  assert.equal(second.relations, first.relations);
+  assert.is(first.user, 'zoë "q"@acme.com');
+  assert.is(first.text, 'select 1\n\t-- ☃');
+  assert.equal([first.durationMs, first.rows], [1.25, 3]);
+  assert.ok(!('durationMs' in second) && !('rows' in second));
+  assert.equal(third.relations, ['public.t', 7]);
+  assert.equal(Object.keys(third), ['ts', 'seq', 'event', 'session', 'user', 'org', 'text', 'relations', 'decision', 'code', 'reason', 'prev']);
+});
+
 test('an existing active file whose first line is not a start record is refused at open, not overwritten', async () => {
   const { dir, cfg } = workspace();
   const c = clock('2026-12-02T10:00:00Z');
