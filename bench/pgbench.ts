@@ -6,9 +6,9 @@
 // sees is really rewritten. Prints a table of tps and latency with ratios
 // to direct, and writes an SVG bar chart. Then the cost of the audit log:
 // pgveil with `audit: { statements: fingerprint }` against the same pgveil
-// without, run interleaved (A B B A per protocol, so drift on a busy machine
-// falls on both alike), with the tps ratio.
-// Run: npm run build:test && node build/bench/pgbench.js [seconds] [clients] [--baselines]
+// without, run interleaved (rounds of A B B A per protocol, so drift on a busy
+// machine falls on both alike), with the tps ratio of each round and their median.
+// Run: npm run build:test && node build/bench/pgbench.js [seconds] [clients] [--baselines] [--audit-rounds=N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,8 @@ const seconds = Number(positional[0] ?? 10);
 const clients = Number(positional[1] ?? 4);
 // --baselines: also a bare Node pass-through and pgveil with the table unprotected, to show where the time goes
 const baselines = process.argv.includes('--baselines');
+// --audit-rounds=N: A B B A rounds of the audit comparison per protocol (default 3)
+const auditRounds = Math.max(1, Number(/^--audit-rounds=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--audit-rounds=')) ?? '')?.[1] ?? 3));
 
 function pgbench(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -114,7 +116,7 @@ try {
   bouncer = await startPgBouncer({ port: h.pg.port, user: 'postgres', password: h.pg.password });
   const proxied = { PGHOST: '127.0.0.1', PGPORT: String(h.proxy.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' };
   const results: Array<{ mode: string; direct: string; bouncer?: string; pgveil: string; cpuPerTx: number }> = [];
-  const auditCost: Array<{ mode: string; without: number[]; withAudit: number[]; cpuWithout: number[]; cpuWith: number[] }> = [];
+  const auditCost: Array<{ mode: string; without: number[]; withAudit: number[]; cpuWithout: number[]; cpuWith: number[]; roundRatios: number[] }> = [];
   const audited = await startAuditedProxy();
   for (const mode of ['simple', 'extended', 'prepared']) {
     const args = selectOnly(mode);
@@ -122,15 +124,21 @@ try {
     const bouncerOut = bouncer ? await pgbench(args, bouncer.env) : undefined;
     const timed = await pgbenchTimed(args, proxied);
     results.push({ mode, direct: directOut, bouncer: bouncerOut, pgveil: timed.out, cpuPerTx: timed.cpuPerTx });
-    // A B B A: the first A is the run above.
-    const withAudit1 = await pgbenchTimed(args, { ...proxied, PGPORT: String(audited.proxy.port) });
-    const withAudit2 = await pgbenchTimed(args, { ...proxied, PGPORT: String(audited.proxy.port) });
-    const without2 = await pgbenchTimed(args, proxied);
-    auditCost.push({
-      mode,
-      without: [tps(timed.out), tps(without2.out)], withAudit: [tps(withAudit1.out), tps(withAudit2.out)],
-      cpuWithout: [timed.cpuPerTx, without2.cpuPerTx], cpuWith: [withAudit1.cpuPerTx, withAudit2.cpuPerTx],
-    });
+    // Rounds of A B B A; the first A of the first round is the run above.
+    const cost = { mode, without: [] as number[], withAudit: [] as number[], cpuWithout: [] as number[], cpuWith: [] as number[], roundRatios: [] as number[] };
+    for (let round = 0; round < auditRounds; round++) {
+      const without1 = round === 0 ? timed : await pgbenchTimed(args, proxied);
+      const withAudit1 = await pgbenchTimed(args, { ...proxied, PGPORT: String(audited.proxy.port) });
+      const withAudit2 = await pgbenchTimed(args, { ...proxied, PGPORT: String(audited.proxy.port) });
+      const without2 = await pgbenchTimed(args, proxied);
+      const a = [tps(without1.out), tps(without2.out)], b = [tps(withAudit1.out), tps(withAudit2.out)];
+      cost.without.push(...a);
+      cost.withAudit.push(...b);
+      cost.cpuWithout.push(without1.cpuPerTx, without2.cpuPerTx);
+      cost.cpuWith.push(withAudit1.cpuPerTx, withAudit2.cpuPerTx);
+      cost.roundRatios.push((b[0] + b[1]) / (a[0] + a[1]));
+    }
+    auditCost.push(cost);
   }
   await audited.proxy.close();
   const cols = ['protocol  ', 'direct tps', ...(bouncer ? ['pgbouncer tps', 'ratio'] : []), 'pgveil tps', 'ratio', ...(bouncer ? ['vs pgbouncer'] : []), 'direct ms', ...(bouncer ? ['pgbouncer ms'] : []), 'pgveil ms', 'pgveil CPU µs/tx'];
@@ -148,12 +156,14 @@ try {
   console.log(`pgbench -S, ${clients} clients, ${seconds} s each, plaintext client links; pgveil policy: bid = 1 filter + filler masked${bouncer ? '; PgBouncer session pooling' : ''}\n${rows.join('\n')}`);
   if (!bouncer) console.log(bouncerNote);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const auditRows = ['protocol   | pgveil tps (A) | with audit tps (B) | B/A  | CPU µs/tx A | CPU µs/tx B'];
+  const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+  const auditRows = ['protocol   | pgveil tps (A) | with audit tps (B) | B/A of means | B/A per round (median) | CPU µs/tx A | CPU µs/tx B'];
   for (const r of auditCost) {
-    auditRows.push(`${r.mode.padEnd(10)} | ${mean(r.without).toFixed(0).padStart(14)} | ${mean(r.withAudit).toFixed(0).padStart(18)} | ${(mean(r.withAudit) / mean(r.without)).toFixed(2)} | ${mean(r.cpuWithout).toFixed(1).padStart(11)} | ${mean(r.cpuWith).toFixed(1).padStart(11)}`);
+    const rounds = `${r.roundRatios.map((x) => x.toFixed(3)).join(' ')} (${median(r.roundRatios).toFixed(3)})`;
+    auditRows.push(`${r.mode.padEnd(10)} | ${mean(r.without).toFixed(0).padStart(14)} | ${mean(r.withAudit).toFixed(0).padStart(18)} | ${(mean(r.withAudit) / mean(r.without)).toFixed(3).padStart(12)} | ${rounds.padStart(22)} | ${mean(r.cpuWithout).toFixed(1).padStart(11)} | ${mean(r.cpuWith).toFixed(1).padStart(11)}`);
   }
   const lines = readFileSync(audited.file, 'utf8').split('\n').length - 1;
-  console.log(`audit log cost (statements: fingerprint; runs A B B A, means of two each; ${lines} audit lines written to ${audited.file}):\n${auditRows.join('\n')}`);
+  console.log(`audit log cost (statements: fingerprint; ${auditRounds} rounds of A B B A per protocol; ${lines} audit lines written to ${audited.file}):\n${auditRows.join('\n')}`);
   const svgFile = join(mkdtempSync(join(tmpdir(), 'pgveil-bench-')), 'pgbench.svg');
   writeFileSync(svgFile, chart(results.map((r) => ({
     label: r.mode,
