@@ -3,19 +3,12 @@
 // the harness's config plus `shadow:` (and optional extra config lines), and
 // waits on its counters (the candidate decides after the client's answer, off
 // its path).
-import { policyDefaults, writeConfig, type Harness } from '../helpers/harness.js';
+import { employeesPolicy, policyDefaults, writeConfig, type Harness } from '../helpers/harness.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { createLogger, silentLogger } from '../../src/observe/log.js';
 
 /** The active policy (the harness adds its defaults): crm.employees by org with ssn masked, lookup denied to globex. */
-export const activePolicy = `
-tables:
-  crm.employees:
-    ownership:
-      - filter: "org_id = \${user.org}"
-    redaction:
-      ssn: { mask: partial, keepLast: 4 }
-  public.lookup:
+export const activePolicy = `${employeesPolicy}  public.lookup:
     access:
       deny: { orgs: [globex] }
 `;
