@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the client tools the tests drive (psql, pgbench, openssl, psycopg2, SQLAlchemy, JDBC, ODBC,
-# headless Chromium for the HTML access report) from
+# headless Chromium for the HTML access report, strace for the audit log's disk syncs) from
 # Debian's packages when they are missing. Needs root; without it, tests
 # that need a missing tool say so and fail.
 set -u
@@ -19,6 +19,8 @@ command -v isql >/dev/null 2>&1 || need+=(unixodbc)
 [ -e /usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so ] || [ -e /usr/lib/aarch64-linux-gnu/odbc/psqlodbcw.so ] || need+=(odbc-postgresql)
 # A real browser renders the HTML access report in its test.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The audit durability test reads the writer's own system calls.
+command -v strace >/dev/null 2>&1 || need+=(strace)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then echo "install-test-tools: missing ${need[*]} and not root" >&2; exit 0; fi
 export DEBIAN_FRONTEND=noninteractive

@@ -1,6 +1,7 @@
 // The active audit file on disk: where the chain continues at open, daily
-// rotation to `<name>-YYYY-MM-DD<ext>`, retention of rotated files, and
-// appends that leave no partial batch behind when the disk is full.
+// rotation to `<name>-YYYY-MM-DD<ext>`, retention of rotated files, appends
+// that leave no partial batch behind when the disk is full, and forcing
+// written lines to disk (each append, or when the writer asks).
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -9,9 +10,9 @@ import { readFileEnds } from './file-ends.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** Synchronised-data writes where the platform has them (Linux, macOS); elsewhere append() calls datasync itself. */
+/** Synchronised-data writes where the platform has them (Linux, macOS); elsewhere a synchronous append calls datasync itself. */
 const DSYNC: number | undefined = constants.O_DSYNC;
-const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (DSYNC ?? 0);
+const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
 
 /** Where the chain stands: the last line written (its seq and hash). */
 export interface ChainHead { seq: number; hash: string }
@@ -37,7 +38,7 @@ export class ActiveFile {
   /** Bytes of a line cut short by a crash, still to be terminated and recorded. */
   torn: { bytes: number; sha256: string } | null = null;
 
-  private constructor(readonly path: string, private readonly retentionDays: number, day: string, previousFile: string | null, started: boolean) {
+  private constructor(readonly path: string, private readonly retentionDays: number, private readonly syncEachAppend: boolean, day: string, previousFile: string | null, started: boolean) {
     this.retarget(day);
     this.previousFile = previousFile;
     this.started = started;
@@ -47,8 +48,10 @@ export class ActiveFile {
    * Finds where the chain continues: the active file's last complete line, or,
    * without an active file, the newest rotated file's. The writer then records a
    * torn last line, rotates a file from an earlier day and applies retention.
+   * `syncEachAppend`: every append is on disk when it resolves; otherwise
+   * appended lines are on disk once sync() resolves.
    */
-  static async open(path: string, retentionDays: number, now: number): Promise<{ file: ActiveFile; head: ChainHead }> {
+  static async open(path: string, retentionDays: number, now: number, syncEachAppend: boolean): Promise<{ file: ActiveFile; head: ChainHead }> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const today = utcDay(now);
     let head: ChainHead = { seq: 0, hash: GENESIS };
@@ -63,7 +66,7 @@ export class ActiveFile {
       const day = rotatedDay(path, start.file);
       if (!day) throw new AuditFileError(`audit file ${path}: its start record names "${start.file}", not a rotated name of ${basename(path)}; move the file aside`);
       head = headOf(path, ends.last!);
-      file = new ActiveFile(path, retentionDays, day, typeof start.previousFile === 'string' ? start.previousFile : null, true);
+      file = new ActiveFile(path, retentionDays, syncEachAppend, day, typeof start.previousFile === 'string' ? start.previousFile : null, true);
       file.size = ends.size;
       if (ends.torn) file.torn = { bytes: ends.torn.length, sha256: lineHash(ends.torn) };
     } else {
@@ -75,20 +78,19 @@ export class ActiveFile {
         }
         head = headOf(newest, ends.last);
       }
-      file = new ActiveFile(path, retentionDays, today, newest, false);
+      file = new ActiveFile(path, retentionDays, syncEachAppend, today, newest, false);
     }
     return { file, head };
   }
 
   /**
-   * Appends whole lines, on disk when this resolves: the file is opened
-   * O_DSYNC, so one write is both the append and the fdatasync (one call
-   * into the thread pool per batch, not two). On failure the file is cut
-   * back to its last complete line.
+   * Appends whole lines; on failure the file is cut back to its last complete
+   * line. Synchronous appends use an O_DSYNC file, so one write is both the
+   * append and the fdatasync (one call into the thread pool, not two).
    */
   async append(data: Buffer): Promise<void> {
     if (!this.handle) {
-      this.handle = await open(this.path, APPEND_FLAGS, 0o600);
+      this.handle = await open(this.path, APPEND_FLAGS | (this.syncEachAppend ? DSYNC ?? 0 : 0), 0o600);
       this.size = (await this.handle.stat()).size;
     }
     const handle = this.handle;
@@ -97,7 +99,7 @@ export class ActiveFile {
       this.cutBackPending = false;
       let done = 0;
       while (done < data.length) done += (await handle.write(data, done, data.length - done)).bytesWritten;
-      if (!DSYNC) await handle.datasync();
+      if (this.syncEachAppend && !DSYNC) await handle.datasync();
       this.size += data.length;
     } catch (err) {
       this.cutBackPending = true;
@@ -106,7 +108,12 @@ export class ActiveFile {
     }
   }
 
-  /** Renames the active file to its dated name; the next append starts a new file chained to it. */
+  /** Forces every line appended so far to disk (fdatasync). */
+  async sync(): Promise<void> {
+    if (this.handle && !this.syncEachAppend) await this.handle.datasync();
+  }
+
+  /** Renames the active file to its dated name, its lines on disk first; the next append starts a new file chained to it. */
   async rotate(day: string): Promise<void> {
     if (!this.started) { // nothing on disk yet: the new file simply belongs to the new day
       this.retarget(day);
@@ -114,6 +121,7 @@ export class ActiveFile {
     }
     if (this.cutBackPending && this.handle) await this.handle.truncate(this.size); // the rotated file keeps whole lines only
     this.cutBackPending = false;
+    await this.sync();
     await this.closeHandle();
     const to = join(dirname(this.path), this.target);
     if (await fileSize(to) >= 0) throw new AuditFileError(`cannot rotate ${this.path}: ${this.target} already exists (not overwritten)`);

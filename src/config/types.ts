@@ -71,7 +71,7 @@ export interface Config {
   smtp?: { host: string; port: number; tls: 'none' | 'starttls' | 'tls'; user?: string; password?: string; from: string };
   reset?: { linkBase: string; ttlMinutes: number };
   /** `file` and `syslogCa` absolute; `syslogCa`: PEM CA bundle that verifies a tls:// syslog receiver (default: Node's CA list). */
-  audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full'; onFailure: 'block' | 'continue'; syslog?: string; syslogCa?: string };
+  audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full'; onFailure: 'block' | 'continue'; syncMs: number; syslog?: string; syslogCa?: string };
   /** Not built yet: HTTPS pages for people (SSO login, password reset). Paths absolute. */
   portal?: { host: string; port: number; tls: { cert: string; key: string }; publicUrl: string; credentialMinutes: number };
   /** Not built yet: browser SSO on the portal. `clientSecret` still sealed or plain; `idpCert` absolute. */

@@ -30,7 +30,7 @@ test('audit.file and audit.syslogCa are resolved beside the config file; default
   const file = configWith('{ file: logs/audit.jsonl, syslog: "tls://siem.example.com:6514", syslogCa: certs/siem-ca.crt }', { 'certs/siem-ca.crt': 'x' });
   const audit = loadConfig(file).audit!;
   assert.equal(audit, {
-    file: join(file, '..', 'logs/audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block',
+    file: join(file, '..', 'logs/audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block', syncMs: 100,
     syslog: 'tls://siem.example.com:6514', syslogCa: join(file, '..', 'certs/siem-ca.crt'),
   });
 });

@@ -25,7 +25,7 @@ const statement = (n: number) => ({
 });
 
 function configIn(dir: string, onFailure: AuditConfig['onFailure']): AuditConfig {
-  return { file: join(dir, 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure };
+  return { file: join(dir, 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure, syncMs: 100 };
 }
 
 async function counter(metric: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {

@@ -64,7 +64,7 @@ test.after(() => { for (const dir of made) rmSync(dir, { recursive: true, force:
 function auditConfig(syslog: string, extra: Partial<AuditConfig> = {}): AuditConfig {
   const dir = mkdtempSync(join(tmpdir(), 'pgveil-syslog-'));
   made.push(dir);
-  return { file: join(dir, 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block', syslog, ...extra };
+  return { file: join(dir, 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block', syncMs: 100, syslog, ...extra };
 }
 const fileLines = (path: string) => readFileSync(path, 'utf8').slice(0, -1).split('\n');
 

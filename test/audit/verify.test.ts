@@ -28,7 +28,7 @@ test.before(async () => {
   fixture = mkdtempSync(join(tmpdir(), 'pgveil-verify-fixture-'));
   made.push(fixture);
   let t = Date.parse(`${DAYS[0]}T08:00:00Z`);
-  const log = await AuditLog.open({ file: join(fixture, 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block' }, {
+  const log = await AuditLog.open({ file: join(fixture, 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block', syncMs: 100 }, {
     logger: silentLogger, now: () => new Date(t++),
   });
   for (const day of DAYS) {
@@ -179,7 +179,7 @@ test('files named one by one are checked in their chain order', () => {
 test('a torn line the writer recorded at restart verifies, with a note naming it', async () => {
   const dir = copy();
   appendFileSync(join(dir, 'audit.jsonl'), '{"ts":"2026-12-02T09:00:01.000Z","seq":25,"ev');
-  const log = await AuditLog.open({ file: join(dir, 'audit.jsonl'), retentionDays: 3650, statements: 'fingerprint', onFailure: 'block' }, {
+  const log = await AuditLog.open({ file: join(dir, 'audit.jsonl'), retentionDays: 3650, statements: 'fingerprint', onFailure: 'block', syncMs: 100 }, {
     logger: silentLogger, now: () => new Date('2026-12-02T10:00:00Z'),
   });
   log.record({ event: 'disconnect', session: 's1', reason: 'client', statements: 3, durationMs: 10 });

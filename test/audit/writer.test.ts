@@ -18,7 +18,7 @@ test.after(() => { for (const dir of made) rmSync(dir, { recursive: true, force:
 function workspace(): { dir: string; cfg: AuditConfig } {
   const dir = mkdtempSync(join(tmpdir(), 'pgveil-audit-'));
   made.push(dir);
-  return { dir, cfg: { file: join(dir, 'logs', 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block' } };
+  return { dir, cfg: { file: join(dir, 'logs', 'audit.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block', syncMs: 100 } };
 }
 
 /** A clock the test moves; each reading advances it by a millisecond so records stay ordered. */

@@ -349,7 +349,7 @@ test('defaults are filled in', () => {
   });
   const loaded = loadAll(join(optional, 'pgveil.yaml'));
   assert.equal(loaded.config.admin, { host: '127.0.0.1', port: 9187 });
-  assert.equal(loaded.config.audit, { file: join(optional, 'a.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block' });
+  assert.equal(loaded.config.audit, { file: join(optional, 'a.jsonl'), retentionDays: 30, statements: 'fingerprint', onFailure: 'block', syncMs: 100 });
   assert.equal(loaded.config.smtp, { host: 'mx', from: 'p <p@x.org>', port: 587, tls: 'starttls' });
   assert.equal(loaded.config.reset, { linkBase: 'https://x/reset', ttlMinutes: 30 });
   const table = loaded.policy.tables['public.t'];
