@@ -2,8 +2,12 @@
 // the writer adds `ts` (ISO time), `seq` and `prev` (the chain hash). Never a password,
 // verifier, token, key or rewritten SQL: only the fields typed here.
 
-/** Why an authentication failed; a client sees one message for all of them (no user enumeration). */
-export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'client_certificate' | 'protocol';
+/**
+ * Why an authentication failed; a client sees one message for all of them (no user enumeration).
+ * `replayed_second_factor`: a TOTP code (or an older one) already used; `needs_tls`: a
+ * user with a second factor tried SCRAM (it can only log in with password + code over TLS).
+ */
+export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'client_certificate' | 'protocol';
 
 /** Why a session ended. */
 export type DisconnectReason = 'client' | 'idle_timeout' | 'terminated' | 'upstream_lost' | 'protocol_error' | 'auth_failed' | 'shutdown' | 'user_disabled';

@@ -11,7 +11,7 @@ import { authenticationOk, sslAccepted, sslRefused, writeErrorResponse, writeNeg
 import { connectUpstream, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName } from './startup-params.js';
-import { Login, type LoggedIn } from './login.js';
+import { Login, type LoggedIn, type LoginStep } from './login.js';
 import { QueryFlow, type FlowHost } from './query-flow.js';
 import type { LiveSession, SessionInfo } from './session-info.js';
 import type { DisconnectReason } from '../audit/record.js';
@@ -22,6 +22,8 @@ const MAX_STARTUP_PACKET = 10000;
 type Phase =
   | { name: 'startup' }
   | { name: 'auth'; login: Login }
+  /** A password is being checked (asynchronously): no client message is read until it is done. */
+  | { name: 'checking'; login: Login }
   | { name: 'connecting'; loggedIn: LoggedIn }
   | { name: 'ready'; flow: QueryFlow }
   | { name: 'closed' };
@@ -122,7 +124,7 @@ export class ClientSession implements FlowHost, LiveSession {
     try {
       for (;;) {
         const phase = this.phase;
-        if (phase.name === 'closed' || phase.name === 'connecting' || (phase.name === 'ready' && phase.flow.held)) return;
+        if (phase.name === 'closed' || phase.name === 'connecting' || phase.name === 'checking' || (phase.name === 'ready' && phase.flow.held)) return;
         if (!this.reader.next()) return;
         if (phase.name === 'startup') this.onStartupPacket();
         else if (phase.name === 'auth') this.onAuthMessage(phase.login);
@@ -208,10 +210,23 @@ export class ClientSession implements FlowHost, LiveSession {
   private onAuthMessage(login: Login): void {
     const { buf, bodyStart, end, type } = this.reader;
     const step = login.onMessage(type, buf, bodyStart, end);
-    if (!step.loggedIn) { this.socket.write(step.reply); return; }
+    if (!(step instanceof Promise)) { this.onAuthStep(step); return; }
+    this.phase = { name: 'checking', login };
+    this.socket.pause();
+    step.then((done) => {
+      if (this.phase.name !== 'checking') return; // closed meanwhile
+      this.phase = { name: 'auth', login };
+      this.socket.resume();
+      this.onAuthStep(done);
+      this.processFrames();
+    }).catch((err: unknown) => this.fail(err));
+  }
+
+  private onAuthStep(step: LoginStep): void {
+    if (!step.loggedIn) { if (step.reply) this.socket.write(step.reply); return; }
     clearTimeout(this.deadline);
     this.deadline = undefined;
-    this.socket.write(step.reply);
+    if (step.reply) this.socket.write(step.reply);
     this.socket.write(authenticationOk);
     this.connectUpstream(step.loggedIn);
   }
@@ -263,7 +278,7 @@ export class ClientSession implements FlowHost, LiveSession {
   /** Why an error ended the session, when the caller did not say. */
   private failureReason(err: unknown): DisconnectReason {
     if (err instanceof PgError && err.code === SqlState.IdleSessionTimeout) return 'idle_timeout';
-    return this.phase.name === 'auth' ? 'auth_failed' : 'protocol_error';
+    return this.phase.name === 'auth' || this.phase.name === 'checking' ? 'auth_failed' : 'protocol_error';
   }
 
   /** `reason`: why, when no earlier cause was recorded (default: the client went away). */

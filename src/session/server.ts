@@ -14,6 +14,7 @@ import type { Config, PolicyFile, UsersFile } from '../config/types.js';
 import { LockoutTracker } from '../auth/lockout.js';
 import { parseCaBundle } from '../auth/client-certificate.js';
 import { loadMasterKey } from '../secrets/master-key.js';
+import { UsedCodes } from '../auth/used-codes.js';
 import { resolveSecret } from '../secrets/seal.js';
 import { PgError, SqlState } from '../errors.js';
 import { writeErrorResponse } from '../protocol/backend-messages.js';
@@ -112,6 +113,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     lockout: worker?.lockout ?? new LockoutTracker(config.auth.lockout),
     addressLockout: worker?.addressLockout ?? new LockoutTracker(config.auth.addressLockout),
     cancelKeys: worker?.cancelKeys ?? new CancelKeys(),
+    usedCodes: worker?.usedCodes ?? new UsedCodes(),
     routeCancel: worker ? (processId, secretKey) => worker.routeCancel(processId, secretKey) : undefined,
     ...buildTls(config),
     upstreamPassword: () => upstreamPassword,
