@@ -26,6 +26,7 @@ const commands: Record<string, () => Promise<Command>> = {
   sessions: async () => (await import('./sessions.js')).command,
   unlock: async () => (await import('./unlock.js')).command,
   rekey: async () => (await import('./rekey.js')).command,
+  totp: async () => (await import('./totp.js')).command,
 };
 
 async function helpText(): Promise<string> {
