@@ -56,7 +56,6 @@ export async function checkCleartext(checks: CleartextCheck[], attempt: Cleartex
  * whether it has a second factor.
  */
 export function cleartextInUse(ctx: ProxyContext): boolean {
-  if (ctx.config.auth.oidc) return true;
   const users = ctx.users();
   let any = withSecondFactor.get(users);
   if (any === undefined) withSecondFactor.set(users, any = [...users.users.values()].some((u) => u.totp !== undefined));
