@@ -53,8 +53,9 @@ export async function startOidcProvider(): Promise<TestOidcProvider> {
 
   // Keys newest first: the provider signs with the first one for the algorithm.
   const keys: SigningKey[] = [await newKey()];
-  // Claims for the next token request; requests are made one at a time by the tests.
+  // Claims for the token being requested; issueToken runs one request at a time.
   let pendingClaims: Record<string, unknown> = {};
+  let queue: Promise<unknown> = Promise.resolve();
   const install = () => {
     const provider = new Provider(issuer, {
       clients: [{ client_id: client.id, client_secret: client.secret, grant_types: ['client_credentials'], redirect_uris: [], response_types: [] }],
@@ -92,15 +93,20 @@ export async function startOidcProvider(): Promise<TestOidcProvider> {
     issuer,
     jwksUrl: `${issuer}/jwks`,
     ca: cert.certPem,
-    async issueToken(claims) {
-      pendingClaims = claims;
-      try {
-        const res = await post('/token', new URLSearchParams({ grant_type: 'client_credentials', resource, scope: 'db' }).toString());
-        if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${res.text}`);
-        return (JSON.parse(res.text) as { access_token: string }).access_token;
-      } finally {
-        pendingClaims = {};
-      }
+    issueToken(claims) {
+      // One request at a time, so each token gets the claims it was asked with.
+      const issued = queue.then(async () => {
+        pendingClaims = claims;
+        try {
+          const res = await post('/token', new URLSearchParams({ grant_type: 'client_credentials', resource, scope: 'db' }).toString());
+          if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${res.text}`);
+          return (JSON.parse(res.text) as { access_token: string }).access_token;
+        } finally {
+          pendingClaims = {};
+        }
+      });
+      queue = issued.catch(() => undefined);
+      return issued;
     },
     async signToken(payload, header = {}) {
       const key = keys[0];
