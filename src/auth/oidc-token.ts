@@ -61,7 +61,7 @@ function reasonFor(err: unknown): string {
     if (err.claim === 'nbf' || err.claim === 'iat') return 'not_yet_valid';
     if (err.claim === 'aud') return 'wrong_audience';
     if (err.claim === 'iss') return 'wrong_issuer';
-    if (err.claim === 'exp') return 'missing_exp';
+    if (err.claim === 'exp') return err.reason === 'missing' ? 'missing_exp' : 'bad_claims';
     return 'bad_claims';
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return 'algorithm_not_allowed';

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SignJWT, UnsecuredJWT, decodeProtectedHeader, importPKCS8, type JWTPayload } from 'jose';
+import { SignJWT, UnsecuredJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importPKCS8, type JWTPayload } from 'jose';
 import { OidcTokenError, OidcTokenVerifier, type OidcConfig } from '../../src/auth/oidc-token.js';
 import { startOidcProvider, testAudience, type TestOidcProvider } from '../helpers/oidc-provider.js';
 
@@ -65,6 +65,22 @@ test('claim names: a dotted path reaches nested claims, a top-level name with do
   assert.equal((await verifier({ claims: { user: 'preferred_username', org: 'tenant.id', groups: 'realm_access.roles' } }).verify(token)).groups, ['x']);
 });
 
+test('aud as an array is accepted when it contains the audience', async () => {
+  assert.is((await verifier().verify(await idp.signToken({ ...valid(), aud: ['other-api', testAudience] }))).user, 'dana@acme.com');
+});
+
+test('ES256, PS384 and EdDSA keys from a JWKS file verify too (not only RS256)', async () => {
+  const signers = await Promise.all((['ES256', 'PS384', 'EdDSA'] as const).map(async (alg) => ({ alg, ...(await generateKeyPair(alg, { extractable: true })) })));
+  const jwks = { keys: await Promise.all(signers.map(async (k) => ({ ...(await exportJWK(k.publicKey)), kid: `k-${k.alg}`, alg: k.alg }))) };
+  const file = join(mkdtempSync(join(tmpdir(), 'pgveil-jwks-')), 'jwks.json');
+  writeFileSync(file, JSON.stringify(jwks));
+  const v = OidcTokenVerifier.create(config({ jwks: file }));
+  for (const k of signers) {
+    const token = await new SignJWT(valid()).setProtectedHeader({ alg: k.alg, kid: `k-${k.alg}` }).sign(k.privateKey);
+    assert.is((await v.verify(token)).org, 'acme', k.alg);
+  }
+});
+
 test('expired token: refused (expired)', async () => {
   assert.is(await refusal(await idp.signToken({ ...valid(), iat: now() - 7200, exp: now() - 3600 })), 'expired');
 });
@@ -73,9 +89,10 @@ test('token that is not yet valid (nbf in the future): refused (not_yet_valid)',
   assert.is(await refusal(await idp.signToken({ ...valid(), nbf: now() + 3600 })), 'not_yet_valid');
 });
 
-test('token without exp: refused (missing_exp)', async () => {
+test('token without exp: refused (missing_exp); exp that is not a number: refused (bad_claims)', async () => {
   const { exp: _exp, ...noExp } = valid();
   assert.is(await refusal(await idp.signToken(noExp)), 'missing_exp');
+  assert.is(await refusal(await idp.signToken({ ...noExp, exp: 'tomorrow' } as unknown as JWTPayload)), 'bad_claims');
 });
 
 test('token for another audience: refused (wrong_audience), also by the provider itself', async () => {
