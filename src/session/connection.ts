@@ -12,6 +12,7 @@ import { connectUpstream, upstreamUnavailable, type UpstreamConnection } from '.
 import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName } from './startup-params.js';
 import { Login, type LoggedIn, type LoginStep } from './login.js';
+import { usersWithAccount } from './session-users.js';
 import { QueryFlow, type FlowHost } from './query-flow.js';
 import type { LiveSession, SessionInfo } from './session-info.js';
 import type { DisconnectReason } from '../audit/record.js';
@@ -31,6 +32,9 @@ type Phase =
 /** What PostgreSQL says when an administrator ends a session (pg_terminate_backend, shutdown). */
 export const ADMIN_TERMINATION = 'terminating connection due to administrator command';
 
+/** When the access token a session logged in with runs out. */
+export const CREDENTIAL_EXPIRED = 'terminating connection because the access token expired';
+
 export class ClientSession implements FlowHost, LiveSession {
   /** Unique within this pgveil and across its workers: audit records, logs and the admin API name sessions by it. */
   readonly id: string;
@@ -42,6 +46,10 @@ export class ClientSession implements FlowHost, LiveSession {
   /** The client's TLS socket once the connection is encrypted. */
   private secure?: tls.TLSSocket;
   private deadline?: NodeJS.Timeout;
+  /** Ends the session when a credential with a lifetime (an access token) runs out. */
+  private credentialTimer?: NodeJS.Timeout;
+  /** The org of a login whose account is not in users.yaml (a token's claim). */
+  credentialOrg?: string;
   /** The client's IP address, for per-address failure counting (E3). */
   private readonly clientAddress: string;
   private readonly startedAt = Date.now();
@@ -101,7 +109,7 @@ export class ClientSession implements FlowHost, LiveSession {
     return {
       id: this.id,
       user,
-      org: user === undefined ? undefined : this.ctx.users().users.get(user)?.org,
+      org: user === undefined ? undefined : this.ctx.users().users.get(user)?.org ?? this.credentialOrg,
       address: this.clientAddress,
       port: this.socket.remotePort,
       since: new Date(this.startedAt).toISOString(),
@@ -228,7 +236,20 @@ export class ClientSession implements FlowHost, LiveSession {
     this.deadline = undefined;
     if (step.reply) this.socket.write(step.reply);
     this.socket.write(authenticationOk);
+    if (step.loggedIn.external) this.credentialOrg = step.loggedIn.account.org ?? '';
+    if (step.loggedIn.expiresAt !== undefined) this.endAt(step.loggedIn.expiresAt);
     this.connectUpstream(step.loggedIn);
+  }
+
+  /** Terminates the session (57P01) at `at`; timers are capped at ~24 days, so a later time re-arms. */
+  private endAt(at: number): void {
+    const MAX_TIMER_MS = 2 ** 31 - 1;
+    this.credentialTimer = setTimeout(() => {
+      if (Date.now() < at) { this.endAt(at); return; }
+      this.ctx.logger.info('credential expired; ending the session', { session: this.id, user: this.user });
+      this.terminate(CREDENTIAL_EXPIRED, 'credential_expired');
+    }, Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS));
+    this.credentialTimer.unref();
   }
 
   private connectUpstream(loggedIn: LoggedIn): void {
@@ -248,7 +269,8 @@ export class ClientSession implements FlowHost, LiveSession {
 
   private onUpstreamReady(upstream: UpstreamConnection, loggedIn: LoggedIn): void {
     if (this.phase.name === 'closed') { upstream.socket.destroy(); return; }
-    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user, loggedIn.account.org);
+    const users = loggedIn.external ? usersWithAccount(this.ctx, loggedIn.account) : () => this.ctx.users();
+    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user, loggedIn.account.org, users);
     this.phase = { name: 'ready', flow };
     flow.start();
     this.socket.resume();
@@ -287,6 +309,7 @@ export class ClientSession implements FlowHost, LiveSession {
     if (phase.name === 'closed') return;
     this.phase = { name: 'closed' };
     clearTimeout(this.deadline);
+    clearTimeout(this.credentialTimer);
     const statements = phase.name === 'ready' ? phase.flow.statements.count : 0;
     if (phase.name === 'ready') phase.flow.dispose();
     if (!this.socket.destroyed) {

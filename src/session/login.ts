@@ -27,6 +27,8 @@ export interface LoggedIn {
   startup: StartupRequest;
   /** When the credential runs out (ms since the epoch): the session is ended then. */
   expiresAt?: number;
+  /** The account comes from the credential (a token's claims), not from users.yaml. */
+  external?: boolean;
 }
 
 /** One client message's answer (none after a cleartext password), and the logged-in account once the login succeeded. */
@@ -97,11 +99,11 @@ export class Login {
     this.mechanism = outcome.method;
     if (!outcome.ok) {
       this.recordFailure(user);
-      this.refused(user, outcome.reason);
+      this.refused(user, outcome.reason, outcome.detail ? `${outcome.reason}: ${outcome.detail}` : outcome.reason, outcome.detail);
       throw this.failed(user);
     }
     this.accept(user, outcome.account, outcome.passwordAge);
-    return { loggedIn: { account: outcome.account, startup: this.startup, expiresAt: outcome.expiresAt } };
+    return { loggedIn: { account: outcome.account, startup: this.startup, expiresAt: outcome.expiresAt, external: outcome.external } };
   }
 
   private onScramMessage(buf: Buffer, bodyStart: number, end: number): LoginStep {
@@ -165,16 +167,16 @@ export class Login {
   }
 
   /** A failed login: the operator's log line (`detail` when it says more than the reason) and the audit record (the client sees one message for all reasons). */
-  private refused(user: string, reason: AuthFailureReason, detail: string = reason): void {
+  private refused(user: string, reason: AuthFailureReason, detail: string = reason, auditDetail?: string): void {
     this.ctx.logger.warn('authentication refused', { user, reason: detail, address: this.clientAddress });
-    this.audit(reason);
+    this.audit(reason, auditDetail);
   }
 
   /** The audit record of this login's outcome: success without a reason, failure with one. */
-  private audit(reason?: AuthFailureReason): void {
+  private audit(reason?: AuthFailureReason, detail?: string): void {
     this.ctx.audit.record({
       event: 'auth', session: this.session, user: this.startup.user, address: this.clientAddress,
-      outcome: reason ? 'failure' : 'success', reason, method: this.mechanism?.toLowerCase(),
+      outcome: reason ? 'failure' : 'success', reason, method: this.mechanism?.toLowerCase(), detail,
     });
   }
 

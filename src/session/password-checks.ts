@@ -3,7 +3,7 @@
 // name decides. Users of users.yaml come first (their password, and their
 // TOTP code when they have one); later kinds plug in after them (an OIDC
 // access token for people who are not listed, a short-lived password the
-// portal issued after a browser SSO login), and a name no check knows runs
+// portal issued after a browser SSO login, would come after the token check), and a name no check knows runs
 // the same key derivation against a fake verifier, so it takes as long as a
 // listed user's wrong password.
 import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-verifier.js';
@@ -12,6 +12,7 @@ import { matchingStep, splitCode } from '../auth/totp.js';
 import type { AuthFailureReason } from '../audit/record.js';
 import type { User } from '../config/types.js';
 import type { ProxyContext } from './context.js';
+import { OidcTokenError, type OidcTokenVerifier } from '../auth/oidc-token.js';
 
 export interface CleartextAttempt {
   /** The StartupMessage's user. */
@@ -28,8 +29,10 @@ export type CheckOutcome =
     passwordAge: boolean;
     /** When the credential stops being valid (ms): the session is ended then. */
     expiresAt?: number;
+    /** The account is made from the credential, not read from users.yaml. */
+    external?: boolean;
   }
-  | { ok: false; reason: AuthFailureReason; method: string };
+  | { ok: false; reason: AuthFailureReason; method: string; /** Why a token was refused (safe to log). */ detail?: string };
 
 export interface CleartextCheck {
   /** The verdict, or undefined when this check does not know the name (the next one is asked). */
@@ -38,7 +41,7 @@ export interface CleartextCheck {
 
 /** The checks in the order they are asked; the last one answers for every name. */
 export function cleartextChecks(ctx: ProxyContext): CleartextCheck[] {
-  return [usersFileCheck(ctx), unknownNameCheck(ctx)];
+  return [usersFileCheck(ctx), ...(ctx.oidc ? [tokenCheck(ctx, ctx.oidc)] : []), unknownNameCheck(ctx)];
 }
 
 export async function checkCleartext(checks: CleartextCheck[], attempt: CleartextAttempt): Promise<CheckOutcome> {
@@ -56,6 +59,7 @@ export async function checkCleartext(checks: CleartextCheck[], attempt: Cleartex
  * whether it has a second factor.
  */
 export function cleartextInUse(ctx: ProxyContext): boolean {
+  if (ctx.oidc) return true;
   const users = ctx.users();
   let any = withSecondFactor.get(users);
   if (any === undefined) withSecondFactor.set(users, any = [...users.users.values()].some((u) => u.totp !== undefined));
@@ -99,6 +103,33 @@ async function passwordAndCode(ctx: ProxyContext, account: User, attempt: Cleart
   if (step === undefined) return { ok: false, reason: 'bad_second_factor', method };
   if (!await ctx.usedCodes.claim(account.name, step)) return { ok: false, reason: 'replayed_second_factor', method };
   return { ok: true, account, method, passwordAge: true };
+}
+
+/**
+ * A name not in users.yaml, with auth.oidc: the password is an access token.
+ * Its user claim must be the StartupMessage's user, and its org one that
+ * users.yaml lists (anything else fails closed); groups come from the token.
+ */
+function tokenCheck(ctx: ProxyContext, verifier: OidcTokenVerifier): CleartextCheck {
+  const method = 'oidc';
+  const refused = (detail: string): CheckOutcome => ({ ok: false, reason: 'bad_token', method, detail });
+  return {
+    async verify(attempt) {
+      let identity;
+      try {
+        identity = await verifier.verify(attempt.password);
+      } catch (err) {
+        return refused(err instanceof OidcTokenError ? err.reason : 'verify_failed');
+      }
+      if (identity.user !== attempt.user) return refused('user_mismatch');
+      if (!Object.hasOwn(ctx.users().organizations, identity.org)) return refused('unknown_org');
+      const account: User = {
+        name: identity.user, org: identity.org, groups: identity.groups,
+        passwordHistory: [], attributes: Object.create(null) as Record<string, unknown>, clientCert: 'none', disabled: false,
+      };
+      return { ok: true, account, method, passwordAge: false, expiresAt: identity.expiresAt, external: true };
+    },
+  };
 }
 
 /** Any name no earlier check knew: the same work as a listed user's password, and always a failure. */
