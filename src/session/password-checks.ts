@@ -112,9 +112,13 @@ async function passwordAndCode(ctx: ProxyContext, account: User, attempt: Cleart
  */
 function tokenCheck(ctx: ProxyContext, verifier: OidcTokenVerifier): CleartextCheck {
   const method = 'oidc';
-  const refused = (detail: string): CheckOutcome => ({ ok: false, reason: 'bad_token', method, detail });
   return {
     async verify(attempt) {
+      // A refusal also costs a password check, so it takes as long as a listed user's wrong password.
+      const refused = async (detail: string): Promise<CheckOutcome> => {
+        await passwordMatchesVerifier(attempt.password, fakeVerifier(attempt.user, ctx.fakeVerifierSecret));
+        return { ok: false, reason: 'bad_token', method, detail };
+      };
       let identity;
       try {
         identity = await verifier.verify(attempt.password);
