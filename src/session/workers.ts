@@ -21,6 +21,7 @@ import type { Logger } from '../observe/log.js';
 import { startAdmin } from '../observe/admin.js';
 import { adminActionsCounter, auditMetrics, lockoutsCounter } from '../observe/metrics.js';
 import { adminToken } from '../observe/admin-token.js';
+import { startConfiguredPortal } from '../portal/start.js';
 import type { ControlTarget } from '../observe/admin-control.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { noAudit } from '../audit/record.js';
@@ -154,10 +155,12 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   // The workers' last records (their sessions' ends) arrive before they exit; then the log is closed.
   const stopped = new Promise<void>((resolve) => { allExited = resolve; }).then(() => audit?.close());
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
+  let portal: Awaited<ReturnType<typeof startConfiguredPortal>> | undefined;
 
   // Each worker drains its own sessions on SIGTERM; the admin endpoint stays up
   // meanwhile (/readyz says 503) and closes once every worker has exited.
   void stopped.then(() => admin?.close());
+  void stopped.then(() => portal?.close());
   const stop = () => {
     if (stopping) return;
     stopping = true;
@@ -188,10 +191,19 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
       control: token === undefined ? undefined : { ...control, token, audit: audit ?? noAudit, logger, actions: adminActions },
     });
   }
+  // Every worker rereads users.yaml on SIGHUP (a reset's new password); its file watcher would too, a moment later.
+  const reload = () => { for (const w of workers.values()) w.process.kill('SIGHUP'); };
+  try {
+    portal = await startConfiguredPortal(config, { audit: audit ?? noAudit, logger, unlock: control.unlock, reload: async () => reload() });
+  } catch (err) {
+    stop();
+    await stopped;
+    throw err;
+  }
   logger.info('pgveil workers listening', { workers: count, port: config.listen.port, adminPort: admin?.port });
   return {
     stopped,
     stop,
-    reload: () => { for (const w of workers.values()) w.process.kill('SIGHUP'); },
+    reload,
   };
 }
