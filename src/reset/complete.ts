@@ -52,8 +52,9 @@ export async function completeReset(opts: CompleteOptions, token: string, passwo
   }
   if (result.status === 'done') {
     audit.record({ event: 'password_reset', user: result.user, step: 'completed' });
-    await opts.unlock(result.user);
+    // Reload first: a login between the unlock and the reload would fail with the new password and count toward a new lock.
     await opts.reload();
+    await opts.unlock(result.user);
   }
   return result;
 }

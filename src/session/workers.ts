@@ -98,7 +98,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     }
   };
 
-  type Question = { what: 'metrics' | 'ready' | 'sessions' } | { what: 'terminate'; session: string };
+  type Question = { what: 'metrics' | 'ready' | 'sessions' | 'reload' } | { what: 'terminate'; session: string };
   /** Asks one worker; no answer in time counts as undefined. */
   const ask = (w: Worker, question: Question): Promise<unknown> => new Promise<unknown>((resolve) => {
     const id = nextAsk++;
@@ -106,7 +106,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     asks.set(id, (value) => { clearTimeout(timer); resolve(value); });
     if (w.isConnected()) w.send({ type: 'ask', id, ...question } satisfies PrimaryMessage);
   });
-  const askAll = (what: 'metrics' | 'ready' | 'sessions'): Promise<unknown[]> => Promise.all([...workers.values()].map((w) => ask(w, { what })));
+  const askAll = (what: 'metrics' | 'ready' | 'sessions' | 'reload'): Promise<unknown[]> => Promise.all([...workers.values()].map((w) => ask(w, { what })));
 
   const control: ControlTarget = {
     sessions: async () => (await askAll('sessions')).filter((s): s is SessionInfo[] => Array.isArray(s)).flat(),
@@ -191,10 +191,12 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
       control: token === undefined ? undefined : { ...control, token, audit: audit ?? noAudit, logger, actions: adminActions },
     });
   }
-  // Every worker rereads users.yaml on SIGHUP (a reset's new password); its file watcher would too, a moment later.
   const reload = () => { for (const w of workers.values()) w.process.kill('SIGHUP'); };
   try {
-    portal = await startConfiguredPortal(config, { audit: audit ?? noAudit, logger, unlock: control.unlock, reload: async () => reload() });
+    // A reset's new password must work on every worker before the person is told so (a login that hit a
+    // worker still on the old users.yaml would fail and count toward a lockout): each worker is asked to
+    // reload and answers when done (one that does not answer in time still has its file watcher).
+    portal = await startConfiguredPortal(config, { audit: audit ?? noAudit, logger, unlock: control.unlock, reload: () => askAll('reload') });
   } catch (err) {
     stop();
     await stopped;
