@@ -1,6 +1,6 @@
 // `pgveil reset-request --config FILE <user>`: mails the user a single-use,
 // time-limited link to the portal's page for choosing a new password.
-import { noAudit } from '../audit/record.js';
+import type { AuditEvent, AuditSink } from '../audit/record.js';
 import { parseArgs, requireOption, UsageError } from './args.js';
 import type { Command } from './main.js';
 
@@ -37,8 +37,13 @@ export const command: Command = {
     }
     const account = loadUsers(config.users, config).users.get(name);
     const { requestReset, resetAddress } = await import('../reset/request.js');
-    // The running pgveil owns the audit log; this command reports on stderr instead.
-    const { outcome, error } = await requestReset({ config, account, name, audit: noAudit });
+    // The running pgveil alone writes the audit log: the steps wait in the state file until it records them.
+    const steps: AuditEvent[] = [];
+    const audit: AuditSink = { record: (e) => steps.push(e), statements: 'none', blocked: () => false };
+    const { outcome, error } = await requestReset({ config, account, name, audit });
+    const { ResetTokenStore, resetStateFile } = await import('../reset/token-store.js');
+    await new ResetTokenStore(resetStateFile(config.users)).queueSteps(
+      steps.flatMap((e) => (e.event === 'password_reset' ? [{ user: e.user, step: e.step }] : [])));
     if (outcome === 'mail_sent') {
       console.log(`reset link for ${name} sent to ${resetAddress(account!)} (valid ${config.reset.ttlMinutes} minutes)`);
       return 0;

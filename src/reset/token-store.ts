@@ -9,6 +9,9 @@ import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, writeF
 import { setTimeout as sleep } from 'node:timers/promises';
 
 interface Entry { hash: string; user: string; expires: number }
+/** An audit step of `pgveil reset-request`, waiting for the running pgveil (which alone writes the audit log). */
+export interface PendingStep { user: string; step: string }
+interface State { tokens: Entry[]; pending: PendingStep[] }
 
 /** 32 random bytes: 256 bits, as 43 base64url characters. */
 const TOKEN_BYTES = 32;
@@ -70,25 +73,48 @@ export class ResetTokenStore {
     return outcome;
   }
 
+  /** Queues audit steps for the running pgveil to record. */
+  async queueSteps(steps: PendingStep[]): Promise<void> {
+    if (steps.length) await this.update((entries) => entries, (pending) => [...pending, ...steps]);
+  }
+
+  /** Takes the queued audit steps (none: the file is not rewritten, so a watcher of it is not woken again). */
+  async takeSteps(): Promise<PendingStep[]> {
+    if (this.readState().pending.length === 0) return [];
+    let taken: PendingStep[] = [];
+    await this.update((entries) => entries, (pending) => { taken = pending; return []; });
+    return taken;
+  }
+
   private read(): Entry[] {
+    return this.readState().tokens;
+  }
+
+  private readState(): State {
     let text: string;
     try { text = readFileSync(this.file, 'utf8'); } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { tokens: [], pending: [] };
       throw err;
     }
-    const data = JSON.parse(text) as { tokens?: unknown };
+    const data = JSON.parse(text) as { tokens?: unknown; pending?: unknown };
     if (!Array.isArray(data.tokens)) throw new Error(`${this.file} is not a pgveil reset state file`);
-    return (data.tokens as Entry[]).filter((e) => typeof e.hash === 'string' && typeof e.user === 'string' && typeof e.expires === 'number');
+    return {
+      tokens: (data.tokens as Entry[]).filter((e) => typeof e.hash === 'string' && typeof e.user === 'string' && typeof e.expires === 'number'),
+      pending: (Array.isArray(data.pending) ? data.pending as PendingStep[] : []).filter((p) => typeof p.user === 'string' && typeof p.step === 'string'),
+    };
   }
 
   /** Read, change and write the state under the lock; expired entries are dropped on the way. */
-  private async update(change: (entries: Entry[]) => Entry[] | Promise<Entry[]>): Promise<void> {
+  private async update(
+    change: (entries: Entry[]) => Entry[] | Promise<Entry[]>,
+    changePending: (pending: PendingStep[]) => PendingStep[] = (p) => p,
+  ): Promise<void> {
     const release = await this.lock();
     try {
-      const live = this.read().filter((e) => e.expires > this.now());
-      const next = await change(live);
+      const state = this.readState();
+      const next = await change(state.tokens.filter((e) => e.expires > this.now()));
       const tmp = `${this.file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ tokens: next }) + '\n', { mode: 0o600 });
+      writeFileSync(tmp, JSON.stringify({ tokens: next, pending: changePending(state.pending) }) + '\n', { mode: 0o600 });
       renameSync(tmp, this.file);
     } finally {
       release();

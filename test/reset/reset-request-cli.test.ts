@@ -34,6 +34,7 @@ let proxy: ProxyHandle;
 let get: Awaited<ReturnType<typeof trustingFetch>>;
 let configFile: string;
 let key: Buffer;
+const auditText = () => { const f = join(h.dir, 'audit.jsonl'); return existsSync(f) ? readFileSync(f, 'utf8') : ''; };
 
 /** The config lines of the test, with `smtp` and `audit` as given. */
 function configWith(smtpLine: string, auditFile: string): string {
@@ -74,6 +75,10 @@ test('reset-request mails the link over implicit TLS with AUTH to the user\'s na
   assert.is((await get(link, form({ password: 'Erin-new-pass-41', confirm: 'Erin-new-pass-41' }))).status, 200);
   assert.is(await connectError(h, proxy.port, 'erin@acme.com', { password: 'Erin-new-pass-41' }), undefined);
   assert.is((await connectError(h, proxy.port, 'erin@acme.com', { password: PW.erin }))?.code, '28P01');
+  // The running pgveil records the command's steps from the state file.
+  await waitFor('the CLI\'s audit steps', () => auditText().includes('"event":"password_reset","user":"erin@acme.com","step":"mail_sent","via":"cli"'));
+  assert.match(auditText(), /"user":"erin@acme.com","step":"requested","via":"cli"/);
+  assert.match(auditText(), /"user":"erin@acme.com","step":"completed"/);
 });
 
 test('reset-request for a user without an address or an unknown user exits 1 saying why, and sends nothing', async () => {
@@ -85,6 +90,8 @@ test('reset-request for a user without an address or an unknown user exits 1 say
   assert.is(unknown.status, 1);
   assert.match(unknown.stderr, /no such user/);
   assert.is(smtp.mails.length, before);
+  await waitFor('the CLI\'s no_email and unknown_user steps', () => auditText().includes('"user":"nomail","step":"no_email","via":"cli"')
+    && auditText().includes('"user":"nobody-here","step":"unknown_user","via":"cli"'));
   const usage = await pgveil(['reset-request', '--config', configFile]);
   assert.is(usage.status, 2);
 });
@@ -100,6 +107,7 @@ test('SMTP down: reset-request exits 1 with a clear message and leaves no usable
   assert.match(r.stderr, new RegExp(`the mail could not be sent through 127\\.0\\.0\\.1:${deadPort}`));
   const state = JSON.parse(readFileSync(join(h.dir, 'users.yaml.reset.json'), 'utf8')) as { tokens: Array<{ user: string }> };
   assert.is(state.tokens.filter((t) => t.user === 'erin@acme.com').length, 0);
+  await waitFor('the CLI\'s mail_failed step', () => auditText().includes('"user":"erin@acme.com","step":"mail_failed","via":"cli"'));
 
   const down = await startProxy({ configFile: downConfig, logger: silentLogger, watch: false });
   try {
