@@ -93,6 +93,14 @@ test('portal pages carry no-store, a CSP with frame-ancestors none, and refuse b
   const big = await get(`${base}/reset`, form({ user: 'x'.repeat(20_000) }));
   assert.is(big.status, 413);
   assert.is((await get(`${base}/nothing-here`)).status, 404);
+  assert.is((await get(`${base}/reset`, { method: 'PUT', body: 'user=dora' })).status, 405);
+  const json = await get(`${base}/reset`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"dora"}' });
+  assert.is(json.status, 415);
+  const empty = await get(`${base}/reset`, form({ user: '' }));
+  assert.is(empty.status, 400);
+  assert.match(await empty.text(), /Enter your database user name/);
+  const markup = await get(`${base}/reset/${'B'.repeat(43)}`, form({ password: '<script>x</script>', confirm: '<b>' }));
+  assert.is(markup.status, 410, 'an unknown token is refused before anything else');
 });
 
 test('forgot form → mail over STARTTLS with AUTH → link → new password: pg logs in with it through pgveil at once, the old one fails', async () => {
