@@ -45,19 +45,25 @@ const eventFields = {
  * record of a cached statement) is serialised once.
  */
 export function eventFieldsJson(event: AuditEvent, statements: 'none' | 'fingerprint' | 'full'): string {
+  if (event.event === 'statement') return statementFieldsJson(event, statements);
   let json = `"event":${JSON.stringify(event.event)}`;
   const fields: readonly string[] | undefined = (eventFields as Record<string, readonly string[]>)[event.event];
   if (!fields) return json;
   const source = event as unknown as Record<string, unknown>;
   for (const key of fields) {
     if ((key === 'text' && statements !== 'full') || (key === 'fingerprint' && statements === 'none')) continue;
-    const value = source[key];
-    if (typeof value === 'string') json += `,"${key}":${JSON.stringify(value)}`;
-    else if (typeof value === 'number') { if (Number.isFinite(value)) json += `,"${key}":${value}`; }
-    else if (typeof value === 'boolean') json += `,"${key}":${value}`;
-    else if (Array.isArray(value)) json += `,"${key}":${listJson(value)}`;
+    json += fieldJson(key, source[key]);
   }
   return json;
+}
+
+/** `,"key":value` for a plain value (string, finite number, boolean, list of those), '' for anything else. */
+function fieldJson(key: string, value: unknown): string {
+  if (typeof value === 'string') return `,"${key}":${JSON.stringify(value)}`;
+  if (typeof value === 'number') return Number.isFinite(value) ? `,"${key}":${value}` : '';
+  if (typeof value === 'boolean') return `,"${key}":${value}`;
+  if (Array.isArray(value)) return `,"${key}":${listJson(value)}`;
+  return '';
 }
 
 const frozenListJson = new WeakMap<readonly unknown[], string>();
@@ -72,4 +78,46 @@ function listJson(list: readonly unknown[]): string {
 /** The plain elements of a list: strings, finite numbers, booleans. */
 function plain(list: readonly unknown[]): unknown[] {
   return list.filter((v) => typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)));
+}
+
+type StatementEvent = Extract<AuditEvent, { event: 'statement' }>;
+
+/**
+ * The statement record, the one written per statement: the same text the
+ * generic loop makes (the writer test compares both with JSON.stringify),
+ * without a keyed lookup per field, and with the session's part
+ * (`"event":"statement","session":…,"user":…,"org":…`) made once per session.
+ */
+function statementFieldsJson(e: StatementEvent, statements: 'none' | 'fingerprint' | 'full'): string {
+  let json = sessionHead(e.session, e.user, e.org);
+  if (statements !== 'none') json += fieldJson('fingerprint', e.fingerprint);
+  if (statements === 'full') json += fieldJson('text', e.text);
+  json += fieldJson('relations', e.relations);
+  const decision = decisionJson[e.decision];
+  json += decision ?? fieldJson('decision', e.decision);
+  if (e.code !== undefined) json += fieldJson('code', e.code);
+  if (e.reason !== undefined) json += fieldJson('reason', e.reason);
+  json += fieldJson('durationMs', e.durationMs);
+  json += fieldJson('rows', e.rows);
+  return json;
+}
+
+/** The decision field of the four decisions, made once (an own-property map: no inherited keys). */
+const decisionJson: Record<string, string | undefined> = Object.assign(Object.create(null) as Record<string, string>, {
+  forwarded: ',"decision":"forwarded"', rewritten: ',"decision":"rewritten"', refused: ',"decision":"refused"', syntax_error: ',"decision":"syntax_error"',
+});
+
+interface SessionHead { user: unknown; org: unknown; json: string }
+
+/** Per session id; cleared when it grows past this many sessions (a reconnecting client gets a new id). */
+const sessionHeads = new Map<unknown, SessionHead>();
+const MAX_SESSION_HEADS = 4096;
+
+function sessionHead(session: unknown, user: unknown, org: unknown): string {
+  const cached = sessionHeads.get(session);
+  if (cached && cached.user === user && cached.org === org) return cached.json;
+  const json = `"event":"statement"${fieldJson('session', session)}${fieldJson('user', user)}${fieldJson('org', org)}`;
+  if (sessionHeads.size >= MAX_SESSION_HEADS) sessionHeads.clear();
+  sessionHeads.set(session, { user, org, json });
+  return json;
 }

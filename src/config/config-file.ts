@@ -1,7 +1,9 @@
 // pgveil.yaml after schema validation: resolve paths, check the files it
 // names, and the rules that span several keys (TLS mode vs. certificates …).
 import type { Config } from './types.js';
+import { readFileSync } from 'node:fs';
 import { checkReadableFile, resolveFrom } from './file-refs.js';
+import { jwksProblem } from '../auth/oidc-jwks.js';
 import type { YamlSource } from './yaml-source.js';
 
 /** `source.data` must already be schema-valid (defaults filled). Semantic problems are reported into `source`. */
@@ -87,8 +89,6 @@ function checkFiles(source: YamlSource, config: Config): void {
     [['users'], config.users as string | undefined],
     [['policy'], config.policy as string | undefined],
   ];
-  const jwks = config.auth.oidc?.jwks;
-  if (jwks !== undefined && !isUrl(jwks)) refs.push([['auth', 'oidc', 'jwks'], jwks]);
   // Features not built yet still name real files, so a documented config that loads today keeps loading when they ship.
   refs.push(
     [['portal', 'tls', 'cert'], config.portal?.tls?.cert],
@@ -97,6 +97,15 @@ function checkFiles(source: YamlSource, config: Config): void {
     [['shadow'], config.shadow],
   );
   for (const [path, abs] of refs) if (abs !== undefined) checkReadableFile(source, path, abs);
+  checkJwksFile(source, config.auth.oidc?.jwks);
+}
+
+/** A JWKS file is read at every load, so a broken one fails the load (and the reload) instead of every later login. */
+function checkJwksFile(source: YamlSource, jwks: string | undefined): void {
+  const path = ['auth', 'oidc', 'jwks'];
+  if (jwks === undefined || isUrl(jwks) || !checkReadableFile(source, path, jwks)) return;
+  const problem = jwksProblem(readFileSync(jwks, 'utf8'));
+  if (problem) source.report(path, problem);
 }
 
 function checkOptionalFeatures(source: YamlSource, config: Config): void {

@@ -39,7 +39,11 @@ export interface AuthConfig {
   /** Deadline for the authentication exchange once started. */
   authTimeoutMs: number;
   passwordPolicy: PasswordPolicy;
-  /** Optional SSO (not built yet): an OIDC access token used as the password. `jwks` is an absolute path or an https URL. */
+  /**
+   * Optional SSO: an OIDC access token used as the password (verified by auth/oidc-token.ts).
+   * `jwks` is an absolute path (checked to hold a usable JWKS at load) or an https URL.
+   * `claims` name the claims for user, org and groups: a top-level name, or a dotted path.
+   */
   oidc?: { issuer: string; audience: string; jwks: string; claims: { user: string; org: string; groups: string } };
 }
 

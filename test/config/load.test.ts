@@ -2,6 +2,7 @@
 // file:line:col and key path of the report.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { generateKeyPairSync } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -438,11 +439,14 @@ function specExamples(): { config: string; users: string; policy: string } | und
   return { config: fill(config), users: fill(users), policy: fill(policy) };
 }
 
+/** A JWKS with one public key: a JWKS file named by auth.oidc.jwks must hold a usable key to load. */
+const testJwks = JSON.stringify({ keys: [{ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1' }] });
+
 /** A directory with the optional SPEC.md's three files and every file they name. */
 function specFixture(files: { config: string; users: string; policy: string }): string {
   return fixture({
     'pgveil.yaml': files.config, 'users.yaml': files.users, 'policy.yaml': files.policy,
-    'certs/server.crt': '', 'certs/server.key': '', 'certs/ca.crt': '', 'secrets/master.key': '', 'idp-jwks.json': '{}',
+    'certs/server.crt': '', 'certs/server.key': '', 'certs/ca.crt': '', 'secrets/master.key': '', 'idp-jwks.json': testJwks,
     'certs/portal.crt': '', 'certs/portal.key': '', 'certs/idp.crt': '', 'policy-next.yaml': files.policy,
   });
 }
