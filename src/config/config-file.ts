@@ -89,10 +89,10 @@ function checkFiles(source: YamlSource, config: Config): void {
     [['users'], config.users as string | undefined],
     [['policy'], config.policy as string | undefined],
   ];
-  // Features not built yet still name real files, so a documented config that loads today keeps loading when they ship.
   refs.push(
     [['portal', 'tls', 'cert'], config.portal?.tls?.cert],
     [['portal', 'tls', 'key'], config.portal?.tls?.key],
+    // SSO is not built yet; its files are still checked so a documented config that loads today keeps loading.
     [['sso', 'saml', 'idpCert'], config.sso?.saml?.idpCert],
     [['shadow'], config.shadow],
   );
