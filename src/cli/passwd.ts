@@ -76,7 +76,7 @@ function quoted(value: string): Scalar<string> {
  * Written to a temporary file and renamed over the original, so a crash
  * never leaves a half-written users.yaml.
  */
-function writeUsersFile(file: string, userName: string, verifier: string, oldVerifier: string | undefined, keep: number): void {
+export function writeUsersFile(file: string, userName: string, verifier: string, oldVerifier: string | undefined, keep: number): void {
   const original = readFileSync(file, 'utf8');
   const doc = parseDocument(original);
   if (doc.errors.length > 0) throw new Error(`${file} does not parse as YAML`);
