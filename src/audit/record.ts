@@ -38,7 +38,7 @@ export type AuditEvent =
   }
   | { event: 'admin'; action: string; by: string; target?: string; outcome: 'ok' | 'refused' | 'not_found' }
   | { event: 'password_change'; user: string; via: string }
-  | { event: 'password_reset'; user: string; step: string };
+  | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string };
 
 /** Where sessions, the reload path and the admin API send records. Writing never blocks the caller. */
 export interface AuditSink {

@@ -19,13 +19,19 @@ export function passwordExpiry(user: User, maxAgeDays: number, now = Date.now())
   return now - at > maxAgeDays * DAY_MS ? 'expired' : undefined;
 }
 
-export function passwordExpiredError(user: string, maxAgeDays: number, why: 'expired' | 'undated'): PgError {
+/**
+ * The error an expired password gets. `resetPage`: the portal's reset page,
+ * when the portal and reset are configured (the hint names it first).
+ */
+export function passwordExpiredError(user: string, maxAgeDays: number, why: 'expired' | 'undated', resetPage?: string): PgError {
   const detail = why === 'expired'
     ? `It was last changed more than ${maxAgeDays} days ago (auth.passwordPolicy.maxAgeDays).`
     : `users.yaml records no passwordChangedAt for it, so its age is unknown; passwords expire after ${maxAgeDays} days (auth.passwordPolicy.maxAgeDays).`;
   return new PgError(SqlState.InvalidPassword, `password for user "${user}" has expired`, {
     severity: 'FATAL',
     detail,
-    hint: 'Ask a pgveil administrator to set a new password with "pgveil passwd --config <pgveil.yaml> --write <user>". There is no self-service password reset yet.',
+    hint: resetPage
+      ? `Choose a new password at ${resetPage} (a link is mailed to you), or ask a pgveil administrator to run "pgveil reset-request --config <pgveil.yaml> ${user}".`
+      : `Ask a pgveil administrator to mail you a reset link with "pgveil reset-request --config <pgveil.yaml> ${user}" or to set a new password with "pgveil passwd --config <pgveil.yaml> --write ${user}".`,
   });
 }

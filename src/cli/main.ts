@@ -25,6 +25,7 @@ const commands: Record<string, () => Promise<Command>> = {
   policy: async () => (await import('./policy.js')).command,
   sessions: async () => (await import('./sessions.js')).command,
   unlock: async () => (await import('./unlock.js')).command,
+  'reset-request': async () => (await import('./reset-request.js')).command,
   rekey: async () => (await import('./rekey.js')).command,
   totp: async () => (await import('./totp.js')).command,
 };

@@ -68,7 +68,7 @@ function parseIterations(text: string | undefined): number {
  * Written to a temporary file and renamed over the original, so a crash
  * never leaves a half-written users.yaml.
  */
-function writeUsersFile(file: string, userName: string, verifier: string, oldVerifier: string | undefined, keep: number): void {
+export function writeUsersFile(file: string, userName: string, verifier: string, oldVerifier: string | undefined, keep: number): void {
   // Edited in place, so a one-line `{ org: acme }` entry stays one line (as written) and comments stay put.
   editUserEntry(file, userName, (entry) => {
     entry.set('password', quoted(verifier));

@@ -25,11 +25,12 @@ export function buildConfig(source: YamlSource): Config {
     auth: raw.auth.oidc ? { ...raw.auth, oidc: { ...raw.auth.oidc, jwks: isUrl(raw.auth.oidc.jwks) ? raw.auth.oidc.jwks : at(raw.auth.oidc.jwks) } } : raw.auth,
     audit: raw.audit ? { ...raw.audit, file: at(raw.audit.file), ...(raw.audit.syslogCa !== undefined && { syslogCa: at(raw.audit.syslogCa) }) } : undefined,
     cache: { ...raw.cache, maxBytes: sizeInBytes(source, ['cache', 'maxBytes'], raw.cache.maxBytes as number | string) },
+    smtp: raw.smtp && { ...raw.smtp, ...(raw.smtp.ca !== undefined && { ca: at(raw.smtp.ca) }) },
     portal: raw.portal && { ...raw.portal, tls: raw.portal.tls && { cert: at(raw.portal.tls.cert), key: at(raw.portal.tls.key) } },
     sso: raw.sso?.saml ? { ...raw.sso, saml: { ...raw.sso.saml, idpCert: at(raw.sso.saml.idpCert) } } : raw.sso,
     shadow: opt(raw.shadow),
   };
-  for (const key of ['audit', 'portal', 'sso', 'shadow'] as const) if (config[key] === undefined) delete config[key];
+  for (const key of ['smtp', 'audit', 'portal', 'sso', 'shadow'] as const) if (config[key] === undefined) delete config[key];
   if (config.secrets.masterKeyFile === undefined) delete config.secrets.masterKeyFile;
 
   checkTls(source, config);
@@ -83,14 +84,15 @@ function checkFiles(source: YamlSource, config: Config): void {
     [['tls', 'clientCa'], config.tls.clientCa],
     [['upstream', 'tls', 'ca'], config.upstream?.tls.ca],
     [['audit', 'syslogCa'], config.audit?.syslogCa],
+    [['smtp', 'ca'], config.smtp?.ca],
     [['secrets', 'masterKeyFile'], config.secrets.masterKeyFile],
     [['users'], config.users as string | undefined],
     [['policy'], config.policy as string | undefined],
   ];
-  // Features not built yet still name real files, so a documented config that loads today keeps loading when they ship.
   refs.push(
     [['portal', 'tls', 'cert'], config.portal?.tls?.cert],
     [['portal', 'tls', 'key'], config.portal?.tls?.key],
+    // SSO is not built yet; its files are still checked so a documented config that loads today keeps loading.
     [['sso', 'saml', 'idpCert'], config.sso?.saml?.idpCert],
     [['shadow'], config.shadow],
   );

@@ -72,12 +72,13 @@ export interface Config {
   workers: number | 'auto';
   /** On SIGTERM/SIGINT: how long running statements may go on before their sessions are ended. */
   shutdownTimeoutSeconds: number;
-  /** smtp and reset: not built yet; validated and kept so documented configs load. */
-  smtp?: { host: string; port: number; tls: 'none' | 'starttls' | 'tls'; user?: string; password?: string; from: string };
+  /** Mail server for password-reset mails; `password` still sealed or plain, `ca` absolute. */
+  smtp?: { host: string; port: number; tls: 'none' | 'starttls' | 'tls'; user?: string; password?: string; from: string; ca?: string };
+  /** Self-service password reset: the link is `linkBase` + "/" + token. */
   reset?: { linkBase: string; ttlMinutes: number };
   /** `file` and `syslogCa` absolute; `syslogCa`: PEM CA bundle that verifies a tls:// syslog receiver (default: Node's CA list). */
   audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full'; onFailure: 'block' | 'continue'; syncMs: number; syslog?: string; syslogCa?: string };
-  /** Not built yet: HTTPS pages for people (SSO login, password reset). Paths absolute. */
+  /** HTTPS pages for people (password reset; SSO login later). Paths absolute. */
   portal?: { host: string; port: number; tls: { cert: string; key: string }; publicUrl: string; credentialMinutes: number };
   /** Not built yet: browser SSO on the portal. `clientSecret` still sealed or plain; `idpCert` absolute. */
   sso?: { oidc?: SsoOidcConfig; saml?: SsoSamlConfig };
@@ -104,7 +105,7 @@ export interface User {
   passwordHistory: string[];
   attributes: Record<string, unknown>;
   clientCert: 'none' | 'optional' | 'required';
-  /** Not built yet: registered address for password-reset mails. */
+  /** Registered address for password-reset mails (default: the name, when it is an address). */
   email?: string;
   /** The opened RFC 6238 secret: the user logs in with password + code, cleartext over TLS only. */
   totp?: TotpSecret;

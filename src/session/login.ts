@@ -159,7 +159,8 @@ export class Login {
     if (expiry) {
       this.ctx.metrics.auth.inc({ outcome: 'password_expired' });
       this.refused(user, 'expired', expiry === 'expired' ? 'password expired' : 'password has no passwordChangedAt');
-      throw passwordExpiredError(user, maxAgeDays, expiry);
+      const { portal, reset } = this.ctx.config;
+      throw passwordExpiredError(user, maxAgeDays, expiry, portal && reset ? reset.linkBase : undefined);
     }
     this.ctx.lockout.recordSuccess(user);
     this.ctx.metrics.auth.inc({ outcome: 'success' });

@@ -35,12 +35,15 @@ import type { LiveSession } from './session-info.js';
 import { drainSessions } from './drain.js';
 import { adminToken } from '../observe/admin-token.js';
 import type { ControlTarget } from '../observe/admin-control.js';
+import { startConfiguredPortal } from '../portal/start.js';
 
 export interface ProxyHandle {
   host: string;
   port: number;
   /** Port of the admin HTTP endpoint, when configured. */
   adminPort?: number;
+  /** Port of the portal (HTTPS pages for people), when configured. */
+  portalPort?: number;
   readonly metrics: ProxyMetrics;
   /** True once a policy and catalog are loaded (the proxy can serve statements). */
   ready(): boolean;
@@ -64,6 +67,8 @@ export interface StartOptions {
   watch?: boolean;
   /** Set in a worker of `workers: N`: lockout, cancel keys and the fake-verifier secret are shared through it, and the primary runs the admin endpoint. */
   worker?: WorkerLink;
+  /** The clock of password-reset tokens (default Date.now; tests move it). */
+  now?: () => number;
 }
 
 function buildTls(config: Config): { secureContext?: tls.SecureContext; serverCertificate?: Buffer; clientCas: X509Certificate[] } {
@@ -286,6 +291,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     new ClientSession(socket, ctx, refusal);
   });
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
+  let portal: Awaited<ReturnType<typeof startConfiguredPortal>> | undefined;
   try {
     await listen(server, 'listen', config.listen);
     admin = config.admin && !worker
@@ -296,10 +302,13 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       })
         .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'admin', config.admin!)) : err; })
       : undefined;
+    // Under workers: N the primary serves the portal.
+    portal = worker ? undefined : await startConfiguredPortal(config, { audit, logger, unlock: control.unlock, reload, now: opts.now });
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the retry timer would).
     clearInterval(retry);
     server.close();
+    await admin?.close();
     await closeAudit();
     throw err;
   }
@@ -309,7 +318,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   // An edit of the candidate alone reloads only it: the active policy (and so the sessions' prepared statements) stay.
   const reloadShadow = () => { reloading = reloading.then(() => (waiting ? false : loadShadow(users))); };
   const shadowWatcher = opts.watch === false || !config.shadow ? undefined : watchFiles([config.shadow], reloadShadow);
-  logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port });
+  logger.info('pgveil listening', { host: address.address, port: address.port, tls: config.tls.mode, adminPort: admin?.port, portalPort: portal?.port });
 
   const close = async (): Promise<void> => {
     watcher?.close();
@@ -317,6 +326,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     shadow?.close();
     clearInterval(retry);
     await admin?.close();
+    await portal?.close();
     for (const session of [...sessions]) session.terminate(ADMIN_TERMINATION, 'shutdown');
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await closeAudit(); // after the sessions, whose last records it writes
@@ -325,6 +335,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     host: address.address,
     port: address.port,
     adminPort: admin?.port,
+    portalPort: portal?.port,
     metrics,
     ready,
     reload,

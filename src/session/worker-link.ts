@@ -35,7 +35,7 @@ export type PrimaryMessage =
   | { type: 'cancel'; processId: number; secretKey: string }
   | { type: 'code-claimed'; id: number; ok: boolean }
   | { type: 'unlock'; scope: LockoutScope; key: string }
-  | { type: 'ask'; id: number; what: 'metrics' | 'ready' | 'sessions' }
+  | { type: 'ask'; id: number; what: 'metrics' | 'ready' | 'sessions' | 'reload' }
   | { type: 'ask'; id: number; what: 'terminate'; session: string };
 
 /** Worker → primary. */
@@ -103,6 +103,8 @@ export interface ServedProxy {
   readonly metrics: ProxyMetrics;
   readonly control: ControlTarget;
   ready(): boolean;
+  /** Rereads users and policy now (a password reset on the primary's portal waits for every worker). */
+  reload(): Promise<boolean>;
 }
 
 export class WorkerLink {
@@ -187,6 +189,7 @@ function answerOf(proxy: ServedProxy, m: Extract<PrimaryMessage, { type: 'ask' }
     case 'metrics': return proxy.metrics.registry.getMetricsAsJSON();
     case 'sessions': return proxy.control.sessions();
     case 'terminate': return proxy.control.terminate(m.session);
+    case 'reload': return proxy.reload();
   }
 }
 

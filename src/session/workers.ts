@@ -24,6 +24,7 @@ import type { Logger } from '../observe/log.js';
 import { startAdmin } from '../observe/admin.js';
 import { adminActionsCounter, auditMetrics, lockoutsCounter } from '../observe/metrics.js';
 import { adminToken } from '../observe/admin-token.js';
+import { startConfiguredPortal } from '../portal/start.js';
 import type { ControlTarget } from '../observe/admin-control.js';
 import { loadMasterKey } from '../secrets/master-key.js';
 import { noAudit } from '../audit/record.js';
@@ -101,7 +102,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     }
   };
 
-  type Question = { what: 'metrics' | 'ready' | 'sessions' } | { what: 'terminate'; session: string };
+  type Question = { what: 'metrics' | 'ready' | 'sessions' | 'reload' } | { what: 'terminate'; session: string };
   /** Asks one worker; no answer in time counts as undefined. */
   const ask = (w: Worker, question: Question): Promise<unknown> => new Promise<unknown>((resolve) => {
     const id = nextAsk++;
@@ -109,7 +110,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     asks.set(id, (value) => { clearTimeout(timer); resolve(value); });
     if (w.isConnected()) w.send({ type: 'ask', id, ...question } satisfies PrimaryMessage);
   });
-  const askAll = (what: 'metrics' | 'ready' | 'sessions'): Promise<unknown[]> => Promise.all([...workers.values()].map((w) => ask(w, { what })));
+  const askAll = (what: 'metrics' | 'ready' | 'sessions' | 'reload'): Promise<unknown[]> => Promise.all([...workers.values()].map((w) => ask(w, { what })));
 
   const control: ControlTarget = {
     sessions: async () => (await askAll('sessions')).filter((s): s is SessionInfo[] => Array.isArray(s)).flat(),
@@ -161,10 +162,12 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
   // The workers' last records (their sessions' ends) arrive before they exit; then the log is closed.
   const stopped = new Promise<void>((resolve) => { allExited = resolve; }).then(() => audit?.close());
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
+  let portal: Awaited<ReturnType<typeof startConfiguredPortal>> | undefined;
 
   // Each worker drains its own sessions on SIGTERM; the admin endpoint stays up
   // meanwhile (/readyz says 503) and closes once every worker has exited.
   void stopped.then(() => admin?.close());
+  void stopped.then(() => portal?.close());
   const stop = () => {
     if (stopping) return;
     stopping = true;
@@ -195,10 +198,21 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
       control: token === undefined ? undefined : { ...control, token, audit: audit ?? noAudit, logger, actions: adminActions },
     });
   }
+  const reload = () => { for (const w of workers.values()) w.process.kill('SIGHUP'); };
+  try {
+    // A reset's new password must work on every worker before the person is told so (a login that hit a
+    // worker still on the old users.yaml would fail and count toward a lockout): each worker is asked to
+    // reload and answers when done (one that does not answer in time still has its file watcher).
+    portal = await startConfiguredPortal(config, { audit: audit ?? noAudit, logger, unlock: control.unlock, reload: () => askAll('reload') });
+  } catch (err) {
+    stop();
+    await stopped;
+    throw err;
+  }
   logger.info('pgveil workers listening', { workers: count, port: config.listen.port, adminPort: admin?.port });
   return {
     stopped,
     stop,
-    reload: () => { for (const w of workers.values()) w.process.kill('SIGHUP'); },
+    reload,
   };
 }
