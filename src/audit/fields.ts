@@ -18,7 +18,7 @@ function list<E extends EventName, L extends readonly FieldsOf<E>[]>(_event: E, 
 const eventFields = {
   connect: list('connect', ['session', 'address', 'tls'] as const),
   refused_connection: list('refused_connection', ['address', 'reason'] as const),
-  auth: list('auth', ['session', 'user', 'address', 'outcome', 'reason', 'method'] as const),
+  auth: list('auth', ['session', 'user', 'address', 'outcome', 'reason', 'method', 'detail'] as const),
   lockout: list('lockout', ['scope', 'key', 'until'] as const),
   unlock: list('unlock', ['user', 'by'] as const),
   disconnect: list('disconnect', ['session', 'user', 'reason', 'statements', 'durationMs'] as const),

@@ -2,18 +2,23 @@
 // the writer adds `ts` (ISO time), `seq` and `prev` (the chain hash). Never a password,
 // verifier, token, key or rewritten SQL: only the fields typed here.
 
-/** Why an authentication failed; a client sees one message for all of them (no user enumeration). */
-export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'client_certificate' | 'protocol';
+/**
+ * Why an authentication failed; a client sees one message for all of them (no user enumeration).
+ * `replayed_second_factor`: a TOTP code (or an older one) already used; `needs_tls`: a
+ * user with a second factor tried SCRAM (it can only log in with password + code over TLS);
+ * `bad_token`: an OIDC access token refused (the auth record's `detail` says why).
+ */
+export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'client_certificate' | 'protocol';
 
 /** Why a session ended. */
-export type DisconnectReason = 'client' | 'idle_timeout' | 'terminated' | 'upstream_lost' | 'protocol_error' | 'auth_failed' | 'shutdown' | 'user_disabled';
+export type DisconnectReason = 'client' | 'idle_timeout' | 'terminated' | 'upstream_lost' | 'protocol_error' | 'auth_failed' | 'shutdown' | 'user_disabled' | 'credential_expired';
 
 export type StatementDecision = 'forwarded' | 'rewritten' | 'refused' | 'syntax_error';
 
 export type AuditEvent =
   | { event: 'connect'; session: string; address: string; tls: boolean }
   | { event: 'refused_connection'; address: string; reason: 'too_many_clients' | 'address_blocked' | 'draining' }
-  | { event: 'auth'; session: string; user: string; address: string; outcome: 'success' | 'failure'; reason?: AuthFailureReason; method?: string }
+  | { event: 'auth'; session: string; user: string; address: string; outcome: 'success' | 'failure'; reason?: AuthFailureReason; method?: string; /** A token's refusal reason (a fixed word, never a claim value). */ detail?: string }
   | { event: 'lockout'; scope: 'user' | 'address'; key: string; until: string }
   | { event: 'unlock'; user: string; by: string }
   | { event: 'disconnect'; session: string; user?: string; reason: DisconnectReason; statements: number; durationMs: number }

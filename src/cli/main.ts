@@ -27,6 +27,7 @@ const commands: Record<string, () => Promise<Command>> = {
   unlock: async () => (await import('./unlock.js')).command,
   'reset-request': async () => (await import('./reset-request.js')).command,
   rekey: async () => (await import('./rekey.js')).command,
+  totp: async () => (await import('./totp.js')).command,
 };
 
 async function helpText(): Promise<string> {

@@ -1,14 +1,12 @@
 // `pgveil passwd <user>`: makes a SCRAM-SHA-256 verifier for a new password
 // under the configured password policy, and prints it or writes it into
 // users.yaml (keeping the file's comments and layout).
-import { readFileSync } from 'node:fs';
-import { isDeepStrictEqual } from 'node:util';
-import { isMap, isNode, isSeq, parseDocument, Scalar, YAMLSeq } from 'yaml';
-import type { Document, Node } from 'yaml';
+import { isSeq, YAMLSeq } from 'yaml';
+import type { Scalar } from 'yaml';
 import { checkPasswordPolicy } from '../auth/password-policy.js';
 import { createVerifier, DEFAULT_ITERATIONS } from '../auth/scram-verifier.js';
 import { ConfigError } from '../config/errors.js';
-import { replaceFile } from '../config/replace-file.js';
+import { editUserEntry, quoted } from './users-yaml-edit.js';
 import type { PasswordPolicy, User } from '../config/types.js';
 import { parseArgs, stringOption, UsageError } from './args.js';
 import type { Command } from './main.js';
@@ -64,12 +62,6 @@ function parseIterations(text: string | undefined): number {
   return n;
 }
 
-function quoted(value: string): Scalar<string> {
-  const s = new Scalar(value);
-  s.type = Scalar.QUOTE_DOUBLE;
-  return s;
-}
-
 /**
  * Rewrites the user's entry in users.yaml: new verifier, today's date, the
  * old verifier first in passwordHistory (newest first, at most `keep`).
@@ -77,64 +69,24 @@ function quoted(value: string): Scalar<string> {
  * never leaves a half-written users.yaml.
  */
 export function writeUsersFile(file: string, userName: string, verifier: string, oldVerifier: string | undefined, keep: number): void {
-  const original = readFileSync(file, 'utf8');
-  const doc = parseDocument(original);
-  if (doc.errors.length > 0) throw new Error(`${file} does not parse as YAML`);
-  const entry = doc.getIn(['users', userName], true);
-  if (!isMap(entry)) throw new Error(`${file} has no mapping for user "${userName}"`);
-  const span = entry.range ? { start: entry.range[0], end: entry.range[1] } : undefined;
   // Edited in place, so a one-line `{ org: acme }` entry stays one line (as written) and comments stay put.
-  entry.set('password', quoted(verifier));
-  entry.set('passwordChangedAt', new Date().toISOString().slice(0, 10));
-  const history = entry.get('passwordHistory', true);
-  if (oldVerifier !== undefined && keep > 0) {
-    if (isSeq(history)) {
-      history.items.unshift(quoted(oldVerifier));
-      history.items.splice(keep);
-    } else {
-      const seq = new YAMLSeq<Scalar<string>>();
-      seq.items.push(quoted(oldVerifier));
-      entry.set('passwordHistory', seq);
+  editUserEntry(file, userName, (entry) => {
+    entry.set('password', quoted(verifier));
+    entry.set('passwordChangedAt', new Date().toISOString().slice(0, 10));
+    const history = entry.get('passwordHistory', true);
+    if (oldVerifier !== undefined && keep > 0) {
+      if (isSeq(history)) {
+        history.items.unshift(quoted(oldVerifier));
+        history.items.splice(keep);
+      } else {
+        const seq = new YAMLSeq<Scalar<string>>();
+        seq.items.push(quoted(oldVerifier));
+        entry.set('passwordHistory', seq);
+      }
+    } else if (isSeq(history)) {
+      history.items.splice(Math.max(0, keep));
     }
-  } else if (isSeq(history)) {
-    history.items.splice(Math.max(0, keep));
-  }
-
-  const text = keepLayout(original, doc, ['users', userName], span);
-  const check = parseDocument(text);
-  if (check.errors.length > 0 || check.getIn(['users', userName, 'password']) !== verifier) {
-    throw new Error(`internal error: the updated ${file} did not read back correctly; the file was not changed`);
-  }
-  replaceFile(file, text);
-}
-
-/**
- * The edited file with the original text everywhere but the user's entry:
- * re-rendering the whole document would respace every comment and flow
- * collection in it. The entry itself is rendered by the yaml library (flow
- * stays flow, comments stay), with the file's indent step. When the spliced
- * text does not read back as the same data (an unusual indentation), the
- * fully re-rendered document is used instead.
- */
-function keepLayout(original: string, doc: Document, path: string[], span: { start: number; end: number } | undefined): string {
-  const entryText = span ? original.slice(span.start, span.end) : '';
-  // lineWidth 0: never fold the long verifier strings across lines.
-  const full = doc.toString({ lineWidth: 0, indent: indentStep(original, doc, path), flowCollectionPadding: !/^[{[]\S/.test(entryText) });
-  const rendered = parseDocument(full).getIn(path, true) as Node | undefined;
-  if (!span || !rendered?.range) return full;
-  const spliced = original.slice(0, span.start) + full.slice(rendered.range[0], rendered.range[1]) + original.slice(span.end);
-  const reread = parseDocument(spliced);
-  return reread.errors.length === 0 && isDeepStrictEqual(reread.toJS(), parseDocument(full).toJS()) ? spliced : full;
-}
-
-/** The column of the first user's key under a top-level `users:`: the file's indent step (2 when it cannot tell). */
-function indentStep(original: string, doc: Document, path: string[]): number {
-  const users = doc.get(path[0], true);
-  const key = isMap(users) && !users.flow ? users.items[0]?.key : undefined;
-  const start = isNode(key) ? key.range?.[0] : undefined;
-  if (start === undefined) return 2;
-  const column = start - (original.lastIndexOf('\n', start - 1) + 1);
-  return column >= 1 ? column : 2;
+  }, (doc) => doc.getIn(['users', userName, 'password']) === verifier);
 }
 
 export const command: Command = {

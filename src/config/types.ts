@@ -1,6 +1,7 @@
 // Typed shapes of the YAML files in docs/configuration.md, after validation and path
 // resolution (every path here is absolute).
 import type { MaskKind } from '../policy/mask-kinds.js';
+import type { TotpSecret } from '../auth/totp.js';
 
 export type TlsMode = 'require' | 'prefer' | 'disable';
 export type UpstreamTlsMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
@@ -106,6 +107,8 @@ export interface User {
   clientCert: 'none' | 'optional' | 'required';
   /** Registered address for password-reset mails (default: the name, when it is an address). */
   email?: string;
+  /** The opened RFC 6238 secret: the user logs in with password + code, cleartext over TLS only. */
+  totp?: TotpSecret;
   disabled: boolean;
 }
 

@@ -1,20 +1,18 @@
 // users.yaml after schema validation: typed users, organizations that exist,
-// verifiers that really parse, dates that are real dates.
+// verifiers that really parse, dates that are real dates, TOTP secrets that
+// open with the master key.
 import { parseVerifier } from '../auth/scram-verifier.js';
 import type { Config, Organization, User, UsersFile } from './types.js';
 import type { YamlSource } from './yaml-source.js';
+import { TotpSecret } from '../auth/totp.js';
+import { isSealed, openSealed } from '../secrets/seal.js';
+import { loadMasterKey } from '../secrets/master-key.js';
 
 interface RawUsers {
   organizations: Record<string, { attributes?: Record<string, unknown> } | null>;
   users: Record<string, Omit<User, 'name' | 'attributes'> & { attributes?: Record<string, unknown>; totp?: string }>;
 }
 
-/**
- * The users.yaml key `totp` (a second factor) is not built. Ignoring it would let the
- * user log in with the password alone while the DBA believes a second factor
- * is enforced, so it is refused, in serve, check and reload alike.
- */
-export const totpRefusal = 'TOTP second factors are not supported by this pgveil version; remove the key (the user would log in without it)';
 
 /**
  * `source.data` must already be schema-valid. With `config`, also checks
@@ -38,12 +36,12 @@ export function buildUsers(source: YamlSource, config?: Config): UsersFile {
     if (u.passwordChangedAt !== undefined && !isRealDate(u.passwordChangedAt)) {
       source.report([...path, 'passwordChangedAt'], 'not a valid date');
     }
-    if (u.totp !== undefined) source.report([...path, 'totp'], totpRefusal, 'key');
+    const totp = u.totp === undefined ? undefined : openTotp(source, [...path, 'totp'], u.totp, config);
     if (config && u.clientCert !== 'none' && !config.tls.clientCa) {
       source.report([...path, 'clientCert'], `clientCert ${u.clientCert} needs tls.clientCa in the config (client certificates are off)`);
     }
-    const { totp: _refused, ...fields } = u;
-    const user: User = { ...fields, name, attributes: plainMap(u.attributes) };
+    const { totp: _sealed, ...fields } = u;
+    const user: User = { ...fields, name, attributes: plainMap(u.attributes), ...(totp ? { totp } : {}) };
     users.set(name, user);
   }
   return { file: source.file, organizations, users };
@@ -51,6 +49,29 @@ export function buildUsers(source: YamlSource, config?: Config): UsersFile {
 
 export function known(names: string[]): string {
   return names.length ? ` (known: ${names.join(', ')})` : ' (no organizations are defined)';
+}
+
+/**
+ * A `totp` value must be sealed and must open with the master key: a second
+ * factor that cannot be checked is a load error (on reload, the previous
+ * users stay), never a login without it.
+ */
+function openTotp(source: YamlSource, path: Array<string | number>, value: string, config: Config | undefined): TotpSecret | undefined {
+  if (!isSealed(value)) {
+    source.report(path, 'must be sealed (pgveil totp enroll writes it so); a plain secret is refused');
+    return undefined;
+  }
+  if (!config) {
+    source.report(path, 'cannot be opened without the config (its master key)');
+    return undefined;
+  }
+  try {
+    return new TotpSecret(openSealed(value, loadMasterKey(config.secrets)));
+  } catch (err) {
+    // Neither message carries the secret: seal.ts and the base32 decoder name only what is wrong.
+    source.report(path, `cannot be opened: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
 }
 
 function checkVerifier(source: YamlSource, path: Array<string | number>, text: string): void {

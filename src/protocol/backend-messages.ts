@@ -28,6 +28,9 @@ export function writeAuthenticationSasl(mechanisms: string[]): Buffer {
   return authMessage(AuthCode.SASL, list);
 }
 
+/** AuthenticationCleartextPassword: pgveil sends it only over TLS. */
+export const authenticationCleartextPassword = authMessage(AuthCode.CleartextPassword);
+
 export function writeAuthenticationSaslContinue(data: Buffer): Buffer {
   return authMessage(AuthCode.SASLContinue, data);
 }

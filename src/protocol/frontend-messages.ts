@@ -102,6 +102,16 @@ export function readSaslInitialResponse(buf: Buffer, start: number, end: number)
   return { mechanism: buf.toString('utf8', start, mechEnd), data: Buffer.from(buf.subarray(dataStart, end)) };
 }
 
+/**
+ * PasswordMessage answering AuthenticationCleartextPassword: one C string
+ * that fills the body. A SASL message sent instead does not fit that shape.
+ */
+export function readCleartextPassword(buf: Buffer, start: number, end: number): string {
+  const nul = cstringEnd(buf, start, end);
+  if (nul !== end - 1) throw violation('invalid password packet size');
+  return buf.toString('utf8', start, nul);
+}
+
 /** SASLResponse: the whole body is the mechanism's data. */
 export function readSaslResponse(buf: Buffer, start: number, end: number): Buffer {
   return Buffer.from(buf.subarray(start, end));

@@ -11,7 +11,8 @@ import { authenticationOk, sslAccepted, sslRefused, writeErrorResponse, writeNeg
 import { connectUpstream, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName } from './startup-params.js';
-import { Login, type LoggedIn } from './login.js';
+import { Login, type LoggedIn, type LoginStep } from './login.js';
+import { usersWithAccount } from './session-users.js';
 import { QueryFlow, type FlowHost } from './query-flow.js';
 import type { LiveSession, SessionInfo } from './session-info.js';
 import type { DisconnectReason } from '../audit/record.js';
@@ -22,12 +23,17 @@ const MAX_STARTUP_PACKET = 10000;
 type Phase =
   | { name: 'startup' }
   | { name: 'auth'; login: Login }
+  /** A password is being checked (asynchronously): no client message is read until it is done. */
+  | { name: 'checking'; login: Login }
   | { name: 'connecting'; loggedIn: LoggedIn }
   | { name: 'ready'; flow: QueryFlow }
   | { name: 'closed' };
 
 /** What PostgreSQL says when an administrator ends a session (pg_terminate_backend, shutdown). */
 export const ADMIN_TERMINATION = 'terminating connection due to administrator command';
+
+/** When the access token a session logged in with runs out. */
+export const CREDENTIAL_EXPIRED = 'terminating connection because the access token expired';
 
 export class ClientSession implements FlowHost, LiveSession {
   /** Unique within this pgveil and across its workers: audit records, logs and the admin API name sessions by it. */
@@ -40,6 +46,10 @@ export class ClientSession implements FlowHost, LiveSession {
   /** The client's TLS socket once the connection is encrypted. */
   private secure?: tls.TLSSocket;
   private deadline?: NodeJS.Timeout;
+  /** Ends the session when a credential with a lifetime (an access token) runs out. */
+  private credentialTimer?: NodeJS.Timeout;
+  /** The org of a login whose account is not in users.yaml (a token's claim). */
+  credentialOrg?: string;
   /** The client's IP address, for per-address failure counting (E3). */
   private readonly clientAddress: string;
   private readonly startedAt = Date.now();
@@ -99,7 +109,7 @@ export class ClientSession implements FlowHost, LiveSession {
     return {
       id: this.id,
       user,
-      org: user === undefined ? undefined : this.ctx.users().users.get(user)?.org,
+      org: user === undefined ? undefined : this.ctx.users().users.get(user)?.org ?? this.credentialOrg,
       address: this.clientAddress,
       port: this.socket.remotePort,
       since: new Date(this.startedAt).toISOString(),
@@ -122,7 +132,7 @@ export class ClientSession implements FlowHost, LiveSession {
     try {
       for (;;) {
         const phase = this.phase;
-        if (phase.name === 'closed' || phase.name === 'connecting' || (phase.name === 'ready' && phase.flow.held)) return;
+        if (phase.name === 'closed' || phase.name === 'connecting' || phase.name === 'checking' || (phase.name === 'ready' && phase.flow.held)) return;
         if (!this.reader.next()) return;
         if (phase.name === 'startup') this.onStartupPacket();
         else if (phase.name === 'auth') this.onAuthMessage(phase.login);
@@ -208,12 +218,38 @@ export class ClientSession implements FlowHost, LiveSession {
   private onAuthMessage(login: Login): void {
     const { buf, bodyStart, end, type } = this.reader;
     const step = login.onMessage(type, buf, bodyStart, end);
-    if (!step.loggedIn) { this.socket.write(step.reply); return; }
+    if (!(step instanceof Promise)) { this.onAuthStep(step); return; }
+    this.phase = { name: 'checking', login };
+    this.socket.pause();
+    step.then((done) => {
+      if (this.phase.name !== 'checking') return; // closed meanwhile
+      this.phase = { name: 'auth', login };
+      this.socket.resume();
+      this.onAuthStep(done);
+      this.processFrames();
+    }).catch((err: unknown) => this.fail(err));
+  }
+
+  private onAuthStep(step: LoginStep): void {
+    if (!step.loggedIn) { if (step.reply) this.socket.write(step.reply); return; }
     clearTimeout(this.deadline);
     this.deadline = undefined;
-    this.socket.write(step.reply);
+    if (step.reply) this.socket.write(step.reply);
     this.socket.write(authenticationOk);
+    if (step.loggedIn.external) this.credentialOrg = step.loggedIn.account.org ?? '';
+    if (step.loggedIn.expiresAt !== undefined) this.endAt(step.loggedIn.expiresAt);
     this.connectUpstream(step.loggedIn);
+  }
+
+  /** Terminates the session (57P01) at `at`; timers are capped at ~24 days, so a later time re-arms. */
+  private endAt(at: number): void {
+    const MAX_TIMER_MS = 2 ** 31 - 1;
+    this.credentialTimer = setTimeout(() => {
+      if (Date.now() < at) { this.endAt(at); return; }
+      this.ctx.logger.info('credential expired; ending the session', { session: this.id, user: this.user });
+      this.terminate(CREDENTIAL_EXPIRED, 'credential_expired');
+    }, Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS));
+    this.credentialTimer.unref();
   }
 
   private connectUpstream(loggedIn: LoggedIn): void {
@@ -233,7 +269,8 @@ export class ClientSession implements FlowHost, LiveSession {
 
   private onUpstreamReady(upstream: UpstreamConnection, loggedIn: LoggedIn): void {
     if (this.phase.name === 'closed') { upstream.socket.destroy(); return; }
-    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user, loggedIn.account.org);
+    const users = loggedIn.external ? usersWithAccount(this.ctx, loggedIn.account) : () => this.ctx.users();
+    const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user, loggedIn.account.org, users);
     this.phase = { name: 'ready', flow };
     flow.start();
     this.socket.resume();
@@ -263,7 +300,7 @@ export class ClientSession implements FlowHost, LiveSession {
   /** Why an error ended the session, when the caller did not say. */
   private failureReason(err: unknown): DisconnectReason {
     if (err instanceof PgError && err.code === SqlState.IdleSessionTimeout) return 'idle_timeout';
-    return this.phase.name === 'auth' ? 'auth_failed' : 'protocol_error';
+    return this.phase.name === 'auth' || this.phase.name === 'checking' ? 'auth_failed' : 'protocol_error';
   }
 
   /** `reason`: why, when no earlier cause was recorded (default: the client went away). */
@@ -272,6 +309,7 @@ export class ClientSession implements FlowHost, LiveSession {
     if (phase.name === 'closed') return;
     this.phase = { name: 'closed' };
     clearTimeout(this.deadline);
+    clearTimeout(this.credentialTimer);
     const statements = phase.name === 'ready' ? phase.flow.statements.count : 0;
     if (phase.name === 'ready') phase.flow.dispose();
     if (!this.socket.destroyed) {

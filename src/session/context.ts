@@ -8,6 +8,8 @@ import type { ProxyMetrics } from '../observe/metrics.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import type { ShadowPolicy } from '../engine/shadow.js';
 import type { CancelKeys } from './cancel-keys.js';
+import type { CodeClaims } from '../auth/used-codes.js';
+import type { OidcTokenVerifier } from '../auth/oidc-token.js';
 import type { AuditSink } from '../audit/record.js';
 import type { LiveSession } from './session-info.js';
 
@@ -23,6 +25,10 @@ export interface ProxyContext {
   /** Failed logins per client address (threat E3): a blocked address is refused at accept. */
   readonly addressLockout: LockoutTracker;
   readonly cancelKeys: CancelKeys;
+  /** With auth.oidc: checks access tokens sent as the password by people not in users.yaml. */
+  readonly oidc?: OidcTokenVerifier;
+  /** TOTP time steps already accepted per user (held by the primary under `workers: N`). */
+  readonly usedCodes: CodeClaims;
   /** Under `workers: N`: hands a CancelRequest for another worker's session to the primary, which routes it. */
   readonly routeCancel?: (processId: number, secretKey: Buffer) => void;
   /** Present unless tls.mode is disable. */

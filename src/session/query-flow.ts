@@ -24,6 +24,7 @@ import { Confirmation } from '../engine/upstream-objects.js';
 import type { AuditFacts } from '../engine/audit-facts.js';
 import { auditBlocked } from '../engine/refusal-reason.js';
 import type { ProxyContext } from './context.js';
+import type { UsersFile } from '../config/types.js';
 import type { DisconnectReason } from '../audit/record.js';
 import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
@@ -85,9 +86,11 @@ export class QueryFlow {
   constructor(
     private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string,
     org?: string,
+    /** Where the gate looks the account up: users.yaml, or a view of it holding a token login's account. */
+    users: () => UsersFile = () => ctx.users(),
   ) {
-    this.gate = new StatementGate(ctx.engine, user, () => ctx.users(), ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
-    this.gate.shadow = ctx.shadow?.forSession(user, () => ctx.users(), host.id);
+    this.gate = new StatementGate(ctx.engine, user, users, ctx.metrics, { value: upstream.searchPath, reported: upstream.searchPathReported });
+    this.gate.shadow = ctx.shadow?.forSession(user, users, host.id);
     this.statements = new StatementLog(ctx, { id: host.id, user, org });
     this.wantsRows = this.statements.wantsRows;
   }

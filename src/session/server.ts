@@ -14,6 +14,8 @@ import type { Config, PolicyFile, UsersFile } from '../config/types.js';
 import { LockoutTracker } from '../auth/lockout.js';
 import { parseCaBundle } from '../auth/client-certificate.js';
 import { loadMasterKey } from '../secrets/master-key.js';
+import { UsedCodes } from '../auth/used-codes.js';
+import { OidcTokenVerifier } from '../auth/oidc-token.js';
 import { resolveSecret } from '../secrets/seal.js';
 import { PgError, SqlState } from '../errors.js';
 import { writeErrorResponse } from '../protocol/backend-messages.js';
@@ -117,6 +119,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     lockout: worker?.lockout ?? new LockoutTracker(config.auth.lockout),
     addressLockout: worker?.addressLockout ?? new LockoutTracker(config.auth.addressLockout),
     cancelKeys: worker?.cancelKeys ?? new CancelKeys(),
+    usedCodes: worker?.usedCodes ?? new UsedCodes(),
+    oidc: config.auth.oidc ? OidcTokenVerifier.create(config.auth.oidc) : undefined,
     routeCancel: worker ? (processId, secretKey) => worker.routeCancel(processId, secretKey) : undefined,
     ...buildTls(config),
     upstreamPassword: () => upstreamPassword,
@@ -151,6 +155,11 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     users = nextUsers;
     metrics.policyGeneration.set(active.generation);
     for (const session of [...sessions]) {
+      if (session.credentialOrg !== undefined) {
+        // A token login is not in users.yaml; it ends only when its organization is gone.
+        if (!Object.hasOwn(users.organizations, session.credentialOrg)) session.terminate('terminating connection because the organization was removed', 'user_disabled');
+        continue;
+      }
       const account = session.user ? users.users.get(session.user) : undefined;
       if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled', 'user_disabled');
     }

@@ -23,6 +23,8 @@ export interface SessionInfo {
 export interface LiveSession {
   readonly id: string;
   readonly user?: string;
+  /** The org of an account that is not in users.yaml (a token login's claim); undefined for users.yaml users. */
+  readonly credentialOrg?: string;
   info(): SessionInfo;
   /** Ends the session now with 57P01 and this message; `reason` is what the disconnect record and metric say. */
   terminate(message: string, reason?: DisconnectReason): void;

@@ -3,7 +3,8 @@
 // authentication failures (the primary counts them, threat D1 in docs/threat-model.md), the secret
 // behind fake verifiers (the same in every worker, so an unknown user looks
 // the same whichever worker answers, D2), failed logins per client address
-// (E3), CancelRequests that landed on a worker which does not own the
+// (E3), TOTP codes already used (the primary keeps the one table, so a code
+// is accepted once whichever worker sees it), CancelRequests that landed on a worker which does not own the
 // session, audit records (the primary alone writes the audit file), and the
 // admin API's questions and actions (list sessions, end one, unlock a user),
 // which the primary serves.
@@ -14,6 +15,7 @@ import { CancelKeys } from './cancel-keys.js';
 import type { ControlTarget } from '../observe/admin-control.js';
 import type { AuditEvent, AuditSink } from '../audit/record.js';
 import { ForwardedAudit } from './worker-audit.js';
+import type { CodeClaims } from '../auth/used-codes.js';
 
 /** What a failure is counted against: a user name (D1) or a client address (E3). */
 export type LockoutScope = 'user' | 'address';
@@ -31,6 +33,7 @@ export type PrimaryMessage =
   | { type: 'audit-blocked'; blocked: boolean }
   | { type: 'locked'; scope: LockoutScope; key: string; until: number }
   | { type: 'cancel'; processId: number; secretKey: string }
+  | { type: 'code-claimed'; id: number; ok: boolean }
   | { type: 'unlock'; scope: LockoutScope; key: string }
   | { type: 'ask'; id: number; what: 'metrics' | 'ready' | 'sessions' | 'reload' }
   | { type: 'ask'; id: number; what: 'terminate'; session: string };
@@ -40,6 +43,7 @@ export type WorkerMessage =
   | { type: 'auth-failure'; scope: LockoutScope; key: string }
   | { type: 'auth-success'; scope: LockoutScope; key: string }
   | { type: 'cancel'; processId: number; secretKey: string }
+  | { type: 'claim-code'; id: number; user: string; step: number }
   | { type: 'audit'; records: AuditEvent[] }
   | { type: 'hello' }
   | { type: 'listening' }
@@ -64,6 +68,36 @@ class SharedLockout extends LockoutTracker {
   }
 }
 
+/**
+ * Used TOTP codes, decided by the primary: each claim is a question to it,
+ * answered in the order the primary receives them, so two workers cannot
+ * both accept one code. No answer (the primary is gone) is a refusal.
+ */
+class SharedUsedCodes implements CodeClaims {
+  private readonly pending = new Map<number, (ok: boolean) => void>();
+  private nextId = 1;
+
+  claim(user: string, step: number): Promise<boolean> {
+    if (!process.connected) return Promise.resolve(false);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      send({ type: 'claim-code', id, user, step });
+    });
+  }
+
+  answered(id: number, ok: boolean): void {
+    this.pending.get(id)?.(ok);
+    this.pending.delete(id);
+  }
+
+  /** The primary went away: every open claim is refused. */
+  refuseAll(): void {
+    for (const resolve of this.pending.values()) resolve(false);
+    this.pending.clear();
+  }
+}
+
 /** What startProxy needs to know about the running proxy to answer the primary. */
 export interface ServedProxy {
   readonly metrics: ProxyMetrics;
@@ -80,6 +114,7 @@ export class WorkerLink {
   readonly lockout: SharedLockout;
   readonly addressLockout: SharedLockout;
   readonly cancelKeys: CancelKeys;
+  readonly usedCodes = new SharedUsedCodes();
   readonly fakeVerifierSecret: Buffer;
   /** Where this worker's audit records go (to the primary); undefined without an `audit:` section. */
   readonly audit?: ForwardedAudit;
@@ -127,6 +162,9 @@ export class WorkerLink {
         case 'audit-blocked':
           this.audit?.setBlocked(m.blocked);
           return;
+        case 'code-claimed':
+          this.usedCodes.answered(m.id, m.ok);
+          return;
         case 'cancel':
           // Routed here because this worker issued the key; the key is checked like any other.
           this.cancelKeys.lookup(m.processId, Buffer.from(m.secretKey, 'hex'))?.cancel();
@@ -139,6 +177,7 @@ export class WorkerLink {
           void answerOf(proxy, m).then((value) => send({ type: 'answer', id: m.id, value }), () => send({ type: 'answer', id: m.id, value: undefined }));
       }
     });
+    process.on('disconnect', () => this.usedCodes.refuseAll());
     send({ type: 'listening' });
   }
 }

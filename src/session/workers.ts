@@ -11,11 +11,14 @@
 // here, and every worker is told when the log becomes blocked or writable
 // again. A worker that dies is started again; SIGHUP is passed on;
 // SIGTERM/SIGINT drain all workers (the audit log is closed after the last).
+// It also holds the TOTP time steps already used, so a code is accepted once
+// whichever worker a client reaches.
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import client from 'prom-client';
 import { LockoutTracker } from '../auth/lockout.js';
+import { UsedCodes } from '../auth/used-codes.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import { startAdmin } from '../observe/admin.js';
@@ -51,6 +54,7 @@ export interface Primary {
 /** Forks the workers (each loads the config itself) and resolves once all of them listen. */
 export async function startWorkers(config: Config, logger: Logger): Promise<Primary> {
   const count = workerCount(config.workers);
+  const usedCodes = new UsedCodes();
   const trackers: Record<LockoutScope, LockoutTracker> = {
     user: new LockoutTracker(config.auth.lockout),
     address: new LockoutTracker(config.auth.addressLockout),
@@ -136,6 +140,9 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
           locks: { user: trackers.user.snapshot().locks, address: trackers.address.snapshot().locks },
           audit: audit ? { statements: audit.statements, blocked: audit.blocked() } : undefined,
         } satisfies PrimaryMessage);
+      } else if (m.type === 'claim-code') {
+        // Decided here, one claim at a time, so a code is accepted once across all workers.
+        if (worker.isConnected()) worker.send({ type: 'code-claimed', id: m.id, ok: usedCodes.claimNow(m.user, m.step) } satisfies PrimaryMessage);
       } else if (m.type === 'listening' && !listening) {
         listening = true;
         resolve();
