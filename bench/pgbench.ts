@@ -11,9 +11,9 @@
 // Run: npm run build:test && node build/bench/pgbench.js [seconds] [clients] [--baselines] [--audit-rounds=N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startHarness, passwords } from '../test/helpers/harness.js';
 import { startProxy, type ProxyHandle } from '../src/session/server.js';
 import { silentLogger } from '../src/observe/log.js';
@@ -162,8 +162,9 @@ try {
     const rounds = `${r.roundRatios.map((x) => x.toFixed(3)).join(' ')} (${median(r.roundRatios).toFixed(3)})`;
     auditRows.push(`${r.mode.padEnd(10)} | ${mean(r.without).toFixed(0).padStart(14)} | ${mean(r.withAudit).toFixed(0).padStart(18)} | ${(mean(r.withAudit) / mean(r.without)).toFixed(3).padStart(12)} | ${rounds.padStart(22)} | ${mean(r.cpuWithout).toFixed(1).padStart(11)} | ${mean(r.cpuWith).toFixed(1).padStart(11)}`);
   }
-  const lines = readFileSync(audited.file, 'utf8').split('\n').length - 1;
-  console.log(`audit log cost (statements: fingerprint; ${auditRounds} rounds of A B B A per protocol; ${lines} audit lines written to ${audited.file}):\n${auditRows.join('\n')}`);
+  const lines = countLines(audited.file);
+  rmSync(dirname(audited.file), { recursive: true, force: true }); // hundreds of MB after a long run
+  console.log(`audit log cost (statements: fingerprint; ${auditRounds} rounds of A B B A per protocol; ${lines} audit lines written, then removed):\n${auditRows.join('\n')}`);
   const svgFile = join(mkdtempSync(join(tmpdir(), 'pgveil-bench-')), 'pgbench.svg');
   writeFileSync(svgFile, chart(results.map((r) => ({
     label: r.mode,
@@ -245,4 +246,19 @@ async function whereTheTimeGoes(direct: NodeJS.ProcessEnv, withPolicy: number[])
     await open.close();
     bare.close();
   }
+}
+
+/** Newlines in a file, read in chunks (an audit file of a long run is larger than a string may be). */
+function countLines(file: string): number {
+  const fd = openSync(file, 'r');
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let lines = 0;
+  try {
+    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0;) {
+      for (let i = chunk.indexOf(10, 0); i !== -1 && i < n; i = chunk.indexOf(10, i + 1)) lines++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return lines;
 }

@@ -161,7 +161,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
         continue;
       }
       const account = session.user ? users.users.get(session.user) : undefined;
-      if (session.user && (!account || account.disabled)) session.terminate('terminating connection because the user was disabled', 'user_disabled');
+      if (session.user && (!account || account.disabled)) session.terminate(`terminating connection because the user was ${account ? 'disabled' : 'removed'}`, 'user_disabled');
     }
   };
 

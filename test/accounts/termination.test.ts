@@ -72,6 +72,7 @@ test('disabling a user in users.yaml (a file edit) ends their open session with 
   editUsers((text) => text.replace(/(\n  bob@globex\.com:\n)/, '$1    disabled: true\n'));
   await waitFor('bob to be told', () => bob.lastError !== undefined);
   assert.is(bob.lastError!.code, '57P01');
+  assert.match(bob.lastError!.message, /the user was disabled/);
   await waitForAudit(auditFile, (r) => ofEvent(r, 'disconnect', { user: 'bob@globex.com', reason: 'user_disabled' }).length === 1);
 });
 
@@ -83,6 +84,7 @@ test('removing a user from users.yaml (a file edit, no reload call) ends their o
   assert.not.ok(readFileSync(usersFile, 'utf8').includes('carol@acme.com'), 'the edit removed carol');
   await waitFor('carol to be told', () => carol.lastError !== undefined);
   assert.is(carol.lastError!.code, '57P01');
+  assert.match(carol.lastError!.message, /the user was removed/);
   const records = await waitForAudit(auditFile, (r) => ofEvent(r, 'disconnect', { user: 'carol@acme.com' }).length === 1);
   assert.is(ofEvent(records, 'disconnect', { user: 'carol@acme.com' })[0].reason, 'user_disabled');
   assert.is((await alice.query('select 1 as one')).rows[0].one, 1, 'other users go on');
