@@ -282,15 +282,24 @@ export async function connectClient(h: Harness, port: number, user: string, extr
   return c;
 }
 
-/** The error a connect attempt ends with (undefined when it logged in; the client is then closed). */
-export async function connectError(h: Harness, port: number, user: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {
-  const c = new pg.Client({ ...clientConfig(h, user), port, ssl: false, connectionTimeoutMillis: 10000, ...extra });
+/** The error a plaintext connect attempt ends with (undefined when it logged in; the client is then closed). */
+export function connectError(h: Harness, port: number, user: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {
+  return loginError({ ...clientConfig(h, user), port, ssl: false, connectionTimeoutMillis: 10000, ...extra });
+}
+
+/**
+ * The error connecting with this client config ends with (undefined when it
+ * logged in; then `whenIn` runs, e.g. a query, and the client is closed).
+ */
+export async function loginError(config: pg.ClientConfig, whenIn?: (c: pg.Client) => Promise<void>): Promise<{ code?: string; message: string } | undefined> {
+  const c = new pg.Client(config);
   c.on('error', () => {});
   try {
     await c.connect();
   } catch (err) {
     return { code: (err as { code?: string }).code, message: (err as Error).message };
   }
+  await whenIn?.(c);
   await c.end();
   return undefined;
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createClientCertificate } from '../../src/demo/certs.js';
 import { createVerifier } from '../../src/auth/scram-verifier.js';
-import { startHarness, clientConfig, today, type Harness } from '../helpers/harness.js';
+import { startHarness, clientConfig, loginError, today, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/run.js';
 import { RawTlsClient, errorField } from '../helpers/raw-tls-client.js';
 import { frame, startupPacket, type BackendMessage } from '../helpers/raw-client.js';
@@ -36,16 +36,8 @@ test.before(async () => {
 });
 test.after(async () => { await h.close(); });
 
-async function loginError(user: string, password: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {
-  const c = new pg.Client({ ...clientConfig(h, user), password, connectionTimeoutMillis: 10000, ...extra });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-  } catch (err) {
-    return { code: (err as { code?: string }).code, message: (err as Error).message };
-  }
-  await c.end();
-  return undefined;
+function tlsLoginError(user: string, password: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {
+  return loginError({ ...clientConfig(h, user), password, connectionTimeoutMillis: 10000, ...extra });
 }
 
 function hasAuthRecord(want: Record<string, string>): boolean {
@@ -67,25 +59,25 @@ async function rawLogin(user: string): Promise<RawTlsClient> {
 }
 
 test('a disabled user with the right password gets the ordinary password failure', async () => {
-  assert.equal(await loginError('lee@acme.com', pw.lee), passwordFailure('lee@acme.com'));
+  assert.equal(await tlsLoginError('lee@acme.com', pw.lee), passwordFailure('lee@acme.com'));
   await waitFor('disabled record', () => hasAuthRecord({ user: 'lee@acme.com', reason: 'disabled', method: 'password' }));
 });
 
 test('an expired password is refused after a right password, with the expiry message', async () => {
-  const err = await loginError('max@acme.com', pw.max);
+  const err = await tlsLoginError('max@acme.com', pw.max);
   assert.is(err?.code, '28P01');
   assert.match(err!.message, /password for user "max@acme\.com" has expired/);
-  assert.equal(await loginError('max@acme.com', 'Wrong-pass-0000'), passwordFailure('max@acme.com'), 'a wrong password does not say expired');
+  assert.equal(await tlsLoginError('max@acme.com', 'Wrong-pass-0000'), passwordFailure('max@acme.com'), 'a wrong password does not say expired');
   await waitFor('expired record', () => hasAuthRecord({ user: 'max@acme.com', reason: 'expired' }));
 });
 
 test('clientCert: required applies on the cleartext path: no certificate refused, the right one logs in', async () => {
-  const err = await loginError('kim@acme.com', pw.kim);
+  const err = await tlsLoginError('kim@acme.com', pw.kim);
   assert.is(err?.code, '28000');
   assert.match(err!.message, /certificate authentication failed for user "kim@acme\.com"/);
   const cert = createClientCertificate(h.ca, 'kim@acme.com');
   const ssl = { ca: readFileSync(h.caFile, 'utf8'), cert: cert.certPem, key: cert.keyPem, rejectUnauthorized: true };
-  assert.is(await loginError('kim@acme.com', pw.kim, { ssl }), undefined);
+  assert.is(await tlsLoginError('kim@acme.com', pw.kim, { ssl }), undefined);
   await waitFor('certificate record', () => hasAuthRecord({ user: 'kim@acme.com', reason: 'client_certificate' }));
 });
 
@@ -122,10 +114,10 @@ test('a query pipelined behind the password waits for the check and is answered 
 test('E3 failed cleartext logins count toward the per-address limit', async () => {
   // Earlier tests' failures count too; keep failing under new names until the address is blocked (12 at most).
   for (let i = 0; i < 12; i++) {
-    const err = await loginError(`guess${i}@acme.com`, 'Guess-pass-0000');
+    const err = await tlsLoginError(`guess${i}@acme.com`, 'Guess-pass-0000');
     if (err?.code === '28000') break;
   }
-  const blocked = await loginError('alice@acme.com', 'Alice-pass-0001');
+  const blocked = await tlsLoginError('alice@acme.com', 'Alice-pass-0001');
   assert.is(blocked?.code, '28000');
   assert.match(blocked!.message, /too many failed logins from this address/);
 });

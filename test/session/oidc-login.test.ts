@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startHarness, clientConfig, type Harness } from '../helpers/harness.js';
+import { startHarness, clientConfig, loginError, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/run.js';
 import { startOidcProvider, testAudience, type TestOidcProvider } from '../helpers/oidc-provider.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
@@ -45,15 +45,8 @@ function client(user: string, password: string): pg.Client & { lastError?: Error
   return c;
 }
 
-async function loginError(user: string, token: string): Promise<{ code?: string; message: string } | undefined> {
-  const c = client(user, token);
-  try {
-    await c.connect();
-  } catch (err) {
-    return { code: (err as { code?: string }).code, message: (err as Error).message };
-  }
-  await c.end();
-  return undefined;
+function tokenLoginError(user: string, token: string): Promise<{ code?: string; message: string } | undefined> {
+  return loginError({ ...clientConfig(h, user), port: proxy.port, password: token, connectionTimeoutMillis: 10000 });
 }
 
 interface Record_ { event: string; user?: string; outcome?: string; reason?: string; method?: string; detail?: string }
@@ -75,10 +68,10 @@ test('a token the provider issued logs its user in, who sees only their org rows
 });
 
 test('an expired token, a token for another audience, and a token of another user are refused with the ordinary error', async () => {
-  assert.equal(await loginError(zoe.email, await signed({ iat: now() - 7200, exp: now() - 3600 })), passwordFailure(zoe.email));
-  assert.equal(await loginError(zoe.email, await signed({ aud: 'some-other-api' })), passwordFailure(zoe.email));
-  assert.equal(await loginError('yan@acme.com', await idp.issueToken(zoe)), passwordFailure('yan@acme.com'));
-  assert.equal(await loginError(zoe.email, 'not a token at all'), passwordFailure(zoe.email));
+  assert.equal(await tokenLoginError(zoe.email, await signed({ iat: now() - 7200, exp: now() - 3600 })), passwordFailure(zoe.email));
+  assert.equal(await tokenLoginError(zoe.email, await signed({ aud: 'some-other-api' })), passwordFailure(zoe.email));
+  assert.equal(await tokenLoginError('yan@acme.com', await idp.issueToken(zoe)), passwordFailure('yan@acme.com'));
+  assert.equal(await tokenLoginError(zoe.email, 'not a token at all'), passwordFailure(zoe.email));
   for (const detail of ['expired', 'wrong_audience', 'malformed']) {
     await waitFor(`bad_token ${detail}`, () => hasRecord({ event: 'auth', user: zoe.email, outcome: 'failure', reason: 'bad_token', detail }));
   }
@@ -86,7 +79,7 @@ test('an expired token, a token for another audience, and a token of another use
 });
 
 test('a token whose org is not in users.yaml is refused (fail closed)', async () => {
-  assert.equal(await loginError('pat@initech.com', await idp.issueToken({ ...zoe, email: 'pat@initech.com', org: 'initech' })), passwordFailure('pat@initech.com'));
+  assert.equal(await tokenLoginError('pat@initech.com', await idp.issueToken({ ...zoe, email: 'pat@initech.com', org: 'initech' })), passwordFailure('pat@initech.com'));
   await waitFor('unknown org', () => hasRecord({ event: 'auth', user: 'pat@initech.com', reason: 'bad_token', detail: 'unknown_org' }));
 });
 
@@ -94,7 +87,7 @@ test('users.yaml users still log in with their password on the same TLS path, an
   const c = new pg.Client({ ...clientConfig(h, 'alice@acme.com'), port: proxy.port });
   await c.connect();
   await c.end();
-  assert.equal(await loginError('alice@acme.com', await idp.issueToken({ ...zoe, email: 'alice@acme.com' })), passwordFailure('alice@acme.com'));
+  assert.equal(await tokenLoginError('alice@acme.com', await idp.issueToken({ ...zoe, email: 'alice@acme.com' })), passwordFailure('alice@acme.com'));
 });
 
 test('the session ends with 57P01 when its token expires, and the disconnect is audited', async () => {

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startHarness, clientConfig, passwords, type Harness } from '../helpers/harness.js';
+import { startHarness, clientConfig, loginError, passwords, type Harness } from '../helpers/harness.js';
 import { psql, waitFor } from '../helpers/run.js';
 import { RawTlsClient, errorField } from '../helpers/raw-tls-client.js';
 import { frame, int32, startupPacket } from '../helpers/raw-client.js';
@@ -31,18 +31,11 @@ test.before(async () => {
 test.after(async () => { await h.close(); });
 
 /** The error a TLS pg client gets logging in (undefined: it logged in and ran a query). */
-async function loginError(user: string, password: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {
-  const c = new pg.Client({ ...clientConfig(h, user), password, connectionTimeoutMillis: 10000, ...extra });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-  } catch (err) {
-    return { code: (err as { code?: string }).code, message: (err as Error).message };
-  }
-  const r = await c.query('select count(*)::int as n from crm.employees');
-  assert.is(r.rows[0].n, 1, 'the TOTP user sees its org rows only');
-  await c.end();
-  return undefined;
+function tlsLoginError(user: string, password: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {
+  return loginError({ ...clientConfig(h, user), password, connectionTimeoutMillis: 10000, ...extra }, async (c) => {
+    const r = await c.query('select count(*)::int as n from crm.employees');
+    assert.is(r.rows[0].n, 1, 'the TOTP user sees its org rows only');
+  });
 }
 
 interface AuthRecord { event: string; user?: string; outcome?: string; reason?: string; method?: string }
@@ -63,37 +56,37 @@ const passwordFailure = (user: string) => ({ code: '28P01', message: `password a
 
 test('password + the step before, the current step and the step after are accepted in that order; each code only once', async () => {
   const at = await startOfStep(20);
-  assert.is(await loginError(dave.name, dave.password + codeAt(dave.secret, at, -1)), undefined, 'previous step');
-  assert.is(await loginError(dave.name, dave.password + codeAt(dave.secret, at, 0)), undefined, 'current step');
-  assert.equal(await loginError(dave.name, dave.password + codeAt(dave.secret, at, 0)), passwordFailure(dave.name), 'the same code again');
-  assert.equal(await loginError(dave.name, dave.password + codeAt(dave.secret, at, -1)), passwordFailure(dave.name), 'an older code after a newer one');
-  assert.is(await loginError(dave.name, dave.password + codeAt(dave.secret, at, 1)), undefined, 'next step');
+  assert.is(await tlsLoginError(dave.name, dave.password + codeAt(dave.secret, at, -1)), undefined, 'previous step');
+  assert.is(await tlsLoginError(dave.name, dave.password + codeAt(dave.secret, at, 0)), undefined, 'current step');
+  assert.equal(await tlsLoginError(dave.name, dave.password + codeAt(dave.secret, at, 0)), passwordFailure(dave.name), 'the same code again');
+  assert.equal(await tlsLoginError(dave.name, dave.password + codeAt(dave.secret, at, -1)), passwordFailure(dave.name), 'an older code after a newer one');
+  assert.is(await tlsLoginError(dave.name, dave.password + codeAt(dave.secret, at, 1)), undefined, 'next step');
   await waitForAuthRecord(dave.name, { outcome: 'success', method: 'password+totp' });
   await waitForAuthRecord(dave.name, { outcome: 'failure', reason: 'replayed_second_factor', method: 'password+totp' });
 });
 
 test('codes two steps off either way are refused as a bad second factor', async () => {
   const at = await startOfStep(10);
-  assert.equal(await loginError(fay.name, fay.password + codeAt(fay.secret, at, 2)), passwordFailure(fay.name));
-  assert.equal(await loginError(fay.name, fay.password + codeAt(fay.secret, at, -2)), passwordFailure(fay.name));
+  assert.equal(await tlsLoginError(fay.name, fay.password + codeAt(fay.secret, at, 2)), passwordFailure(fay.name));
+  assert.equal(await tlsLoginError(fay.name, fay.password + codeAt(fay.secret, at, -2)), passwordFailure(fay.name));
   await waitForAuthRecord(fay.name, { outcome: 'failure', reason: 'bad_second_factor' });
 });
 
 test('the right password without a code is refused, with the same error as a wrong password', async () => {
-  assert.equal(await loginError(fay.name, fay.password), passwordFailure(fay.name));
-  assert.equal(await loginError(fay.name, 'Wrong-pass-0000' + codeAt(fay.secret, Date.now())), passwordFailure(fay.name));
-  assert.equal(await loginError('nobody@acme.com', 'Whatever-0000123456'), passwordFailure('nobody@acme.com'), 'an unknown name fails alike');
+  assert.equal(await tlsLoginError(fay.name, fay.password), passwordFailure(fay.name));
+  assert.equal(await tlsLoginError(fay.name, 'Wrong-pass-0000' + codeAt(fay.secret, Date.now())), passwordFailure(fay.name));
+  assert.equal(await tlsLoginError('nobody@acme.com', 'Whatever-0000123456'), passwordFailure('nobody@acme.com'), 'an unknown name fails alike');
   await waitForAuthRecord(fay.name, { outcome: 'failure', reason: 'wrong_password' });
   await waitForAuthRecord('nobody@acme.com', { outcome: 'failure', reason: 'unknown_user', method: 'password' });
 });
 
 test('D1 wrong codes with the right password count toward lockout; then even a right code is refused', async () => {
   for (let i = 0; i < 3; i++) {
-    assert.equal(await loginError(erin.name, erin.password + '000000'.replace(/^0/, String(i))), passwordFailure(erin.name));
+    assert.equal(await tlsLoginError(erin.name, erin.password + '000000'.replace(/^0/, String(i))), passwordFailure(erin.name));
   }
   await waitFor('the lockout record', () => readFileSync(join(h.dir, 'audit.jsonl'), 'utf8').includes('"event":"lockout","scope":"user","key":"erin@acme.com"'));
   const at = await startOfStep(5);
-  assert.equal(await loginError(erin.name, erin.password + codeAt(erin.secret, at)), passwordFailure(erin.name));
+  assert.equal(await tlsLoginError(erin.name, erin.password + codeAt(erin.secret, at)), passwordFailure(erin.name));
   await waitForAuthRecord(erin.name, { outcome: 'failure', reason: 'locked' });
 });
 
@@ -106,7 +99,7 @@ test('psql with sslmode=require logs a TOTP user in with password + code', async
 
 test('without TLS a TOTP user is refused even with password + current code (the ordinary failure)', async () => {
   const at = await startOfStep(5);
-  assert.equal(await loginError(fay.name, fay.password + codeAt(fay.secret, at), { ssl: false }), passwordFailure(fay.name));
+  assert.equal(await tlsLoginError(fay.name, fay.password + codeAt(fay.secret, at), { ssl: false }), passwordFailure(fay.name));
   await waitForAuthRecord(fay.name, { outcome: 'failure', reason: 'needs_tls' });
 });
 
@@ -137,7 +130,7 @@ test('over TLS every name is offered cleartext (the method does not tell which u
   await alice.connect();
   assert.is((await alice.query('select 1 as one')).rows[0].one, 1);
   await alice.end();
-  assert.equal(await loginError('alice@acme.com', 'Not-alice-0001'), passwordFailure('alice@acme.com'));
+  assert.equal(await tlsLoginError('alice@acme.com', 'Not-alice-0001'), passwordFailure('alice@acme.com'));
   // Without TLS, SCRAM as before.
   const plain = new pg.Client({ ...clientConfig(h, 'alice@acme.com'), ssl: false });
   await plain.connect();
