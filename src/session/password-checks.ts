@@ -116,7 +116,7 @@ function tokenCheck(ctx: ProxyContext, verifier: OidcTokenVerifier): CleartextCh
     async verify(attempt) {
       // A refusal also costs a password check, so it takes as long as a listed user's wrong password.
       const refused = async (detail: string): Promise<CheckOutcome> => {
-        await passwordMatchesVerifier(attempt.password, fakeVerifier(attempt.user, ctx.fakeVerifierSecret));
+        await fakePasswordWork(ctx, attempt);
         return { ok: false, reason: 'bad_token', method, detail };
       };
       let identity;
@@ -140,8 +140,13 @@ function tokenCheck(ctx: ProxyContext, verifier: OidcTokenVerifier): CleartextCh
 function unknownNameCheck(ctx: ProxyContext): CleartextCheck {
   return {
     async verify(attempt) {
-      await passwordMatchesVerifier(attempt.password, fakeVerifier(attempt.user, ctx.fakeVerifierSecret));
+      await fakePasswordWork(ctx, attempt);
       return { ok: false, reason: 'unknown_user', method: 'password' };
     },
   };
+}
+
+/** The key derivation a listed user's password check costs, against the name's fake verifier (always a mismatch). */
+function fakePasswordWork(ctx: ProxyContext, attempt: CleartextAttempt): Promise<boolean> {
+  return passwordMatchesVerifier(attempt.password, verifierOf(undefined, attempt.user, ctx));
 }
