@@ -27,7 +27,7 @@ export interface PortalRequest {
   address: string;
 }
 
-/** A page, or (with `headers.location` and a 3xx status) a redirect; `headers` may also set cookies. */
+/** A page, or (with `headers.location` and a 3xx status) a redirect; `headers` may also set cookies or another content-type. */
 export interface PortalResponse { status: number; html: string; headers?: Record<string, string | string[]> }
 
 export interface Route {
@@ -75,7 +75,7 @@ export async function startPortal(config: NonNullable<Config['portal']>, routes:
 
 function send(res: http.ServerResponse, status: number, html: string, headers?: Record<string, string | string[]>): void {
   if (res.headersSent) return;
-  res.writeHead(status, { ...headers, ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(html);
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...headers, ...SECURITY_HEADERS }).end(html);
 }
 
 async function serve(req: http.IncomingMessage, res: http.ServerResponse, routes: Route[], logger: Logger): Promise<void> {
