@@ -8,7 +8,9 @@
  * user with a second factor tried SCRAM (it can only log in with password + code over TLS);
  * `bad_token`: an OIDC access token refused (the auth record's `detail` says why).
  */
-export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'client_certificate' | 'protocol';
+export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'client_certificate' | 'protocol'
+  /** The client left, or the authentication timeout passed, while its password was being checked. */
+  | 'abandoned';
 
 /** Why a session ended. */
 export type DisconnectReason = 'client' | 'idle_timeout' | 'terminated' | 'upstream_lost' | 'protocol_error' | 'auth_failed' | 'shutdown' | 'user_disabled' | 'credential_expired';

@@ -22,7 +22,7 @@ export function buildConfig(source: YamlSource): Config {
     secrets: { masterKeyFile: opt(raw.secrets.masterKeyFile) },
     users: at(raw.users),
     policy: at(raw.policy),
-    auth: raw.auth.oidc ? { ...raw.auth, oidc: { ...raw.auth.oidc, jwks: isUrl(raw.auth.oidc.jwks) ? raw.auth.oidc.jwks : at(raw.auth.oidc.jwks) } } : raw.auth,
+    auth: raw.auth.oidc ? { ...raw.auth, oidc: { ...raw.auth.oidc, jwks: isUrl(raw.auth.oidc.jwks) ? raw.auth.oidc.jwks : at(raw.auth.oidc.jwks), ...(raw.auth.oidc.ca !== undefined && { ca: at(raw.auth.oidc.ca) }) } } : raw.auth,
     audit: raw.audit ? { ...raw.audit, file: at(raw.audit.file), ...(raw.audit.syslogCa !== undefined && { syslogCa: at(raw.audit.syslogCa) }) } : undefined,
     cache: { ...raw.cache, maxBytes: sizeInBytes(source, ['cache', 'maxBytes'], raw.cache.maxBytes as number | string) },
     smtp: raw.smtp && { ...raw.smtp, ...(raw.smtp.ca !== undefined && { ca: at(raw.smtp.ca) }) },
@@ -94,6 +94,7 @@ function checkFiles(source: YamlSource, config: Config): void {
     [['portal', 'tls', 'key'], config.portal?.tls?.key],
     // SSO is not built yet; its files are still checked so a documented config that loads today keeps loading.
     [['sso', 'saml', 'idpCert'], config.sso?.saml?.idpCert],
+    [['auth', 'oidc', 'ca'], config.auth.oidc?.ca],
     [['shadow'], config.shadow],
   );
   for (const [path, abs] of refs) if (abs !== undefined) checkReadableFile(source, path, abs);
@@ -112,6 +113,9 @@ function checkOptionalFeatures(source: YamlSource, config: Config): void {
   const jwks = config.auth.oidc?.jwks;
   if (jwks !== undefined && isUrl(jwks) && !jwks.startsWith('https://')) {
     source.report(['auth', 'oidc', 'jwks'], 'must be a file path or an https:// URL');
+  }
+  if (config.auth.oidc?.ca !== undefined && jwks !== undefined && !isUrl(jwks)) {
+    source.report(['auth', 'oidc', 'ca'], 'only used for an https:// jwks URL, but jwks is a file', 'key');
   }
   if (config.auth.oidc && config.tls.mode === 'disable') {
     source.report(['auth', 'oidc'], 'OIDC tokens are only accepted over TLS, but tls.mode is disable', 'key');

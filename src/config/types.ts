@@ -45,7 +45,8 @@ export interface AuthConfig {
    * `jwks` is an absolute path (checked to hold a usable JWKS at load) or an https URL.
    * `claims` name the claims for user, org and groups: a top-level name, or a dotted path.
    */
-  oidc?: { issuer: string; audience: string; jwks: string; claims: { user: string; org: string; groups: string } };
+  /** `ca`: absolute path of a PEM bundle trusted for an https jwks URL. */
+  oidc?: { issuer: string; audience: string; jwks: string; ca?: string; claims: { user: string; org: string; groups: string } };
 }
 
 export interface LimitsConfig {

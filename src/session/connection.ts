@@ -308,6 +308,7 @@ export class ClientSession implements FlowHost, LiveSession {
     const phase = this.phase;
     if (phase.name === 'closed') return;
     this.phase = { name: 'closed' };
+    if (phase.name === 'checking') phase.login.abandon();
     clearTimeout(this.deadline);
     clearTimeout(this.credentialTimer);
     const statements = phase.name === 'ready' ? phase.flow.statements.count : 0;

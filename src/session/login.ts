@@ -43,6 +43,8 @@ export class Login {
   private mechanism?: string;
   /** The client was asked for its password in clear (over TLS only); no SCRAM message is accepted then. */
   private cleartext = false;
+  /** The connection closed while a password check ran: its outcome no longer logs anyone in. */
+  private abandoned = false;
 
   /** `secure`: the client's TLS socket when the connection is encrypted (channel binding, client certificates). */
   constructor(
@@ -93,10 +95,20 @@ export class Login {
     return this.checkCleartext(password);
   }
 
+  /** The connection closed (client gone, authentication timeout) while a check ran. */
+  abandon(): void {
+    this.abandoned = true;
+  }
+
   private async checkCleartext(password: string): Promise<LoginStep> {
     const user = this.startup.user;
     const outcome = await checkCleartext(cleartextChecks(this.ctx), { user, password });
     this.mechanism = outcome.method;
+    // A right password still proves nothing to a session that is gone: recorded as abandoned, not as a success.
+    if (this.abandoned && outcome.ok) {
+      this.refused(user, 'abandoned');
+      throw this.failed(user);
+    }
     if (!outcome.ok) {
       this.recordFailure(user);
       this.refused(user, outcome.reason, outcome.detail ? `${outcome.reason}: ${outcome.detail}` : outcome.reason, outcome.detail);

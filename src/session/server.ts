@@ -120,7 +120,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     addressLockout: worker?.addressLockout ?? new LockoutTracker(config.auth.addressLockout),
     cancelKeys: worker?.cancelKeys ?? new CancelKeys(),
     usedCodes: worker?.usedCodes ?? new UsedCodes(),
-    oidc: config.auth.oidc ? OidcTokenVerifier.create(config.auth.oidc) : undefined,
+    oidc: config.auth.oidc ? OidcTokenVerifier.create(config.auth.oidc, { ca: config.auth.oidc.ca === undefined ? undefined : readFileSync(config.auth.oidc.ca) }) : undefined,
     routeCancel: worker ? (processId, secretKey) => worker.routeCancel(processId, secretKey) : undefined,
     ...buildTls(config),
     upstreamPassword: () => upstreamPassword,
