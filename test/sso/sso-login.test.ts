@@ -81,7 +81,7 @@ test('the result page: expiry, a psql line and a JDBC URL for this deployment wi
   const page = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
   const expiresAt = (stateEntries(h).at(-1)!.expiresAt as number);
   assert.ok(page.html.includes(new Date(expiresAt).toISOString().replace('T', ' ').slice(0, 16) + ' UTC'), 'the expiry time is shown');
-  const line = /<pre>(psql [^<]+)<\/pre>/.exec(page.html)?.[1].replaceAll('&#39;', "'");
+  const line = /<pre[^>]*>(psql [^<]+)<\/pre>/.exec(page.html)?.[1].replaceAll('&#39;', "'");
   assert.is(line, `psql 'postgresql://zed%40acme.com@127.0.0.1:${proxy.port}/analytics?sslmode=require'`);
   assert.ok(page.html.includes(`jdbc:postgresql://127.0.0.1:${proxy.port}/analytics?sslmode=require`));
   for (const label of ['Host', 'Port', 'Database', 'User', 'Password']) assert.ok(page.html.includes(`<th scope="row">${label}</th>`), label);
