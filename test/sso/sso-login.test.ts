@@ -16,6 +16,8 @@ import { startHarness, clientConfig, loginError, capturingLogger, today, type Ha
 import { psql, waitFor } from '../helpers/run.js';
 import { ssoPolicy, writeSsoConfig, testIssuer, stateEntries, type TestIssuer } from './sso-fixture.js';
 import { trustingFetch } from '../reset/portal-fetch.js';
+import { RawTlsClient, errorField } from '../helpers/raw-tls-client.js';
+import { frame, int32, startupPacket } from '../helpers/raw-client.js';
 import type { TestCert } from '../auth/test-certs.js';
 import { loadConfig } from '../../src/config/load.js';
 import { signInPage } from '../../src/sso/pages.js';
@@ -168,6 +170,24 @@ test('without TLS the client is offered SCRAM, which never accepts an SSO passwo
   }
   await waitFor('SCRAM failures', () => has(proxyRecords(), { event: 'auth', user: 'zed@acme.com', outcome: 'failure', method: 'scram-sha-256' }));
   assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], 'the same password over TLS');
+});
+
+test('over TLS, SCRAM is never offered, and a SCRAM message sent in place of the SSO password is a protocol violation', async () => {
+  const zed = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
+  const probe = await RawTlsClient.connect(proxy.port);
+  const attempt = await probe.scram('zed@acme.com', zed.password!);
+  probe.socket.destroy();
+  assert.equal(attempt.offered, [], 'no SASL mechanisms offered');
+  assert.is(attempt.messages[0]?.body.readInt32BE(0), 3, 'AuthenticationCleartextPassword');
+  const c = await RawTlsClient.connect(proxy.port);
+  c.send(startupPacket({ user: 'zed@acme.com', database: 'analytics' }));
+  assert.is((await c.message())?.body.readInt32BE(0), 3);
+  const first = Buffer.from(`n,,n=,r=${'x'.repeat(24)}`);
+  c.send(frame('p', Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), int32(first.length), first])));
+  const answer = await c.message();
+  assert.is(answer?.type, 'E');
+  assert.is(errorField(answer, 'C'), '08P01');
+  c.socket.destroy();
 });
 
 test('a listed user disabled after the sign-in cannot log in with the password (users.yaml is read at login)', async () => {
