@@ -206,6 +206,33 @@ test('a listed user disabled after the sign-in cannot log in with the password (
   }
 });
 
+test('a live password whose account no longer holds is refused: listed user removed, unlisted person now listed, org removed', async () => {
+  const users = join(h.dir, 'users.yaml');
+  const original = readFileSync(users, 'utf8');
+  const withUmbrella = original.replace('organizations:\n', 'organizations:\n  umbrella: {}\n');
+  writeFileSync(users, withUmbrella);
+  try {
+    assert.ok(await proxy.reload());
+    const ray = await issuer.signIn({ user: 'ray@umbrella.com', org: 'umbrella' });
+    const nia = await issuer.signIn({ user: 'nia@globex.com', org: 'globex' });
+    const bob = await issuer.signIn({ user: 'bob@globex.com', org: 'globex' });
+    assert.equal(await orgsSeen('ray@umbrella.com', ray.password!), []);
+    const edited = original
+      .replace(/  bob@globex\.com:\n(    .*\n)+/, '')
+      .replace('users:\n', 'users:\n  nia@globex.com:\n    org: globex\n');
+    assert.not.ok(edited.includes('bob@globex.com'));
+    writeFileSync(users, edited);
+    assert.ok(await proxy.reload());
+    for (const [user, password, detail] of [['ray@umbrella.com', ray.password!, 'unknown_org'], ['nia@globex.com', nia.password!, 'now_listed'], ['bob@globex.com', bob.password!, 'user_removed']]) {
+      assert.equal(await orgsSeen(user, password), passwordFailure(user), user);
+      await waitFor(`stale ${detail}`, () => has(proxyRecords(), { event: 'auth', user, outcome: 'failure', reason: 'stale_sso_password', detail }));
+    }
+  } finally {
+    writeFileSync(users, original);
+    assert.ok(await proxy.reload());
+  }
+});
+
 test('a truncated or garbage state file matches no password (logged), and the next sign-in starts it afresh', async () => {
   const zed = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
   const file = join(h.dir, 'users.yaml.sso.json');
