@@ -6,9 +6,11 @@
  * Why an authentication failed; a client sees one message for all of them (no user enumeration).
  * `replayed_second_factor`: a TOTP code (or an older one) already used; `needs_tls`: a
  * user with a second factor tried SCRAM (it can only log in with password + code over TLS);
- * `bad_token`: an OIDC access token refused (the auth record's `detail` says why).
+ * `bad_token`: an OIDC access token refused (the auth record's `detail` says why);
+ * `stale_sso_password`: a live password issued at SSO sign-in whose account no longer
+ * holds (`detail`: user_removed, now_listed, unknown_org).
  */
-export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'client_certificate' | 'protocol'
+export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'stale_sso_password' | 'client_certificate' | 'protocol'
   /** The client left, or the authentication timeout passed, while its password was being checked. */
   | 'abandoned';
 
@@ -40,7 +42,12 @@ export type AuditEvent =
   }
   | { event: 'admin'; action: string; by: string; target?: string; outcome: 'ok' | 'refused' | 'not_found' }
   | { event: 'password_change'; user: string; via: string }
-  | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string };
+  | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string }
+  | {
+    /** A browser SSO sign-in on the portal: a database password issued, or refused (`reason`). Never the password. */
+    event: 'sso_login'; user: string; org?: string; via: 'oidc' | 'saml'; outcome: 'issued' | 'refused' | 'error';
+    reason?: string;
+  };
 
 /** Where sessions, the reload path and the admin API send records. Writing never blocks the caller. */
 export interface AuditSink {
