@@ -38,7 +38,13 @@ export type AuditEvent =
   }
   | { event: 'admin'; action: string; by: string; target?: string; outcome: 'ok' | 'refused' | 'not_found' }
   | { event: 'password_change'; user: string; via: string }
-  | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string };
+  | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string }
+  | {
+    /** A browser SSO login on the portal. `user` is absent when the identity provider's answer never got as far as naming one. */
+    event: 'sso_login'; via: 'oidc' | 'saml'; outcome: 'success' | 'failure'; address: string; user?: string; org?: string;
+    /** A fixed word: bad_state, idp_error, exchange_failed, provider_unreachable, missing_user_claim … */ reason?: string;
+    /** The identity provider's error code or the client library's check that failed (a fixed word, never a claim or token). */ detail?: string;
+  };
 
 /** Where sessions, the reload path and the admin API send records. Writing never blocks the caller. */
 export interface AuditSink {
