@@ -42,7 +42,7 @@ export function recordingHandler(identities: SsoIdentity[], refuse: Set<string> 
   };
 }
 
-export async function startTestPortal(idp: CodeFlowProvider, opts: { claims?: string; refuse?: string[]; plainSecret?: boolean } = {}): Promise<TestPortal> {
+export async function startTestPortal(idp: CodeFlowProvider, opts: { claims?: string; refuse?: string[]; plainSecret?: boolean; now?: () => number } = {}): Promise<TestPortal> {
   const dir = mkdtempSync(join(tmpdir(), 'pgveil-oidc-'));
   const cert = rsaCert('pgveil test portal');
   const key = generateMasterKey();
@@ -67,7 +67,7 @@ sso:
   const audit: AuditEvent[] = [];
   const sink: AuditSink = { record: (e) => { audit.push(e); }, statements: 'none', blocked: () => false };
   const { logger, lines } = capturingLogger();
-  const routes = oidcLoginRoutes(config, { onIdentity: recordingHandler(identities, new Set(opts.refuse)), audit: sink, logger });
+  const routes = oidcLoginRoutes(config, { onIdentity: recordingHandler(identities, new Set(opts.refuse)), audit: sink, logger, now: opts.now });
   const portal: PortalHandle = await startPortal(config.portal!, routes, logger);
   const base = `https://127.0.0.1:${portal.port}`;
   return {
