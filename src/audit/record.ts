@@ -6,9 +6,11 @@
  * Why an authentication failed; a client sees one message for all of them (no user enumeration).
  * `replayed_second_factor`: a TOTP code (or an older one) already used; `needs_tls`: a
  * user with a second factor tried SCRAM (it can only log in with password + code over TLS);
- * `bad_token`: an OIDC access token refused (the auth record's `detail` says why).
+ * `bad_token`: an OIDC access token refused (the auth record's `detail` says why);
+ * `stale_sso_password`: a live password issued at SSO sign-in whose account no longer
+ * holds (`detail`: user_removed, now_listed, unknown_org).
  */
-export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'client_certificate' | 'protocol';
+export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'stale_sso_password' | 'client_certificate' | 'protocol';
 
 /** Why a session ended. */
 export type DisconnectReason = 'client' | 'idle_timeout' | 'terminated' | 'upstream_lost' | 'protocol_error' | 'auth_failed' | 'shutdown' | 'user_disabled' | 'credential_expired';
@@ -40,10 +42,14 @@ export type AuditEvent =
   | { event: 'password_change'; user: string; via: string }
   | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string }
   | {
-    /** A browser SSO login on the portal. `user` is absent when the identity provider's answer never got as far as naming one. */
-    event: 'sso_login'; via: 'oidc' | 'saml'; outcome: 'success' | 'failure'; address: string; user?: string; org?: string;
-    /** A fixed word: bad_state, idp_error, exchange_failed, provider_unreachable, missing_user_claim … */ reason?: string;
+    /**
+     * A browser SSO sign-in on the portal: a database password issued, or refused (`reason`). Never the password.
+     * `user` is absent when the identity provider's answer never got as far as naming one (a bad state, an error answer).
+     */
+    event: 'sso_login'; user?: string; org?: string; via: 'oidc' | 'saml'; outcome: 'issued' | 'refused' | 'error';
+    reason?: string;
     /** The identity provider's error code or the client library's check that failed (a fixed word, never a claim or token). */ detail?: string;
+    /** The browser's address, for sign-in pages that failed before an identity was proven. */ address?: string;
   };
 
 /** Where sessions, the reload path and the admin API send records. Writing never blocks the caller. */

@@ -48,7 +48,9 @@ export function oidcLoginRoutes(config: Config, opts: OidcLoginOptions): Route[]
   const { audit, logger } = opts;
 
   const fail = (req: PortalRequest, reason: string, detail?: string): PortalResponse => {
-    audit.record({ event: 'sso_login', via: 'oidc', outcome: 'failure', address: req.address, reason, ...(detail !== undefined && { detail }) });
+    // A provider that cannot be reached is an error of the sign-in; everything else refuses this answer.
+    const outcome = reason === 'provider_unreachable' ? 'error' : 'refused';
+    audit.record({ event: 'sso_login', via: 'oidc', outcome, address: req.address, reason, ...(detail !== undefined && { detail }) });
     logger.warn('OIDC sign-in failed', { reason, ...(detail !== undefined && { detail }), address: req.address });
     return reason === 'provider_unreachable' ? unavailablePage() : startAgainPage(reason === 'idp_error' ? detail : undefined);
   };

@@ -97,7 +97,7 @@ function isRedirectToPortal(page: Page): boolean {
   return page.status >= 300 && page.status < 400 && String(page.headers.location ?? '').startsWith(callbackUrl);
 }
 
-/** The sso_login failure records the portal wrote. */
+/** The sso_login records of sign-ins the OIDC pages turned down (refused or error). */
 export function failures(portal: TestPortal): Array<Extract<AuditEvent, { event: 'sso_login' }>> {
-  return portal.audit.filter((e): e is Extract<AuditEvent, { event: 'sso_login' }> => e.event === 'sso_login' && e.outcome === 'failure');
+  return portal.audit.filter((e): e is Extract<AuditEvent, { event: 'sso_login' }> => e.event === 'sso_login' && e.outcome !== 'issued');
 }
