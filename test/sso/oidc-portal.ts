@@ -53,7 +53,7 @@ export async function startTestPortal(idp: CodeFlowProvider, opts: { claims?: st
   writeFileSync(join(dir, 'users.yaml'), 'organizations: { acme: {} }\nusers: {}\n');
   writeFileSync(join(dir, 'policy.yaml'), 'defaults: { unlistedRelations: allow }\ntables: {}\n');
   const secret = opts.plainSecret ? portalClient.secret : seal(portalClient.secret, Buffer.from(key, 'base64'));
-  writeFileSync(join(dir, 'pgveil.yaml'), `tls: { mode: disable }
+  writeFileSync(join(dir, 'pgveil.yaml'), `tls: { mode: require, cert: portal.crt, key: portal.key }
 upstream: { host: 127.0.0.1, database: analytics, user: svc }
 users: users.yaml
 policy: policy.yaml
