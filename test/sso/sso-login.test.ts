@@ -15,11 +15,16 @@ import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { startHarness, clientConfig, loginError, capturingLogger, today, type Harness, type LogLine } from '../helpers/harness.js';
 import { psql, waitFor } from '../helpers/run.js';
 import { ssoPolicy, writeSsoConfig, testIssuer, stateEntries, type TestIssuer } from './sso-fixture.js';
+import { trustingFetch } from '../reset/portal-fetch.js';
+import type { TestCert } from '../auth/test-certs.js';
+import { loadConfig } from '../../src/config/load.js';
+import { signInPage } from '../../src/sso/pages.js';
 
 let h: Harness;
 let proxy: ProxyHandle;
 let issuer: TestIssuer;
 let proxyLog: LogLine[];
+let configFile: string;
 /** Moves the clock of the proxy's password check and of the issuer (expiry without waiting). */
 let skewMs = 0;
 const clock = () => Date.now() + skewMs;
@@ -31,7 +36,7 @@ test.before(async () => {
     policyYaml: ssoPolicy,
     extraUsers: `  dan@acme.com:\n    org: acme\n    password: "${createVerifier(PW.dan)}"\n    passwordChangedAt: ${today()}\n    disabled: true\n`,
   });
-  const configFile = writeSsoConfig(h, { audit: 'audit-proxy.jsonl' });
+  configFile = writeSsoConfig(h, { audit: 'audit-proxy.jsonl' });
   const captured = capturingLogger();
   proxyLog = captured.lines;
   proxy = await startProxy({ configFile, logger: captured.logger, now: clock });
@@ -76,7 +81,7 @@ test('the result page: expiry, a psql line and a JDBC URL for this deployment wi
   const page = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
   const expiresAt = (stateEntries(h).at(-1)!.expiresAt as number);
   assert.ok(page.html.includes(new Date(expiresAt).toISOString().replace('T', ' ').slice(0, 16) + ' UTC'), 'the expiry time is shown');
-  const line = /<pre>(psql [^<]+)<\/pre>/.exec(page.html)?.[1].replaceAll('&#39;', "'");
+  const line = /<pre[^>]*>(psql [^<]+)<\/pre>/.exec(page.html)?.[1].replaceAll('&#39;', "'");
   assert.is(line, `psql 'postgresql://zed%40acme.com@127.0.0.1:${proxy.port}/analytics?sslmode=require'`);
   assert.ok(page.html.includes(`jdbc:postgresql://127.0.0.1:${proxy.port}/analytics?sslmode=require`));
   for (const label of ['Host', 'Port', 'Database', 'User', 'Password']) assert.ok(page.html.includes(`<th scope="row">${label}</th>`), label);
@@ -202,6 +207,21 @@ test('the audit logs hold the sign-ins and logins and never a password', async (
   const state = readFileSync(join(h.dir, 'users.yaml.sso.json'), 'utf8');
   for (const text of [proxyAudit(), issuer.auditText(), state]) assert.not.ok(text.includes(page.password!), 'no password');
   assert.not.ok(proxyLog.some((l) => JSON.stringify(l).includes(page.password!)), 'nor in the log');
+});
+
+test('the portal\'s sign-in page at / links the configured sign-in methods (and the reset page when reset is set)', async () => {
+  const get = await trustingFetch({ certPem: readFileSync(join(h.dir, 'portal.crt'), 'utf8') } as TestCert);
+  const answer = await get(`https://127.0.0.1:${proxy.portalPort}/`);
+  assert.is(answer.status, 200);
+  const html = await answer.text();
+  assert.ok(html.includes('href="https://127.0.0.1:8443/sso/oidc/start"'), html);
+  assert.not.ok(html.includes('/sso/saml/start'), 'saml is not configured');
+  assert.not.ok(html.includes('Forgot'), 'reset is not configured');
+  const config = loadConfig(configFile);
+  const both = signInPage({ ...config, sso: { ...config.sso, saml: { entryPoint: 'https://idp.test/saml', issuer: 'pgveil', idpCert: '/x', attributes: { user: 'email', org: 'org', groups: 'groups' } } }, reset: { linkBase: 'https://127.0.0.1:8443/reset', ttlMinutes: 30 } });
+  assert.ok(both.includes('href="https://127.0.0.1:8443/sso/saml/start"'));
+  assert.ok(both.includes('href="https://127.0.0.1:8443/reset"'));
+  assert.is((await get(`https://127.0.0.1:${proxy.portalPort}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' })).status, 405);
 });
 
 test.run();
