@@ -73,7 +73,7 @@ export async function startCodeFlowProvider(opts: CodeFlowProviderOptions): Prom
     jwks: { keys: [published.privateJwk] },
     cookies: { keys: ['code-flow-cookie-key'] },
     pkce: { required: () => true },
-    claims: { openid: ['sub'], email: ['email'], profile: ['name', 'preferred_username'], org: ['org'], groups: ['groups'] },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], org: ['org'], groups: ['groups'] },
     conformIdTokenClaims: !(opts.claimsInIdToken ?? true),
     features: { devInteractions: { enabled: true } },
     findAccount: (_ctx: unknown, id: string) => ({

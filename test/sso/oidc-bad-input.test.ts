@@ -13,6 +13,7 @@ const people = {
   'dana@acme.com': { email: 'dana@acme.com', org: 'acme', groups: ['analysts'] },
   'noname@acme.com': { org: 'acme' },
   'badgroups@acme.com': { email: 'badgroups@acme.com', org: 'acme', groups: 7 },
+  'unverified@acme.com': { email: 'dana@acme.com', email_verified: false, org: 'acme' },
 };
 
 let idp: CodeFlowProvider;
@@ -166,6 +167,12 @@ test('an ID token without the user claim is refused (userinfo has none either)',
   const browser = portal.browser();
   const back = await signInAtProvider(browser, 'noname@acme.com');
   await refused(() => browser.request(back), 'missing_user_claim');
+});
+
+test('an email the provider marks unverified is refused as the user name (it could be anyone\'s)', async () => {
+  const browser = portal.browser();
+  const back = await signInAtProvider(browser, 'unverified@acme.com');
+  await refused(() => browser.request(back), 'unverified_email');
 });
 
 test('a groups claim that is neither a string nor a list of strings is refused', async () => {

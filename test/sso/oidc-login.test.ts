@@ -8,7 +8,7 @@ import { startCodeFlowProvider, type CodeFlowProvider } from '../helpers/oidc-co
 import { callbackUrl, signInAtProvider, startTestPortal, type TestPortal } from './oidc-portal.js';
 
 const people = {
-  'dana@acme.com': { email: 'dana@acme.com', org: 'acme', groups: ['analysts', 'hr'], name: 'Dana' },
+  'dana@acme.com': { email: 'dana@acme.com', email_verified: true, org: 'acme', groups: ['analysts', 'hr'], name: 'Dana' },
   'solo@acme.com': { email: 'solo@acme.com', org: 'acme', groups: 'analysts' },
   'nobody@acme.com': { email: 'nobody@acme.com' },
   'kc@acme.com': { email: 'kc@acme.com', preferred_username: 'kc', org: 'acme', groups: ['g1'] },
