@@ -16,6 +16,8 @@ import { startHarness, clientConfig, loginError, capturingLogger, today, type Ha
 import { psql, waitFor } from '../helpers/run.js';
 import { ssoPolicy, writeSsoConfig, testIssuer, stateEntries, type TestIssuer } from './sso-fixture.js';
 import { trustingFetch } from '../reset/portal-fetch.js';
+import { RawTlsClient, errorField } from '../helpers/raw-tls-client.js';
+import { frame, int32, startupPacket } from '../helpers/raw-client.js';
 import type { TestCert } from '../auth/test-certs.js';
 import { loadConfig } from '../../src/config/load.js';
 import { signInPage } from '../../src/sso/pages.js';
@@ -170,6 +172,24 @@ test('without TLS the client is offered SCRAM, which never accepts an SSO passwo
   assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], 'the same password over TLS');
 });
 
+test('over TLS, SCRAM is never offered, and a SCRAM message sent in place of the SSO password is a protocol violation', async () => {
+  const zed = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
+  const probe = await RawTlsClient.connect(proxy.port);
+  const attempt = await probe.scram('zed@acme.com', zed.password!);
+  probe.socket.destroy();
+  assert.equal(attempt.offered, [], 'no SASL mechanisms offered');
+  assert.is(attempt.messages[0]?.body.readInt32BE(0), 3, 'AuthenticationCleartextPassword');
+  const c = await RawTlsClient.connect(proxy.port);
+  c.send(startupPacket({ user: 'zed@acme.com', database: 'analytics' }));
+  assert.is((await c.message())?.body.readInt32BE(0), 3);
+  const first = Buffer.from(`n,,n=,r=${'x'.repeat(24)}`);
+  c.send(frame('p', Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), int32(first.length), first])));
+  const answer = await c.message();
+  assert.is(answer?.type, 'E');
+  assert.is(errorField(answer, 'C'), '08P01');
+  c.socket.destroy();
+});
+
 test('a listed user disabled after the sign-in cannot log in with the password (users.yaml is read at login)', async () => {
   const carol = await issuer.signIn({ user: 'carol@acme.com', org: 'acme' });
   assert.equal(await orgsSeen('carol@acme.com', carol.password!), ['acme']);
@@ -180,6 +200,33 @@ test('a listed user disabled after the sign-in cannot log in with the password (
     assert.ok(await proxy.reload());
     assert.equal(await orgsSeen('carol@acme.com', carol.password!), passwordFailure('carol@acme.com'));
     await waitFor('disabled record', () => has(proxyRecords(), { event: 'auth', user: 'carol@acme.com', outcome: 'failure', reason: 'disabled', method: 'sso' }));
+  } finally {
+    writeFileSync(users, original);
+    assert.ok(await proxy.reload());
+  }
+});
+
+test('a live password whose account no longer holds is refused: listed user removed, unlisted person now listed, org removed', async () => {
+  const users = join(h.dir, 'users.yaml');
+  const original = readFileSync(users, 'utf8');
+  const withUmbrella = original.replace('organizations:\n', 'organizations:\n  umbrella: {}\n');
+  writeFileSync(users, withUmbrella);
+  try {
+    assert.ok(await proxy.reload());
+    const ray = await issuer.signIn({ user: 'ray@umbrella.com', org: 'umbrella' });
+    const nia = await issuer.signIn({ user: 'nia@globex.com', org: 'globex' });
+    const bob = await issuer.signIn({ user: 'bob@globex.com', org: 'globex' });
+    assert.equal(await orgsSeen('ray@umbrella.com', ray.password!), []);
+    const edited = original
+      .replace(/  bob@globex\.com:\n(    .*\n)+/, '')
+      .replace('users:\n', 'users:\n  nia@globex.com:\n    org: globex\n');
+    assert.not.ok(edited.includes('bob@globex.com'));
+    writeFileSync(users, edited);
+    assert.ok(await proxy.reload());
+    for (const [user, password, detail] of [['ray@umbrella.com', ray.password!, 'unknown_org'], ['nia@globex.com', nia.password!, 'now_listed'], ['bob@globex.com', bob.password!, 'user_removed']]) {
+      assert.equal(await orgsSeen(user, password), passwordFailure(user), user);
+      await waitFor(`stale ${detail}`, () => has(proxyRecords(), { event: 'auth', user, outcome: 'failure', reason: 'stale_sso_password', detail }));
+    }
   } finally {
     writeFileSync(users, original);
     assert.ok(await proxy.reload());
