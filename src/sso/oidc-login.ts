@@ -102,6 +102,8 @@ export function oidcLoginRoutes(config: Config, opts: OidcLoginOptions): Route[]
       if (err instanceof AuthorizationResponseError) return fail(req, 'idp_error', fixedWord(err.error));
       // The token endpoint's error code (invalid_grant …) or the check that failed (a code word of openid-client).
       const detail = err instanceof ResponseBodyError ? err.error : (err as { code?: unknown }).code;
+      // openid-client's messages are fixed texts (the values it compared stay in `cause`, not logged).
+      logger.warn('OIDC code exchange failed', { error: errorText(err) });
       return fail(req, 'exchange_failed', typeof detail === 'string' ? fixedWord(detail) : undefined);
     }
     let userinfo: Record<string, unknown> | undefined;
