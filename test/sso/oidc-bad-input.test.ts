@@ -181,6 +181,22 @@ test('a groups claim that is neither a string nor a list of strings is refused',
   await refused(() => browser.request(back), 'bad_groups_claim');
 });
 
+test('a day-old discovery document is fetched again; while the provider is down the kept one is used', async () => {
+  const browser = portal.browser();
+  assert.is((await browser.request('https://portal.test/sso/oidc/start')).status, 303);
+  const fetched = idp.discoveries();
+  clock += 25 * 3600_000;
+  try {
+    idp.setDown(true);
+    assert.is((await browser.request('https://portal.test/sso/oidc/start')).status, 303, 'the kept document still serves');
+    idp.setDown(false);
+    assert.is((await browser.request('https://portal.test/sso/oidc/start')).status, 303);
+    assert.is(idp.discoveries(), fetched + 1, 'fetched again once the provider answers');
+    assert.is((await browser.request('https://portal.test/sso/oidc/start')).status, 303);
+    assert.is(idp.discoveries(), fetched + 1, 'and kept again');
+  } finally { idp.setDown(false); clock -= 25 * 3600_000; }
+});
+
 test('a provider that is down gives a clear 503 page, the portal keeps serving, and sign-in works once it is back', async () => {
   const down = await startCodeFlowProvider({ redirectUri: callbackUrl, people });
   down.setDown(true);
