@@ -38,6 +38,11 @@ export function oidcRedirectUri(config: Config): string {
   return `${config.portal!.publicUrl.replace(/\/+$/, '')}${OIDC_CALLBACK_PATH}`;
 }
 
+/** The path of publicUrl (empty at the root): a reverse proxy may serve the portal under a prefix, which the browser sees. */
+function publicPrefix(config: Config): string {
+  return new URL(config.portal!.publicUrl).pathname.replace(/\/+$/, '');
+}
+
 /** The OIDC routes for `config.sso.oidc`; opens the client secret now, so a wrong master key fails at start. */
 export function oidcLoginRoutes(config: Config, opts: OidcLoginOptions): Route[] {
   const sso = config.sso!.oidc!;
@@ -46,13 +51,17 @@ export function oidcLoginRoutes(config: Config, opts: OidcLoginOptions): Route[]
   const oidc = new OidcClient(sso, secret, oidcRedirectUri(config), now);
   const pending = new PendingLogins({ maxAgeMs: PENDING_MAX_AGE_SECONDS * 1000, maxEntries: PENDING_MAX_ENTRIES, now });
   const { audit, logger } = opts;
+  const prefix = publicPrefix(config);
+  const cookie = (value: string, maxAgeSeconds: number) =>
+    `${COOKIE}=${value}; Path=${prefix}/sso/oidc; Max-Age=${maxAgeSeconds}; HttpOnly; Secure; SameSite=Lax`;
 
   const fail = (req: PortalRequest, reason: string, detail?: string): PortalResponse => {
     // A provider that cannot be reached is an error of the sign-in; everything else refuses this answer.
     const outcome = reason === 'provider_unreachable' ? 'error' : 'refused';
     audit.record({ event: 'sso_login', via: 'oidc', outcome, address: req.address, reason, ...(detail !== undefined && { detail }) });
     logger.warn('OIDC sign-in failed', { reason, ...(detail !== undefined && { detail }), address: req.address });
-    return reason === 'provider_unreachable' ? unavailablePage() : startAgainPage(reason === 'idp_error' ? detail : undefined);
+    const startUrl = `${prefix}${OIDC_START_PATH}`;
+    return reason === 'provider_unreachable' ? unavailablePage(startUrl) : startAgainPage(startUrl, reason === 'idp_error' ? detail : undefined);
   };
 
   return [
@@ -130,10 +139,6 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function cookie(value: string, maxAgeSeconds: number): string {
-  return `${COOKIE}=${value}; Path=/sso/oidc; Max-Age=${maxAgeSeconds}; HttpOnly; Secure; SameSite=Lax`;
-}
-
 /** The answer with one more Set-Cookie line (the handler may set its own). */
 function withCookie(answer: PortalResponse, line: string): PortalResponse {
   const headers = { ...answer.headers };
@@ -142,19 +147,19 @@ function withCookie(answer: PortalResponse, line: string): PortalResponse {
   return { ...answer, headers };
 }
 
-function startAgainPage(idpCode: string | undefined): PortalResponse {
+function startAgainPage(startUrl: string, idpCode: string | undefined): PortalResponse {
   const said = idpCode === undefined ? '' : ` The identity provider answered <code>${escapeHtml(idpCode)}</code>.`;
   return {
     status: 400,
     html: page('Sign-in did not complete', `<p>The sign-in could not be completed.${said}</p>
-<p><a href="${OIDC_START_PATH}">Start again</a></p>`),
+<p><a href="${escapeHtml(startUrl)}">Start again</a></p>`),
   };
 }
 
-function unavailablePage(): PortalResponse {
+function unavailablePage(startUrl: string): PortalResponse {
   return {
     status: 503,
     html: page('Sign-in unavailable', `<p>The identity provider cannot be reached right now. Try again in a few minutes; if it keeps failing, tell your administrator.</p>
-<p><a href="${OIDC_START_PATH}">Try again</a></p>`),
+<p><a href="${escapeHtml(startUrl)}">Try again</a></p>`),
   };
 }

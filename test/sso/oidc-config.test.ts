@@ -4,7 +4,7 @@
 // (not at the first sign-in).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/config/errors.js';
@@ -65,6 +65,18 @@ test('a missing sso.oidc.ca file is a config error at that key', () => {
 test('the redirect URI to register is the public URL (trailing slash or not) plus /sso/oidc/callback', () => {
   const config = loadConfig(configWith('{ issuer: "https://idp.example.com/", clientId: pgveil, clientSecret: s3cret }'));
   assert.is(oidcRedirectUri(config), 'https://db.example.com:8443/sso/oidc/callback');
+});
+
+test('behind a path prefix in publicUrl, the redirect URI and the pending-login cookie carry the prefix the browser sees', async () => {
+  const file = configWith('{ issuer: "https://127.0.0.1:9/", clientId: pgveil, clientSecret: s3cret }');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('publicUrl: "https://db.example.com:8443/"', 'publicUrl: "https://db.example.com/pgveil/"'));
+  const config = loadConfig(file);
+  assert.is(oidcRedirectUri(config), 'https://db.example.com/pgveil/sso/oidc/callback');
+  const [, callback] = oidcLoginRoutes(config, { onIdentity: async () => ({ status: 200, html: '' }), audit: noAudit, logger: silentLogger });
+  const answer = await callback.handle({ method: 'GET', path: '/sso/oidc/callback', params: [], form: new URLSearchParams(), query: new URLSearchParams(), cookies: new Map(), address: '127.0.0.1' });
+  assert.is(answer.status, 400);
+  assert.match(String(answer.headers?.['set-cookie']), /; Path=\/pgveil\/sso\/oidc;/);
+  assert.match(answer.html, /href="\/pgveil\/sso\/oidc\/start"/);
 });
 
 test('a client secret sealed with another master key stops the OIDC pages from starting, naming the key but not the value', () => {
