@@ -35,7 +35,7 @@ export function identityFrom(
 }
 
 /** No claim: no groups. One string: one group. Otherwise only an array of strings. */
-function groupsFrom(value: unknown): string[] | undefined {
+export function groupsFrom(value: unknown): string[] | undefined {
   if (value === undefined) return [];
   if (typeof value === 'string') return [value];
   if (Array.isArray(value) && value.every((g) => typeof g === 'string')) return [...value] as string[];

@@ -27,7 +27,11 @@ export function buildConfig(source: YamlSource): Config {
     cache: { ...raw.cache, maxBytes: sizeInBytes(source, ['cache', 'maxBytes'], raw.cache.maxBytes as number | string) },
     smtp: raw.smtp && { ...raw.smtp, ...(raw.smtp.ca !== undefined && { ca: at(raw.smtp.ca) }) },
     portal: raw.portal && { ...raw.portal, tls: raw.portal.tls && { cert: at(raw.portal.tls.cert), key: at(raw.portal.tls.key) } },
-    sso: raw.sso?.saml ? { ...raw.sso, saml: { ...raw.sso.saml, idpCert: at(raw.sso.saml.idpCert) } } : raw.sso,
+    sso: raw.sso && {
+      ...raw.sso,
+      ...(raw.sso.oidc && { oidc: { ...raw.sso.oidc, ...(raw.sso.oidc.ca !== undefined && { ca: at(raw.sso.oidc.ca) }) } }),
+      ...(raw.sso.saml && { saml: { ...raw.sso.saml, idpCert: at(raw.sso.saml.idpCert) } }),
+    },
     shadow: opt(raw.shadow),
   };
   for (const key of ['smtp', 'audit', 'portal', 'sso', 'shadow'] as const) if (config[key] === undefined) delete config[key];
@@ -92,7 +96,7 @@ function checkFiles(source: YamlSource, config: Config): void {
   refs.push(
     [['portal', 'tls', 'cert'], config.portal?.tls?.cert],
     [['portal', 'tls', 'key'], config.portal?.tls?.key],
-    // SSO is not built yet; its files are still checked so a documented config that loads today keeps loading.
+    [['sso', 'oidc', 'ca'], config.sso?.oidc?.ca],
     [['sso', 'saml', 'idpCert'], config.sso?.saml?.idpCert],
     [['auth', 'oidc', 'ca'], config.auth.oidc?.ca],
     [['shadow'], config.shadow],

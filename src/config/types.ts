@@ -81,14 +81,15 @@ export interface Config {
   audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full'; onFailure: 'block' | 'continue'; syncMs: number; syslog?: string; syslogCa?: string };
   /** HTTPS pages for people (sign-in page, password reset, SSO sign-in). Paths absolute. `credentialMinutes`: lifetime of an SSO password. */
   portal?: { host: string; port: number; tls: { cert: string; key: string }; publicUrl: string; credentialMinutes: number };
-  /** Browser SSO on the portal: a sign-in issues a database password (sso/issue.ts). `clientSecret` still sealed or plain; `idpCert` absolute. */
+  /** Browser SSO on the portal: a sign-in issues a database password (sso/issue.ts); OIDC sign-in in sso/oidc-login.ts. `clientSecret` still sealed or plain; `ca` and `idpCert` absolute. */
   sso?: { oidc?: SsoOidcConfig; saml?: SsoSamlConfig };
   /** Absolute path of a candidate policy, decided beside the active one, never enforced (engine/shadow.ts). */
   shadow?: string;
 }
 
 export interface IdentityFields { user: string; org: string; groups: string }
-export interface SsoOidcConfig { issuer: string; clientId: string; clientSecret: string; claims: IdentityFields }
+/** `ca` absolute: the CA bundle trusted for the identity provider's https (default: Node's list). */
+export interface SsoOidcConfig { issuer: string; clientId: string; clientSecret: string; claims: IdentityFields; ca?: string }
 export interface SsoSamlConfig { entryPoint: string; issuer: string; idpCert: string; attributes: IdentityFields }
 
 export interface Except { orgs: string[]; groups: string[]; users: string[] }
