@@ -38,6 +38,10 @@ export type AuditEvent =
   }
   | { event: 'admin'; action: string; by: string; target?: string; outcome: 'ok' | 'refused' | 'not_found' }
   | { event: 'password_change'; user: string; via: string }
+  | {
+    /** A browser SSO login on the portal; `reason` is a fixed word (never a value from the identity provider). */
+    event: 'sso_login'; user?: string; org?: string; via: 'oidc' | 'saml'; outcome: 'success' | 'failure'; reason?: string; address?: string;
+  }
   | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string };
 
 /** Where sessions, the reload path and the admin API send records. Writing never blocks the caller. */

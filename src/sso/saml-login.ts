@@ -1,0 +1,172 @@
+// SAML 2.0 login on the portal (SP-initiated; node-saml does every XML and
+// signature check):
+//   GET  /sso/saml/start     303 to the IdP with an AuthnRequest (HTTP-Redirect binding)
+//   POST /sso/saml/acs       the IdP's Response (HTTP-POST binding) → the identity handler
+//   GET  /sso/saml/metadata  this service provider's metadata for the IdP
+// A response is accepted only when its assertion is signed by `idpCert`, is
+// meant for `issuer` (audience), is within its validity times, and answers
+// the request this browser started (InResponseTo = the id in its cookie, taken
+// once: a replayed response finds nothing).
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { SAML, ValidateInResponseTo, type IdpCertCallback, type SamlConfig } from '@node-saml/node-saml';
+import type { AuditSink } from '../audit/record.js';
+import type { Config, SsoSamlConfig } from '../config/types.js';
+import type { Logger } from '../observe/log.js';
+import { escapeHtml, page } from '../portal/html.js';
+import { redirect, type PortalRequest, type PortalResponse, type Route } from '../portal/server.js';
+import type { IdentityHandler } from './identity.js';
+import { samlIdentity } from './saml-identity.js';
+import { SamlRequestCache } from './saml-request-cache.js';
+
+export const SAML_START_PATH = '/sso/saml/start';
+export const SAML_ACS_PATH = '/sso/saml/acs';
+export const SAML_METADATA_PATH = '/sso/saml/metadata';
+
+/** Largest ACS body: a signed response with a certificate and many groups stays far below it. */
+export const SAML_MAX_BODY_BYTES = 256 * 1024;
+/** How long a started login may take at the IdP (the request id and its cookie live this long). */
+export const SAML_REQUEST_MINUTES = 10;
+/** Clock difference tolerated against the IdP's NotBefore / NotOnOrAfter times. */
+export const SAML_CLOCK_SKEW_MS = 60_000;
+/** Binds the response to the browser that started the login; sent cross-site by the IdP's form post, hence SameSite=None. */
+export const SAML_REQUEST_COOKIE = 'pgveil_saml_request';
+
+export interface SamlLoginDeps {
+  onIdentity: IdentityHandler;
+  audit: AuditSink;
+  logger: Logger;
+  /** The clock of pending requests (tests move it); node-saml checks assertion times against the real clock. */
+  now?: () => number;
+}
+
+/** Why a response was refused, as the audit record says it (a fixed word, never a value from the response). */
+export type SamlRefusal = 'no_request' | 'no_response' | 'signature' | 'in_response_to' | 'expired' | 'audience' | 'idp_status' | 'malformed' | 'other_browser' | 'missing_user' | 'bad_attribute';
+
+export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
+  const saml = config.sso!.saml!;
+  const now = deps.now ?? Date.now;
+  const requests = new SamlRequestCache(SAML_REQUEST_MINUTES * 60_000, now);
+  const options = samlOptions(saml, callbackUrl(config), requests);
+  const metadata = new SAML(options).generateServiceProviderMetadata(null, null);
+  /** Responses are checked one at a time, so two posts of one response cannot both find its request id. */
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const refuse = (reason: SamlRefusal, req: PortalRequest, error?: string): PortalResponse => {
+    deps.audit.record({ event: 'sso_login', via: 'saml', outcome: 'failure', reason, address: req.address });
+    deps.logger.warn('SAML login refused', { reason, address: req.address, ...(error ? { error } : {}) });
+    return startAgainPage();
+  };
+
+  async function acs(req: PortalRequest): Promise<PortalResponse> {
+    const requestId = req.cookies.get(SAML_REQUEST_COOKIE) ?? '';
+    if (!/^_[0-9a-f]{40}$/.test(requestId)) return refuse('no_request', req);
+    const response = req.form.get('SAMLResponse') ?? '';
+    if (response === '') return refuse('no_response', req);
+    let profile;
+    try {
+      ({ profile } = await new SAML(options).validatePostResponseAsync({ SAMLResponse: response }));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return refuse(classify(message), req, message);
+    } finally {
+      await requests.removeAsync(requestId);
+    }
+    if (!profile) return refuse('malformed', req);
+    if (typeof profile.inResponseTo === 'string') await requests.removeAsync(profile.inResponseTo);
+    if (profile.inResponseTo !== requestId) return refuse('other_browser', req);
+    const found = samlIdentity(profile, saml.attributes);
+    if ('problem' in found) return refuse(found.problem, req);
+    const answer = await deps.onIdentity(found.identity, req);
+    return { ...answer, headers: { ...answer.headers, 'set-cookie': clearCookie() } };
+  }
+
+  return [
+    {
+      method: 'GET',
+      pattern: /^\/sso\/saml\/start$/,
+      async handle() {
+        const id = `_${randomBytes(20).toString('hex')}`;
+        const url = await new SAML({ ...options, generateUniqueId: () => id }).getAuthorizeUrlAsync('', undefined, {});
+        return redirect(url, { 'set-cookie': `${SAML_REQUEST_COOKIE}=${id}; Path=/sso/saml; Max-Age=${SAML_REQUEST_MINUTES * 60}; HttpOnly; Secure; SameSite=None` });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/sso\/saml\/acs$/,
+      maxBodyBytes: SAML_MAX_BODY_BYTES,
+      handle(req) {
+        const answer = queue.then(() => acs(req));
+        queue = answer.catch(() => {});
+        return answer;
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/sso\/saml\/metadata$/,
+      handle: () => ({ status: 200, html: metadata, headers: { 'content-type': 'application/samlmetadata+xml' } }),
+    },
+  ];
+}
+
+/** `portal.publicUrl` + the ACS path: what the IdP posts to and what the assertion's Recipient names. */
+export function callbackUrl(config: Config): string {
+  return config.portal!.publicUrl.replace(/\/+$/, '') + SAML_ACS_PATH;
+}
+
+function samlOptions(saml: SsoSamlConfig, acsUrl: string, requests: SamlRequestCache): SamlConfig {
+  return {
+    entryPoint: saml.entryPoint,
+    issuer: saml.issuer,
+    audience: saml.issuer,
+    callbackUrl: acsUrl,
+    idpCert: idpCertsFrom(saml.idpCert),
+    // The assertion itself must carry the IdP's signature; a signature on the
+    // Response envelope alone is not enough, and an unsigned envelope around a
+    // signed assertion is fine (what Okta and Keycloak send by default).
+    wantAssertionsSigned: true,
+    wantAuthnResponseSigned: false,
+    validateInResponseTo: ValidateInResponseTo.always,
+    requestIdExpirationPeriodMs: requests.maxAgeMs,
+    cacheProvider: requests,
+    acceptedClockSkewMs: SAML_CLOCK_SKEW_MS,
+    // Let the IdP choose the NameID format and how the person authenticates (its MFA rules apply).
+    identifierFormat: null,
+    disableRequestedAuthnContext: true,
+    signatureAlgorithm: 'sha256',
+  };
+}
+
+/** Reads the certificate file at each check, so a rotated file applies without a restart; it may hold several certificates (old and new during a rotation). */
+function idpCertsFrom(file: string): IdpCertCallback {
+  return (callback) => {
+    readFile(file, 'utf8').then((text) => {
+      const certs = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+      if (!certs) callback(new Error('sso.saml.idpCert holds no PEM certificate'));
+      else callback(null, certs);
+    }, (err: Error) => callback(err));
+  };
+}
+
+/** node-saml's error message → a fixed word for the audit record. */
+function classify(message: string): SamlRefusal {
+  if (/signature/i.test(message)) return 'signature';
+  if (/InResponseTo/i.test(message)) return 'in_response_to';
+  if (/expired|not yet valid|subject confirmation/i.test(message)) return 'expired';
+  if (/audience/i.test(message)) return 'audience';
+  if (/SAML provider returned/i.test(message)) return 'idp_status';
+  return 'malformed';
+}
+
+function clearCookie(): string {
+  return `${SAML_REQUEST_COOKIE}=; Path=/sso/saml; Max-Age=0; HttpOnly; Secure; SameSite=None`;
+}
+
+function startAgainPage(): PortalResponse {
+  return {
+    status: 400,
+    html: page('Sign-in did not work', `<p>The sign-in could not be completed. Start again from the beginning.</p>
+<p><a href="${escapeHtml(SAML_START_PATH)}">Sign in again</a></p>`),
+    headers: { 'set-cookie': clearCookie() },
+  };
+}
