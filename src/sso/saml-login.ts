@@ -16,6 +16,7 @@ import type { Logger } from '../observe/log.js';
 import { escapeHtml, page } from '../portal/html.js';
 import { redirect, type PortalRequest, type PortalResponse, type Route } from '../portal/server.js';
 import type { IdentityHandler } from './identity.js';
+import { idpCertificates } from './saml-idp-cert.js';
 import { samlIdentity } from './saml-identity.js';
 import { SamlRequestCache } from './saml-request-cache.js';
 
@@ -137,14 +138,10 @@ function samlOptions(saml: SsoSamlConfig, acsUrl: string, requests: SamlRequestC
   };
 }
 
-/** Reads the certificate file at each check, so a rotated file applies without a restart; it may hold several certificates (old and new during a rotation). */
+/** Reads the certificate file at each check, so a replaced file applies without a restart. */
 function idpCertsFrom(file: string): IdpCertCallback {
   return (callback) => {
-    readFile(file, 'utf8').then((text) => {
-      const certs = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-      if (!certs) callback(new Error('sso.saml.idpCert holds no PEM certificate'));
-      else callback(null, certs);
-    }, (err: Error) => callback(err));
+    readFile(file, 'utf8').then((text) => callback(null, idpCertificates(text))).catch((err: Error) => callback(new Error(`sso.saml.idpCert: ${err.message}`)));
   };
 }
 

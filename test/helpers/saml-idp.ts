@@ -1,10 +1,10 @@
-// A SAML identity provider for tests: an HTTP server with its own key and
+// A SAML identity provider for tests: an HTTPS server with its own key and
 // certificate that receives pgveil's AuthnRequest by the HTTP-Redirect
 // binding (SAMLRequest: raw deflate + base64), reads the request's ID and ACS
 // URL, and answers the auto-posting form a real IdP sends, holding a Response
 // with an Assertion signed by xml-crypto. `next` shapes the following
 // answer, including each kind of bad response pgveil must refuse.
-import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
@@ -35,9 +35,12 @@ export interface SamlAnswer {
 export interface SeenRequest { id: string; acsUrl: string; issuer: string; xml: string }
 
 export interface SamlIdp {
-  /** Where pgveil sends the browser (`sso.saml.entryPoint`); http, since only the test reaches it. */
+  /** Where pgveil sends the browser (`sso.saml.entryPoint`). */
   entryPoint: string;
+  /** Signs the assertions (`sso.saml.idpCert` is its certificate). */
   cert: TestCert;
+  /** The HTTPS server's certificate (the browser trusts it). */
+  tls: TestCert;
   /** The answer to the next AuthnRequest. */
   next: SamlAnswer;
   requests: SeenRequest[];
@@ -48,15 +51,17 @@ export interface SamlIdp {
 
 export async function startSamlIdp(): Promise<SamlIdp> {
   const cert = rsaCert('test saml idp');
+  const tls = rsaCert('127.0.0.1');
   const idp: SamlIdp = {
     entryPoint: '',
     cert,
+    tls,
     next: { nameID: 'nobody@example.com', attributes: {} },
     requests: [],
     respond: (request, answer = idp.next) => Buffer.from(responseXml(request, answer, cert)).toString('base64'),
     close: () => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
   };
-  const server = http.createServer((req, res) => {
+  const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://idp.test');
     const encoded = url.searchParams.get('SAMLRequest');
     if (url.pathname !== '/sso' || !encoded) { res.writeHead(404).end(); return; }
@@ -69,7 +74,7 @@ export async function startSamlIdp(): Promise<SamlIdp> {
 </body></html>`);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  idp.entryPoint = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/sso`;
+  idp.entryPoint = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/sso`;
   return idp;
 }
 

@@ -18,8 +18,9 @@ export interface SamlBrowser {
 }
 
 /** `base`: the portal's real address; `publicUrl`: what its config says (the IdP posts to publicUrl, the test reaches base). */
-export async function samlBrowser(portalCert: TestCert, base: string, publicUrl: string): Promise<SamlBrowser> {
+export async function samlBrowser(portalCert: TestCert, base: string, publicUrl: string, idpTls: TestCert): Promise<SamlBrowser> {
   const get = await trustingFetch(portalCert);
+  const getIdp = await trustingFetch(idpTls);
   const browser: SamlBrowser = {
     cookie: '',
     async start() {
@@ -28,7 +29,7 @@ export async function samlBrowser(portalCert: TestCert, base: string, publicUrl:
       const setCookie = start.headers.get('set-cookie') ?? '';
       assert.match(setCookie, /HttpOnly/);
       browser.cookie = setCookie.split(';')[0];
-      const idpPage = await fetch(start.headers.get('location') ?? '');
+      const idpPage = await getIdp(start.headers.get('location') ?? '');
       assert.is(idpPage.status, 200);
       const html = await idpPage.text();
       const action = /action="([^"]+)"/.exec(html)?.[1] ?? '';

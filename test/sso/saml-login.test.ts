@@ -49,7 +49,7 @@ async function portalWith(attributes = { user: 'email', org: 'org', groups: 'gro
   });
   const portal = await startPortal(config.portal!, routes, silentLogger);
   portals.push(portal);
-  return samlBrowser(portalCert, `https://127.0.0.1:${portal.port}`, PUBLIC_URL);
+  return samlBrowser(portalCert, `https://127.0.0.1:${portal.port}`, PUBLIC_URL, idp.tls);
 }
 
 let browser: SamlBrowser;
@@ -234,7 +234,7 @@ test(`a body over ${SAML_MAX_BODY_BYTES} bytes is refused with 413`, async () =>
 
 /** A second browser (its own cookie) on the first portal. */
 function portalBrowserSharingPortal(): Promise<SamlBrowser> {
-  return samlBrowser(portalCert, `https://127.0.0.1:${portals[0].port}`, PUBLIC_URL);
+  return samlBrowser(portalCert, `https://127.0.0.1:${portals[0].port}`, PUBLIC_URL, idp.tls);
 }
 
 test.run();
