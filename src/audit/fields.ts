@@ -27,8 +27,8 @@ const eventFields = {
   shadow_difference: list('shadow_difference', ['session', 'user', 'fingerprint', 'text', 'active', 'candidate', 'kind', 'reason'] as const),
   admin: list('admin', ['action', 'by', 'target', 'outcome'] as const),
   password_change: list('password_change', ['user', 'via'] as const),
-  sso_login: list('sso_login', ['user', 'org', 'via', 'outcome', 'reason', 'address'] as const),
   password_reset: list('password_reset', ['user', 'step', 'via'] as const),
+  sso_login: list('sso_login', ['user', 'org', 'via', 'outcome', 'reason', 'address'] as const),
 } satisfies FieldLists;
 
 /**

@@ -6,9 +6,11 @@
  * Why an authentication failed; a client sees one message for all of them (no user enumeration).
  * `replayed_second_factor`: a TOTP code (or an older one) already used; `needs_tls`: a
  * user with a second factor tried SCRAM (it can only log in with password + code over TLS);
- * `bad_token`: an OIDC access token refused (the auth record's `detail` says why).
+ * `bad_token`: an OIDC access token refused (the auth record's `detail` says why);
+ * `stale_sso_password`: a live password issued at SSO sign-in whose account no longer
+ * holds (`detail`: user_removed, now_listed, unknown_org).
  */
-export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'client_certificate' | 'protocol';
+export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'locked' | 'expired' | 'disabled' | 'bad_second_factor' | 'replayed_second_factor' | 'needs_tls' | 'bad_token' | 'stale_sso_password' | 'client_certificate' | 'protocol';
 
 /** Why a session ended. */
 export type DisconnectReason = 'client' | 'idle_timeout' | 'terminated' | 'upstream_lost' | 'protocol_error' | 'auth_failed' | 'shutdown' | 'user_disabled' | 'credential_expired';
@@ -38,11 +40,16 @@ export type AuditEvent =
   }
   | { event: 'admin'; action: string; by: string; target?: string; outcome: 'ok' | 'refused' | 'not_found' }
   | { event: 'password_change'; user: string; via: string }
+  | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string }
   | {
-    /** A browser SSO login on the portal; `reason` is a fixed word (never a value from the identity provider). */
-    event: 'sso_login'; user?: string; org?: string; via: 'oidc' | 'saml'; outcome: 'success' | 'failure'; reason?: string; address?: string;
-  }
-  | { event: 'password_reset'; user: string; step: string; /** `cli` for `pgveil reset-request`, recorded when the running pgveil picks it up */ via?: string };
+    /**
+     * A browser SSO sign-in on the portal: a database password issued, or refused (`reason`). Never the password.
+     * `user` is absent when the identity provider's answer itself was refused (it names nobody yet);
+     * `address`: the browser's address, on such refusals.
+     */
+    event: 'sso_login'; user?: string; org?: string; via: 'oidc' | 'saml'; outcome: 'issued' | 'refused' | 'error';
+    reason?: string; address?: string;
+  };
 
 /** Where sessions, the reload path and the admin API send records. Writing never blocks the caller. */
 export interface AuditSink {

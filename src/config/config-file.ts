@@ -140,6 +140,9 @@ function checkOptionalFeatures(source: YamlSource, config: Config): void {
   if (config.sso && !portal) {
     source.report(['sso'], 'SSO logins happen on the portal: configure portal too', 'key');
   }
+  if (config.sso && config.tls.mode === 'disable') {
+    source.report(['sso'], 'the passwords an SSO login issues are only accepted over TLS, but tls.mode is disable', 'key');
+  }
   const syslog = config.audit?.syslog;
   const port = syslog === undefined ? undefined : Number(/:([0-9]+)$/.exec(syslog)?.[1]);
   if (port !== undefined && !(port >= 1 && port <= 65535)) {

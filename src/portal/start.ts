@@ -1,5 +1,6 @@
-// Starts the portal when `portal:` is configured, with the pages the other
-// sections turn on (today: password reset, when `reset:` is set).
+// Starts the portal when `portal:` is configured: the sign-in page at `/`,
+// and the pages the other sections turn on (password reset with `reset:`,
+// browser SSO with `sso:`).
 import type { AuditSink } from '../audit/record.js';
 import type { Config } from '../config/types.js';
 import { listenFailure } from '../session/server.js';
@@ -8,25 +9,42 @@ import { resetRoutes } from './reset-pages.js';
 import { startPortal, type PortalHandle, type Route } from './server.js';
 import { watchFiles } from '../config/watch.js';
 import { ResetTokenStore, resetStateFile } from '../reset/token-store.js';
+import { ssoIdentityHandler } from '../sso/issue.js';
+import { signInPage } from '../sso/pages.js';
 
 export interface PortalDeps {
   audit: AuditSink;
   logger: Logger;
   unlock: (user: string) => Promise<unknown>;
   reload: () => Promise<unknown>;
-  /** The clock of reset tokens (tests move it). */
+  /** The clock of reset tokens and SSO passwords (tests move it). */
   now?: () => number;
+  /** The port database clients connect to, for the SSO result page (default listen.port). */
+  databasePort?: number;
 }
+
+/**
+ * The handler the SSO sign-in pages (OIDC, SAML) hand a proven identity to
+ * (`ssoIdentityHandler(config, deps)`): it maps it to an account, issues the
+ * database password and answers the page.
+ */
+export { ssoIdentityHandler };
 
 export async function startConfiguredPortal(config: Config, deps: PortalDeps): Promise<PortalHandle | undefined> {
   if (!config.portal) return undefined;
-  const routes: Route[] = [];
+  const routes: Route[] = [{ method: 'GET', pattern: /^\/$/, handle: () => ({ status: 200, html: signInPage(config) }) }];
   if (config.reset) routes.push(...resetRoutes({ config, ...deps }));
+  if (config.sso) {
+    // One handler for every sign-in method: the OIDC and SAML routes are pushed here, each given it.
+    const onIdentity = ssoIdentityHandler(config, deps);
+    void onIdentity;
+  }
   const portal = config.portal;
   const handle = await startPortal(portal, routes, deps.logger)
     .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'portal', portal)) : err; });
   const stopSteps = config.reset ? recordQueuedSteps(config, deps) : () => {};
-  deps.logger.info('portal listening', { host: portal.host, port: handle.port, pages: config.reset ? ['password reset'] : [] });
+  const pages = ['sign-in', ...(config.reset ? ['password reset'] : [])];
+  deps.logger.info('portal listening', { host: portal.host, port: handle.port, pages });
   return { port: handle.port, close: async () => { stopSteps(); await handle.close(); } };
 }
 

@@ -5,8 +5,8 @@
 // file (`<state>.lock`, created exclusively) and is written to a temporary
 // file renamed into place (a crash never leaves half a file).
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { lockStateFile } from '../config/state-lock.js';
 
 interface Entry { hash: string; user: string; expires: number }
 /** An audit step of `pgveil reset-request`, waiting for the running pgveil (which alone writes the audit log). */
@@ -16,9 +16,6 @@ interface State { tokens: Entry[]; pending: PendingStep[] }
 /** 32 random bytes: 256 bits, as 43 base64url characters. */
 const TOKEN_BYTES = 32;
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
-const LOCK_WAIT_MS = 5000;
-/** A lock older than this was left by a process that died while holding it. */
-const STALE_LOCK_MS = 30_000;
 
 export function resetStateFile(usersFile: string): string {
   return `${usersFile}.reset.json`;
@@ -109,7 +106,7 @@ export class ResetTokenStore {
     change: (entries: Entry[]) => Entry[] | Promise<Entry[]>,
     changePending: (pending: PendingStep[]) => PendingStep[] = (p) => p,
   ): Promise<void> {
-    const release = await this.lock();
+    const release = await lockStateFile(this.file);
     try {
       const state = this.readState();
       const next = await change(state.tokens.filter((e) => e.expires > this.now()));
@@ -118,24 +115,6 @@ export class ResetTokenStore {
       renameSync(tmp, this.file);
     } finally {
       release();
-    }
-  }
-
-  private async lock(): Promise<() => void> {
-    const lockFile = `${this.file}.lock`;
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        closeSync(openSync(lockFile, 'wx', 0o600));
-        return () => rmSync(lockFile, { force: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      try {
-        if (Date.now() - statSync(lockFile).mtimeMs > STALE_LOCK_MS) { rmSync(lockFile, { force: true }); continue; }
-      } catch { continue; /* released meanwhile */ }
-      if (Date.now() > deadline) throw new Error(`${lockFile} is held by another process; try again (remove it if no pgveil is running)`);
-      await sleep(20);
     }
   }
 }

@@ -32,7 +32,7 @@ type Phase =
 /** What PostgreSQL says when an administrator ends a session (pg_terminate_backend, shutdown). */
 export const ADMIN_TERMINATION = 'terminating connection due to administrator command';
 
-/** When the access token a session logged in with runs out. */
+/** When the access token a session logged in with runs out (a credential may name itself instead). */
 export const CREDENTIAL_EXPIRED = 'terminating connection because the access token expired';
 
 export class ClientSession implements FlowHost, LiveSession {
@@ -237,17 +237,17 @@ export class ClientSession implements FlowHost, LiveSession {
     if (step.reply) this.socket.write(step.reply);
     this.socket.write(authenticationOk);
     if (step.loggedIn.external) this.credentialOrg = step.loggedIn.account.org ?? '';
-    if (step.loggedIn.expiresAt !== undefined) this.endAt(step.loggedIn.expiresAt);
+    if (step.loggedIn.expiresAt !== undefined) this.endAt(step.loggedIn.expiresAt, step.loggedIn.expiryMessage ?? CREDENTIAL_EXPIRED);
     this.connectUpstream(step.loggedIn);
   }
 
   /** Terminates the session (57P01) at `at`; timers are capped at ~24 days, so a later time re-arms. */
-  private endAt(at: number): void {
+  private endAt(at: number, message: string): void {
     const MAX_TIMER_MS = 2 ** 31 - 1;
     this.credentialTimer = setTimeout(() => {
-      if (Date.now() < at) { this.endAt(at); return; }
+      if (Date.now() < at) { this.endAt(at, message); return; }
       this.ctx.logger.info('credential expired; ending the session', { session: this.id, user: this.user });
-      this.terminate(CREDENTIAL_EXPIRED, 'credential_expired');
+      this.terminate(message, 'credential_expired');
     }, Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS));
     this.credentialTimer.unref();
   }

@@ -10,6 +10,7 @@ import type { ShadowPolicy } from '../engine/shadow.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { CodeClaims } from '../auth/used-codes.js';
 import type { OidcTokenVerifier } from '../auth/oidc-token.js';
+import type { SsoCredentialStore } from '../sso/credential-store.js';
 import type { AuditSink } from '../audit/record.js';
 import type { LiveSession } from './session-info.js';
 
@@ -27,6 +28,8 @@ export interface ProxyContext {
   readonly cancelKeys: CancelKeys;
   /** With auth.oidc: checks access tokens sent as the password by people not in users.yaml. */
   readonly oidc?: OidcTokenVerifier;
+  /** With `sso`: the passwords the portal issued after browser SSO logins (read from their state file). */
+  readonly ssoCredentials?: SsoCredentialStore;
   /** TOTP time steps already accepted per user (held by the primary under `workers: N`). */
   readonly usedCodes: CodeClaims;
   /** Under `workers: N`: hands a CancelRequest for another worker's session to the primary, which routes it. */

@@ -29,6 +29,8 @@ export interface LoggedIn {
   expiresAt?: number;
   /** The account comes from the credential (a token's claims), not from users.yaml. */
   external?: boolean;
+  /** What the session is told when it is ended at `expiresAt`. */
+  expiryMessage?: string;
 }
 
 /** One client message's answer (none after a cleartext password), and the logged-in account once the login succeeded. */
@@ -103,7 +105,9 @@ export class Login {
       throw this.failed(user);
     }
     this.accept(user, outcome.account, outcome.passwordAge);
-    return { loggedIn: { account: outcome.account, startup: this.startup, expiresAt: outcome.expiresAt, external: outcome.external } };
+    return {
+      loggedIn: { account: outcome.account, startup: this.startup, expiresAt: outcome.expiresAt, external: outcome.external, expiryMessage: outcome.expiryMessage },
+    };
   }
 
   private onScramMessage(buf: Buffer, bodyStart: number, end: number): LoginStep {

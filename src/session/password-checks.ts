@@ -1,11 +1,12 @@
 // What a password sent in clear over TLS may prove, one check per kind of
 // credential. The login asks each check in turn; the first that knows the
-// name decides. Users of users.yaml come first (their password, and their
-// TOTP code when they have one); later kinds plug in after them (an OIDC
-// access token for people who are not listed, a short-lived password the
-// portal issued after a browser SSO login, would come after the token check), and a name no check knows runs
-// the same key derivation against a fake verifier, so it takes as long as a
-// listed user's wrong password.
+// name decides. A password the portal issued after a browser SSO login is
+// asked about first, and claims the attempt only when it is a live one of
+// that user (anything else goes on as if it did not exist). Then users of
+// users.yaml (their password, and their TOTP code when they have one), then
+// an OIDC access token for people who are not listed; a name no check knows
+// runs the same key derivation against a fake verifier, so it takes as long
+// as a listed user's wrong password.
 import { fakeVerifier, parseVerifier, type ScramVerifier } from '../auth/scram-verifier.js';
 import { passwordMatchesVerifier } from '../auth/verifier-password.js';
 import { matchingStep, splitCode } from '../auth/totp.js';
@@ -13,6 +14,11 @@ import type { AuthFailureReason } from '../audit/record.js';
 import type { User } from '../config/types.js';
 import type { ProxyContext } from './context.js';
 import { OidcTokenError, type OidcTokenVerifier } from '../auth/oidc-token.js';
+import type { SsoCredentialStore } from '../sso/credential-store.js';
+import { externalAccount } from '../sso/account.js';
+
+/** What a session ended at the expiry of its SSO password is told. */
+export const SSO_PASSWORD_EXPIRED = 'terminating connection because the password issued at SSO sign-in expired';
 
 export interface CleartextAttempt {
   /** The StartupMessage's user. */
@@ -31,6 +37,8 @@ export type CheckOutcome =
     expiresAt?: number;
     /** The account is made from the credential, not read from users.yaml. */
     external?: boolean;
+    /** What the session is told when it is ended at `expiresAt` (default: the access token expired). */
+    expiryMessage?: string;
   }
   | { ok: false; reason: AuthFailureReason; method: string; /** Why a token was refused (safe to log). */ detail?: string };
 
@@ -41,7 +49,12 @@ export interface CleartextCheck {
 
 /** The checks in the order they are asked; the last one answers for every name. */
 export function cleartextChecks(ctx: ProxyContext): CleartextCheck[] {
-  return [usersFileCheck(ctx), ...(ctx.oidc ? [tokenCheck(ctx, ctx.oidc)] : []), unknownNameCheck(ctx)];
+  return [
+    ...(ctx.ssoCredentials ? [ssoPasswordCheck(ctx, ctx.ssoCredentials)] : []),
+    usersFileCheck(ctx),
+    ...(ctx.oidc ? [tokenCheck(ctx, ctx.oidc)] : []),
+    unknownNameCheck(ctx),
+  ];
 }
 
 export async function checkCleartext(checks: CleartextCheck[], attempt: CleartextAttempt): Promise<CheckOutcome> {
@@ -59,7 +72,7 @@ export async function checkCleartext(checks: CleartextCheck[], attempt: Cleartex
  * whether it has a second factor.
  */
 export function cleartextInUse(ctx: ProxyContext): boolean {
-  if (ctx.oidc) return true;
+  if (ctx.oidc || ctx.ssoCredentials) return true;
   const users = ctx.users();
   let any = withSecondFactor.get(users);
   if (any === undefined) withSecondFactor.set(users, any = [...users.users.values()].some((u) => u.totp !== undefined));
@@ -74,6 +87,34 @@ export function verifierOf(account: User | undefined, user: string, ctx: ProxyCo
     try { return parseVerifier(account.password); } catch { /* treated as unknown */ }
   }
   return fakeVerifier(user, ctx.fakeVerifierSecret);
+}
+
+/**
+ * A password the portal issued after an SSO login, live and of this user.
+ * A person listed in users.yaml gets the account users.yaml has now (so
+ * disabling, or a new org or groups, apply at once); one who is not gets the
+ * org and groups the sign-in proved, while users.yaml still lists that org
+ * and still does not list the person. No lifetime rule of users.yaml
+ * passwords applies: the session ends when the password expires.
+ */
+function ssoPasswordCheck(ctx: ProxyContext, store: SsoCredentialStore): CleartextCheck {
+  const method = 'sso';
+  return {
+    verify(attempt) {
+      const credential = store.match(attempt.user, attempt.password);
+      if (!credential) return undefined;
+      const stale = (detail: string): Promise<CheckOutcome> => Promise.resolve({ ok: false, reason: 'stale_sso_password', method, detail });
+      const users = ctx.users();
+      const listed = users.users.get(attempt.user);
+      const lifetime = { method, passwordAge: false, expiresAt: credential.expiresAt, expiryMessage: SSO_PASSWORD_EXPIRED } as const;
+      if (credential.listed) {
+        return listed ? Promise.resolve({ ok: true, account: listed, ...lifetime }) : stale('user_removed');
+      }
+      if (listed) return stale('now_listed');
+      if (credential.org === undefined || !Object.hasOwn(users.organizations, credential.org)) return stale('unknown_org');
+      return Promise.resolve({ ok: true, account: externalAccount(credential.user, credential.org, credential.groups), ...lifetime, external: true });
+    },
+  };
 }
 
 /** A users.yaml user: the password, then (with `totp`) the code that ends it, accepted once. */

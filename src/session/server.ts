@@ -36,6 +36,7 @@ import { drainSessions } from './drain.js';
 import { adminToken } from '../observe/admin-token.js';
 import type { ControlTarget } from '../observe/admin-control.js';
 import { startConfiguredPortal } from '../portal/start.js';
+import { SsoCredentialStore, ssoStateFile } from '../sso/credential-store.js';
 
 export interface ProxyHandle {
   host: string;
@@ -67,7 +68,7 @@ export interface StartOptions {
   watch?: boolean;
   /** Set in a worker of `workers: N`: lockout, cancel keys and the fake-verifier secret are shared through it, and the primary runs the admin endpoint. */
   worker?: WorkerLink;
-  /** The clock of password-reset tokens (default Date.now; tests move it). */
+  /** The clock of password-reset tokens and SSO passwords (default Date.now; tests move it). */
   now?: () => number;
 }
 
@@ -110,6 +111,10 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const shadow = config.shadow
     ? new ShadowPolicy({ config, upstreamPassword, logger, metrics, audit, active })
     : undefined;
+  // Passwords issued by the portal (the primary's, under workers: N) after a browser SSO login.
+  const ssoCredentials = config.sso
+    ? new SsoCredentialStore(ssoStateFile(config.users), { now: opts.now, onError: (error) => logger.error('SSO password state unusable; no SSO password is accepted', { error }) })
+    : undefined;
 
   const ctx: ProxyContext = {
     config,
@@ -121,6 +126,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     cancelKeys: worker?.cancelKeys ?? new CancelKeys(),
     usedCodes: worker?.usedCodes ?? new UsedCodes(),
     oidc: config.auth.oidc ? OidcTokenVerifier.create(config.auth.oidc) : undefined,
+    ssoCredentials,
     routeCancel: worker ? (processId, secretKey) => worker.routeCancel(processId, secretKey) : undefined,
     ...buildTls(config),
     upstreamPassword: () => upstreamPassword,
@@ -303,7 +309,9 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
         .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'admin', config.admin!)) : err; })
       : undefined;
     // Under workers: N the primary serves the portal.
-    portal = worker ? undefined : await startConfiguredPortal(config, { audit, logger, unlock: control.unlock, reload, now: opts.now });
+    portal = worker ? undefined : await startConfiguredPortal(config, {
+      audit, logger, unlock: control.unlock, reload, now: opts.now, databasePort: (server.address() as net.AddressInfo).port,
+    });
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the retry timer would).
     clearInterval(retry);
@@ -315,6 +323,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   server.on('error', (err) => logger.error('listener error', { error: err.message }));
   const address = server.address() as net.AddressInfo;
   const watcher = opts.watch === false ? undefined : watchFiles([config.users, config.policy], () => { reload(); });
+  if (opts.watch !== false) ssoCredentials?.watch();
   // An edit of the candidate alone reloads only it: the active policy (and so the sessions' prepared statements) stay.
   const reloadShadow = () => { reloading = reloading.then(() => (waiting ? false : loadShadow(users))); };
   const shadowWatcher = opts.watch === false || !config.shadow ? undefined : watchFiles([config.shadow], reloadShadow);
@@ -322,6 +331,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
 
   const close = async (): Promise<void> => {
     watcher?.close();
+    ssoCredentials?.close();
     shadowWatcher?.close();
     shadow?.close();
     clearInterval(retry);

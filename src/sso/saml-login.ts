@@ -54,7 +54,7 @@ export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
   let queue: Promise<unknown> = Promise.resolve();
 
   const refuse = (reason: SamlRefusal, req: PortalRequest, error?: string): PortalResponse => {
-    deps.audit.record({ event: 'sso_login', via: 'saml', outcome: 'failure', reason, address: req.address });
+    deps.audit.record({ event: 'sso_login', via: 'saml', outcome: 'refused', reason, address: req.address });
     deps.logger.warn('SAML login refused', { reason, address: req.address, ...(error ? { error } : {}) });
     return startAgainPage();
   };

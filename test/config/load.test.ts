@@ -561,7 +561,8 @@ shadow: policy-next.yaml
   expectIssue(issues2, { file: file2, line: 6, column: 20, path: 'cache.maxBytes', message: 'expected a size of at least 1 byte, got 0' });
   expectIssue(issues2, { file: file2, line: 7, column: 33, path: 'audit.syslog', message: 'port must be from 1 to 65535' });
   expectIssue(issues2, { file: file2, line: 8, column: 1, path: 'sso', message: 'SSO logins happen on the portal: configure portal too' });
-  assert.is(issues2.length, 3, JSON.stringify(issues2));
+  expectIssue(issues2, { file: file2, line: 8, column: 1, path: 'sso', message: 'the passwords an SSO login issues are only accepted over TLS, but tls.mode is disable' });
+  assert.is(issues2.length, 4, JSON.stringify(issues2));
 
   const clash = goodConfig + 'portal: { host: 0.0.0.0, port: 6432, tls: { cert: p.crt, key: p.key }, publicUrl: "https://p.example.com" }\n';
   const dir3 = fixture({ 'pgveil.yaml': clash, 'p.crt': '', 'p.key': '' });

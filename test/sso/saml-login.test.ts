@@ -71,7 +71,7 @@ async function assertRefused(res: Response, reason: string): Promise<void> {
   assert.not.match(body, /Assertion|signature|InResponseTo|audience|<saml/i, 'no XML or detail echoed');
   assert.match(res.headers.get('set-cookie') ?? '', /pgveil_saml_request=; .*Max-Age=0/);
   assert.equal(identities, []);
-  assert.equal(events, [{ event: 'sso_login', via: 'saml', outcome: 'failure', reason, address: '127.0.0.1' }]);
+  assert.equal(events, [{ event: 'sso_login', via: 'saml', outcome: 'refused', reason, address: '127.0.0.1' }]);
 }
 
 test('metadata names the entity id and the ACS URL, as application/samlmetadata+xml', async () => {
