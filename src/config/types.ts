@@ -80,7 +80,7 @@ export interface Config {
   audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full'; onFailure: 'block' | 'continue'; syncMs: number; syslog?: string; syslogCa?: string };
   /** HTTPS pages for people (password reset; SSO login later). Paths absolute. */
   portal?: { host: string; port: number; tls: { cert: string; key: string }; publicUrl: string; credentialMinutes: number };
-  /** Not built yet: browser SSO on the portal. `clientSecret` still sealed or plain; `idpCert` absolute. */
+  /** Browser SSO on the portal (SAML: sso/saml-login.ts; OIDC not built yet). `clientSecret` still sealed or plain; `idpCert` absolute. */
   sso?: { oidc?: SsoOidcConfig; saml?: SsoSamlConfig };
   /** Absolute path of a candidate policy, decided beside the active one, never enforced (engine/shadow.ts). */
   shadow?: string;
@@ -88,6 +88,7 @@ export interface Config {
 
 export interface IdentityFields { user: string; org: string; groups: string }
 export interface SsoOidcConfig { issuer: string; clientId: string; clientSecret: string; claims: IdentityFields }
+/** `issuer`: pgveil's entity id (and the audience required); `attributes.user` may be `nameID` (the Subject's NameID). */
 export interface SsoSamlConfig { entryPoint: string; issuer: string; idpCert: string; attributes: IdentityFields }
 
 export interface Except { orgs: string[]; groups: string[]; users: string[] }

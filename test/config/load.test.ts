@@ -577,7 +577,7 @@ shadow: policy-next.yaml
 });
 
 test('sso.saml.idpCert: a file with one or several PEM certificates loads; an empty or broken one is a load error', () => {
-  const saml = goodConfig + 'portal: { tls: { cert: p.crt, key: p.key }, publicUrl: "https://portal.example.com" }\nsso: { saml: { entryPoint: https://idp.example.com/sso, issuer: pgveil, idpCert: idp.crt } }\n';
+  const saml = goodConfig.replace('tls: { mode: disable }', 'tls: { mode: require, cert: p.crt, key: p.key }') + 'portal: { tls: { cert: p.crt, key: p.key }, publicUrl: "https://portal.example.com" }\nsso: { saml: { entryPoint: https://idp.example.com/sso, issuer: pgveil, idpCert: idp.crt } }\n';
   const withCert = (text: string) => join(fixture({ 'pgveil.yaml': saml, 'p.crt': '', 'p.key': '', 'idp.crt': text }), 'pgveil.yaml');
   assert.is(loadConfig(withCert(idpCertPem)).sso?.saml?.issuer, 'pgveil');
   assert.is(loadConfig(withCert(idpCertPem + rsaCert('next idp').certPem)).sso?.saml?.issuer, 'pgveil');
