@@ -9,7 +9,7 @@
 // once: a replayed response finds nothing).
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { SAML, ValidateInResponseTo, type IdpCertCallback, type SamlConfig } from '@node-saml/node-saml';
+import { SAML, ValidateInResponseTo, type IdpCertCallback, type Profile, type SamlConfig } from '@node-saml/node-saml';
 import type { AuditSink } from '../audit/record.js';
 import type { Config, SsoSamlConfig } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
@@ -42,15 +42,15 @@ export interface SamlLoginDeps {
 }
 
 /** Why a response was refused, as the audit record says it (a fixed word, never a value from the response). */
-export type SamlRefusal = 'no_request' | 'no_response' | 'signature' | 'in_response_to' | 'expired' | 'audience' | 'idp_status' | 'malformed' | 'other_browser' | 'missing_user' | 'bad_attribute';
+export type SamlRefusal = 'no_request' | 'no_response' | 'signature' | 'in_response_to' | 'expired' | 'audience' | 'recipient' | 'idp_status' | 'malformed' | 'other_browser' | 'missing_user' | 'bad_attribute';
 
 export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
   const saml = config.sso!.saml!;
   const now = deps.now ?? Date.now;
   const requests = new SamlRequestCache(SAML_REQUEST_MINUTES * 60_000, now);
-  const options = samlOptions(saml, callbackUrl(config), requests);
+  const acsUrl = callbackUrl(config);
+  const options = samlOptions(saml, acsUrl, requests);
   const metadata = new SAML(options).generateServiceProviderMetadata(null, null);
-  /** Responses are checked one at a time, so two posts of one response cannot both find its request id. */
   let queue: Promise<unknown> = Promise.resolve();
 
   const refuse = (reason: SamlRefusal, req: PortalRequest, error?: string): PortalResponse => {
@@ -59,24 +59,35 @@ export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
     return startAgainPage();
   };
 
-  async function acs(req: PortalRequest): Promise<PortalResponse> {
+  /** The verified assertion's profile, or why the post is refused; the request ids it names are taken either way. */
+  async function check(req: PortalRequest): Promise<{ profile: Profile } | { refused: SamlRefusal; error?: string }> {
     const requestId = req.cookies.get(SAML_REQUEST_COOKIE) ?? '';
-    if (!/^_[0-9a-f]{40}$/.test(requestId)) return refuse('no_request', req);
+    if (!/^_[0-9a-f]{40}$/.test(requestId)) return { refused: 'no_request' };
     const response = req.form.get('SAMLResponse') ?? '';
-    if (response === '') return refuse('no_response', req);
-    let profile;
+    if (response === '') return { refused: 'no_response' };
+    let profile: Profile | null;
     try {
       ({ profile } = await new SAML(options).validatePostResponseAsync({ SAMLResponse: response }));
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      return refuse(classify(message), req, message);
+      const error = err instanceof Error ? err.message : String(err);
+      return { refused: classify(error), error };
     } finally {
       await requests.removeAsync(requestId);
     }
-    if (!profile) return refuse('malformed', req);
+    if (!profile) return { refused: 'malformed' };
     if (typeof profile.inResponseTo === 'string') await requests.removeAsync(profile.inResponseTo);
-    if (profile.inResponseTo !== requestId) return refuse('other_browser', req);
-    const found = samlIdentity(profile, saml.attributes);
+    if (profile.inResponseTo !== requestId) return { refused: 'other_browser' };
+    if (!recipientIs(profile, acsUrl)) return { refused: 'recipient' };
+    return { profile };
+  }
+
+  async function acs(req: PortalRequest): Promise<PortalResponse> {
+    // Checked one at a time, so two posts of one response cannot both find its request id.
+    const checked = queue.then(() => check(req));
+    queue = checked.catch(() => {});
+    const result = await checked;
+    if ('refused' in result) return refuse(result.refused, req, result.error);
+    const found = samlIdentity(result.profile, saml.attributes);
     if ('problem' in found) return refuse(found.problem, req);
     const answer = await deps.onIdentity(found.identity, req);
     return { ...answer, headers: { ...answer.headers, 'set-cookie': clearCookie() } };
@@ -96,11 +107,7 @@ export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
       method: 'POST',
       pattern: /^\/sso\/saml\/acs$/,
       maxBodyBytes: SAML_MAX_BODY_BYTES,
-      handle(req) {
-        const answer = queue.then(() => acs(req));
-        queue = answer.catch(() => {});
-        return answer;
-      },
+      handle: acs,
     },
     {
       method: 'GET',
@@ -143,6 +150,18 @@ function idpCertsFrom(file: string): IdpCertCallback {
   return (callback) => {
     readFile(file, 'utf8').then((text) => callback(null, idpCertificates(text))).catch((err: Error) => callback(new Error(`sso.saml.idpCert: ${err.message}`)));
   };
+}
+
+/**
+ * True when a bearer SubjectConfirmation of the verified assertion names this
+ * ACS URL as its Recipient (node-saml checks its times and InResponseTo, not
+ * the Recipient): an assertion the IdP made for another service is refused.
+ */
+function recipientIs(profile: Profile, acsUrl: string): boolean {
+  const assertion = profile.getAssertion?.() as { Assertion?: { Subject?: Array<{ SubjectConfirmation?: Array<{ $?: { Method?: string }; SubjectConfirmationData?: Array<{ $?: { Recipient?: string } }> }> }> } } | undefined;
+  const confirmations = assertion?.Assertion?.Subject?.[0]?.SubjectConfirmation ?? [];
+  return confirmations.some((c) => c.$?.Method === 'urn:oasis:names:tc:SAML:2.0:cm:bearer'
+    && (c.SubjectConfirmationData ?? []).some((d) => d.$?.Recipient === acsUrl));
 }
 
 /** node-saml's error message → a fixed word for the audit record. */

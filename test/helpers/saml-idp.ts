@@ -22,6 +22,10 @@ export interface SamlAnswer {
   sign?: 'assertion' | 'response' | 'both' | 'none';
   /** Signs with this key and certificate instead of the IdP's own. */
   signer?: TestCert;
+  /** False: InResponseTo only on the Response, not on the SubjectConfirmationData (allowed by SAML). */
+  subjectInResponseTo?: boolean;
+  /** The SubjectConfirmationData Recipient (default: the request's ACS URL; null: none). */
+  recipient?: string | null;
   /** The audience (default: the request's Issuer). */
   audience?: string;
   /** Moves the assertion's validity window, in ms (negative: expired). */
@@ -131,10 +135,12 @@ function assertionXml(nameID: string, attributes: Record<string, string | string
   const attrs = Object.entries(attributes).map(([name, value]) => `<saml:Attribute Name="${esc(name)}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic">`
     + (Array.isArray(value) ? value : [value]).map((v) => `<saml:AttributeValue>${esc(v)}</saml:AttributeValue>`).join('')
     + '</saml:Attribute>').join('');
+  const recipient = answer.recipient === undefined ? request.acsUrl : answer.recipient;
+  const recipientAttr = recipient === null ? '' : ` Recipient="${esc(recipient)}"`;
   return `<saml:Assertion ${NS} ID="${newId()}" Version="2.0" IssueInstant="${iso(0)}">`
     + `<saml:Issuer>${IDP_ENTITY_ID}</saml:Issuer>`
     + `<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">${esc(nameID)}</saml:NameID>`
-    + `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData${irt} Recipient="${esc(request.acsUrl)}" NotOnOrAfter="${iso(5 * 60_000)}"/></saml:SubjectConfirmation></saml:Subject>`
+    + `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData${answer.subjectInResponseTo === false ? '' : irt}${recipientAttr} NotOnOrAfter="${iso(5 * 60_000)}"/></saml:SubjectConfirmation></saml:Subject>`
     + `<saml:Conditions NotBefore="${iso(-60_000)}" NotOnOrAfter="${iso(5 * 60_000)}"><saml:AudienceRestriction><saml:Audience>${esc(answer.audience ?? request.issuer)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>`
     + `<saml:AuthnStatement AuthnInstant="${iso(0)}" SessionIndex="${newId()}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>`
     + (attrs ? `<saml:AttributeStatement>${attrs}</saml:AttributeStatement>` : '')

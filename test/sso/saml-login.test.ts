@@ -145,9 +145,36 @@ test('a replayed response is refused (its request id was taken by the first post
   await assertRefused(await browser.post(samlResponse), 'in_response_to');
 });
 
+test('a replayed response is refused also when only the Response (not the subject confirmation) names the request', async () => {
+  idp.next = { ...ada, subjectInResponseTo: false };
+  const { samlResponse } = await browser.start();
+  assert.is((await browser.post(samlResponse)).status, 200);
+  identities.length = 0;
+  await assertRefused(await browser.post(samlResponse), 'in_response_to');
+});
+
+test('one response posted five times at once is accepted once', async () => {
+  idp.next = { ...ada, subjectInResponseTo: false };
+  const { samlResponse } = await browser.start();
+  const answers = await Promise.all([1, 2, 3, 4, 5].map(() => browser.post(samlResponse)));
+  assert.equal(answers.map((r) => r.status).sort(), [200, 400, 400, 400, 400]);
+  assert.is(identities.length, 1);
+  assert.equal(events.map((e) => e.event === 'sso_login' && e.reason), ['in_response_to', 'in_response_to', 'in_response_to', 'in_response_to']);
+});
+
 test('a response for another audience is refused', async () => {
   idp.next = { ...ada, audience: 'https://other-app.test' };
   await assertRefused(await browser.login(), 'audience');
+});
+
+test('an assertion for another service (SubjectConfirmation Recipient not this ACS URL) is refused', async () => {
+  idp.next = { ...ada, recipient: 'https://other-app.test/acs' };
+  await assertRefused(await browser.login(), 'recipient');
+});
+
+test('an assertion without a Recipient is refused', async () => {
+  idp.next = { ...ada, recipient: null };
+  await assertRefused(await browser.login(), 'recipient');
 });
 
 test('an expired assertion is refused', async () => {
@@ -203,11 +230,14 @@ test('a response posted without the request cookie (another browser) is refused'
   await assertRefused(await browser.post(samlResponse, { withCookie: false }), 'no_request');
 });
 
-test("a valid response posted with another login's cookie is refused", async () => {
+test("a valid response posted with another login's cookie is refused, and is used up", async () => {
+  idp.next = { ...ada, subjectInResponseTo: false };
   const victim = await browser.start();
   const attacker = await portalBrowserSharingPortal();
   await attacker.start();
   await assertRefused(await attacker.post(victim.samlResponse), 'other_browser');
+  events.length = 0;
+  await assertRefused(await browser.post(victim.samlResponse), 'in_response_to');
 });
 
 test('a post without SAMLResponse is refused', async () => {
