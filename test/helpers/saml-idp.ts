@@ -22,6 +22,8 @@ export interface SamlAnswer {
   sign?: 'assertion' | 'response' | 'both' | 'none';
   /** Signs with this key and certificate instead of the IdP's own. */
   signer?: TestCert;
+  /** A status code other than Success: the response then carries no assertion (the IdP refused the login). */
+  status?: string;
   /** False: InResponseTo only on the Response, not on the SubjectConfirmationData (allowed by SAML). */
   subjectInResponseTo?: boolean;
   /** The SubjectConfirmationData Recipient (default: the request's ACS URL; null: none). */
@@ -107,6 +109,12 @@ function responseXml(request: Pick<SeenRequest, 'id' | 'acsUrl' | 'issuer'>, ans
   const signer = answer.signer ?? ownCert;
   const sign = answer.sign ?? 'assertion';
 
+  if (answer.status) {
+    return `<samlp:Response ${NS} ID="${newId()}" Version="2.0" IssueInstant="${iso(0)}" Destination="${esc(request.acsUrl)}"${irt}>`
+      + `<saml:Issuer>${IDP_ENTITY_ID}</saml:Issuer>`
+      + `<samlp:Status><samlp:StatusCode Value="${esc(answer.status)}"/><samlp:StatusMessage>&lt;script&gt;user not assigned</samlp:StatusMessage></samlp:Status>`
+      + '</samlp:Response>';
+  }
   let assertion = assertionXml(answer.nameID, answer.attributes, { request, answer, iso, irt });
   if (sign === 'assertion' || sign === 'both') assertion = signed(assertion, 'Assertion', signer);
   if (answer.wrap) {

@@ -215,6 +215,13 @@ test('signature wrapping: an unsigned assertion holding the signed one inside is
   await assertRefused(await browser.login(), 'signature');
 });
 
+test('an error status from the IdP (no assertion) is refused without showing its message', async () => {
+  idp.next = { ...ada, status: 'urn:oasis:names:tc:SAML:2.0:status:Responder' };
+  const res = await browser.login();
+  assert.not.match(await res.clone().text(), /user not assigned|script/);
+  await assertRefused(res, 'idp_status');
+});
+
 test('an assertion without the user attribute is refused', async () => {
   idp.next = { nameID: 'ada@acme.com', attributes: { org: 'acme' } };
   await assertRefused(await browser.login(), 'missing_user');
