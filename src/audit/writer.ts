@@ -248,6 +248,10 @@ export class AuditLog implements AuditSink {
       }
     }
     await file.append(Buffer.from(text, 'utf8'));
+    if (file.slowAppendMs > 0) {
+      this.deps.logger.warn('audit append was slow: appending through the thread pool for a minute', { file: this.cfg.file, ms: Math.round(file.slowAppendMs) });
+      file.slowAppendMs = 0;
+    }
     this.head = head;
     file.torn = null;
     file.started = true;

@@ -78,9 +78,9 @@ export interface Config {
   reset?: { linkBase: string; ttlMinutes: number };
   /** `file` and `syslogCa` absolute; `syslogCa`: PEM CA bundle that verifies a tls:// syslog receiver (default: Node's CA list). */
   audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full'; onFailure: 'block' | 'continue'; syncMs: number; syslog?: string; syslogCa?: string };
-  /** HTTPS pages for people (password reset; SSO login later). Paths absolute. */
+  /** HTTPS pages for people (sign-in page, password reset, SSO sign-in). Paths absolute. `credentialMinutes`: lifetime of an SSO password. */
   portal?: { host: string; port: number; tls: { cert: string; key: string }; publicUrl: string; credentialMinutes: number };
-  /** Browser SSO on the portal (SAML: sso/saml-login.ts; OIDC not built yet). `clientSecret` still sealed or plain; `idpCert` absolute. */
+  /** Browser SSO on the portal: a sign-in issues a database password (sso/issue.ts); SAML: sso/saml-login.ts, OIDC not built yet. `clientSecret` still sealed or plain; `idpCert` absolute. */
   sso?: { oidc?: SsoOidcConfig; saml?: SsoSamlConfig };
   /** Absolute path of a candidate policy, decided beside the active one, never enforced (engine/shadow.ts). */
   shadow?: string;

@@ -22,7 +22,7 @@ export interface ResetPagesOptions {
   audit: AuditSink;
   logger: Logger;
   unlock: (user: string) => Promise<unknown>;
-  reload: () => Promise<unknown>;
+  reload: () => Promise<boolean>;
   now?: () => number;
 }
 
@@ -87,6 +87,13 @@ export function resetRoutes(opts: ResetPagesOptions): Route[] {
         const result = await completeReset({ ...opts, now }, req.params[0], req.form.get('password') ?? '', req.form.get('confirm') ?? '');
         if (result.status === 'bad_token') return goneResponse();
         if (result.status === 'rejected') return { status: 400, html: newPasswordForm(result.problems) };
+        if (result.status === 'not_loaded') {
+          logger.error('a reset password was written to the users file, but the reload was rejected: fix the files (the old password works until then)', { user: result.user });
+          return {
+            status: 503,
+            html: page('Password saved, not active yet', '<p>Your new password is saved, but pgveil could not load it: its configuration needs an administrator. Until then your old password still works. Try the new one later, or contact your administrator.</p>'),
+          };
+        }
         return { status: 200, html: page('Password changed', '<p>Your new password works now. Use it the next time you connect to the database.</p>') };
       },
     },

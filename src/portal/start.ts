@@ -17,7 +17,8 @@ export interface PortalDeps {
   audit: AuditSink;
   logger: Logger;
   unlock: (user: string) => Promise<unknown>;
-  reload: () => Promise<unknown>;
+  /** Makes the running pgveil read users.yaml now; false when the files were rejected (the old ones stay). */
+  reload: () => Promise<boolean>;
   /** The clock of reset tokens and SSO passwords (tests move it). */
   now?: () => number;
   /** The port database clients connect to, for the SSO result page (default listen.port). */

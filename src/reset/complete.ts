@@ -13,6 +13,8 @@ import { ResetTokenStore, resetStateFile } from './token-store.js';
 
 export type CompleteResult =
   | { status: 'done'; user: string }
+  /** Written to users.yaml, but the running pgveil rejected the files (an unrelated mistake in them): the old password still works. */
+  | { status: 'not_loaded'; user: string }
   | { status: 'rejected'; problems: string[] }
   | { status: 'bad_token' };
 
@@ -21,8 +23,8 @@ export interface CompleteOptions {
   audit: AuditSink;
   /** Lifts the user's lockout (under workers: N, in the primary and every worker). */
   unlock: (user: string) => Promise<unknown>;
-  /** Makes the running pgveil read users.yaml now. */
-  reload: () => Promise<unknown>;
+  /** Makes the running pgveil read users.yaml now; false when it rejected the files and kept the old ones. */
+  reload: () => Promise<boolean>;
   now?: () => number;
 }
 
@@ -53,7 +55,11 @@ export async function completeReset(opts: CompleteOptions, token: string, passwo
   if (result.status === 'done') {
     audit.record({ event: 'password_reset', user: result.user, step: 'completed' });
     // Reload first: a login between the unlock and the reload would fail with the new password and count toward a new lock.
-    await opts.reload();
+    if (!await opts.reload()) {
+      // Fail closed: the person is not told the new password works while pgveil still checks the old one.
+      audit.record({ event: 'password_reset', user: result.user, step: 'not_loaded' });
+      return { status: 'not_loaded', user: result.user };
+    }
     await opts.unlock(result.user);
   }
   return result;

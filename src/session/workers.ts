@@ -203,7 +203,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Prim
     // A reset's new password must work on every worker before the person is told so (a login that hit a
     // worker still on the old users.yaml would fail and count toward a lockout): each worker is asked to
     // reload and answers when done (one that does not answer in time still has its file watcher).
-    portal = await startConfiguredPortal(config, { audit: audit ?? noAudit, logger, unlock: control.unlock, reload: () => askAll('reload') });
+    portal = await startConfiguredPortal(config, { audit: audit ?? noAudit, logger, unlock: control.unlock, reload: async () => (await askAll('reload')).every((applied) => applied === true) });
   } catch (err) {
     stop();
     await stopped;

@@ -34,7 +34,7 @@ export function credentialPage(user: string, password: string, expiresAt: number
 <label for="password">Password</label><input id="password" readonly value="${escapeHtml(password)}" autocomplete="off" spellcheck="false">
 <h2>psql</h2>
 <p>Run this and paste the password when psql asks for it:</p>
-<pre>${escapeHtml(psql)}</pre>
+<pre style="white-space:pre-wrap;word-break:break-all">${escapeHtml(psql)}</pre>
 <h2>BI tool or driver</h2>
 <table>
 ${field('Host', db.host)}

@@ -219,4 +219,26 @@ test('an expired password names the portal\'s reset page and reset-request; the 
   await waitFor('the expired auth record', async () => (await auditRecords()).some((r) => r.event === 'auth' && r.user === 'olga@acme.com' && r.reason === 'expired'));
 });
 
+test('a reset whose reload is rejected (a policy file cut short mid-save) answers 503, keeps the old password working and says so in the audit log; fixing the file makes the new one work', async () => {
+  freshWindow();
+  const policyFile = join(h.dir, 'policy.yaml');
+  const policy = readFileSync(policyFile, 'utf8');
+  try {
+    writeFileSync(policyFile, policy.slice(0, Math.floor(policy.length / 2)) + '\n  broken: [');
+    await waitFor('the rejected reload', async () => (await auditRecords()).some((r) => r.event === 'policy_reload' && r.outcome === 'rejected'));
+    const link = await askForLink('dora');
+    const answer = await get(link, form({ password: 'Dora-held-pass-44', confirm: 'Dora-held-pass-44' }));
+    assert.is(answer.status, 503);
+    assert.match(await answer.text(), /old password still works/);
+    await waitForStep('dora', 'not_loaded');
+    assert.is(await connectError(h, proxy.port, 'dora', { password: 'Dora-unlock-pass-3' }), undefined, 'the old password works while the files are rejected');
+    assert.is((await connectError(h, proxy.port, 'dora', { password: 'Dora-held-pass-44' }))?.code, '28P01');
+  } finally {
+    writeFileSync(policyFile, policy);
+  }
+  const reloads = async () => (await auditRecords()).filter((r) => r.event === 'policy_reload');
+  await waitFor('the files load again', async () => (await reloads()).at(-1)?.outcome === 'applied');
+  assert.is(await connectError(h, proxy.port, 'dora', { password: 'Dora-held-pass-44' }), undefined);
+});
+
 test.run();

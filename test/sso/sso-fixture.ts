@@ -27,9 +27,11 @@ export const ssoPolicy = `tables:
  * file. `listenPort` 0 = ephemeral.
  */
 export function writeSsoConfig(h: Harness, opts: { name?: string; listenPort?: number; portalPort?: number; credentialMinutes?: number; audit: string; extra?: string }): string {
-  const cert = rsaCert('127.0.0.1');
-  writeFileSync(join(h.dir, 'portal.crt'), cert.certPem);
-  writeFileSync(join(h.dir, 'portal.key'), cert.keyPem, { mode: 0o600 });
+  if (!existsSync(join(h.dir, 'portal.crt'))) { // one certificate per harness: a running portal keeps the one it read
+    const cert = rsaCert('127.0.0.1');
+    writeFileSync(join(h.dir, 'portal.crt'), cert.certPem);
+    writeFileSync(join(h.dir, 'portal.key'), cert.keyPem, { mode: 0o600 });
+  }
   let text = readFileSync(h.configFile, 'utf8');
   if (opts.listenPort !== undefined) text = text.replace('listen: { host: 127.0.0.1, port: 0 }', `listen: { host: 127.0.0.1, port: ${opts.listenPort} }`);
   const file = join(h.dir, opts.name ?? 'pgveil-sso.yaml');

@@ -15,11 +15,18 @@ import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { startHarness, clientConfig, loginError, capturingLogger, today, type Harness, type LogLine } from '../helpers/harness.js';
 import { psql, waitFor } from '../helpers/run.js';
 import { ssoPolicy, writeSsoConfig, testIssuer, stateEntries, type TestIssuer } from './sso-fixture.js';
+import { trustingFetch } from '../reset/portal-fetch.js';
+import { RawTlsClient, errorField } from '../helpers/raw-tls-client.js';
+import { frame, int32, startupPacket } from '../helpers/raw-client.js';
+import type { TestCert } from '../auth/test-certs.js';
+import { loadConfig } from '../../src/config/load.js';
+import { signInPage } from '../../src/sso/pages.js';
 
 let h: Harness;
 let proxy: ProxyHandle;
 let issuer: TestIssuer;
 let proxyLog: LogLine[];
+let configFile: string;
 /** Moves the clock of the proxy's password check and of the issuer (expiry without waiting). */
 let skewMs = 0;
 const clock = () => Date.now() + skewMs;
@@ -31,7 +38,7 @@ test.before(async () => {
     policyYaml: ssoPolicy,
     extraUsers: `  dan@acme.com:\n    org: acme\n    password: "${createVerifier(PW.dan)}"\n    passwordChangedAt: ${today()}\n    disabled: true\n`,
   });
-  const configFile = writeSsoConfig(h, { audit: 'audit-proxy.jsonl' });
+  configFile = writeSsoConfig(h, { audit: 'audit-proxy.jsonl' });
   const captured = capturingLogger();
   proxyLog = captured.lines;
   proxy = await startProxy({ configFile, logger: captured.logger, now: clock });
@@ -76,7 +83,7 @@ test('the result page: expiry, a psql line and a JDBC URL for this deployment wi
   const page = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
   const expiresAt = (stateEntries(h).at(-1)!.expiresAt as number);
   assert.ok(page.html.includes(new Date(expiresAt).toISOString().replace('T', ' ').slice(0, 16) + ' UTC'), 'the expiry time is shown');
-  const line = /<pre>(psql [^<]+)<\/pre>/.exec(page.html)?.[1].replaceAll('&#39;', "'");
+  const line = /<pre[^>]*>(psql [^<]+)<\/pre>/.exec(page.html)?.[1].replaceAll('&#39;', "'");
   assert.is(line, `psql 'postgresql://zed%40acme.com@127.0.0.1:${proxy.port}/analytics?sslmode=require'`);
   assert.ok(page.html.includes(`jdbc:postgresql://127.0.0.1:${proxy.port}/analytics?sslmode=require`));
   for (const label of ['Host', 'Port', 'Database', 'User', 'Password']) assert.ok(page.html.includes(`<th scope="row">${label}</th>`), label);
@@ -165,6 +172,24 @@ test('without TLS the client is offered SCRAM, which never accepts an SSO passwo
   assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], 'the same password over TLS');
 });
 
+test('over TLS, SCRAM is never offered, and a SCRAM message sent in place of the SSO password is a protocol violation', async () => {
+  const zed = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
+  const probe = await RawTlsClient.connect(proxy.port);
+  const attempt = await probe.scram('zed@acme.com', zed.password!);
+  probe.socket.destroy();
+  assert.equal(attempt.offered, [], 'no SASL mechanisms offered');
+  assert.is(attempt.messages[0]?.body.readInt32BE(0), 3, 'AuthenticationCleartextPassword');
+  const c = await RawTlsClient.connect(proxy.port);
+  c.send(startupPacket({ user: 'zed@acme.com', database: 'analytics' }));
+  assert.is((await c.message())?.body.readInt32BE(0), 3);
+  const first = Buffer.from(`n,,n=,r=${'x'.repeat(24)}`);
+  c.send(frame('p', Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), int32(first.length), first])));
+  const answer = await c.message();
+  assert.is(answer?.type, 'E');
+  assert.is(errorField(answer, 'C'), '08P01');
+  c.socket.destroy();
+});
+
 test('a listed user disabled after the sign-in cannot log in with the password (users.yaml is read at login)', async () => {
   const carol = await issuer.signIn({ user: 'carol@acme.com', org: 'acme' });
   assert.equal(await orgsSeen('carol@acme.com', carol.password!), ['acme']);
@@ -175,6 +200,33 @@ test('a listed user disabled after the sign-in cannot log in with the password (
     assert.ok(await proxy.reload());
     assert.equal(await orgsSeen('carol@acme.com', carol.password!), passwordFailure('carol@acme.com'));
     await waitFor('disabled record', () => has(proxyRecords(), { event: 'auth', user: 'carol@acme.com', outcome: 'failure', reason: 'disabled', method: 'sso' }));
+  } finally {
+    writeFileSync(users, original);
+    assert.ok(await proxy.reload());
+  }
+});
+
+test('a live password whose account no longer holds is refused: listed user removed, unlisted person now listed, org removed', async () => {
+  const users = join(h.dir, 'users.yaml');
+  const original = readFileSync(users, 'utf8');
+  const withUmbrella = original.replace('organizations:\n', 'organizations:\n  umbrella: {}\n');
+  writeFileSync(users, withUmbrella);
+  try {
+    assert.ok(await proxy.reload());
+    const ray = await issuer.signIn({ user: 'ray@umbrella.com', org: 'umbrella' });
+    const nia = await issuer.signIn({ user: 'nia@globex.com', org: 'globex' });
+    const bob = await issuer.signIn({ user: 'bob@globex.com', org: 'globex' });
+    assert.equal(await orgsSeen('ray@umbrella.com', ray.password!), []);
+    const edited = original
+      .replace(/  bob@globex\.com:\n(    .*\n)+/, '')
+      .replace('users:\n', 'users:\n  nia@globex.com:\n    org: globex\n');
+    assert.not.ok(edited.includes('bob@globex.com'));
+    writeFileSync(users, edited);
+    assert.ok(await proxy.reload());
+    for (const [user, password, detail] of [['ray@umbrella.com', ray.password!, 'unknown_org'], ['nia@globex.com', nia.password!, 'now_listed'], ['bob@globex.com', bob.password!, 'user_removed']]) {
+      assert.equal(await orgsSeen(user, password), passwordFailure(user), user);
+      await waitFor(`stale ${detail}`, () => has(proxyRecords(), { event: 'auth', user, outcome: 'failure', reason: 'stale_sso_password', detail }));
+    }
   } finally {
     writeFileSync(users, original);
     assert.ok(await proxy.reload());
@@ -202,6 +254,21 @@ test('the audit logs hold the sign-ins and logins and never a password', async (
   const state = readFileSync(join(h.dir, 'users.yaml.sso.json'), 'utf8');
   for (const text of [proxyAudit(), issuer.auditText(), state]) assert.not.ok(text.includes(page.password!), 'no password');
   assert.not.ok(proxyLog.some((l) => JSON.stringify(l).includes(page.password!)), 'nor in the log');
+});
+
+test('the portal\'s sign-in page at / links the configured sign-in methods (and the reset page when reset is set)', async () => {
+  const get = await trustingFetch({ certPem: readFileSync(join(h.dir, 'portal.crt'), 'utf8') } as TestCert);
+  const answer = await get(`https://127.0.0.1:${proxy.portalPort}/`);
+  assert.is(answer.status, 200);
+  const html = await answer.text();
+  assert.ok(html.includes('href="https://127.0.0.1:8443/sso/oidc/start"'), html);
+  assert.not.ok(html.includes('/sso/saml/start'), 'saml is not configured');
+  assert.not.ok(html.includes('Forgot'), 'reset is not configured');
+  const config = loadConfig(configFile);
+  const both = signInPage({ ...config, sso: { ...config.sso, saml: { entryPoint: 'https://idp.test/saml', issuer: 'pgveil', idpCert: '/x', attributes: { user: 'email', org: 'org', groups: 'groups' } } }, reset: { linkBase: 'https://127.0.0.1:8443/reset', ttlMinutes: 30 } });
+  assert.ok(both.includes('href="https://127.0.0.1:8443/sso/saml/start"'));
+  assert.ok(both.includes('href="https://127.0.0.1:8443/reset"'));
+  assert.is((await get(`https://127.0.0.1:${proxy.portalPort}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' })).status, 405);
 });
 
 test.run();
