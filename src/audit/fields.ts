@@ -28,7 +28,7 @@ const eventFields = {
   admin: list('admin', ['action', 'by', 'target', 'outcome'] as const),
   password_change: list('password_change', ['user', 'via'] as const),
   password_reset: list('password_reset', ['user', 'step', 'via'] as const),
-  sso_login: list('sso_login', ['user', 'org', 'via', 'outcome', 'reason', 'address'] as const),
+  sso_login: list('sso_login', ['user', 'org', 'via', 'outcome', 'reason', 'detail', 'address'] as const),
 } satisfies FieldLists;
 
 /**

@@ -44,11 +44,12 @@ export type AuditEvent =
   | {
     /**
      * A browser SSO sign-in on the portal: a database password issued, or refused (`reason`). Never the password.
-     * `user` is absent when the identity provider's answer itself was refused (it names nobody yet);
-     * `address`: the browser's address, on such refusals.
+     * `user` is absent when the identity provider's answer never got as far as naming one (a bad state, an error answer).
      */
     event: 'sso_login'; user?: string; org?: string; via: 'oidc' | 'saml'; outcome: 'issued' | 'refused' | 'error';
-    reason?: string; address?: string;
+    reason?: string;
+    /** The identity provider's error code or the client library's check that failed (a fixed word, never a claim or token). */ detail?: string;
+    /** The browser's address, for sign-in pages that failed before an identity was proven. */ address?: string;
   };
 
 /** Where sessions, the reload path and the admin API send records. Writing never blocks the caller. */
