@@ -49,6 +49,10 @@ export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
   const now = deps.now ?? Date.now;
   const requests = new SamlRequestCache(SAML_REQUEST_MINUTES * 60_000, now);
   const acsUrl = callbackUrl(config);
+  // Behind a reverse proxy that serves the portal under a path, the browser sees that prefix: the cookie and links carry it.
+  const prefix = new URL(config.portal!.publicUrl).pathname.replace(/\/+$/, '');
+  const cookie = (value: string, maxAge: number) => `${SAML_REQUEST_COOKIE}=${value}; Path=${prefix}/sso/saml; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=None`;
+  const clearCookie = () => cookie('', 0);
   const options = samlOptions(saml, acsUrl, requests);
   const metadata = new SAML(options).generateServiceProviderMetadata(null, null);
   let queue: Promise<unknown> = Promise.resolve();
@@ -56,7 +60,7 @@ export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
   const refuse = (reason: SamlRefusal, req: PortalRequest, error?: string): PortalResponse => {
     deps.audit.record({ event: 'sso_login', via: 'saml', outcome: 'refused', reason, address: req.address });
     deps.logger.warn('SAML login refused', { reason, address: req.address, ...(error ? { error } : {}) });
-    return startAgainPage();
+    return startAgainPage(prefix + SAML_START_PATH, clearCookie());
   };
 
   /** The verified assertion's profile, or why the post is refused; the request ids it names are taken either way. */
@@ -100,7 +104,7 @@ export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
       async handle() {
         const id = `_${randomBytes(20).toString('hex')}`;
         const url = await new SAML({ ...options, generateUniqueId: () => id }).getAuthorizeUrlAsync('', undefined, {});
-        return redirect(url, { 'set-cookie': `${SAML_REQUEST_COOKIE}=${id}; Path=/sso/saml; Max-Age=${SAML_REQUEST_MINUTES * 60}; HttpOnly; Secure; SameSite=None` });
+        return redirect(url, { 'set-cookie': cookie(id, SAML_REQUEST_MINUTES * 60) });
       },
     },
     {
@@ -174,15 +178,11 @@ function classify(message: string): SamlRefusal {
   return 'malformed';
 }
 
-function clearCookie(): string {
-  return `${SAML_REQUEST_COOKIE}=; Path=/sso/saml; Max-Age=0; HttpOnly; Secure; SameSite=None`;
-}
-
-function startAgainPage(): PortalResponse {
+function startAgainPage(startUrl: string, clearCookie: string): PortalResponse {
   return {
     status: 400,
     html: page('Sign-in did not work', `<p>The sign-in could not be completed. Start again from the beginning.</p>
-<p><a href="${escapeHtml(SAML_START_PATH)}">Sign in again</a></p>`),
-    headers: { 'set-cookie': clearCookie() },
+<p><a href="${escapeHtml(startUrl)}">Sign in again</a></p>`),
+    headers: { 'set-cookie': clearCookie },
   };
 }

@@ -15,6 +15,8 @@ export interface SamlBrowser {
   /** The whole login: start, IdP, post. */
   login(): Promise<Response>;
   cookie: string;
+  /** The whole Set-Cookie of the last start. */
+  setCookie: string;
 }
 
 /** `base`: the portal's real address; `publicUrl`: what its config says (the IdP posts to publicUrl, the test reaches base). */
@@ -23,12 +25,14 @@ export async function samlBrowser(portalCert: TestCert, base: string, publicUrl:
   const getIdp = await trustingFetch(idpTls);
   const browser: SamlBrowser = {
     cookie: '',
+    setCookie: '',
     async start() {
       const start = await get(`${base}/sso/saml/start`);
       assert.is(start.status, 303);
       const setCookie = start.headers.get('set-cookie') ?? '';
       assert.match(setCookie, /HttpOnly/);
       browser.cookie = setCookie.split(';')[0];
+      browser.setCookie = setCookie;
       const idpPage = await getIdp(start.headers.get('location') ?? '');
       assert.is(idpPage.status, 200);
       const html = await idpPage.text();

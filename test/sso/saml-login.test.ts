@@ -36,9 +36,9 @@ const portals: PortalHandle[] = [];
 let clockOffset = 0;
 
 /** A portal serving the SAML pages with these attribute names; returns a browser for it. */
-async function portalWith(attributes = { user: 'email', org: 'org', groups: 'groups' }): Promise<SamlBrowser> {
+async function portalWith(attributes = { user: 'email', org: 'org', groups: 'groups' }, publicUrl = PUBLIC_URL): Promise<SamlBrowser> {
   const config = {
-    portal: { host: '127.0.0.1', port: 0, tls: { cert: join(dir, 'portal.crt'), key: join(dir, 'portal.key') }, publicUrl: PUBLIC_URL, credentialMinutes: 480 },
+    portal: { host: '127.0.0.1', port: 0, tls: { cert: join(dir, 'portal.crt'), key: join(dir, 'portal.key') }, publicUrl, credentialMinutes: 480 },
     sso: { saml: { entryPoint: idp.entryPoint, issuer: ISSUER, idpCert: join(dir, 'idp.crt'), attributes } },
   } as unknown as Config;
   const routes = samlLoginRoutes(config, {
@@ -49,7 +49,7 @@ async function portalWith(attributes = { user: 'email', org: 'org', groups: 'gro
   });
   const portal = await startPortal(config.portal!, routes, silentLogger);
   portals.push(portal);
-  return samlBrowser(portalCert, `https://127.0.0.1:${portal.port}`, PUBLIC_URL, idp.tls);
+  return samlBrowser(portalCert, `https://127.0.0.1:${portal.port}`, publicUrl.replace(/\/+$/, ''), idp.tls);
 }
 
 let browser: SamlBrowser;
@@ -121,6 +121,18 @@ test('attributes.user: nameID takes the user from the Subject NameID', async () 
   idp.next = { nameID: 'carol@acme.com', attributes: { email: 'someone-else@acme.com', org: 'acme' } };
   assert.is((await byNameId.login()).status, 200);
   assert.equal(identities, [{ user: 'carol@acme.com', org: 'acme', groups: [], via: 'saml' }]);
+});
+
+test('behind a publicUrl path (reverse proxy), the ACS URL, the cookie path and the start-again link carry it', async () => {
+  const prefixed = await portalWith(undefined, 'https://portal.test/db/');
+  const { samlResponse } = await prefixed.start();
+  assert.is(idp.requests[idp.requests.length - 1].acsUrl, 'https://portal.test/db/sso/saml/acs');
+  assert.is(prefixed.setCookie.split('; ').find((a) => a.startsWith('Path=')), 'Path=/db/sso/saml');
+  assert.is((await prefixed.post(samlResponse)).status, 200);
+  await prefixed.start();
+  const refused = await prefixed.post('', { body: 'SAMLResponse=' });
+  assert.match(await refused.text(), 'href="/db/sso/saml/start"');
+  assert.match(refused.headers.get('set-cookie') ?? '', /Path=\/db\/sso\/saml; Max-Age=0/);
 });
 
 test('an unsigned response is refused', async () => {
