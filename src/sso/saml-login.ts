@@ -32,6 +32,8 @@ export const SAML_REQUEST_MINUTES = 10;
 export const SAML_CLOCK_SKEW_MS = 60_000;
 /** Binds the response to the browser that started the login; sent cross-site by the IdP's form post, hence SameSite=None. */
 export const SAML_REQUEST_COOKIE = 'pgveil_saml_request';
+/** How an unusable idpCert file's error starts (node-saml passes it through). */
+const IDP_CERT_PROBLEM = 'sso.saml.idpCert:';
 
 export interface SamlLoginDeps {
   onIdentity: IdentityHandler;
@@ -42,7 +44,7 @@ export interface SamlLoginDeps {
 }
 
 /** Why a response was refused, as the audit record says it (a fixed word, never a value from the response). */
-export type SamlRefusal = 'no_request' | 'no_response' | 'signature' | 'in_response_to' | 'expired' | 'audience' | 'recipient' | 'idp_status' | 'malformed' | 'other_browser' | 'missing_user' | 'bad_attribute';
+export type SamlRefusal = 'idp_cert' | 'no_request' | 'no_response' | 'signature' | 'in_response_to' | 'expired' | 'audience' | 'recipient' | 'idp_status' | 'malformed' | 'other_browser' | 'missing_user' | 'bad_attribute';
 
 export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
   const saml = config.sso!.saml!;
@@ -58,8 +60,12 @@ export function samlLoginRoutes(config: Config, deps: SamlLoginDeps): Route[] {
   let queue: Promise<unknown> = Promise.resolve();
 
   const refuse = (reason: SamlRefusal, req: PortalRequest, error?: string): PortalResponse => {
-    deps.audit.record({ event: 'sso_login', via: 'saml', outcome: 'refused', reason, address: req.address });
-    deps.logger.warn('SAML login refused', { reason, address: req.address, ...(error ? { error } : {}) });
+    // An unreadable idpCert is this side's fault: an error, not a refusal of what the browser sent.
+    const outcome = reason === 'idp_cert' ? 'error' : 'refused';
+    deps.audit.record({ event: 'sso_login', via: 'saml', outcome, reason, address: req.address });
+    const fields = { reason, address: req.address, ...(error ? { error: error.slice(0, 300) } : {}) };
+    if (outcome === 'error') deps.logger.error('SAML login failed: the identity provider certificate is unusable', fields);
+    else deps.logger.warn('SAML login refused', fields);
     return startAgainPage(prefix + SAML_START_PATH, clearCookie());
   };
 
@@ -152,7 +158,7 @@ function samlOptions(saml: SsoSamlConfig, acsUrl: string, requests: SamlRequestC
 /** Reads the certificate file at each check, so a replaced file applies without a restart. */
 function idpCertsFrom(file: string): IdpCertCallback {
   return (callback) => {
-    readFile(file, 'utf8').then((text) => callback(null, idpCertificates(text))).catch((err: Error) => callback(new Error(`sso.saml.idpCert: ${err.message}`)));
+    readFile(file, 'utf8').then((text) => callback(null, idpCertificates(text))).catch((err: Error) => callback(new Error(`${IDP_CERT_PROBLEM} ${err.message}`)));
   };
 }
 
@@ -170,6 +176,7 @@ function recipientIs(profile: Profile, acsUrl: string): boolean {
 
 /** node-saml's error message → a fixed word for the audit record. */
 function classify(message: string): SamlRefusal {
+  if (message.startsWith(IDP_CERT_PROBLEM)) return 'idp_cert';
   if (/signature/i.test(message)) return 'signature';
   if (/InResponseTo/i.test(message)) return 'in_response_to';
   if (/expired|not yet valid|subject confirmation/i.test(message)) return 'expired';

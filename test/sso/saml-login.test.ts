@@ -36,10 +36,10 @@ const portals: PortalHandle[] = [];
 let clockOffset = 0;
 
 /** A portal serving the SAML pages with these attribute names; returns a browser for it. */
-async function portalWith(attributes = { user: 'email', org: 'org', groups: 'groups' }, publicUrl = PUBLIC_URL): Promise<SamlBrowser> {
+async function portalWith(attributes = { user: 'email', org: 'org', groups: 'groups' }, publicUrl = PUBLIC_URL, idpCert = join(dir, 'idp.crt')): Promise<SamlBrowser> {
   const config = {
     portal: { host: '127.0.0.1', port: 0, tls: { cert: join(dir, 'portal.crt'), key: join(dir, 'portal.key') }, publicUrl, credentialMinutes: 480 },
-    sso: { saml: { entryPoint: idp.entryPoint, issuer: ISSUER, idpCert: join(dir, 'idp.crt'), attributes } },
+    sso: { saml: { entryPoint: idp.entryPoint, issuer: ISSUER, idpCert, attributes } },
   } as unknown as Config;
   const routes = samlLoginRoutes(config, {
     audit,
@@ -133,6 +133,23 @@ test('behind a publicUrl path (reverse proxy), the ACS URL, the cookie path and 
   const refused = await prefixed.post('', { body: 'SAMLResponse=' });
   assert.match(await refused.text(), 'href="/db/sso/saml/start"');
   assert.match(refused.headers.get('set-cookie') ?? '', /Path=\/db\/sso\/saml; Max-Age=0/);
+});
+
+test('idpCert is read at each login: a new certificate applies without a restart, old and new both verify, an unusable file is an error', async () => {
+  const file = join(dir, 'idp-rotating.crt');
+  const nextIdpCert = rsaCert('next idp key').certPem;
+  writeFileSync(file, nextIdpCert);
+  const rotating = await portalWith(undefined, PUBLIC_URL, file);
+  await assertRefused(await rotating.login(), 'signature');
+  events.length = 0;
+  writeFileSync(file, nextIdpCert + idp.cert.certPem);
+  assert.is((await rotating.login()).status, 200);
+  identities.length = 0;
+  writeFileSync(file, 'not a certificate');
+  const res = await rotating.login();
+  assert.is(res.status, 400);
+  assert.equal(identities, []);
+  assert.equal(events, [{ event: 'sso_login', via: 'saml', outcome: 'error', reason: 'idp_cert', address: '127.0.0.1' }]);
 });
 
 test('an unsigned response is refused', async () => {
