@@ -576,10 +576,10 @@ shadow: policy-next.yaml
   assert.is(bad.issues.length, 1);
 });
 
-test('sso.saml.idpCert: a file with one or several PEM certificates loads; an empty or broken one is a load error', () => {
+test('sso.saml: attributes default to email, org, groups; idpCert with one or several PEM certificates loads, an empty or broken one is a load error', () => {
   const saml = goodConfig.replace('tls: { mode: disable }', 'tls: { mode: require, cert: p.crt, key: p.key }') + 'portal: { tls: { cert: p.crt, key: p.key }, publicUrl: "https://portal.example.com" }\nsso: { saml: { entryPoint: https://idp.example.com/sso, issuer: pgveil, idpCert: idp.crt } }\n';
   const withCert = (text: string) => join(fixture({ 'pgveil.yaml': saml, 'p.crt': '', 'p.key': '', 'idp.crt': text }), 'pgveil.yaml');
-  assert.is(loadConfig(withCert(idpCertPem)).sso?.saml?.issuer, 'pgveil');
+  assert.equal(loadConfig(withCert(idpCertPem)).sso?.saml?.attributes, { user: 'email', org: 'org', groups: 'groups' }, 'attributes default when absent');
   assert.is(loadConfig(withCert(idpCertPem + rsaCert('next idp').certPem)).sso?.saml?.issuer, 'pgveil');
   const broken = idpCertPem.replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!');
   for (const [text, message] of [['', /holds no PEM certificate/], ['not a certificate', /holds no PEM certificate/], [broken, /does not parse/]] as const) {
