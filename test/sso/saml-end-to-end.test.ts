@@ -16,6 +16,7 @@ import { startSamlIdp, type SamlIdp } from '../helpers/saml-idp.js';
 import { rsaCert } from '../auth/test-certs.js';
 import { ssoPolicy, writeSsoConfig } from './sso-fixture.js';
 import { samlBrowser, type SamlBrowser } from './saml-browser.js';
+import { trustingFetch } from '../reset/portal-fetch.js';
 
 const PUBLIC_URL = 'https://127.0.0.1:8443';
 const ENTITY_ID = 'https://pgveil.test/saml';
@@ -99,7 +100,6 @@ test('a response signed by another key gets no password, and the audit record sa
 });
 
 test('the portal serves the SAML metadata and the sign-in page links to the SAML login', async () => {
-  const { trustingFetch } = await import('../reset/portal-fetch.js');
   const get = await trustingFetch({ certPem: readFileSync(join(h.dir, 'portal.crt'), 'utf8'), keyPem: '', der: Buffer.alloc(0) });
   const metadata = await get(`https://127.0.0.1:${proxy.portalPort}/sso/saml/metadata`);
   assert.is(metadata.headers.get('content-type'), 'application/samlmetadata+xml');
