@@ -4,6 +4,7 @@ import type { Config } from './types.js';
 import { readFileSync } from 'node:fs';
 import { checkReadableFile, resolveFrom } from './file-refs.js';
 import { jwksProblem } from '../auth/oidc-jwks.js';
+import { idpCertProblem } from '../sso/saml-idp-cert.js';
 import type { YamlSource } from './yaml-source.js';
 
 /** `source.data` must already be schema-valid (defaults filled). Semantic problems are reported into `source`. */
@@ -97,12 +98,20 @@ function checkFiles(source: YamlSource, config: Config): void {
     [['portal', 'tls', 'cert'], config.portal?.tls?.cert],
     [['portal', 'tls', 'key'], config.portal?.tls?.key],
     [['sso', 'oidc', 'ca'], config.sso?.oidc?.ca],
-    [['sso', 'saml', 'idpCert'], config.sso?.saml?.idpCert],
     [['auth', 'oidc', 'ca'], config.auth.oidc?.ca],
     [['shadow'], config.shadow],
   );
   for (const [path, abs] of refs) if (abs !== undefined) checkReadableFile(source, path, abs);
   checkJwksFile(source, config.auth.oidc?.jwks);
+  checkSamlCertFile(source, config.sso?.saml?.idpCert);
+}
+
+/** The IdP certificate is read at every load too: a file without a usable certificate fails the load instead of every SAML login. */
+function checkSamlCertFile(source: YamlSource, file: string | undefined): void {
+  const path = ['sso', 'saml', 'idpCert'];
+  if (file === undefined || !checkReadableFile(source, path, file)) return;
+  const problem = idpCertProblem(readFileSync(file, 'utf8'));
+  if (problem) source.report(path, problem);
 }
 
 /** A JWKS file is read at every load, so a broken one fails the load (and the reload) instead of every later login. */

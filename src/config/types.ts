@@ -81,7 +81,7 @@ export interface Config {
   audit?: { file: string; retentionDays: number; statements: 'none' | 'fingerprint' | 'full'; onFailure: 'block' | 'continue'; syncMs: number; syslog?: string; syslogCa?: string };
   /** HTTPS pages for people (sign-in page, password reset, SSO sign-in). Paths absolute. `credentialMinutes`: lifetime of an SSO password. */
   portal?: { host: string; port: number; tls: { cert: string; key: string }; publicUrl: string; credentialMinutes: number };
-  /** Browser SSO on the portal: a sign-in issues a database password (sso/issue.ts); OIDC sign-in in sso/oidc-login.ts. `clientSecret` still sealed or plain; `ca` and `idpCert` absolute. */
+  /** Browser SSO on the portal: a sign-in issues a database password (sso/issue.ts); OIDC sign-in in sso/oidc-login.ts, SAML in sso/saml-login.ts. `clientSecret` still sealed or plain; `ca` and `idpCert` absolute. */
   sso?: { oidc?: SsoOidcConfig; saml?: SsoSamlConfig };
   /** Absolute path of a candidate policy, decided beside the active one, never enforced (engine/shadow.ts). */
   shadow?: string;
@@ -90,6 +90,7 @@ export interface Config {
 export interface IdentityFields { user: string; org: string; groups: string }
 /** `ca` absolute: the CA bundle trusted for the identity provider's https (default: Node's list). */
 export interface SsoOidcConfig { issuer: string; clientId: string; clientSecret: string; claims: IdentityFields; ca?: string }
+/** `issuer`: pgveil's entity id (and the audience required); `attributes.user` may be `nameID` (the Subject's NameID). */
 export interface SsoSamlConfig { entryPoint: string; issuer: string; idpCert: string; attributes: IdentityFields }
 
 export interface Except { orgs: string[]; groups: string[]; users: string[] }

@@ -12,6 +12,7 @@ import { ResetTokenStore, resetStateFile } from '../reset/token-store.js';
 import { ssoIdentityHandler } from '../sso/issue.js';
 import { signInPage } from '../sso/pages.js';
 import { oidcLoginRoutes } from '../sso/oidc-login.js';
+import { samlLoginRoutes } from '../sso/saml-login.js';
 
 export interface PortalDeps {
   audit: AuditSink;
@@ -40,12 +41,13 @@ export async function startConfiguredPortal(config: Config, deps: PortalDeps): P
     // One handler for every sign-in method: the OIDC and SAML routes are pushed here, each given it.
     const onIdentity = ssoIdentityHandler(config, deps);
     if (config.sso.oidc) routes.push(...oidcLoginRoutes(config, { onIdentity, audit: deps.audit, logger: deps.logger, now: deps.now }));
+    if (config.sso.saml) routes.push(...samlLoginRoutes(config, { onIdentity, audit: deps.audit, logger: deps.logger, now: deps.now }));
   }
   const portal = config.portal;
   const handle = await startPortal(portal, routes, deps.logger)
     .catch((err: NodeJS.ErrnoException) => { throw err.code ? new Error(listenFailure(err, 'portal', portal)) : err; });
   const stopSteps = config.reset ? recordQueuedSteps(config, deps) : () => {};
-  const pages = ['sign-in', ...(config.reset ? ['password reset'] : []), ...(config.sso?.oidc ? ['OIDC sign-in'] : [])];
+  const pages = ['sign-in', ...(config.reset ? ['password reset'] : []), ...(config.sso?.oidc ? ['OIDC sign-in'] : []), ...(config.sso?.saml ? ['SAML login'] : [])];
   deps.logger.info('portal listening', { host: portal.host, port: handle.port, pages });
   return { port: handle.port, close: async () => { stopSteps(); await handle.close(); } };
 }

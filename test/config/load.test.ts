@@ -14,6 +14,7 @@ import { createVerifier } from '../../src/auth/scram-verifier.js';
 import { DecisionEngine } from '../../src/engine/engine.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { seal } from '../../src/secrets/seal.js';
+import { rsaCert } from '../auth/test-certs.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -430,6 +431,9 @@ test('limits.maxClients is documented as the code applies it: a total that worke
 });
 
 /** The yaml blocks of an optional external SPEC.md (config, users, policy; not part of the repository, looked for next to the checkout) with the elided values filled in, or undefined when the file is absent: the tests using it then skip those checks. */
+/** A certificate that may sign SAML assertions (sso.saml.idpCert must hold one). */
+const idpCertPem = rsaCert('idp').certPem;
+
 function specExamples(): { config: string; users: string; policy: string } | undefined {
   const spec = [join(repo, '../shared/SPEC.md'), join(repo, 'shared/SPEC.md')].find((p) => existsSync(p));
   if (!spec) { console.log('  (SPEC.md not found next to the checkout; skipped)'); return undefined; }
@@ -448,7 +452,7 @@ function specFixture(files: { config: string; users: string; policy: string }): 
   return fixture({
     'pgveil.yaml': files.config, 'users.yaml': files.users, 'policy.yaml': files.policy,
     'certs/server.crt': '', 'certs/server.key': '', 'certs/ca.crt': '', 'secrets/master.key': '', 'idp-jwks.json': testJwks,
-    'certs/portal.crt': '', 'certs/portal.key': '', 'certs/idp.crt': '', 'policy-next.yaml': files.policy,
+    'certs/portal.crt': '', 'certs/portal.key': '', 'certs/idp.crt': idpCertPem, 'policy-next.yaml': files.policy,
   });
 }
 
@@ -551,7 +555,7 @@ shadow: policy-next.yaml
   assert.not.ok(issues.some((i) => i.message.includes('http://x')), 'a value that fails a pattern is never echoed');
 
   const more = goodConfig + 'listen: { port: 8443 }\ncache: { maxBytes: 0MB }\naudit: { file: a.jsonl, syslog: "tls://siem:99999" }\nsso: { saml: { entryPoint: https://i/sso, issuer: p, idpCert: idp.crt } }\n';
-  const dir2 = fixture({ 'pgveil.yaml': more, 'idp.crt': '' });
+  const dir2 = fixture({ 'pgveil.yaml': more, 'idp.crt': idpCertPem });
   const file2 = join(dir2, 'pgveil.yaml');
   const issues2 = checkAll(file2).issues;
   expectIssue(issues2, { file: file2, line: 6, column: 20, path: 'cache.maxBytes', message: 'expected a size of at least 1 byte, got 0' });
@@ -570,6 +574,20 @@ shadow: policy-next.yaml
   const bad = issuesLoading('users.yaml', email, loadUsers);
   expectIssue(bad.issues, { file: bad.file, line: 6, column: 12, path: 'users."alice@acme.com".email', message: 'must be an e-mail address' });
   assert.is(bad.issues.length, 1);
+});
+
+test('sso.saml: attributes default to email, org, groups; idpCert with one or several PEM certificates loads, an empty or broken one is a load error', () => {
+  const saml = goodConfig.replace('tls: { mode: disable }', 'tls: { mode: require, cert: p.crt, key: p.key }') + 'portal: { tls: { cert: p.crt, key: p.key }, publicUrl: "https://portal.example.com" }\nsso: { saml: { entryPoint: https://idp.example.com/sso, issuer: pgveil, idpCert: idp.crt } }\n';
+  const withCert = (text: string) => join(fixture({ 'pgveil.yaml': saml, 'p.crt': '', 'p.key': '', 'idp.crt': text }), 'pgveil.yaml');
+  assert.equal(loadConfig(withCert(idpCertPem)).sso?.saml?.attributes, { user: 'email', org: 'org', groups: 'groups' }, 'attributes default when absent');
+  assert.is(loadConfig(withCert(idpCertPem + rsaCert('next idp').certPem)).sso?.saml?.issuer, 'pgveil');
+  const broken = idpCertPem.replace(/\n[A-Za-z0-9+/]{20}/, '\n!!!!');
+  for (const [text, message] of [['', /holds no PEM certificate/], ['not a certificate', /holds no PEM certificate/], [broken, /does not parse/]] as const) {
+    const issues = issuesOf(() => loadConfig(withCert(text)));
+    assert.is(issues.length, 1, JSON.stringify(issues));
+    assert.is(issues[0].path, 'sso.saml.idpCert');
+    assert.match(issues[0].message, message);
+  }
 });
 
 test('cache.maxBytes: sizes in B, kB, MB, GB (1024-based) or bare bytes, and the rewrite cache keeps to it', () => {
