@@ -10,12 +10,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seal } from '../../src/secrets/seal.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
-import { capturingLogger, clientConfig, loginError, startHarness, writeConfig, type Harness, type LogLine } from '../helpers/harness.js';
+import { capturingLogger, startHarness, writeConfig, type Harness, type LogLine } from '../helpers/harness.js';
 import { waitFor } from '../helpers/run.js';
 import { Browser } from '../helpers/browser.js';
 import { portalClient, startCodeFlowProvider, type CodeFlowProvider } from '../helpers/oidc-code-provider.js';
 import { rsaCert, type TestCert } from '../auth/test-certs.js';
-import { ssoPolicy } from './sso-fixture.js';
+import { ssoPolicy, orgsSeen, passwordOnPage } from './sso-fixture.js';
 import { callbackUrl, publicUrl, signInAtProvider } from './oidc-portal.js';
 
 const people = {
@@ -59,18 +59,11 @@ const browser = () => new Browser([portalCert.certPem, idp.cert.certPem], { 'por
 async function signIn(login: string): Promise<{ status: number; body: string; password?: string }> {
   const b = browser();
   const page = await b.request(await signInAtProvider(b, login));
-  const password = /<input id="password" readonly value="([^"]+)"/.exec(page.body)?.[1];
+  const password = passwordOnPage(page.body);
   return { status: page.status, body: page.body, password };
 }
 
-/** Logs in over TLS with `password`; the org ids of the employees the session sees, or the login error. */
-async function orgsSeen(user: string, password: string): Promise<string[] | { code?: string; message: string }> {
-  let seen: string[] = [];
-  const error = await loginError({ ...clientConfig(h, user), port: proxy.port, password, connectionTimeoutMillis: 10000 }, async (c) => {
-    seen = (await c.query('select org_id from crm.employees order by id')).rows.map((r: { org_id: string }) => r.org_id);
-  });
-  return error ?? seen;
-}
+const orgsSeenAs = (user: string, password: string) => orgsSeen(h, proxy.port, user, password);
 
 test('the portal sign-in page links to the OIDC sign-in', async () => {
   const page = await browser().request(`${publicUrl}/`);
@@ -82,12 +75,12 @@ test('a person signed in at the provider gets a password that logs in with pg ov
   const zoe = await signIn('zoe@acme.com');
   assert.is(zoe.status, 200, zoe.body);
   assert.ok(zoe.password, 'the page shows a password');
-  assert.equal(await orgsSeen('zoe@acme.com', zoe.password!), ['acme']);
+  assert.equal(await orgsSeenAs('zoe@acme.com', zoe.password!), ['acme']);
   // Another person of another org, in the group the policy exempts (a groups claim that is one string).
   const ivy = await signIn('ivy@globex.com');
-  assert.equal(await orgsSeen('ivy@globex.com', ivy.password!), ['acme', 'globex']);
+  assert.equal(await orgsSeenAs('ivy@globex.com', ivy.password!), ['acme', 'globex']);
   // The password is that person's only.
-  const foreign = await orgsSeen('ivy@globex.com', zoe.password!);
+  const foreign = await orgsSeenAs('ivy@globex.com', zoe.password!);
   assert.is((foreign as { code?: string }).code, '28P01');
   await waitFor('sso_login and auth records', () => has({ event: 'sso_login', user: 'zoe@acme.com', org: 'acme', via: 'oidc', outcome: 'issued' })
     && has({ event: 'auth', user: 'zoe@acme.com', outcome: 'success', method: 'sso' }));

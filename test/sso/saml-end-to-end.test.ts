@@ -10,11 +10,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { silentLogger } from '../../src/observe/log.js';
-import { startHarness, clientConfig, loginError, type Harness } from '../helpers/harness.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
 import { psql, waitFor } from '../helpers/run.js';
 import { startSamlIdp, type SamlIdp } from '../helpers/saml-idp.js';
 import { rsaCert } from '../auth/test-certs.js';
-import { ssoPolicy, writeSsoConfig } from './sso-fixture.js';
+import { ssoPolicy, writeSsoConfig, orgsSeen, passwordOnPage } from './sso-fixture.js';
 import { samlBrowser, type SamlBrowser } from './saml-browser.js';
 import { trustingFetch } from '../reset/portal-fetch.js';
 
@@ -43,27 +43,18 @@ test.before(async () => {
 });
 test.after(async () => { await proxy?.close(); await h?.close(); await idp?.close(); });
 
-/** The password field of the result page. */
-const passwordIn = (html: string) => /<input id="password" readonly value="([^"]+)"/.exec(html)?.[1];
 
-/** Logs in over TLS and returns the org ids of the employees the session sees (or the login error). */
-async function orgsSeen(user: string, password: string): Promise<string[] | { code?: string; message: string }> {
-  let seen: string[] = [];
-  const error = await loginError({ ...clientConfig(h, user), port: proxy.port, password, connectionTimeoutMillis: 10000 }, async (c) => {
-    seen = (await c.query('select org_id from crm.employees order by id')).rows.map((r: { org_id: string }) => r.org_id);
-  });
-  return error ?? seen;
-}
+const orgsSeenAs = (user: string, password: string) => orgsSeen(h, proxy.port, user, password);
 
 test('a SAML login shows a database password that logs in with pg over TLS, filtered to the org the assertion named', async () => {
   idp.next = { nameID: 'zoe@globex.com', attributes: { email: 'zoe@globex.com', organization: 'globex', memberOf: ['analysts'] } };
   const res = await browser.login();
   const html = await res.text();
   assert.is(res.status, 200, html);
-  const password = passwordIn(html);
+  const password = passwordOnPage(html);
   assert.ok(password, 'the page shows the password');
-  assert.equal(await orgsSeen('zoe@globex.com', password!), ['globex']);
-  assert.equal(await orgsSeen('zoe@globex.com', `${password!}x`), { code: '28P01', message: 'password authentication failed for user "zoe@globex.com"' });
+  assert.equal(await orgsSeenAs('zoe@globex.com', password!), ['globex']);
+  assert.equal(await orgsSeenAs('zoe@globex.com', `${password!}x`), { code: '28P01', message: 'password authentication failed for user "zoe@globex.com"' });
   await waitFor('the sso_login and auth records', () => has({ event: 'sso_login', user: 'zoe@globex.com', org: 'globex', via: 'saml', outcome: 'issued' })
     && has({ event: 'auth', user: 'zoe@globex.com', outcome: 'success', method: 'sso' }));
   assert.not.ok(readFileSync(auditFile(), 'utf8').includes(password!), 'the audit log never holds the password');
@@ -72,7 +63,7 @@ test('a SAML login shows a database password that logs in with pg over TLS, filt
 test('the groups from the assertion apply: an auditor sees every org, with psql over TLS', async () => {
   idp.next = { nameID: 'abe@acme.com', attributes: { email: 'abe@acme.com', organization: 'acme', memberOf: ['auditors', 'staff'] } };
   const html = await (await browser.login()).text();
-  const password = passwordIn(html);
+  const password = passwordOnPage(html);
   assert.ok(password, html);
   const conninfo = `host=127.0.0.1 port=${proxy.port} user=abe@acme.com dbname=analytics sslmode=verify-ca sslrootcert=${h.caFile}`;
   const out = await psql(conninfo, 'select org_id from crm.employees order by id', password!);
@@ -85,7 +76,7 @@ test('a person whose org users.yaml does not list is refused by the handler: 403
   const res = await browser.login();
   const html = await res.text();
   assert.is(res.status, 403);
-  assert.is(passwordIn(html), undefined);
+  assert.is(passwordOnPage(html), undefined);
   await waitFor('the refused sso_login record', () => has({ event: 'sso_login', user: 'eve@initech.com', via: 'saml', outcome: 'refused' }));
 });
 
@@ -93,7 +84,7 @@ test('a response signed by another key gets no password, and the audit record sa
   idp.next = { nameID: 'zoe@globex.com', attributes: { email: 'zoe@globex.com', organization: 'globex' }, signer: rsaCert('forger') };
   const res = await browser.login();
   assert.is(res.status, 400);
-  assert.is(passwordIn(await res.text()), undefined);
+  assert.is(passwordOnPage(await res.text()), undefined);
   await waitFor('the refused record', () => has({ event: 'sso_login', via: 'saml', outcome: 'refused', reason: 'signature' }));
   const text = readFileSync(auditFile(), 'utf8');
   assert.not.ok(/Assertion|SAMLResponse|BEGIN CERTIFICATE/.test(text), 'no SAML content in the audit log');

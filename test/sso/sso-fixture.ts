@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { rsaCert } from '../auth/test-certs.js';
-import type { Harness } from '../helpers/harness.js';
+import { clientConfig, loginError, type Harness } from '../helpers/harness.js';
 import { loadConfig } from '../../src/config/load.js';
 import { AuditLog } from '../../src/audit/writer.js';
 import { silentLogger, type Logger } from '../../src/observe/log.js';
@@ -64,8 +64,7 @@ export async function testIssuer(h: Harness, configFile: string, opts: { now?: (
   return {
     async signIn(identity) {
       const answer = await handler({ groups: [], via: 'oidc', ...identity }, request);
-      const password = /<input id="password" readonly value="([^"]+)"/.exec(answer.html)?.[1];
-      return { status: answer.status, html: answer.html, password };
+      return { status: answer.status, html: answer.html, password: passwordOnPage(answer.html) };
     },
     auditText,
     records: () => auditText().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
@@ -78,4 +77,18 @@ export function stateEntries(h: Harness): Array<Record<string, unknown>> {
   const file = join(h.dir, 'users.yaml.sso.json');
   if (!existsSync(file)) return [];
   return (JSON.parse(readFileSync(file, 'utf8')) as { credentials: Array<Record<string, unknown>> }).credentials;
+}
+
+/** The database password a sign-in result page shows. */
+export function passwordOnPage(html: string): string | undefined {
+  return /<input id="password" readonly value="([^"]+)"/.exec(html)?.[1];
+}
+
+/** Logs in over TLS to pgveil on `port`; the org ids of the employees the session sees, or the login error. */
+export async function orgsSeen(h: Harness, port: number, user: string, password: string): Promise<string[] | { code?: string; message: string }> {
+  let seen: string[] = [];
+  const error = await loginError({ ...clientConfig(h, user), port, password, connectionTimeoutMillis: 10000 }, async (c) => {
+    seen = (await c.query('select org_id from crm.employees order by id')).rows.map((r: { org_id: string }) => r.org_id);
+  });
+  return error ?? seen;
 }

@@ -14,7 +14,7 @@ import { createVerifier } from '../../src/auth/scram-verifier.js';
 import { startProxy, type ProxyHandle } from '../../src/session/server.js';
 import { startHarness, clientConfig, loginError, capturingLogger, today, type Harness, type LogLine } from '../helpers/harness.js';
 import { psql, waitFor } from '../helpers/run.js';
-import { ssoPolicy, writeSsoConfig, testIssuer, stateEntries, type TestIssuer } from './sso-fixture.js';
+import { ssoPolicy, writeSsoConfig, testIssuer, stateEntries, type TestIssuer, orgsSeen, passwordOnPage } from './sso-fixture.js';
 import { trustingFetch } from '../reset/portal-fetch.js';
 import { RawTlsClient, errorField } from '../helpers/raw-tls-client.js';
 import { frame, int32, startupPacket } from '../helpers/raw-client.js';
@@ -55,24 +55,17 @@ const proxyRecords = () => proxyAudit().split('\n').filter(Boolean).map((l) => J
 const has = (records: Array<Record<string, unknown>>, want: Record<string, unknown>) => records.some((r) => Object.entries(want).every(([k, v]) => r[k] === v));
 const passwordFailure = (user: string) => ({ code: '28P01', message: `password authentication failed for user "${user}"` });
 
-/** Logs in over TLS with `password` and returns the org ids of the employees the session sees (or the login error). */
-async function orgsSeen(user: string, password: string): Promise<string[] | { code?: string; message: string }> {
-  let seen: string[] = [];
-  const error = await loginError({ ...clientConfig(h, user), port: proxy.port, password, connectionTimeoutMillis: 10000 }, async (c) => {
-    seen = (await c.query('select org_id from crm.employees order by id')).rows.map((r: { org_id: string }) => r.org_id);
-  });
-  return error ?? seen;
-}
+const orgsSeenAs = (user: string, password: string) => orgsSeen(h, proxy.port, user, password);
 
 test('an unlisted person of a listed org gets a password that logs in over TLS; their org and groups drive the row filter', async () => {
   const zed = await issuer.signIn({ user: 'zed@acme.com', org: 'acme', groups: [] });
   assert.is(zed.status, 200);
   assert.ok(zed.password, 'the page shows the password');
-  assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], 'the org filter applies');
+  assert.equal(await orgsSeenAs('zed@acme.com', zed.password!), ['acme'], 'the org filter applies');
   const ada = await issuer.signIn({ user: 'ada@globex.com', org: 'globex', groups: ['auditors'], via: 'saml' });
-  assert.equal(await orgsSeen('ada@globex.com', ada.password!), ['acme', 'globex'], 'the auditors group lifts the filter');
+  assert.equal(await orgsSeenAs('ada@globex.com', ada.password!), ['acme', 'globex'], 'the auditors group lifts the filter');
   const gil = await issuer.signIn({ user: 'gil@globex.com', org: 'globex', groups: ['analysts'] });
-  assert.equal(await orgsSeen('gil@globex.com', gil.password!), ['globex']);
+  assert.equal(await orgsSeenAs('gil@globex.com', gil.password!), ['globex']);
   await waitFor('auth records with method sso', () => has(proxyRecords(), { event: 'auth', user: 'zed@acme.com', outcome: 'success', method: 'sso' })
     && has(proxyRecords(), { event: 'auth', user: 'ada@globex.com', outcome: 'success', method: 'sso' }));
   await waitFor('sso_login records', () => has(issuer.records(), { event: 'sso_login', user: 'zed@acme.com', org: 'acme', via: 'oidc', outcome: 'issued' })
@@ -99,12 +92,12 @@ test('a person listed in users.yaml gets the users.yaml account: its org, its gr
   // alice@acme.com is listed (acme, analysts); the provider claims auditors, which would lift the filter.
   const alice = await issuer.signIn({ user: 'alice@acme.com', groups: ['auditors'] });
   assert.is(alice.status, 200);
-  assert.equal(await orgsSeen('alice@acme.com', alice.password!), ['acme']);
+  assert.equal(await orgsSeenAs('alice@acme.com', alice.password!), ['acme']);
   const same = await issuer.signIn({ user: 'alice@acme.com', org: 'acme' });
   assert.is(same.status, 200, 'the listed org sent by the provider is accepted');
   assert.is(stateEntries(h).at(-1)!.listed, true);
   // Her own password still works beside it.
-  assert.equal(await orgsSeen('alice@acme.com', 'Alice-pass-0001'), ['acme']);
+  assert.equal(await orgsSeenAs('alice@acme.com', 'Alice-pass-0001'), ['acme']);
 });
 
 test('refused sign-ins get a 403 page that says only that there is no database access, and no password', async () => {
@@ -130,16 +123,16 @@ test('refused sign-ins get a 403 page that says only that there is no database a
 
 test('a wrong password, another user\'s password and an expired one fail exactly like a wrong password', async () => {
   const zed = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
-  assert.equal(await orgsSeen('zed@acme.com', 'ABCDEFGHJKLMNPQRSTUVWXYZab'), passwordFailure('zed@acme.com'), 'wrong (the shape of one)');
-  assert.equal(await orgsSeen('gil@globex.com', zed.password!), passwordFailure('gil@globex.com'), "another user's");
-  assert.equal(await orgsSeen('alice@acme.com', zed.password!), passwordFailure('alice@acme.com'), "another user's, for a listed name");
+  assert.equal(await orgsSeenAs('zed@acme.com', 'ABCDEFGHJKLMNPQRSTUVWXYZab'), passwordFailure('zed@acme.com'), 'wrong (the shape of one)');
+  assert.equal(await orgsSeenAs('gil@globex.com', zed.password!), passwordFailure('gil@globex.com'), "another user's");
+  assert.equal(await orgsSeenAs('alice@acme.com', zed.password!), passwordFailure('alice@acme.com'), "another user's, for a listed name");
   skewMs = 481 * 60_000;
   try {
-    assert.equal(await orgsSeen('zed@acme.com', zed.password!), passwordFailure('zed@acme.com'), 'expired');
+    assert.equal(await orgsSeenAs('zed@acme.com', zed.password!), passwordFailure('zed@acme.com'), 'expired');
   } finally {
     skewMs = 0;
   }
-  assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], 'the same password before its expiry');
+  assert.equal(await orgsSeenAs('zed@acme.com', zed.password!), ['acme'], 'the same password before its expiry');
   await waitFor('the failures in the audit log', () => has(proxyRecords(), { event: 'auth', user: 'gil@globex.com', outcome: 'failure', reason: 'unknown_user' })
     && has(proxyRecords(), { event: 'auth', user: 'alice@acme.com', outcome: 'failure', reason: 'wrong_password' }));
 });
@@ -158,7 +151,7 @@ test('an open session ends with 57P01 when its password expires, and the disconn
   assert.is(c.lastError?.code, '57P01');
   assert.match(c.lastError!.message, /password issued at SSO sign-in expired/);
   await waitFor('disconnect record', () => has(proxyRecords(), { event: 'disconnect', user: 'kit@acme.com', reason: 'credential_expired' }));
-  assert.equal(await orgsSeen('kit@acme.com', kit.password!), passwordFailure('kit@acme.com'), 'and it no longer logs in');
+  assert.equal(await orgsSeenAs('kit@acme.com', kit.password!), passwordFailure('kit@acme.com'), 'and it no longer logs in');
 });
 
 test('without TLS the client is offered SCRAM, which never accepts an SSO password (listed or not)', async () => {
@@ -169,7 +162,7 @@ test('without TLS the client is offered SCRAM, which never accepts an SSO passwo
     assert.equal(error, passwordFailure(user));
   }
   await waitFor('SCRAM failures', () => has(proxyRecords(), { event: 'auth', user: 'zed@acme.com', outcome: 'failure', method: 'scram-sha-256' }));
-  assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], 'the same password over TLS');
+  assert.equal(await orgsSeenAs('zed@acme.com', zed.password!), ['acme'], 'the same password over TLS');
 });
 
 test('over TLS, SCRAM is never offered, and a SCRAM message sent in place of the SSO password is a protocol violation', async () => {
@@ -192,13 +185,13 @@ test('over TLS, SCRAM is never offered, and a SCRAM message sent in place of the
 
 test('a listed user disabled after the sign-in cannot log in with the password (users.yaml is read at login)', async () => {
   const carol = await issuer.signIn({ user: 'carol@acme.com', org: 'acme' });
-  assert.equal(await orgsSeen('carol@acme.com', carol.password!), ['acme']);
+  assert.equal(await orgsSeenAs('carol@acme.com', carol.password!), ['acme']);
   const users = join(h.dir, 'users.yaml');
   const original = readFileSync(users, 'utf8');
   writeFileSync(users, original.replace(/(  carol@acme\.com:\n)/, '$1    disabled: true\n'));
   try {
     assert.ok(await proxy.reload());
-    assert.equal(await orgsSeen('carol@acme.com', carol.password!), passwordFailure('carol@acme.com'));
+    assert.equal(await orgsSeenAs('carol@acme.com', carol.password!), passwordFailure('carol@acme.com'));
     await waitFor('disabled record', () => has(proxyRecords(), { event: 'auth', user: 'carol@acme.com', outcome: 'failure', reason: 'disabled', method: 'sso' }));
   } finally {
     writeFileSync(users, original);
@@ -216,7 +209,7 @@ test('a live password whose account no longer holds is refused: listed user remo
     const ray = await issuer.signIn({ user: 'ray@umbrella.com', org: 'umbrella' });
     const nia = await issuer.signIn({ user: 'nia@globex.com', org: 'globex' });
     const bob = await issuer.signIn({ user: 'bob@globex.com', org: 'globex' });
-    assert.equal(await orgsSeen('ray@umbrella.com', ray.password!), []);
+    assert.equal(await orgsSeenAs('ray@umbrella.com', ray.password!), []);
     const edited = original
       .replace(/  bob@globex\.com:\n(    .*\n)+/, '')
       .replace('users:\n', 'users:\n  nia@globex.com:\n    org: globex\n');
@@ -224,7 +217,7 @@ test('a live password whose account no longer holds is refused: listed user remo
     writeFileSync(users, edited);
     assert.ok(await proxy.reload());
     for (const [user, password, detail] of [['ray@umbrella.com', ray.password!, 'unknown_org'], ['nia@globex.com', nia.password!, 'now_listed'], ['bob@globex.com', bob.password!, 'user_removed']]) {
-      assert.equal(await orgsSeen(user, password), passwordFailure(user), user);
+      assert.equal(await orgsSeenAs(user, password), passwordFailure(user), user);
       await waitFor(`stale ${detail}`, () => has(proxyRecords(), { event: 'auth', user, outcome: 'failure', reason: 'stale_sso_password', detail }));
     }
   } finally {
@@ -239,17 +232,17 @@ test('a truncated or garbage state file matches no password (logged), and the ne
   const text = readFileSync(file, 'utf8');
   for (const broken of [text.slice(0, Math.floor(text.length / 2)), 'garbage', '{"credentials": 7}']) {
     writeFileSync(file, broken);
-    assert.equal(await orgsSeen('zed@acme.com', zed.password!), passwordFailure('zed@acme.com'), JSON.stringify(broken.slice(0, 20)));
+    assert.equal(await orgsSeenAs('zed@acme.com', zed.password!), passwordFailure('zed@acme.com'), JSON.stringify(broken.slice(0, 20)));
   }
   await waitFor('the logged error', () => proxyLog.some((l) => l.level === 'error' && l.msg.includes('SSO password state unusable')));
   const fresh = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
-  assert.equal(await orgsSeen('zed@acme.com', fresh.password!), ['acme']);
+  assert.equal(await orgsSeenAs('zed@acme.com', fresh.password!), ['acme']);
   assert.is(statSync(file).mode & 0o777, 0o600);
 });
 
 test('the audit logs hold the sign-ins and logins and never a password', async () => {
   const page = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
-  assert.equal(await orgsSeen('zed@acme.com', page.password!), ['acme']);
+  assert.equal(await orgsSeenAs('zed@acme.com', page.password!), ['acme']);
   await waitFor('the records', () => has(proxyRecords(), { event: 'auth', user: 'zed@acme.com', method: 'sso', outcome: 'success' }) && issuer.auditText().includes('sso_login'));
   const state = readFileSync(join(h.dir, 'users.yaml.sso.json'), 'utf8');
   for (const text of [proxyAudit(), issuer.auditText(), state]) assert.not.ok(text.includes(page.password!), 'no password');

@@ -8,9 +8,9 @@ import * as assert from 'uvu/assert';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../src/demo/embedded-postgres.js';
-import { startHarness, clientConfig, loginError, type Harness } from '../helpers/harness.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
 import { serveChild, waitFor } from '../helpers/run.js';
-import { ssoPolicy, writeSsoConfig, testIssuer, type TestIssuer } from './sso-fixture.js';
+import { ssoPolicy, writeSsoConfig, testIssuer, orgsSeen, type TestIssuer } from './sso-fixture.js';
 
 let h: Harness;
 let issuer: TestIssuer;
@@ -28,13 +28,7 @@ test.after(async () => {
   await h?.close();
 });
 
-async function orgsSeen(user: string, password: string): Promise<string[] | { code?: string; message: string }> {
-  let seen: string[] = [];
-  const error = await loginError({ ...clientConfig(h, user), port, password, connectionTimeoutMillis: 10000 }, async (c) => {
-    seen = (await c.query('select org_id from crm.employees order by id')).rows.map((r: { org_id: string }) => r.org_id);
-  });
-  return error ?? seen;
-}
+const orgsSeenAs = (user: string, password: string) => orgsSeen(h, port, user, password);
 
 const audit = () => {
   const file = join(h.dir, 'audit-workers.jsonl');
@@ -47,7 +41,7 @@ test('workers: 2 — a password issued after the workers started logs in on both
     const zed = await issuer.signIn({ user: 'zed@acme.com', org: 'acme' });
     assert.is(zed.status, 200);
     // Consecutive connections go to alternating workers: several in a row reach both.
-    for (let i = 0; i < 4; i++) assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], `login ${i + 1}`);
+    for (let i = 0; i < 4; i++) assert.equal(await orgsSeenAs('zed@acme.com', zed.password!), ['acme'], `login ${i + 1}`);
     await waitFor('auth records from two workers', () => {
       const sessions = audit().split('\n').filter((l) => l.includes('"event":"auth"') && l.includes('"method":"sso"') && l.includes('"outcome":"success"'))
         .map((l) => (JSON.parse(l) as { session: string }).session.split('-')[0]);
@@ -56,9 +50,9 @@ test('workers: 2 — a password issued after the workers started logs in on both
     serve.child.kill('SIGTERM');
     await serve.exited;
     serve = await serveChild(configFile, 'pgveil workers listening');
-    assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], 'after the restart');
-    assert.equal(await orgsSeen('zed@acme.com', zed.password!), ['acme'], 'after the restart, the other worker');
-    assert.is((await orgsSeen('yan@acme.com', zed.password!) as { code?: string }).code, '28P01', "not another user's");
+    assert.equal(await orgsSeenAs('zed@acme.com', zed.password!), ['acme'], 'after the restart');
+    assert.equal(await orgsSeenAs('zed@acme.com', zed.password!), ['acme'], 'after the restart, the other worker');
+    assert.is((await orgsSeenAs('yan@acme.com', zed.password!) as { code?: string }).code, '28P01', "not another user's");
   } finally {
     serve.child.kill('SIGTERM');
     await serve.exited;
