@@ -2,7 +2,8 @@
 // once per config load, or the provider's https JWKS URL (cached by jose,
 // fetched again when a token names a key id it has not seen).
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import type { CustomFetchOptions } from 'openid-client';
+import { fetchTrusting as httpsFetchTrusting } from '../sso/https-fetch.js';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 
 /** Key types that can verify the asymmetric algorithms accepted for tokens. */
@@ -42,24 +43,8 @@ export function remoteKeys(url: string, opts: RemoteKeyOptions = {}): JWTVerifyG
   });
 }
 
-/** Node's fetch has no per-request CA option, so a private CA goes through node:https. */
+/** jose's fetch hook on the CA-trusting fetch the OIDC sign-in uses (Node's fetch has no per-request CA option). */
 function fetchTrusting(ca: string | Buffer): FetchImplementation {
-  return (url, options) => new Promise<Response>((resolve, reject) => {
-    const headers: Record<string, string> = {};
-    options.headers.forEach((value, name) => { headers[name] = value; });
-    const req = request(url, { method: 'GET', headers, ca, signal: options.signal }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const responseHeaders = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) {
-          if (typeof value === 'string') responseHeaders.set(name, value);
-        }
-        resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 500, headers: responseHeaders }));
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  const trusted = httpsFetchTrusting(ca);
+  return (url, options) => trusted(url, { method: options.method, headers: Object.fromEntries(options.headers), signal: options.signal } as CustomFetchOptions);
 }
