@@ -98,9 +98,27 @@ function statementFieldsJson(e: StatementEvent, statements: 'none' | 'fingerprin
   json += decision ?? fieldJson('decision', e.decision);
   if (e.code !== undefined) json += fieldJson('code', e.code);
   if (e.reason !== undefined) json += fieldJson('reason', e.reason);
-  json += fieldJson('durationMs', e.durationMs);
+  json += durationJson(e.durationMs);
   json += fieldJson('rows', e.rows);
   return json;
+}
+
+/**
+ * `,"durationMs":…` as fieldJson writes it. A session's duration is whole
+ * microseconds (ms rounded to three decimals): its text is made from the
+ * integer, because a double's shortest text (`0.123`) cost as much as the
+ * line's SHA-256. Any other number takes fieldJson's path.
+ */
+function durationJson(ms: unknown): string {
+  if (typeof ms !== 'number') return fieldJson('durationMs', ms);
+  const us = Math.round(ms * 1000);
+  if (!(us >= 0 && us <= 0x3fffffff && us / 1000 === ms)) return fieldJson('durationMs', ms);
+  const whole = Math.floor(us / 1000);
+  const frac = us - whole * 1000;
+  if (frac === 0) return `,"durationMs":${whole}`;
+  // The fraction's digits without trailing zeros: k/1000 reads back as exactly this decimal.
+  const digits = frac % 100 === 0 ? `${frac / 100}` : frac % 10 === 0 ? `${frac < 100 ? '0' : ''}${frac / 10}` : `${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+  return `,"durationMs":${whole}.${digits}`;
 }
 
 /** The decision field of the four decisions, made once (an own-property map: no inherited keys). */

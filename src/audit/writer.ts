@@ -11,8 +11,8 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { ActiveFile, type ChainHead } from './active-file.js';
-import { FILE_START, TORN_TAIL, fieldsJson, formatLine, lineHash, utcDay } from './chain.js';
-import { formatBatch, type CopiedLine, type Queued } from './batch-format.js';
+import { FILE_START, TORN_TAIL, fieldsJson, formatLine, utcDay } from './chain.js';
+import { BatchBytes, formatBatch, type CopiedLine, type Queued } from './batch-format.js';
 import type { AuditEvent, AuditSink } from './record.js';
 import { SyslogForwarder, parseSyslogUrl } from './syslog.js';
 import { readFile } from 'node:fs/promises';
@@ -35,15 +35,17 @@ export interface AuditLogDeps {
   batchMs?: number;
 }
 
-/** Lines and characters per append: bound the memory of one batch and the time between fsyncs. */
+/** Lines and bytes per append: bound the memory of one batch and the time between fsyncs. */
 const MAX_BATCH = 5000;
-const MAX_BATCH_CHARS = 4 * 1024 * 1024;
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 /** This many waiting records are written at once rather than at the batch timer. */
 const EARLY_BATCH = 1000;
 
 export class AuditLog implements AuditSink {
   readonly statements: AuditConfig['statements'];
   private queue: Queued[] = [];
+  /** The bytes of the batch being written (reused: the drain loop writes one batch at a time). */
+  private readonly batch = new BatchBytes();
   private accepted = 0;
   /** Records appended to the file. */
   private written = 0;
@@ -213,21 +215,21 @@ export class AuditLog implements AuditSink {
    */
   private async writeBatch(): Promise<void> {
     const file = this.file;
-    // The copies want each line with its event and time; without copies only the batch text is kept.
+    // The copies want each line with its event and time; without copies only the batch bytes are kept.
     const wantLines = this.copies.length > 0;
     const own: CopiedLine[] = [];
+    const out = this.batch;
+    out.reset();
     let head = this.head;
-    let text = '';
     const add = (ts: number, event: string, json: string): void => {
       const line = formatLine(ts, head.seq + 1, json, head.hash);
-      head = { seq: head.seq + 1, hash: lineHash(line) };
-      text += line + '\n';
+      head = { seq: head.seq + 1, hash: out.addLine(line) };
       own.push({ text: line, event, ts });
     };
     let taken = 0;
     let copied: CopiedLine[] | null = null;
     if (file.torn) { // terminate the torn bytes and say so, chained to the last complete line
-      text = '\n';
+      out.addNewline();
       add(this.now(), TORN_TAIL, fieldsJson({ event: TORN_TAIL, bytes: file.torn.bytes, sha256: file.torn.sha256 }));
     } else {
       const first = this.queue.length > 0 ? this.queue[0].ts : this.now();
@@ -240,14 +242,13 @@ export class AuditLog implements AuditSink {
       let n = 0;
       while (n < this.queue.length && n < MAX_BATCH && this.queue[n].ts < file.dayEnd) n++;
       if (n > 0) {
-        const batch = formatBatch({ records: n === this.queue.length ? this.queue : this.queue.slice(0, n), head, statements: this.statements, maxChars: MAX_BATCH_CHARS, wantLines });
-        text += batch.text;
+        const batch = formatBatch(out, { records: this.queue, count: n, head, statements: this.statements, maxBytes: MAX_BATCH_BYTES, wantLines });
         head = batch.head;
         taken = batch.taken;
         copied = batch.lines;
       }
     }
-    await file.append(Buffer.from(text, 'utf8'));
+    await file.append(out.bytes());
     if (file.slowAppendMs > 0) {
       this.deps.logger.warn('audit append was slow: appending through the thread pool for a minute', { file: this.cfg.file, ms: Math.round(file.slowAppendMs) });
       file.slowAppendMs = 0;

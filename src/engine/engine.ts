@@ -17,7 +17,7 @@ import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cach
 import { lengthRefusal } from '../rewrite/budget.js';
 import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrite.js';
 import { effectsOf, type SessionEffects } from './effects.js';
-import { auditFactsOf, type AuditFacts, type AuditFactsWanted } from './audit-facts.js';
+import { auditFactsOf, warmFingerprint, type AuditFacts, type AuditFactsWanted } from './audit-facts.js';
 import { openServiceClient } from '../upstream/service-client.js';
 import { checkScrambleHelpers, policyUsesKeyedMasks, UpstreamSetupError } from '../policy/scramble-install.js';
 import { SealedValueError } from '../secrets/seal.js';
@@ -74,6 +74,7 @@ export class DecisionEngine {
   constructor(private readonly config: Config, private readonly upstreamPassword: string | undefined, private readonly logger: Logger) {
     this.cache = new RewriteCache<Cached>(config.cache.maxEntries, config.cache.maxBytes);
     this.auditFacts = !config.audit ? 'none' : config.audit.statements === 'fingerprint' ? 'fingerprint' : 'relations';
+    if (this.auditFacts === 'fingerprint') warmFingerprint();
   }
 
   get current(): Snapshot | undefined {

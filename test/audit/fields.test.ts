@@ -43,6 +43,16 @@ test('statement records match the reference in every mode, with odd values, shar
   }
 });
 
+test('durations as sessions round them read as JSON.stringify writes them', () => {
+  const r = mulberry32(7);
+  const samples = [0, 0.001, 0.01, 0.1, 0.005, 0.05, 0.12, 0.105, 1, 1.5, 999.999, 1000, 12345.678, 1073741.823, 1073741.824, 5e6 + 0.25, -0.001, 0.0005, 1e-7, 2 ** 53];
+  for (let i = 0; i < 200000; i++) samples.push(Math.round(r() * 10 ** (1 + Math.floor(r() * 9))) / 1000);
+  for (const durationMs of samples) {
+    const e: AuditEvent = { event: 'statement', session: '0-1', user: 'u', relations: [], decision: 'forwarded', durationMs };
+    assert.is(eventFieldsJson(e, 'fingerprint'), JSON.stringify(e).slice(1, -1), String(durationMs));
+  }
+});
+
 test('other events keep the generic layout', () => {
   const e: AuditEvent = { event: 'auth', session: '0-1', user: 'bob', address: '127.0.0.1', outcome: 'failure', reason: 'wrong_password', method: 'scram-sha-256' };
   assert.is(eventFieldsJson(e, 'fingerprint'), JSON.stringify(e).slice(1, -1));
