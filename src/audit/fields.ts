@@ -86,20 +86,45 @@ type StatementEvent = Extract<AuditEvent, { event: 'statement' }>;
 /**
  * The statement record, the one written per statement: the same text the
  * generic loop makes (the writer test compares both with JSON.stringify),
- * without a keyed lookup per field, and with the session's part
- * (`"event":"statement","session":…,"user":…,"org":…`) made once per session.
+ * without a keyed lookup per field. Everything before the duration is kept
+ * per session and reused while the session repeats a statement with the
+ * same outcome (a dashboard's refresh, a driver's poll): then only the
+ * duration and row count are made.
  */
 function statementFieldsJson(e: StatementEvent, statements: 'none' | 'fingerprint' | 'full'): string {
-  let json = sessionHead(e.session, e.user, e.org);
+  return statementHead(e, statements) + durationJson(e.durationMs) + fieldJson('rows', e.rows);
+}
+
+/** The record of a session's last statement, up to its duration (the fields the JSON was made from, and the JSON). */
+interface StatementHead {
+  user: unknown; org: unknown; fingerprint: unknown; text: unknown; relations: unknown; decision: unknown; code: unknown; reason: unknown;
+  statements: string;
+  json: string;
+}
+
+/** Per session id; cleared when it grows past this many sessions (a reconnecting client gets a new id). */
+const statementHeads = new Map<unknown, StatementHead>();
+const MAX_SESSION_HEADS = 4096;
+
+function statementHead(e: StatementEvent, statements: 'none' | 'fingerprint' | 'full'): string {
+  const last = statementHeads.get(e.session);
+  // A list is reused only when frozen: the same list then has the same elements.
+  if (last && last.user === e.user && last.org === e.org && last.fingerprint === e.fingerprint && last.text === e.text
+    && last.relations === e.relations && Object.isFrozen(e.relations) && last.decision === e.decision && last.code === e.code
+    && last.reason === e.reason && last.statements === statements) return last.json;
+  let json = `"event":"statement"${fieldJson('session', e.session)}${fieldJson('user', e.user)}${fieldJson('org', e.org)}`;
   if (statements !== 'none') json += fieldJson('fingerprint', e.fingerprint);
   if (statements === 'full') json += fieldJson('text', e.text);
   json += fieldJson('relations', e.relations);
-  const decision = decisionJson[e.decision];
-  json += decision ?? fieldJson('decision', e.decision);
+  json += decisionJson[e.decision] ?? fieldJson('decision', e.decision);
   if (e.code !== undefined) json += fieldJson('code', e.code);
   if (e.reason !== undefined) json += fieldJson('reason', e.reason);
-  json += durationJson(e.durationMs);
-  json += fieldJson('rows', e.rows);
+  if (last) {
+    Object.assign(last, { user: e.user, org: e.org, fingerprint: e.fingerprint, text: e.text, relations: e.relations, decision: e.decision, code: e.code, reason: e.reason, statements, json });
+  } else {
+    if (statementHeads.size >= MAX_SESSION_HEADS) statementHeads.clear();
+    statementHeads.set(e.session, { user: e.user, org: e.org, fingerprint: e.fingerprint, text: e.text, relations: e.relations, decision: e.decision, code: e.code, reason: e.reason, statements, json });
+  }
   return json;
 }
 
@@ -125,18 +150,3 @@ function durationJson(ms: unknown): string {
 const decisionJson: Record<string, string | undefined> = Object.assign(Object.create(null) as Record<string, string>, {
   forwarded: ',"decision":"forwarded"', rewritten: ',"decision":"rewritten"', refused: ',"decision":"refused"', syntax_error: ',"decision":"syntax_error"',
 });
-
-interface SessionHead { user: unknown; org: unknown; json: string }
-
-/** Per session id; cleared when it grows past this many sessions (a reconnecting client gets a new id). */
-const sessionHeads = new Map<unknown, SessionHead>();
-const MAX_SESSION_HEADS = 4096;
-
-function sessionHead(session: unknown, user: unknown, org: unknown): string {
-  const cached = sessionHeads.get(session);
-  if (cached && cached.user === user && cached.org === org) return cached.json;
-  const json = `"event":"statement"${fieldJson('session', session)}${fieldJson('user', user)}${fieldJson('org', org)}`;
-  if (sessionHeads.size >= MAX_SESSION_HEADS) sessionHeads.clear();
-  sessionHeads.set(session, { user, org, json });
-  return json;
-}
