@@ -12,7 +12,7 @@
 // proxy needs. Then the audit log's cost (pgbench-audit.ts) and, with
 // --baselines, where the time goes (pgbench-baselines.ts).
 // Run: npm run build:test && node build/bench/pgbench.js [seconds] [rounds]
-//        [--clients=1,8,32] [--modes=simple,extended,prepared] [--audit-rounds=N (0: skip)] [--baselines]
+//        [--clients=1,8,32] [--modes=simple,extended,prepared] [--audit-rounds=N (0: skip)] [--audit-only] [--baselines]
 import { startHarness, passwords } from '../test/helpers/harness.js';
 import { auditCost } from './pgbench-audit.js';
 import { whereTheTimeGoes } from './pgbench-baselines.js';
@@ -29,6 +29,8 @@ const clientCounts = (option('clients') ?? '1,8,32').split(',').map(Number);
 const modes = (option('modes') ?? 'simple,extended,prepared').split(',') as Array<'simple' | 'extended' | 'prepared'>;
 const auditRounds = Number(option('audit-rounds') ?? 3);
 const baselines = process.argv.includes('--baselines');
+// --audit-only: just the audit log's cost (no direct / PgBouncer / pgveil matrix)
+const auditOnly = process.argv.includes('--audit-only');
 
 type Target = 'direct' | 'pgbouncer' | 'pgveil';
 interface Cell { mode: string; clients: number; runs: Record<Target, RunResult[]> }
@@ -62,7 +64,7 @@ try {
     { name: 'pgveil', env: proxied, pid: process.pid }, // pgveil runs in this process; pgbench is a child, not counted
   ];
   const cells: Cell[] = [];
-  for (const mode of modes) {
+  for (const mode of auditOnly ? [] : modes) {
     for (const clients of clientCounts) {
       const cell: Cell = { mode, clients, runs: { direct: [], pgbouncer: [], pgveil: [] } };
       for (const t of targets) await runPgbench({ mode, clients, seconds: 2, env: t.env }); // warm caches and connections
@@ -74,16 +76,16 @@ try {
       console.log(`${mode} ${clients} clients: ${targets.map((t) => `${t.name} ${median(cell.runs[t.name].map((r) => r.tps)).toFixed(0)} tps`).join(', ')}`);
     }
   }
-  const tables: Table[] = [mainTable(cells, Boolean(bouncer)), targetTable(cells, Boolean(bouncer))];
+  const tables: Table[] = auditOnly ? [] : [mainTable(cells, Boolean(bouncer)), targetTable(cells, Boolean(bouncer))];
   const data: Record<string, unknown> = { seconds, rounds, cells };
-  if (auditRounds > 0) {
-    const audit = await auditCost({ configFile: h.configFile, env: proxied, clients: 8, seconds, rounds: auditRounds });
+  if (auditRounds > 0 || auditOnly) {
+    const audit = await auditCost({ configFile: h.configFile, env: proxied, clients: 8, seconds, rounds: Math.max(1, auditRounds) });
     tables.push(audit.table);
     data.audit = audit.data;
   }
   if (baselines) tables.push(await whereTheTimeGoes({ configFile: h.configFile, direct, proxied, clients: 8, seconds }));
   saveResults({
-    name: 'pgbench',
+    name: auditOnly ? 'pgbench-audit' : 'pgbench',
     title: 'pgbench -S: direct, PgBouncer and pgveil',
     notes: [
       `pgbench -S (one primary-key SELECT per transaction) on a scale-1 database, ${seconds} s a run, ${rounds} rounds with the order of the targets rotated; each cell is the median of its rounds. Plaintext client links. pgveil's policy filters pgbench_accounts (bid = 1) and masks a column, so each statement is rewritten; PgBouncer runs in session pooling.${bouncer ? '' : ' PgBouncer was not installed (bash scripts/install-bench-tools.sh installs it): its columns are empty.'}`,
@@ -91,7 +93,7 @@ try {
     ],
     tables,
     data,
-    svg: barChart(cells.filter((c) => c.clients === 8 || clientCounts.length === 1).map((c) => ({
+    svg: auditOnly ? undefined : barChart(cells.filter((c) => c.clients === 8 || clientCounts.length === 1).map((c) => ({
       label: `${c.mode}, ${c.clients} clients`,
       bars: (['direct', 'pgbouncer', 'pgveil'] as const).filter((t) => c.runs[t].length).map((t) => ({ label: t, value: median(c.runs[t].map((r) => r.tps)) })),
     })), 'pgbench -S transactions per second (median of rounds)'),
