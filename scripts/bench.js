@@ -18,6 +18,7 @@ const BENCHES = {
   connect: [],
   idle: [],
   stream: [],
+  bi: [],
   pgbench: [],
 };
 
