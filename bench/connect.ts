@@ -41,6 +41,9 @@ let bouncer: PgBouncer | undefined;
 let pgveil: PgveilProcess | undefined;
 const killPgveil = () => { try { if (pgveil) process.kill(pgveil.pid, 'SIGKILL'); } catch { /* already gone */ } };
 process.once('exit', killPgveil); // even when the bench dies before its finally runs
+const onSignal = (signal: NodeJS.Signals) => { killPgveil(); bouncer?.stop(); process.exit(signal === 'SIGINT' ? 130 : 143); };
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
 try {
   const maxClients = Math.max(...clientCounts);
   const { postgresPid, serviceBackends } = await checkConnectionLimit(maxClients);
@@ -96,6 +99,8 @@ try {
 } finally {
   await pgveil?.stop();
   process.removeListener('exit', killPgveil);
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
   bouncer?.stop();
   await h.close();
 }
