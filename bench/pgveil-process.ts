@@ -1,8 +1,10 @@
-// pgveil as a child process of a bench, with the harness's config on fixed
-// ports, so its memory (/proc/<pid>/status) and CPU are its own and not the
-// bench's clients'. Also the /proc readers the memory benches share.
+// pgveil as a child process of a bench (`pgveil serve` from this build, with
+// the harness's config on fixed ports), so its memory (/proc/<pid>/status)
+// and CPU (/proc/<pid>/stat) are its own and not the bench's clients'. Its
+// log goes to a file next to the config (shown when it fails to start).
+// Also the /proc and /metrics readers the memory benches share.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { writeConfig, type Harness } from '../test/helpers/harness.js';
@@ -14,6 +16,8 @@ export interface PgveilProcess {
   /** The admin server's port (GET /metrics), when asked for. */
   adminPort?: number;
   child: ChildProcess;
+  logFile: string;
+  /** SIGTERM, then SIGKILL if it has not exited within 10 s; resolves when it is gone. */
   stop(): Promise<void>;
 }
 
@@ -24,6 +28,8 @@ export interface PgveilProcessOptions {
   nodeArgs?: string[];
   /** More top-level config lines (writeConfig's form). */
   configLines?: string[];
+  /** Log level (default `info`, as deployed: its cost is part of what is measured). */
+  logLevel?: 'info' | 'warn';
 }
 
 export async function startPgveilProcess(h: Harness, opts: PgveilProcessOptions = {}): Promise<PgveilProcess> {
@@ -34,10 +40,14 @@ export async function startPgveilProcess(h: Harness, opts: PgveilProcessOptions 
     ...(adminPort ? [`admin: { host: 127.0.0.1, port: ${adminPort} }`] : []),
     ...(opts.configLines ?? []),
   ]);
-  const script = fileURLToPath(new URL('../../bin/pgveil.js', import.meta.url));
+  const logFile = configFile.replace(/\.yaml$/, '') + '.log';
+  const log = openSync(logFile, 'a');
+  // This build's CLI (bin/pgveil.js runs dist/, which may be missing or older than the source under test).
+  const script = fileURLToPath(new URL('./pgveil-serve.js', import.meta.url));
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, 'serve', '--config', configFile], {
-    env: { ...process.env, PGVEIL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, PGVEIL_LOG_LEVEL: opts.logLevel ?? 'info' }, stdio: ['ignore', log, log],
   });
+  closeSync(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -47,20 +57,20 @@ export async function startPgveilProcess(h: Harness, opts: PgveilProcessOptions 
     clearTimeout(timer);
   };
   try {
-    await waitForPort(port, child);
-    if (adminPort) await waitForPort(adminPort, child);
+    await waitForPort(port, child, logFile);
+    if (adminPort) await waitForPort(adminPort, child, logFile);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { pid: child.pid!, port, adminPort, child, stop };
+  return { pid: child.pid!, port, adminPort, child, logFile, stop };
 }
 
 /** Resolves once something accepts TCP connections on the port (pgveil listens after loading its config and catalog). */
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+async function waitForPort(port: number, child: ChildProcess, logFile: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`pgveil exited with code ${child.exitCode} before listening on ${port}`);
+    if (child.exitCode !== null) throw new Error(`pgveil exited with code ${child.exitCode} before listening on ${port}; its log:\n${tail(logFile)}`);
     const open = await new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
       s.on('error', () => resolve(false));
@@ -68,7 +78,12 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000
     if (open) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`pgveil did not listen on ${port} within ${timeoutMs} ms`);
+  throw new Error(`pgveil did not listen on ${port} within ${timeoutMs} ms; its log:\n${tail(logFile)}`);
+}
+
+/** The last lines of a log file. */
+export function tail(file: string, lines = 20): string {
+  try { return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return '(no log)'; }
 }
 
 /** A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), in KiB; NaN when it cannot be read. */
