@@ -30,7 +30,9 @@ export async function startPgveilProcess(configFile: string): Promise<PgveilProc
   if (!/^listen: \{ host: 127\.0\.0\.1, port: 0 \}$/m.test(text)) throw new Error(`startPgveilProcess: no 'listen: { host: 127.0.0.1, port: 0 }' line in ${configFile}`);
   writeFileSync(ownConfig, text.replace(/^listen: .*$/m, `listen: { host: 127.0.0.1, port: ${port} }`));
   const bin = fileURLToPath(new URL('../../bin/pgveil.js', import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, [bin, 'serve', '--config', ownConfig], {
+  // PGVEIL_BENCH_PROFILE=dir writes a CPU profile of the proxy process there (as bench/roundtrip.ts does).
+  const profile = process.env.PGVEIL_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PGVEIL_BENCH_PROFILE}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, bin, 'serve', '--config', ownConfig], {
     env: { ...process.env, PGVEIL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? `exit ${code}`)));

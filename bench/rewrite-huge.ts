@@ -94,8 +94,8 @@ export async function hugeStatements(runs: number): Promise<{ table: Table; rows
   return {
     rows,
     table: {
-      caption: 'Pathological statements through pgveil (own process) and direct: time to answer (ms: median, and range, of runs), pgveil CPU, peak memory growth, another session meanwhile, service afterwards',
-      columns: ['statement', 'characters', 'constants', 'pgveil answer', 'pgveil ms', 'direct ms', 'pgveil CPU ms', 'VmHWM before MiB', 'VmHWM growth MiB', 'VmRSS after MiB',
+      caption: 'Pathological statements through pgveil (own process) and direct: time to answer (ms: median, and range, of runs), pgveil CPU, peak memory growth, another session during one more run, service afterwards',
+      columns: ['statement', 'characters', 'constants', 'pgveil answer', 'pgveil ms', 'direct ms', 'pgveil CPU ms per statement', 'VmHWM before MiB', 'VmHWM growth MiB', 'VmRSS after MiB',
         'other session select 1 worst ms', 'same session select 1', 'new connection select 1'],
       rows: rows.map((r) => [r.name, r.chars, r.constants, r.outcome, r.runs > 1 ? `${fmt(r.pgveilMs)} (${fmt(Math.min(...r.times))}–${fmt(Math.max(...r.times))})` : fmt(r.pgveilMs), directText(r.direct), fmt(r.cpuMs),
         fmt(r.hwmBeforeMiB), fmt(r.hwmGrowthMiB), fmt(r.rssAfterMiB), `${fmt(r.probeWorstMs)} (p99 ${fmt(r.probeP99Ms)}, ${r.probeCount} probes)`, r.sameSession, `${r.newConnection}${r.alive}`]),
@@ -105,34 +105,49 @@ export async function hugeStatements(runs: number): Promise<{ table: Table; rows
 
 async function runCase(h: Harness, proxy: PgveilProcess, c: Case, runs: number): Promise<HugeRow> {
   const config = (user: string): pg.ClientConfig => ({ ...clientConfig(h, user), port: proxy.port, ssl: false });
-  const big = new pg.Client(config('alice@acme.com'));
   let connectionError = '';
-  big.on('error', (err) => { connectionError ||= errorText(err); }); // a closed session shows here and as the next query's error
-  await big.connect();
+  const connect = async () => {
+    const client = new pg.Client(config('alice@acme.com'));
+    client.on('error', (err) => { connectionError ||= errorText(err); }); // a closed session shows here and as the next query's error
+    await client.connect();
+    return client;
+  };
+  /** Sends one big statement: what came back and how long it took. */
+  const send = async (client: pg.Client, sql: string) => {
+    const t = performance.now();
+    let outcome: string;
+    try {
+      outcome = `${(await withTimeout(client.query(sql), 180_000)).rowCount} rows`;
+    } catch (err) {
+      outcome = errorText(err);
+    }
+    return { outcome, ms: performance.now() - t, sessionGone: !outcome.endsWith('rows') && !outcome.startsWith('54') };
+  };
+  const big = await connect();
   // Warm: a login, a rewrite, a plain statement, so the baseline holds what a serving proxy holds.
   await big.query('SELECT * FROM crm.employees WHERE id IN (1, 2)');
   await big.query('SELECT 1');
-  const probe = await startSelectOneProbe(config('bob@globex.com'));
-  const statements = Array.from({ length: runs }, (_, run) => inList(c.values, run)); // built before timing: the client's work is not pgveil's
+  // Built before timing (the client's work is not pgveil's); the last one goes out with another session probing.
+  const statements = Array.from({ length: runs + 1 }, (_, run) => inList(c.values, run));
   resetPeakMemory(proxy.pid);
   const before = processMemoryMiB(proxy.pid);
   const cpuBefore = processCpuMicros(proxy.pid);
   const times: number[] = [];
   let outcome = '';
-  for (const sql of statements) {
-    const t = performance.now();
-    try {
-      const result = await withTimeout(big.query(sql), 180_000);
-      outcome = `${result.rowCount} rows`;
-    } catch (err) {
-      outcome = errorText(err);
-    }
-    times.push(performance.now() - t);
-    if (!outcome.endsWith('rows') && !outcome.startsWith('54')) break; // the session is gone: one run says it all
+  for (const sql of statements.slice(0, runs)) {
+    const sent = await send(big, sql);
+    times.push(sent.ms);
+    outcome = sent.outcome;
+    if (sent.sessionGone) break; // one run says it all
   }
-  const waits = await probe.stop();
-  const cpuMs = (processCpuMicros(proxy.pid) - cpuBefore) / 1000;
+  const cpuMs = (processCpuMicros(proxy.pid) - cpuBefore) / 1000 / times.length;
   const after = processMemoryMiB(proxy.pid);
+  // Then how long another session waits meanwhile: its select 1s in a worker thread, the statement on a connection of its own.
+  const probe = await startSelectOneProbe(config('bob@globex.com'));
+  const probed = await connect();
+  await send(probed, statements[runs]);
+  const waits = await probe.stop();
+  await probed.end().catch(() => {});
   if (connectionError && !outcome.includes(connectionError)) outcome += `; connection: ${connectionError}`;
   const selectOne = async (client: pg.Client) => {
     try { return `ok (${(await withTimeout(client.query('SELECT 1 AS one'), 10_000)).rows[0].one})`; } catch (err) { return `fails: ${errorText(err)}`; }
