@@ -17,6 +17,8 @@ export interface PgveilProcess {
   adminPort?: number;
   child: ChildProcess;
   logFile: string;
+  /** Resolves with how the process ended (`exit 1`, `SIGKILL`) if it does. */
+  exited: Promise<string>;
   /** SIGTERM, then SIGKILL if it has not exited within 10 s; resolves when it is gone. */
   stop(): Promise<void>;
 }
@@ -44,11 +46,13 @@ export async function startPgveilProcess(h: Harness, opts: PgveilProcessOptions 
   const log = openSync(logFile, 'a');
   // This build's CLI (bin/pgveil.js runs dist/, which may be missing or older than the source under test).
   const script = fileURLToPath(new URL('./pgveil-serve.js', import.meta.url));
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, 'serve', '--config', configFile], {
+  // PGVEIL_BENCH_PROFILE=dir writes a CPU profile of the proxy process there.
+  const profile = process.env.PGVEIL_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PGVEIL_BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, ...(opts.nodeArgs ?? []), script, 'serve', '--config', configFile], {
     env: { ...process.env, PGVEIL_LOG_LEVEL: opts.logLevel ?? 'info' }, stdio: ['ignore', log, log],
   });
   closeSync(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? `exit ${code}`)));
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
@@ -63,7 +67,7 @@ export async function startPgveilProcess(h: Harness, opts: PgveilProcessOptions 
     await stop();
     throw err;
   }
-  return { pid: child.pid!, port, adminPort, child, logFile, stop };
+  return { pid: child.pid!, port, adminPort, child, logFile, exited, stop };
 }
 
 /** Resolves once something accepts TCP connections on the port (pgveil listens after loading its config and catalog). */
@@ -94,6 +98,11 @@ export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** Memory of a process from /proc/<pid>/status, in MiB: VmHWM (peak resident) and VmRSS (resident now). */
+export function processMemoryMiB(pid: number): { hwm: number; rss: number } {
+  return { hwm: statusKb(pid, 'VmHWM') / 1024, rss: statusKb(pid, 'VmRSS') / 1024 };
 }
 
 /** The value of one unlabelled metric from pgveil's /metrics (prom-client's defaults carry the pgveil_ prefix). */
