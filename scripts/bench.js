@@ -19,6 +19,7 @@ const BENCHES = {
   idle: [],
   stream: [],
   bi: [],
+  workers: [],
   pgbench: [],
 };
 
