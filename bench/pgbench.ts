@@ -13,10 +13,10 @@
 // --baselines, where the time goes (pgbench-baselines.ts).
 // Run: npm run build:test && node build/bench/pgbench.js [seconds] [rounds]
 //        [--clients=1,8,32] [--modes=simple,extended,prepared] [--audit-rounds=N (0: skip)] [--audit-only] [--baselines]
-import { startHarness, passwords } from '../test/helpers/harness.js';
+import { startPgbenchDatabase, throughPgveil } from './pgbench-setup.js';
 import { auditCost } from './pgbench-audit.js';
 import { whereTheTimeGoes } from './pgbench-baselines.js';
-import { median, pgbench, runPgbench, type RunResult } from './pgbench-run.js';
+import { median, runPgbench, type RunResult } from './pgbench-run.js';
 import { startPgBouncer, type PgBouncer } from './pgbouncer.js';
 import { barChart } from './chart.js';
 import { saveResults, type Table } from './results.js';
@@ -35,29 +35,11 @@ const auditOnly = process.argv.includes('--audit-only');
 type Target = 'direct' | 'pgbouncer' | 'pgveil';
 interface Cell { mode: string; clients: number; runs: Record<Target, RunResult[]> }
 
-const h = await startHarness({
-  tlsMode: 'prefer',
-  policyYaml: `
-tables:
-  public.pgbench_accounts:
-    ownership:
-      - filter: "bid = 1"
-    redaction:
-      filler: { mask: "null" }
-`,
-  // The policy's table must exist when pgveil starts (a missing one is a load error); pgbench -i recreates it and pgveil reloads.
-  extraSql: 'GRANT CREATE ON SCHEMA public TO postgres; CREATE TABLE public.pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler char(84))',
-});
+const { h, direct } = await startPgbenchDatabase();
 let bouncer: PgBouncer | undefined;
 try {
-  const direct = { PGHOST: h.pg.host, PGPORT: String(h.pg.port), PGUSER: 'postgres', PGPASSWORD: h.pg.password, PGDATABASE: 'analytics' };
-  await pgbench(['-i', '-s', '1', '-q'], direct);
-  const su = await h.pg.connect('analytics');
-  await su.query('GRANT SELECT ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history TO pgveil_service');
-  await su.end();
-  await h.proxy.reload(); // the catalog now knows pgbench_accounts
   bouncer = await startPgBouncer({ port: h.pg.port, user: 'postgres', password: h.pg.password }, Math.max(...clientCounts) + 2);
-  const proxied = { PGHOST: '127.0.0.1', PGPORT: String(h.proxy.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' };
+  const proxied = throughPgveil(h.proxy.port);
   const targets: Array<{ name: Target; env: NodeJS.ProcessEnv; pid?: number }> = [
     { name: 'direct', env: direct },
     ...(bouncer ? [{ name: 'pgbouncer' as const, env: bouncer.env, pid: bouncer.pid }] : []),

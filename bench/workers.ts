@@ -7,8 +7,8 @@
 // already fill, expect little or nothing.
 // Run: npm run build:test && node build/bench/workers.js [seconds] [rounds]
 import { availableParallelism } from 'node:os';
-import { startHarness, passwords } from '../test/helpers/harness.js';
-import { median, pgbench, runPgbench, type RunResult } from './pgbench-run.js';
+import { startPgbenchDatabase, throughPgveil } from './pgbench-setup.js';
+import { median, runPgbench, type RunResult } from './pgbench-run.js';
 import { processTreeCpuMicros } from './process-cpu.js';
 import { startPgveilProcess, type PgveilProcess } from './pgveil-process.js';
 import { saveResults, type Table } from './results.js';
@@ -16,18 +16,9 @@ import { saveResults, type Table } from './results.js';
 const seconds = Number(process.argv[2] ?? 5);
 const rounds = Math.max(1, Number(process.argv[3] ?? 3));
 
-const h = await startHarness({
-  tlsMode: 'prefer',
-  policyYaml: 'tables:\n  public.pgbench_accounts:\n    ownership:\n      - filter: "bid = 1"\n    redaction:\n      filler: { mask: "null" }\n',
-  extraSql: 'GRANT CREATE ON SCHEMA public TO postgres; CREATE TABLE public.pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler char(84))',
-});
+const { h } = await startPgbenchDatabase();
 const procs: PgveilProcess[] = [];
 try {
-  const direct = { PGHOST: h.pg.host, PGPORT: String(h.pg.port), PGUSER: 'postgres', PGPASSWORD: h.pg.password, PGDATABASE: 'analytics' };
-  await pgbench(['-i', '-s', '1', '-q'], direct);
-  const su = await h.pg.connect('analytics');
-  await su.query('GRANT SELECT ON pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history TO pgveil_service');
-  await su.end();
   const variants = [
     { name: 'workers: 1', proc: await startPgveilProcess(h, { configLines: ['workers: 1'], logLevel: 'warn' }) },
     { name: 'workers: auto', proc: await startPgveilProcess(h, { configLines: ['workers: auto'], logLevel: 'warn' }) },
@@ -44,7 +35,7 @@ try {
       const runs: RunResult[][] = [[], []];
       const run = async (i: number, secs: number) => {
         const p = variants[i].proc;
-        const env = { PGHOST: '127.0.0.1', PGPORT: String(p.port), PGUSER: 'alice@acme.com', PGPASSWORD: passwords['alice@acme.com'], PGDATABASE: 'analytics', PGSSLMODE: 'disable' };
+        const env = throughPgveil(p.port);
         const before = processTreeCpuMicros(p.pid);
         const r = await runPgbench({ mode, clients, seconds: secs, env });
         return { ...r, cpuPerStatement: (processTreeCpuMicros(p.pid) - before) / r.transactions };
