@@ -6,8 +6,9 @@
 // run interleaved, each once per round with the order rotated, so drift on a
 // busy machine falls on all alike; each cell is the median of its rounds.
 // How to read it: PgBouncer keeps its server connections and only
-// authenticates the client; pgveil authenticates the client and opens a
-// fresh upstream session each time (as direct does), so pgveil / pgbouncer is
+// authenticates the client; so does pgveil with its upstream pool (on by
+// default: a reset and a check after each session, a SET when the next
+// starts), so pgveil / pgbouncer is
 // the figure the issue's target (≥ 0.8×) is about, and CPU ms per session is
 // what each proxy costs in cores independent of the clients sharing the
 // machine. Client CPU is this process's (SCRAM's key derivation is the
@@ -80,7 +81,7 @@ try {
     title: 'Connection rate: direct, PgBouncer and pgveil',
     notes: [
       `One session = connect, SCRAM authentication, SELECT 1, disconnect (node-postgres, plaintext links); each client loops doing sessions back to back for ${seconds} s a run, ${rounds} rounds with the order of the targets rotated; each cell is the median of its rounds (ratios: the median of the per-round ratios). Direct logs in as the upstream superuser, PgBouncer as its own userlist user (its server connections use the upstream superuser); pgveil logs in alice@acme.com with the harness's policy and runs in its own process, logging at its default level (info) to a file.`,
-      'PgBouncer (session pooling) keeps its server connections between client sessions, so it only authenticates the client; pgveil authenticates the client and opens a new upstream session each time, as a direct client does. CPU ms/session is the proxy\'s own user + system CPU over the run divided by its sessions; PostgreSQL CPU is the postmaster\'s and its backends\' (live and exited), where a new backend\'s start shows; client CPU is the bench process\'s, where the clients\' SCRAM key derivation runs. Clients, PostgreSQL and the proxy share the machine\'s cores.',
+      'PgBouncer (session pooling) keeps its server connections between client sessions, so it only authenticates the client; pgveil (upstream.pool at its default) does the same, with a DISCARD ALL and a check that the session left nothing after each session and a SET application_name when the next one starts. CPU ms/session is the proxy\'s own user + system CPU over the run divided by its sessions; PostgreSQL CPU is the postmaster\'s and its backends\' (live and exited), where a new backend\'s start shows; client CPU is the bench process\'s, where the clients\' SCRAM key derivation runs. Clients, PostgreSQL and the proxy share the machine\'s cores.',
       `Target (the issue): pgveil's connect rate ≥ ${TARGET_VS_BOUNCER}× PgBouncer session mode. ${verdicts.join('; ')}.`,
     ],
     tables: [rateTable(cells), costTable(cells)],

@@ -25,6 +25,8 @@ export interface UpstreamConfig {
   password?: string;
   tls: { mode: UpstreamTlsMode; ca?: string };
   connectTimeoutMs: number;
+  /** Idle upstream connections kept for the next session (maxIdle 0 = none). */
+  pool: { maxIdle: number; idleTimeoutSeconds: number };
 }
 
 export interface LockoutConfig { maxFailures: number; windowSeconds: number; lockSeconds: number }
@@ -50,7 +52,7 @@ export interface AuthConfig {
 }
 
 export interface LimitsConfig {
-  /** Largest frontend message accepted, in bytes; larger ones close the client with 08P01. */
+  /** Largest frontend message accepted, in bytes; a larger Query/Parse/Bind is refused with 54000, any other larger one closes the client with 08P01. */
   maxMessageBytes: number;
   maxClients: number;
 }

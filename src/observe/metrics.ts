@@ -35,6 +35,13 @@ export class ProxyMetrics {
     buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05], registers: [this.registry],
   });
   readonly upstreamErrors = new client.Counter({ name: 'pgveil_upstream_errors_total', help: 'Failed upstream connects and lost upstream connections', registers: [this.registry] });
+  readonly upstreamConnections = new client.Counter({
+    name: 'pgveil_upstream_connections_total', help: 'Upstream connections handed to new sessions: new logins, or pooled ones reused after a reset', labelNames: ['how'] as const, registers: [this.registry],
+  });
+  readonly upstreamResets = new client.Counter({
+    name: 'pgveil_upstream_resets_total', help: 'Resets of upstream connections after a session: clean (pooled) or dropped (closed: a reset, check or claim failed)', labelNames: ['outcome'] as const, registers: [this.registry],
+  });
+  readonly upstreamIdle = new client.Gauge({ name: 'pgveil_upstream_idle_connections', help: 'Reset, checked upstream connections waiting in the pool now', registers: [this.registry] });
   readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry], aggregator: 'min' });
   readonly statementSeconds = new client.Histogram({
     name: 'pgveil_statement_seconds', help: 'End-to-end time of one statement: from the client message to the last answer pgveil sends for it',

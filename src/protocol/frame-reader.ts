@@ -12,7 +12,11 @@
 //   are handed out piece by piece as the chunks arrive (slices of them), with
 //   a count of the bytes still to come, as PgBouncer's sbuf does.
 // The length in a frame's header is checked as soon as the header is read,
-// before any of the body is waited for.
+// before any of the body is waited for. Over the limit, a frame of a type
+// given to refusableTypes() is not kept: it is handed out at once with an
+// empty body and its length in `oversize` (so it can be refused in order and
+// the session go on), and its bytes are dropped as they arrive; any other
+// type is a protocol violation.
 import { PgError, SqlState } from '../errors.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -36,6 +40,8 @@ export class FrameReader {
   remaining = 0;
   /** True when this piece continues a streamed frame whose header came in an earlier piece. */
   continuation = false;
+  /** Length of the current frame when it was over maxFrame and handed out bodiless (refusableTypes); else 0. */
+  oversize = 0;
 
   /** The chunk being read and the read position in it. */
   private cur: Buffer = EMPTY;
@@ -53,6 +59,10 @@ export class FrameReader {
   private streamed?: Uint8Array;
   /** unread() was called: next() returns the current frame again. */
   private replay = false;
+  /** Lookup table of the types an oversize frame of which is handed out bodiless, when any. */
+  private refusable?: Uint8Array;
+  /** Bytes of an oversize frame still to be dropped. */
+  private dropping = 0;
 
   /**
    * @param typed false while reading startup-phase packets, which have no type byte
@@ -69,6 +79,13 @@ export class FrameReader {
     const table = new Uint8Array(256);
     for (const t of types) table[t] = 1;
     this.streamed = table;
+  }
+
+  /** Frames of these types over maxFrame are handed out bodiless with `oversize` set, instead of failing the stream. */
+  refusableTypes(types: number[]): void {
+    const table = new Uint8Array(256);
+    for (const t of types) table[t] = 1;
+    this.refusable = table;
   }
 
   /** Adds a chunk; afterwards call next() until it returns false. */
@@ -110,7 +127,9 @@ export class FrameReader {
   next(): boolean {
     if (this.replay) { this.replay = false; return true; }
     if (this.remaining > 0) return this.nextPiece();
+    if (this.dropping > 0 && !this.drop()) return false;
     this.continuation = false;
+    this.oversize = 0;
     this.advance();
     const header = this.typed ? 5 : 4;
     const avail = this.cur.length - this.pos + this.queuedBytes;
@@ -123,13 +142,14 @@ export class FrameReader {
       at = 0;
     }
     const length = headerBuf.readInt32BE(this.typed ? at + 1 : at);
+    const type = this.typed ? headerBuf[at] : 0;
+    const total = this.typed ? length + 1 : length;
+    if (length > this.maxFrame && this.refusable?.[type]) return this.oversized(type, length, total);
     if (length < (this.typed ? 4 : 8) || length > this.maxFrame) {
       throw new PgError(SqlState.ProtocolViolation,
         length > this.maxFrame ? `message of ${length} bytes exceeds the limit of ${this.maxFrame} bytes` : `invalid message length ${length}`,
         { severity: 'FATAL' });
     }
-    const type = this.typed ? headerBuf[at] : 0;
-    const total = this.typed ? length + 1 : length;
     if (this.cur.length - this.pos >= total) {
       this.take(this.cur, this.pos, total, type);
       this.pos += total;
@@ -164,6 +184,28 @@ export class FrameReader {
     }
     this.remaining = total - size;
     return true;
+  }
+
+  /** An oversize refusable frame: handed out bodiless now, its bytes dropped as they come (never held in memory). */
+  private oversized(type: number, length: number, total: number): boolean {
+    this.buf = EMPTY;
+    this.type = type;
+    this.frameStart = this.bodyStart = this.end = 0;
+    this.oversize = length;
+    this.dropping = total;
+    this.drop();
+    return true;
+  }
+
+  /** Drops what has arrived of an oversize frame; true once all of it is gone. */
+  private drop(): boolean {
+    for (;;) {
+      this.advance();
+      const n = Math.min(this.dropping, this.cur.length - this.pos);
+      if (n === 0) return this.dropping === 0;
+      this.pos += n;
+      this.dropping -= n;
+    }
   }
 
   /** The next slice of a streamed frame's body, as much as has arrived. */

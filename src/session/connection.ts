@@ -6,9 +6,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { PgError, SqlState, toClientError } from '../errors.js';
 import { FrameReader } from '../protocol/frame-reader.js';
+import { TxStatus } from '../protocol/codes.js';
 import { readStartupPacket } from '../protocol/frontend-messages.js';
 import { authenticationOk, sslAccepted, sslRefused, writeErrorResponse, writeNegotiateProtocolVersion } from '../protocol/backend-messages.js';
-import { connectUpstream, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
+import { upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
+import { POOLED_APPLICATION_NAME } from '../upstream/pool.js';
 import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName } from './startup-params.js';
 import { Login, type LoggedIn, type LoginStep } from './login.js';
@@ -256,8 +258,8 @@ export class ClientSession implements FlowHost, LiveSession {
     this.phase = { name: 'connecting', loggedIn };
     this.socket.pause();
     const request = loggedIn.startup;
-    const params = { ...request.upstreamParams, ...forcedUpstreamParams, application_name: upstreamApplicationName(request.user, request.clientApplication) };
-    connectUpstream(this.ctx.config.upstream, this.ctx.upstreamPassword(), params).then(
+    const params = { ...request.upstreamParams, ...forcedUpstreamParams, application_name: POOLED_APPLICATION_NAME };
+    this.ctx.upstreamPool.acquire(params, upstreamApplicationName(request.user, request.clientApplication)).then(
       (upstream) => this.onUpstreamReady(upstream, loggedIn),
       (err: Error) => {
         this.ctx.logger.warn('upstream connect failed', { user: this.user, error: err.message });
@@ -268,7 +270,7 @@ export class ClientSession implements FlowHost, LiveSession {
   }
 
   private onUpstreamReady(upstream: UpstreamConnection, loggedIn: LoggedIn): void {
-    if (this.phase.name === 'closed') { upstream.socket.destroy(); return; }
+    if (this.phase.name === 'closed') { this.ctx.upstreamPool.release(upstream, TxStatus.Idle); return; } // unused: back to the pool
     const users = loggedIn.external ? usersWithAccount(this.ctx, loggedIn.account) : () => this.ctx.users();
     const flow = new QueryFlow(this, this.ctx, upstream, loggedIn.startup.user, loggedIn.account.org, users);
     this.phase = { name: 'ready', flow };

@@ -13,6 +13,7 @@ import type { OidcTokenVerifier } from '../auth/oidc-token.js';
 import type { SsoCredentialStore } from '../sso/credential-store.js';
 import type { AuditSink } from '../audit/record.js';
 import type { LiveSession } from './session-info.js';
+import type { UpstreamPool } from '../upstream/pool.js';
 
 export interface ProxyContext {
   readonly config: Config;
@@ -42,6 +43,8 @@ export interface ProxyContext {
   readonly clientCas: X509Certificate[];
   /** The opened upstream password (never logged). */
   upstreamPassword(): string | undefined;
+  /** Upstream connections for new sessions: pooled ones (reset and checked) or new logins. */
+  readonly upstreamPool: UpstreamPool;
   /** Secret behind the fake verifiers of unknown users. */
   readonly fakeVerifierSecret: Buffer;
   readonly logger: Logger;
@@ -52,5 +55,4 @@ export interface ProxyContext {
   readonly audit: AuditSink;
   /** Live sessions, for max-clients, ending a disabled user's sessions, the admin API and the drain. */
   readonly sessions: Set<LiveSession>;
-
 }

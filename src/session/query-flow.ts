@@ -18,6 +18,7 @@ import {
   writeErrorResponse, writeParameterStatus,
 } from '../protocol/backend-messages.js';
 import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
+import { closeUpstream } from '../upstream/pool.js';
 import { searchPathProbe } from '../upstream/search-path-probe.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
@@ -55,6 +56,13 @@ const sentinelNonce = randomBytes(8).toString('hex');
 const sentinelText = `pgveil_refused_${sentinelNonce}`;
 const sentinelParse = writeParseText('', sentinelText);
 
+/** A Query, Parse or Bind over limits.maxMessageBytes (its bytes are dropped as they arrive, never kept). */
+function messageTooLong(bytes: number, limit: number): PgError {
+  return new PgError(SqlState.ProgramLimitExceeded, `message of ${bytes} bytes exceeds limits.maxMessageBytes (${limit} bytes)`, {
+    hint: 'Send a shorter statement (move long value lists into a table, e.g. with COPY), or raise limits.maxMessageBytes.',
+  });
+}
+
 export class QueryFlow {
   private readonly gate: StatementGate;
   private scanner?: BackendScanner;
@@ -70,6 +78,8 @@ export class QueryFlow {
   /** Errors that replace upstream's answers to sentinel statements, in order. */
   private readonly replacements: PgError[] = [];
   private upstreamSentFatal = false;
+  /** A cancel went upstream: it may still arrive, so the connection is not reused. */
+  private cancelSent = false;
   /** Watched upstream message types; RowDescription and DataRow only while pgveil's own search_path question runs. */
   private readonly watched = watchTypes(upstreamWatchedTypes);
   /** pgveil's search_path question is in flight: its answer is read and dropped. */
@@ -103,13 +113,18 @@ export class QueryFlow {
   start(): void {
     const { upstream, gate, ctx } = this;
     const out: Buffer[] = [];
-    for (const status of upstream.parameterStatus) {
+    for (const status of upstream.parameterStatus.values()) {
       const { name, value } = readParameterStatus(status, MESSAGE_HEADER_BYTES, status.length);
       gate.onParameterStatus(name, value);
       // The client sees its pgveil identity, not the shared service role.
       out.push(name === 'session_authorization' ? writeParameterStatus(name, this.user) : status);
     }
-    this.cancelKey = ctx.cancelKeys.issue({ cancel: () => { void sendUpstreamCancel(ctx.config.upstream, upstream.processId, upstream.secretKey); } });
+    this.cancelKey = ctx.cancelKeys.issue({
+      cancel: () => {
+        this.cancelSent = true;
+        void sendUpstreamCancel(ctx.config.upstream, upstream.processId, upstream.secretKey);
+      },
+    });
     out.push(writeBackendKeyData(this.cancelKey.processId, this.cancelKey.secretKey.readInt32BE(0)));
     out.push(readyForQuery[TxStatus.Idle]);
     this.host.socket.write(Buffer.concat(out));
@@ -119,6 +134,8 @@ export class QueryFlow {
     // Query and Parse are decided on their whole text; Bind and Execute on the names at their start,
     // but a Bind holding a new cycle is put back and replayed whole, and a refused one is dropped whole.
     this.host.reader.streamTypes([Frontend.CopyData]);
+    // A statement over limits.maxMessageBytes is refused in order, its bytes dropped unread; the session goes on.
+    this.host.reader.refusableTypes([Frontend.Query, Frontend.Parse, Frontend.Bind]);
 
     const client = this.host.socket;
     this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
@@ -169,12 +186,25 @@ export class QueryFlow {
     this.idleTimer?.refresh();
   }
 
-  /** Teardown: the timer, the cancel key and the upstream connection go with the session. */
+  /** Teardown: the timer and the cancel key go with the session; the upstream connection back to the pool when quiet, else closed. */
   dispose(): void {
     clearTimeout(this.idleTimer);
     this.statements.close();
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
-    this.upstream.socket.destroy();
+    const { socket } = this.upstream;
+    for (const event of ['data', 'drain', 'error', 'close']) socket.removeAllListeners(event);
+    if (this.upstreamQuiet()) this.ctx.upstreamPool.release(this.upstream, this.txStatus);
+    else closeUpstream(this.upstream);
+  }
+
+  /**
+   * Every answer read and nothing pgveil cannot account for: no cycle in
+   * flight, no probe, no FATAL, no cancel that could still land on the next
+   * session's statement. Only then may the pool reset and reuse it.
+   */
+  private upstreamQuiet(): boolean {
+    return !this.busy && !this.probe && !this.upstreamSentFatal && !this.cancelSent && this.replacements.length === 0
+      && this.scanner !== undefined && this.scanner.atBoundary && !this.upstream.socket.destroyed;
   }
 
   /** The reader's current frame: held, or handled. */
@@ -204,6 +234,7 @@ export class QueryFlow {
     if (type === Backend.ParameterStatus) {
       const { name, value } = readParameterStatus(msg, MESSAGE_HEADER_BYTES, msg.length);
       this.gate.onParameterStatus(name, value);
+      this.upstream.parameterStatus.set(name, Buffer.from(msg)); // greets the next session, if the connection is pooled
       // The client keeps seeing its pgveil identity, not the shared service role.
       return name === 'session_authorization' ? writeParameterStatus(name, this.user) : undefined;
     }
@@ -320,6 +351,12 @@ export class QueryFlow {
       if (type === Frontend.Terminate) this.host.close();
       return; // Postgres discards extended-protocol messages until Sync after an error
     }
+    if (this.host.reader.oversize > 0) {
+      const error = messageTooLong(this.host.reader.oversize, this.ctx.config.limits.maxMessageBytes);
+      if (type === Frontend.Query) this.refuseSimple(error, performance.now());
+      else this.refuseExtended(error, performance.now());
+      return;
+    }
     switch (type) {
       case Frontend.Query: {
         const started = performance.now();
@@ -381,8 +418,7 @@ export class QueryFlow {
         this.refuseSimple(new PgError(SqlState.InsufficientPrivilege, 'the fast-path function call protocol is not allowed through pgveil'), performance.now());
         return;
       case Frontend.Terminate:
-        this.upstream.socket.end(buf.subarray(frameStart, end));
-        this.host.close();
+        this.host.close(); // the upstream connection is pooled or closed by dispose()
         return;
       default:
         throw new PgError(SqlState.ProtocolViolation, `invalid frontend message type ${type}`, { severity: 'FATAL' });

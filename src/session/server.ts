@@ -33,6 +33,7 @@ import type { WorkerLink } from './worker-link.js';
 import { ClientSession, ADMIN_TERMINATION } from './connection.js';
 import type { LiveSession } from './session-info.js';
 import { drainSessions } from './drain.js';
+import { UpstreamPool } from '../upstream/pool.js';
 import { adminToken } from '../observe/admin-token.js';
 import type { ControlTarget } from '../observe/admin-control.js';
 import { startConfiguredPortal } from '../portal/start.js';
@@ -130,6 +131,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     routeCancel: worker ? (processId, secretKey) => worker.routeCancel(processId, secretKey) : undefined,
     ...buildTls(config),
     upstreamPassword: () => upstreamPassword,
+    upstreamPool: new UpstreamPool(config.upstream, config.upstream.pool, () => upstreamPassword, metrics, logger),
     fakeVerifierSecret: worker?.fakeVerifierSecret ?? randomBytes(32),
     logger,
     metrics,
@@ -338,6 +340,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     await admin?.close();
     await portal?.close();
     for (const session of [...sessions]) session.terminate(ADMIN_TERMINATION, 'shutdown');
+    ctx.upstreamPool.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await closeAudit(); // after the sessions, whose last records it writes
   };

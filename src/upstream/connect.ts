@@ -19,14 +19,18 @@ export interface UpstreamConnection {
   socket: net.Socket;
   processId: number;
   secretKey: Buffer;
-  /** Raw ParameterStatus messages the server sent at startup, to pass on to the client. */
-  parameterStatus: Buffer[];
+  /** The latest raw ParameterStatus message of each reported setting, to greet the client with (kept current while pooled). */
+  parameterStatus: Map<string, Buffer>;
   /** Bytes that arrived after the first ReadyForQuery (normally none). */
   leftover: Buffer;
   /** The session's search_path as upstream has it, whatever set it (see search-path-probe.ts). */
   searchPath: string;
   /** Upstream reports search_path changes as ParameterStatus (PostgreSQL 18+). */
   searchPathReported: boolean;
+  /** Which sessions may reuse it after a reset: its startup parameters (set by pool.ts; none = never reused). */
+  poolKey?: string;
+  /** The database's and role's stored settings when it started (pool.ts: changed ones mean it is not reused). */
+  storedSettings?: string;
 }
 
 /** Upstream failures the client sees: no upstream detail, which may name the service role. */
@@ -62,7 +66,7 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
       let scram: ScramClientExchange | undefined;
       let processId = 0;
       let secretKey: Buffer = Buffer.alloc(0);
-      const parameterStatus: Buffer[] = [];
+      const parameterStatus = new Map<string, Buffer>();
       let reportedPath: string | undefined;
       let probedPath: string | undefined;
       let probing = false;
@@ -99,8 +103,8 @@ export function connectUpstream(cfg: UpstreamConfig, password: string | undefine
                 ({ processId, secretKey } = readBackendKeyData(buf, bodyStart, end));
                 break;
               case Backend.ParameterStatus: {
-                parameterStatus.push(Buffer.from(buf.subarray(reader.frameStart, end)));
                 const status = readParameterStatus(buf, bodyStart, end);
+                parameterStatus.set(status.name, Buffer.from(buf.subarray(reader.frameStart, end)));
                 if (status.name === 'search_path') reportedPath = status.value;
                 break;
               }

@@ -196,7 +196,7 @@ let variants = 0;
  */
 export async function startProxyVariant(
   h: Harness,
-  change: { upstreamHost?: string; upstreamPort?: number; upstreamTls?: UpstreamTls },
+  change: { upstreamHost?: string; upstreamPort?: number; upstreamTls?: UpstreamTls; upstreamPool?: { maxIdle: number; idleTimeoutSeconds: number } },
 ): Promise<ProxyHandle> {
   let text = readFileSync(h.configFile, 'utf8');
   const replace = (re: RegExp, line: string) => {
@@ -206,6 +206,7 @@ export async function startProxyVariant(
   if (change.upstreamHost !== undefined) replace(/^  host: .*$/m, `  host: ${JSON.stringify(change.upstreamHost)}`);
   if (change.upstreamPort !== undefined) replace(/^  port: \d+$/m, `  port: ${change.upstreamPort}`);
   if (change.upstreamTls) replace(/^  tls: \{ mode: .*\}$/m, `  tls: ${upstreamTlsYaml(change.upstreamTls)}`);
+  if (change.upstreamPool) replace(/^  connectTimeoutMs: (\d+)$/m, `  connectTimeoutMs: $1\n  pool: { maxIdle: ${change.upstreamPool.maxIdle}, idleTimeoutSeconds: ${change.upstreamPool.idleTimeoutSeconds} }`);
   // Next to the harness's config, so its relative paths stay valid.
   const file = join(h.dir, `pgveil-variant-${++variants}.yaml`);
   writeFileSync(file, text);

@@ -88,6 +88,27 @@ test('E1 FrameReader refuses bad and oversized lengths', () => {
   assert.throws(() => startup.next(), (e: PgError) => e.code === '08P01');
 });
 
+test('E1 FrameReader hands out an oversize Query bodiless, drops its bytes however they are split, and reads on', () => {
+  const body = Buffer.alloc(4990, 0x61);
+  const stream = Buffer.concat([Buffer.from([0x51, ...int32(4 + body.length)]), body, typed('Q', cstr('select 1'))]);
+  for (const cut of [[3], [5], [6, 100, 4000], [4994, 4995], [stream.length - 3]]) {
+    const reader = new FrameReader(true, 1000);
+    reader.refusableTypes([0x51]);
+    const seen: string[] = [];
+    let from = 0;
+    for (const at of [...cut, stream.length]) {
+      reader.push(stream.subarray(from, at));
+      from = at;
+      while (reader.next()) seen.push(reader.oversize ? `oversize ${reader.oversize}` : readQuery(reader.buf, reader.bodyStart, reader.end));
+    }
+    assert.equal(seen, ['oversize 4994', 'select 1'], `cut at ${cut.join(',')}`);
+  }
+  const other = new FrameReader(true, 1000);
+  other.refusableTypes([0x51]);
+  other.push(Buffer.from([0x44, ...int32(5000)]));
+  assert.throws(() => other.next(), (e: PgError) => e.code === '08P01' && /exceeds/.test(e.message), 'other types still fail');
+});
+
 test('message decoders match the naive encoder', () => {
   const q = typed('Q', cstr('select \'ünïcode\''));
   assert.is(readQuery(q, 5, q.length), "select 'ünïcode'");

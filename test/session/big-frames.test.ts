@@ -2,7 +2,9 @@
 // limits.maxMessageBytes raised: a COPY FROM STDIN row (CopyData, forwarded
 // piece by piece as it arrives), a Bind parameter (assembled whole, decided,
 // then forwarded), and a CopyData frame whose halves arrive apart. A frame
-// over the limit is still refused on its header alone.
+// over the limit is refused on its header alone: a Query, Parse or Bind with
+// 54000 (its bytes dropped as they come, the session goes on), any other
+// with a FATAL 08P01.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
@@ -95,8 +97,40 @@ test('a CopyData frame whose halves arrive apart is forwarded in order and goes 
   }
 });
 
-test('a frame over limits.maxMessageBytes is refused on its header, CopyData as any other', async () => {
-  for (const type of ['d', 'B']) {
+test('E2 a Query over limits.maxMessageBytes is refused with 54000 on its header; its bytes are dropped as they come and the session goes on', async () => {
+  const c = await RawClient.connect(h.proxy.port);
+  try {
+    await c.login(ALICE, passwords[ALICE]);
+    // Only the header is sent: the refusal must not wait for the body.
+    c.send(Buffer.concat([Buffer.from('Q'), int32(LIMIT + 1)]));
+    const answer = await c.untilReady();
+    assert.equal(answer.map((m) => m.type), ['E', 'Z']);
+    assert.is(sqlstate(answer[0]), '54000');
+    assert.match(answer[0].body.toString(), `message of ${LIMIT + 1} bytes exceeds limits.maxMessageBytes (${LIMIT} bytes)`);
+    // The body, in pieces, and a statement right behind it in the last piece.
+    const body = Buffer.alloc(LIMIT + 1 - 4, 'x');
+    for (let at = 0; at < body.length; at += 1 << 20) c.send(body.subarray(at, Math.min(body.length, at + (1 << 20))));
+    c.send(msg.query('select 1'));
+    assert.equal((await c.untilReady()).map((m) => m.type), ['T', 'D', 'C', 'Z']);
+  } finally {
+    c.close();
+  }
+});
+
+test('E2 a Bind over limits.maxMessageBytes fails that statement with 54000 (node-postgres); the session goes on', async () => {
+  const c = new pg.Client(clientConfig(h, ALICE));
+  await c.connect();
+  try {
+    const err = await c.query('select length($1::text) as n', [bigText(LIMIT + 10, 3)]).then(() => undefined, (e: { code?: string }) => e);
+    assert.is(err?.code, '54000');
+    assert.equal((await c.query('select length($1::text) as n', [bigText(1000, 3)])).rows, [{ n: 1000 }]);
+  } finally {
+    await c.end();
+  }
+});
+
+test('a frame over limits.maxMessageBytes of any other type is refused on its header with 08P01', async () => {
+  for (const type of ['d', 'D']) {
     const c = await RawClient.connect(h.proxy.port);
     try {
       await c.login(ALICE, passwords[ALICE]);

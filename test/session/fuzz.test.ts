@@ -112,7 +112,9 @@ test('E2 huge and pathological SQL: a clear error, no crash, nothing cached wron
   big.on('error', () => {});
   await big.connect();
   const err = await big.query(`select '${'x'.repeat(70_000)}'`).then(() => undefined, (e) => e as { code?: string; message: string });
-  assert.ok(err, 'a statement over limits.maxMessageBytes is refused');
+  assert.is(err?.code, '54000', 'a statement over limits.maxMessageBytes is refused');
+  assert.match(err?.message ?? '', 'exceeds limits.maxMessageBytes (65536 bytes)');
+  assert.equal((await big.query('select 1 as one')).rows, [{ one: 1 }], 'and the session goes on');
   await big.end().catch(() => {});
 });
 
