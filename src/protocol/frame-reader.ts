@@ -12,11 +12,11 @@
 //   are handed out piece by piece as the chunks arrive (slices of them), with
 //   a count of the bytes still to come, as PgBouncer's sbuf does.
 // The length in a frame's header is checked as soon as the header is read,
-// before any of the body is waited for. Over the limit, a frame of a type
-// given to refusableTypes() is not kept: it is handed out at once with an
-// empty body and its length in `oversize` (so it can be refused in order and
-// the session go on), and its bytes are dropped as they arrive; any other
-// type is a protocol violation.
+// before any of the body is waited for. A frame of a type given to
+// refusableTypes() that is longer than that type's limit is not kept: it is
+// handed out at once with an empty body and its length in `oversize` (so it
+// can be refused in order and the session go on), and its bytes are dropped
+// as they arrive. Any other frame over maxFrame is a protocol violation.
 import { PgError, SqlState } from '../errors.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -40,7 +40,7 @@ export class FrameReader {
   remaining = 0;
   /** True when this piece continues a streamed frame whose header came in an earlier piece. */
   continuation = false;
-  /** Length of the current frame when it was over maxFrame and handed out bodiless (refusableTypes); else 0. */
+  /** Length of the current frame when it was over its type's limit and handed out bodiless (refusableTypes); else 0. */
   oversize = 0;
 
   /** The chunk being read and the read position in it. */
@@ -59,8 +59,8 @@ export class FrameReader {
   private streamed?: Uint8Array;
   /** unread() was called: next() returns the current frame again. */
   private replay = false;
-  /** Lookup table of the types an oversize frame of which is handed out bodiless, when any. */
-  private refusable?: Uint8Array;
+  /** Per type byte: the length over which a frame is handed out bodiless (0: none, the frame is kept or fails). */
+  private refusable?: Uint32Array;
   /** Bytes of an oversize frame still to be dropped. */
   private dropping = 0;
 
@@ -81,10 +81,10 @@ export class FrameReader {
     this.streamed = table;
   }
 
-  /** Frames of these types over maxFrame are handed out bodiless with `oversize` set, instead of failing the stream. */
-  refusableTypes(types: number[]): void {
-    const table = new Uint8Array(256);
-    for (const t of types) table[t] = 1;
+  /** Frames of these types longer than their limit (at most maxFrame) are handed out bodiless with `oversize` set, instead of kept or failing the stream. */
+  refusableTypes(limits: ReadonlyArray<[type: number, maxLength: number]>): void {
+    const table = new Uint32Array(256);
+    for (const [type, maxLength] of limits) table[type] = Math.min(maxLength, this.maxFrame);
     this.refusable = table;
   }
 
@@ -144,7 +144,8 @@ export class FrameReader {
     const length = headerBuf.readInt32BE(this.typed ? at + 1 : at);
     const type = this.typed ? headerBuf[at] : 0;
     const total = this.typed ? length + 1 : length;
-    if (length > this.maxFrame && this.refusable?.[type]) return this.oversized(type, length, total);
+    const refusableOver = this.refusable?.[type];
+    if (refusableOver && length > refusableOver) return this.oversized(type, length, total);
     if (length < (this.typed ? 4 : 8) || length > this.maxFrame) {
       throw new PgError(SqlState.ProtocolViolation,
         length > this.maxFrame ? `message of ${length} bytes exceeds the limit of ${this.maxFrame} bytes` : `invalid message length ${length}`,

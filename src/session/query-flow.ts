@@ -29,6 +29,7 @@ import type { UsersFile } from '../config/types.js';
 import type { DisconnectReason } from '../audit/record.js';
 import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
+import { MAX_STATEMENT_CHARS } from '../rewrite/budget.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
@@ -56,11 +57,21 @@ const sentinelNonce = randomBytes(8).toString('hex');
 const sentinelText = `pgveil_refused_${sentinelNonce}`;
 const sentinelParse = writeParseText('', sentinelText);
 
-/** A Query, Parse or Bind over limits.maxMessageBytes (its bytes are dropped as they arrive, never kept). */
-function messageTooLong(bytes: number, limit: number): PgError {
-  return new PgError(SqlState.ProgramLimitExceeded, `message of ${bytes} bytes exceeds limits.maxMessageBytes (${limit} bytes)`, {
-    hint: 'Send a shorter statement (move long value lists into a table, e.g. with COPY), or raise limits.maxMessageBytes.',
-  });
+/**
+ * Longest Query and Parse that can hold a statement within the length
+ * budget: a UTF-8 character takes at most 4 bytes; a Parse adds a name of at
+ * most 64 bytes and up to 65,535 parameter type OIDs. Longer ones are surely
+ * over it, so they are refused unread, whatever limits.maxMessageBytes allows.
+ */
+const QUERY_OVER_BUDGET = 4 + 4 * MAX_STATEMENT_CHARS + 1;
+const PARSE_OVER_BUDGET = 4 + 64 + 4 * MAX_STATEMENT_CHARS + 1 + 2 + 4 * 65_535;
+
+/** A Query, Parse or Bind handed out bodiless (its bytes are dropped as they arrive, never kept). */
+function messageTooLong(bytes: number, limit: number, type: number): PgError {
+  const hint = 'Send a shorter statement (move long value lists into a table, e.g. with COPY)';
+  if (bytes > limit) return new PgError(SqlState.ProgramLimitExceeded, `message of ${bytes} bytes exceeds limits.maxMessageBytes (${limit} bytes)`, { hint: `${hint}, or raise limits.maxMessageBytes.` });
+  const kind = type === Frontend.Parse ? 'Parse' : 'Query';
+  return new PgError(SqlState.ProgramLimitExceeded, `statement of a ${bytes}-byte ${kind} has more than ${MAX_STATEMENT_CHARS} characters; pgveil analyses at most ${MAX_STATEMENT_CHARS}`, { hint: `${hint}.` });
 }
 
 export class QueryFlow {
@@ -134,8 +145,9 @@ export class QueryFlow {
     // Query and Parse are decided on their whole text; Bind and Execute on the names at their start,
     // but a Bind holding a new cycle is put back and replayed whole, and a refused one is dropped whole.
     this.host.reader.streamTypes([Frontend.CopyData]);
-    // A statement over limits.maxMessageBytes is refused in order, its bytes dropped unread; the session goes on.
-    this.host.reader.refusableTypes([Frontend.Query, Frontend.Parse, Frontend.Bind]);
+    // A statement over limits.maxMessageBytes, or surely over the length budget, is refused in order, its bytes dropped unread; the session goes on.
+    const maxBytes = ctx.config.limits.maxMessageBytes;
+    this.host.reader.refusableTypes([[Frontend.Query, QUERY_OVER_BUDGET], [Frontend.Parse, PARSE_OVER_BUDGET], [Frontend.Bind, maxBytes]]);
 
     const client = this.host.socket;
     this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
@@ -352,7 +364,7 @@ export class QueryFlow {
       return; // Postgres discards extended-protocol messages until Sync after an error
     }
     if (this.host.reader.oversize > 0) {
-      const error = messageTooLong(this.host.reader.oversize, this.ctx.config.limits.maxMessageBytes);
+      const error = messageTooLong(this.host.reader.oversize, this.ctx.config.limits.maxMessageBytes, type);
       if (type === Frontend.Query) this.refuseSimple(error, performance.now());
       else this.refuseExtended(error, performance.now());
       return;

@@ -93,7 +93,7 @@ test('E1 FrameReader hands out an oversize Query bodiless, drops its bytes howev
   const stream = Buffer.concat([Buffer.from([0x51, ...int32(4 + body.length)]), body, typed('Q', cstr('select 1'))]);
   for (const cut of [[3], [5], [6, 100, 4000], [4994, 4995], [stream.length - 3]]) {
     const reader = new FrameReader(true, 1000);
-    reader.refusableTypes([0x51]);
+    reader.refusableTypes([[0x51, 1000]]);
     const seen: string[] = [];
     let from = 0;
     for (const at of [...cut, stream.length]) {
@@ -104,7 +104,7 @@ test('E1 FrameReader hands out an oversize Query bodiless, drops its bytes howev
     assert.equal(seen, ['oversize 4994', 'select 1'], `cut at ${cut.join(',')}`);
   }
   const other = new FrameReader(true, 1000);
-  other.refusableTypes([0x51]);
+  other.refusableTypes([[0x51, 1000]]);
   other.push(Buffer.from([0x44, ...int32(5000)]));
   assert.throws(() => other.next(), (e: PgError) => e.code === '08P01' && /exceeds/.test(e.message), 'other types still fail');
 });

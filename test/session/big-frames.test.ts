@@ -121,6 +121,11 @@ test('E2 a Bind over limits.maxMessageBytes fails that statement with 54000 (nod
   const c = new pg.Client(clientConfig(h, ALICE));
   await c.connect();
   try {
+    // Within the raised limit but surely over the statement budget: refused unread too.
+    const tenMb = `select * from crm.employees where id in (${Array.from({ length: 1_200_000 }, (_, i) => i).join(', ')})`;
+    const tooLong = await c.query(tenMb).then(() => undefined, (e: { code?: string; message: string }) => e);
+    assert.is(tooLong?.code, '54000');
+    assert.match(tooLong?.message ?? '', 'has more than 262144 characters');
     const err = await c.query('select length($1::text) as n', [bigText(LIMIT + 10, 3)]).then(() => undefined, (e: { code?: string }) => e);
     assert.is(err?.code, '54000');
     assert.equal((await c.query('select length($1::text) as n', [bigText(1000, 3)])).rows, [{ n: 1000 }]);
