@@ -70,6 +70,9 @@ try {
   }
   bouncer.stop(); // its pooled server connections end with it; what is left then was leaked
   bouncer = undefined;
+  await pgveil.stop(); // and pgveil's pooled upstream connections with it
+  pgveil = undefined;
+  await new Promise((r) => setTimeout(r, 500)); // backends exit just after their Terminate
   const backends = await backendsByUser();
   const leaked = Object.entries(backends).filter(([user, n]) => n > (user === 'pgveil_service' ? serviceBackends : 0));
   const verdicts = cells.map((c) => {

@@ -52,12 +52,16 @@ const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 export interface PoolSettings { maxIdle: number; idleTimeoutSeconds: number }
 
 interface Parked { conn: UpstreamConnection; key: string; timer: NodeJS.Timeout }
+/** A session waiting for a connection being reset (cheaper than a new login); undefined: open one. */
+interface Waiter { key: string; give: (conn: UpstreamConnection | undefined) => void }
 
 export class UpstreamPool {
   /** Oldest first; the newest (warmest) is handed out first. */
   private readonly idle: Parked[] = [];
   /** Connections being reset: closed with the pool. */
   private readonly resetting = new Set<UpstreamConnection>();
+  /** Sessions waiting for one of them, in arrival order. */
+  private readonly waiters: Waiter[] = [];
   private closed = false;
 
   constructor(
@@ -68,13 +72,16 @@ export class UpstreamPool {
   /** A connection for a new session: a pooled one opened with the same `params`, or a new login; either way named `applicationName`. */
   async acquire(params: Record<string, string>, applicationName: string): Promise<UpstreamConnection> {
     const key = poolKey(params);
-    for (let parked = this.take(key); parked; parked = this.take(key)) {
+    for (;;) {
+      // An idle connection, else one whose reset is under way and not promised to an earlier session.
+      const pooled = this.take(key) ?? (this.resettingFor(key) > this.waitersFor(key) ? await this.nextReset(key) : undefined);
+      if (!pooled) break;
       try {
-        await this.claim(parked, applicationName);
+        await this.claim(pooled, applicationName);
         this.metrics.upstreamConnections.inc({ how: 'reused' });
-        return parked;
+        return pooled;
       } catch (err) {
-        this.drop(parked, 'claim failed', err);
+        this.drop(pooled, 'claim failed', err);
       }
     }
     const conn = await connectUpstream(this.cfg, this.password(), { ...params, application_name: POOLED_APPLICATION_NAME });
@@ -98,17 +105,19 @@ export class UpstreamPool {
     if (this.closed || this.settings.maxIdle === 0 || conn.poolKey === undefined || conn.socket.destroyed) { closeUpstream(conn); return; }
     this.resetting.add(conn);
     const queries = txStatus === TxStatus.Idle ? RESET : RESET_AFTER_TRANSACTION;
+    const key = conn.poolKey;
     exchange(conn, queries, this.cfg.connectTimeoutMs).then((result) => {
       this.resetting.delete(conn);
       if (this.closed) { closeUpstream(conn); return; }
       const leftover = whatIsLeft(result.txStatus, result.rows);
-      if (leftover) { this.drop(conn, 'not clean after DISCARD ALL', leftover); return; }
+      if (leftover) { this.drop(conn, 'not clean after DISCARD ALL', leftover); this.handOver(key, undefined); return; }
       conn.searchPath = result.rows[0][7]!;
       this.metrics.upstreamResets.inc({ outcome: 'clean' });
-      this.park(conn, conn.poolKey!);
+      if (!this.handOver(key, conn)) this.park(conn, key);
     }, (err: unknown) => {
       this.resetting.delete(conn);
       this.drop(conn, 'reset failed', err);
+      this.handOver(key, undefined);
     });
   }
 
@@ -119,10 +128,36 @@ export class UpstreamPool {
   /** Closes every pooled connection; later releases close theirs. */
   close(): void {
     this.closed = true;
+    for (const waiter of this.waiters.splice(0)) waiter.give(undefined);
     for (const parked of this.idle.splice(0)) { clearTimeout(parked.timer); closeUpstream(parked.conn); }
     for (const conn of this.resetting) closeUpstream(conn);
     this.resetting.clear();
     this.metrics.upstreamIdle.set(0);
+  }
+
+  private resettingFor(key: string): number {
+    let n = 0;
+    for (const conn of this.resetting) if (conn.poolKey === key) n++;
+    return n;
+  }
+
+  private waitersFor(key: string): number {
+    let n = 0;
+    for (const waiter of this.waiters) if (waiter.key === key) n++;
+    return n;
+  }
+
+  /** Resolves with the next connection of `key` whose reset ends clean, or undefined (it failed; the pool closed). */
+  private nextReset(key: string): Promise<UpstreamConnection | undefined> {
+    return new Promise((give) => this.waiters.push({ key, give }));
+  }
+
+  /** Gives a connection just reset (or, on a failed reset, undefined) to the first session waiting for `key`; false when none waits. */
+  private handOver(key: string, conn: UpstreamConnection | undefined): boolean {
+    const i = this.waiters.findIndex((w) => w.key === key);
+    if (i < 0) return false;
+    this.waiters.splice(i, 1)[0].give(conn);
+    return true;
   }
 
   private park(conn: UpstreamConnection, key: string): void {

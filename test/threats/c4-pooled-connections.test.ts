@@ -205,6 +205,21 @@ test('C4 the pool\'s check finds each leftover (temp table, advisory lock, role,
   }
 });
 
+test('C4 a session that starts while a connection is being reset waits for it and gets it clean', async () => {
+  const pool = new UpstreamPool(upstreamConfig(), upstreamConfig().pool, () => h.servicePassword, new ProxyMetrics(), silentLogger);
+  try {
+    const conn = await pool.acquire(params, 'pgveil:test:a');
+    await run(conn, ['PREPARE waiting_p AS SELECT 1']);
+    pool.release(conn, TxStatus.Idle);
+    const next = await pool.acquire(params, 'pgveil:test:b'); // at once: the reset is still under way
+    assert.is(next, conn);
+    const left = await run(next, [CHECK_CLEAN]);
+    assert.is(whatIsLeft(left.txStatus, left.rows), '1 changed settings', 'reset before it was handed over (only the new application_name)');
+  } finally {
+    pool.close();
+  }
+});
+
 test('C4 the pool hands a connection only to sessions with the same startup parameters', async () => {
   const pool = new UpstreamPool(upstreamConfig(), upstreamConfig().pool, () => h.servicePassword, new ProxyMetrics(), silentLogger);
   try {
