@@ -223,9 +223,11 @@ export class UpstreamPool {
     else if (stored === undefined || stored !== conn.storedSettings) throw new UpstreamError('the stored settings (ALTER DATABASE / ROLE … SET) changed since it started');
   }
 
+  /** Closes a connection that failed its reset, check or claim; only a check that finds leftovers is unexpected enough to warn. */
   private drop(conn: UpstreamConnection, what: string, err: unknown): void {
     this.metrics.upstreamResets.inc({ outcome: 'dropped' });
-    this.logger.warn(`upstream connection not reused: ${what}`, { detail: err instanceof Error ? err.message : String(err) });
+    const log = what.startsWith('not clean') ? this.logger.warn : this.logger.info;
+    log.call(this.logger, `upstream connection not reused: ${what}`, { detail: err instanceof Error ? err.message : String(err) });
     closeUpstream(conn);
   }
 }
