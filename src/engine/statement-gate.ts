@@ -204,11 +204,20 @@ export class StatementGate {
     const decision = this.decideText(sql);
     if (decision.kind === 'refuse') return decision;
     const effects = decision.effects;
-    const stamp: ParsedStatement = { ...this.stampOf(decision, false), endsTransaction: effects?.endsTransaction ?? false, decided: decision, text: sql };
-    if (effects?.objects.length) {
-      stamp.runs = effects.objects.filter((e) => e.op !== 'use').map((e) => this.changeOf(e, decision));
-      stamp.uses = effects.objects.filter((e) => e.op === 'use').map((e) => ({ kind: e.kind, key: upstreamKey(e.name ?? '') }));
-    }
+    const hasObjects = Boolean(effects?.objects.length);
+    // Built whole in one literal: one object shape for every Parse (no spread, no fields added later).
+    const stamp: ParsedStatement = {
+      generation: this.engine.generation,
+      searchPath: this.searchPathText,
+      usesSearchPath: decision.usesSearchPath ?? true,
+      changesSearchPath: effects?.changesSearchPath ?? false,
+      holdable: false,
+      runs: hasObjects ? effects!.objects.filter((e) => e.op !== 'use').map((e) => this.changeOf(e, decision)) : undefined,
+      endsTransaction: effects?.endsTransaction ?? false,
+      decided: decision,
+      text: sql,
+      uses: hasObjects ? effects!.objects.filter((e) => e.op === 'use').map((e) => ({ kind: e.kind, key: upstreamKey(e.name ?? '') })) : undefined,
+    };
     this.objects.sentMessage(Confirmation.Parse, this.cyclesSent, { kind: 'statement', key: upstreamKey(name), stamp });
     return decision;
   }
@@ -232,8 +241,12 @@ export class StatementGate {
       searchPath: this.searchPathText,
       usesSearchPath: false,
       changesSearchPath: stamps.some((s) => s.changesSearchPath),
-      endsTransaction: stamps.some((s) => s.endsTransaction),
       holdable: false,
+      runs: undefined,
+      endsTransaction: stamps.some((s) => s.endsTransaction),
+      decided: undefined,
+      text: undefined,
+      uses: undefined,
     };
     this.objects.sentMessage(Confirmation.Bind, this.cyclesSent, { kind: 'portal', key: upstreamKey(portal), stamp });
     return undefined;
