@@ -28,6 +28,7 @@ import type { UsersFile } from '../config/types.js';
 import type { DisconnectReason } from '../audit/record.js';
 import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
+import { UpstreamBatch } from './upstream-batch.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
@@ -82,6 +83,8 @@ export class QueryFlow {
   private readonly wantsRows: boolean;
   /** Called once nothing is in flight any more (a drain waiting for the running statement). */
   private whenQuiet?: () => void;
+  /** What goes upstream from the client's side, in order; frames forwarded unchanged are joined (flush() at the end of each read). */
+  private readonly toUpstream: UpstreamBatch;
 
   constructor(
     private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string,
@@ -93,6 +96,7 @@ export class QueryFlow {
     this.gate.shadow = ctx.shadow?.forSession(user, users, host.id);
     this.statements = new StatementLog(ctx, { id: host.id, user, org });
     this.wantsRows = this.statements.wantsRows;
+    this.toUpstream = new UpstreamBatch(upstream.socket, () => host.socket.pause());
   }
 
   get upstreamSocket(): net.Socket {
@@ -175,6 +179,11 @@ export class QueryFlow {
     this.statements.close();
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
     this.upstream.socket.destroy();
+  }
+
+  /** Writes the client's frames forwarded since the last flush (the host calls it once it has handled what it read). */
+  flush(): void {
+    this.toUpstream.flush();
   }
 
   /** The reader's current frame: held, or handled. */
@@ -266,7 +275,7 @@ export class QueryFlow {
       gate.probeSent();
       this.probe = { failed: false };
       this.watchProbe(1);
-      this.upstream.socket.write(searchPathProbe);
+      this.toUpstream.write(searchPathProbe);
       return;
     }
     // Released after the scanner has passed this ReadyForQuery on, so answers keep their order.
@@ -328,7 +337,8 @@ export class QueryFlow {
         const decision = this.gate.decide(sql, undefined, started);
         if (decision.kind === 'refuse') { this.refuseSimple(decision.error, started, decision, sql); return; }
         this.statements.forwarded(started, this.gate.decidedAt, false, decision.kind, decision, sql);
-        this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
+        if (decision.kind === 'rewrite') this.forward(writeQuery(decision.sql), true);
+        else this.forwardFrame(true);
         return;
       }
       case Frontend.Parse: {
@@ -337,7 +347,8 @@ export class QueryFlow {
         const parse = readParse(buf, bodyStart, end);
         const decision = this.gate.decide(parse.query, parse.name, started);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error, started, decision, parse.query); return; }
-        this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
+        if (decision.kind === 'rewrite') this.forward(writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end), false);
+        else this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
@@ -345,14 +356,14 @@ export class QueryFlow {
         const names = readBindNames(buf, bodyStart, end);
         const stale = this.gate.bind(names.statement, names.portal);
         if (stale) { this.refuseExtended(stale, performance.now()); return; }
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
       case Frontend.Close: {
         const closed = readClose(buf, bodyStart, end);
         if (closed) this.gate.close(closed.target, closed.name);
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
@@ -363,24 +374,25 @@ export class QueryFlow {
         if (stale) { this.refuseExtended(stale, started); return; }
         const ran = this.gate.lastExecuted;
         this.statements.forwarded(started, started, true, ran?.decided?.kind ?? 'forward', ran?.decided, ran?.text);
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
       case Frontend.Describe: case Frontend.Flush:
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         this.unsynced = true;
         return;
       case Frontend.Sync:
-        this.onSync(buf.subarray(frameStart, end));
+        this.onSync();
         return;
       case Frontend.CopyData: case Frontend.CopyDone: case Frontend.CopyFail:
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         return;
       case Frontend.FunctionCall:
         this.refuseSimple(new PgError(SqlState.InsufficientPrivilege, 'the fast-path function call protocol is not allowed through pgveil'), performance.now());
         return;
       case Frontend.Terminate:
+        this.toUpstream.flush();
         this.upstream.socket.end(buf.subarray(frameStart, end));
         this.host.close();
         return;
@@ -389,16 +401,26 @@ export class QueryFlow {
     }
   }
 
+  /** Sends bytes pgveil made (a rewritten message, a sentinel) upstream. */
   private forward(bytes: Buffer, completesCycle: boolean): void {
-    if (!this.upstream.socket.write(bytes)) this.host.socket.pause();
-    if (completesCycle) {
-      this.pendingSyncs++;
-      this.gate.cycleSent();
-      this.statements.cycleSent();
-    }
+    this.toUpstream.write(bytes);
+    if (completesCycle) this.cycleSent();
   }
 
-  private onSync(bytes: Buffer): void {
+  /** Forwards the reader's current frame as the client sent it. */
+  private forwardFrame(completesCycle: boolean): void {
+    const { buf, frameStart, end } = this.host.reader;
+    this.toUpstream.add(buf, frameStart, end);
+    if (completesCycle) this.cycleSent();
+  }
+
+  private cycleSent(): void {
+    this.pendingSyncs++;
+    this.gate.cycleSent();
+    this.statements.cycleSent();
+  }
+
+  private onSync(): void {
     if (this.skipping === 'direct') {
       this.skipping = 'no';
       this.host.socket.write(readyForQuery[TxStatus.Idle]);
@@ -407,7 +429,7 @@ export class QueryFlow {
     }
     this.skipping = 'no';
     this.unsynced = false;
-    this.forward(bytes, true);
+    this.forwardFrame(true);
   }
 
   // ── refusals ─────────────────────────────────────────────────────────────
