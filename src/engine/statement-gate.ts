@@ -313,17 +313,16 @@ export class StatementGate {
    * without their schema, under the current (and settled) search_path.
    */
   private checkUsable(kind: ObjectKind, key: string, stamps: readonly Stamp[], statement: boolean): PgError | undefined {
-    const what = kind === 'portal' ? `cursor "${shownName(key)}"` : `prepared statement "${shownName(key)}"`;
-    if (!stamps.length) return new PgError(kind === 'portal' ? '34000' : '26000', `${what} does not exist`);
+    if (!stamps.length) return new PgError(kind === 'portal' ? '34000' : '26000', `${described(kind, key)} does not exist`);
     for (const s of stamps) {
-      if (s.generation !== this.engine.generation) return stale(kind, what, 'an older policy');
+      if (s.generation !== this.engine.generation) return stale(kind, described(kind, key), 'an older policy');
       if (statement && s.usesSearchPath) {
         if (this.pathState !== 'known') {
-          return new PgError(SqlState.InsufficientPrivilege, `cannot use ${what} while search_path is changing`, {
+          return new PgError(SqlState.InsufficientPrivilege, `cannot use ${described(kind, key)} while search_path is changing`, {
             hint: 'Postgres would re-resolve its names under the new search_path; Sync after the SET first.',
           });
         }
-        if (s.searchPath !== this.searchPathText) return stale(kind, what, 'another search_path');
+        if (s.searchPath !== this.searchPathText) return stale(kind, described(kind, key), 'another search_path');
       }
     }
     return undefined;
@@ -351,6 +350,11 @@ export class StatementGate {
 function findLast(made: ReadonlyArray<PendingChange>, kind: ObjectKind, key: string): PendingChange | undefined {
   for (let i = made.length - 1; i >= 0; i--) if (made[i].kind === kind && (made[i].key === key || made[i].key === null)) return made[i];
   return undefined;
+}
+
+/** The object as an error message names it (made only for an error: Bind and Execute check objects on every statement). */
+function described(kind: ObjectKind, key: string): string {
+  return kind === 'portal' ? `cursor "${shownName(key)}"` : `prepared statement "${shownName(key)}"`;
 }
 
 function stale(kind: ObjectKind, what: string, under: string): PgError {

@@ -134,7 +134,8 @@ export class UpstreamObjects {
     }
     if (same) return same.stamp ? [same.stamp] : [];
     const current = this.confirmed[kind].get(key);
-    return current ? [current, ...earlier] : earlier;
+    if (current) earlier.unshift(current);
+    return earlier;
   }
 
   /** For tests and metrics: confirmed names of a kind. */
