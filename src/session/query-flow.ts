@@ -29,6 +29,7 @@ import type { DisconnectReason } from '../audit/record.js';
 import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
 import { UpstreamBatch } from './upstream-batch.js';
+import { WriteGroup } from './write-group.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
@@ -59,6 +60,8 @@ const sentinelParse = writeParseText('', sentinelText);
 export class QueryFlow {
   private readonly gate: StatementGate;
   private scanner?: BackendScanner;
+  /** Upstream's answers on their way to the client: one write per upstream chunk. */
+  private toClient?: WriteGroup;
   private cancelKey?: { processId: number; secretKey: Buffer };
   private idleTimer?: NodeJS.Timeout;
   private txStatus: number = TxStatus.Idle;
@@ -124,10 +127,10 @@ export class QueryFlow {
     // but a Bind holding a new cycle is put back and replayed whole, and a refused one is dropped whole.
     this.host.reader.streamTypes([Frontend.CopyData]);
 
-    const client = this.host.socket;
-    this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
-      if (!client.write(bytes)) upstream.socket.pause();
-    }, upstreamCounted, (type, chunk, bodyStart, end) => this.onUpstreamCounted(type, chunk, bodyStart, end));
+    const toClient = new WriteGroup(this.host.socket, () => upstream.socket.pause());
+    this.toClient = toClient;
+    this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => toClient.write(bytes),
+      upstreamCounted, (type, chunk, bodyStart, end) => this.onUpstreamCounted(type, chunk, bodyStart, end));
     upstream.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upstream.socket.on('drain', () => { if (!this.host.closed) this.host.socket.resume(); });
     upstream.socket.on('error', () => this.onUpstreamClosed());
@@ -196,16 +199,15 @@ export class QueryFlow {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.host.closed) return;
-    const client = this.host.socket;
-    client.cork();
     try {
       this.scanner?.push(chunk);
     } catch (err) {
+      this.toClient?.end(); // what was passed before the failure goes ahead of the error
       this.ctx.logger.error('upstream protocol error', { user: this.user, error: err instanceof Error ? err.message : String(err) });
       this.host.fail(upstreamUnavailable(), 'upstream_lost');
-    } finally {
-      client.uncork();
+      return;
     }
+    this.toClient?.end();
   }
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
