@@ -2,23 +2,22 @@
 // through the statement gate to upstream in arrival order; upstream bytes are
 // forwarded as they come, watched only for ReadyForQuery, ErrorResponse,
 // ParameterStatus and the answers that confirm statements and portals. A
-// new cycle is held while search_path may be changing, and a refusal is
-// answered in order (directly, or through a sentinel upstream rejects).
+// new cycle is held while search_path may be changing (search-path-hold.ts),
+// and a refusal is answered in order (directly, or through a sentinel
+// upstream rejects: refusals.ts).
 import type net from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
 import { Backend, Frontend, MESSAGE_HEADER_BYTES, TxStatus } from '../protocol/codes.js';
 import type { FrameReader } from '../protocol/frame-reader.js';
 import { BackendScanner, watchTypes } from '../protocol/backend-scanner.js';
 import {
-  readBindNames, readClose, readExecutePortal, readParse, readQuery, writeParse, writeParseText, writeQuery,
+  readBindNames, readClose, readExecutePortal, readParse, readQuery, writeParse, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
-  readCommandRows, readDataRowFirstText, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData,
+  readCommandRows, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData,
   writeErrorResponse, writeParameterStatus,
 } from '../protocol/backend-messages.js';
 import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
-import { searchPathProbe } from '../upstream/search-path-probe.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
 import type { AuditFacts } from '../engine/audit-facts.js';
@@ -30,6 +29,8 @@ import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
 import { UpstreamBatch } from './upstream-batch.js';
 import { WriteGroup } from './write-group.js';
+import { Refusals } from './refusals.js';
+import { SearchPathHold } from './search-path-hold.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
@@ -52,10 +53,6 @@ const upstreamWatchedTypes = [Backend.ReadyForQuery, Backend.ErrorResponse, Back
 const upstreamCounted = watchTypes([
   Backend.ParseComplete, Backend.BindComplete, Backend.CloseComplete, Backend.CommandComplete, Backend.EmptyQueryResponse, Backend.PortalSuspended,
 ]);
-/** A statement upstream is sure to reject at parse time; stands in for a refused one (see refuseSimple()). */
-const sentinelNonce = randomBytes(8).toString('hex');
-const sentinelText = `pgveil_refused_${sentinelNonce}`;
-const sentinelParse = writeParseText('', sentinelText);
 
 export class QueryFlow {
   private readonly gate: StatementGate;
@@ -71,15 +68,13 @@ export class QueryFlow {
   private unsynced = false;
   /** After a refused extended-protocol message: drop messages until Sync. */
   private skipping: 'no' | 'direct' | 'sentinel' = 'no';
-  /** Errors that replace upstream's answers to sentinel statements, in order. */
-  private readonly replacements: PgError[] = [];
+  /** Refused statements' answers, in order (refusals.ts). */
+  private readonly refusals: Refusals;
   private upstreamSentFatal = false;
   /** Watched upstream message types; RowDescription and DataRow only while pgveil's own search_path question runs. */
   private readonly watched = watchTypes(upstreamWatchedTypes);
-  /** pgveil's search_path question is in flight: its answer is read and dropped. */
-  private probe?: { value?: string; failed: boolean };
-  /** The client's next cycle waits (its frame unread) until search_path is known again. */
-  held = false;
+  /** search_path asked of upstream where it does not report it, and the client's next cycle held meanwhile. */
+  private readonly paths: SearchPathHold;
   /** Each statement's life: latency metrics, refusal counts, audit records. */
   readonly statements: StatementLog;
   /** Audit records carry rows: CommandComplete tags are read (in place) for their count. */
@@ -99,7 +94,14 @@ export class QueryFlow {
     this.gate.shadow = ctx.shadow?.forSession(user, users, host.id);
     this.statements = new StatementLog(ctx, { id: host.id, user, org });
     this.wantsRows = this.statements.wantsRows;
+    this.refusals = new Refusals(ctx, user, this.statements);
     this.toUpstream = new UpstreamBatch(upstream.socket, () => host.socket.pause());
+    this.paths = new SearchPathHold(this.gate, host, this.watched, (bytes) => this.toUpstream.write(bytes));
+  }
+
+  /** The client's next cycle waits until search_path is known again. */
+  get held(): boolean {
+    return this.paths.held;
   }
 
   get upstreamSocket(): net.Socket {
@@ -149,7 +151,7 @@ export class QueryFlow {
 
   /** A statement or an extended-protocol cycle is in flight, or the client's next one is waiting. */
   get busy(): boolean {
-    return this.pendingSyncs > 0 || this.unsynced || this.held || this.skipping !== 'no';
+    return this.pendingSyncs > 0 || this.unsynced || this.paths.held || this.skipping !== 'no';
   }
 
   get state(): SessionState {
@@ -191,7 +193,7 @@ export class QueryFlow {
 
   /** The reader's current frame: held, or handled. */
   onFrame(): void {
-    if (this.mustHold()) this.hold();
+    if (this.paths.mustHold(this.unsynced)) this.paths.hold();
     else this.onMessage();
   }
 
@@ -211,7 +213,7 @@ export class QueryFlow {
   }
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
-    if (this.probe) return this.onProbeAnswer(this.probe, type, msg);
+    if (this.paths.probe) return this.paths.onAnswer(this.paths.probe, type, msg);
     if (type === Backend.ParameterStatus) {
       const { name, value } = readParameterStatus(msg, MESSAGE_HEADER_BYTES, msg.length);
       this.gate.onParameterStatus(name, value);
@@ -223,31 +225,20 @@ export class QueryFlow {
       this.gate.cycleDone(this.txStatus === TxStatus.Idle);
       this.statements.cycleDone();
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
-      this.afterCycle();
+      this.paths.afterCycle();
       this.checkQuiet();
       return undefined;
     }
     this.gate.failed(); // an ErrorResponse: upstream skips the rest of the cycle
-    // ErrorResponse: is it upstream's answer to a sentinel standing in for a refusal?
     const fields = readErrorFields(msg, MESSAGE_HEADER_BYTES, msg.length);
     if (fields.get('S') === 'FATAL') this.upstreamSentFatal = true;
-    const replacement = this.replacements.length > 0 && fields.get('M')?.includes(sentinelNonce) ? this.replacements.shift() : undefined;
-    if (replacement) return writeErrorResponse(replacement);
-    // Integrity violations print raw values ("Failing row contains (…)",
-    // "Key (ssn)=(…) already exists") that masks hide from the user (B9).
-    const code = fields.get('C') ?? '';
-    if (code.startsWith('23') && fields.has('D')) {
-      return writeErrorResponse(new PgError(code, fields.get('M') ?? 'integrity constraint violation', {
-        severity: (fields.get('S') as PgError['severity']) ?? 'ERROR', hint: fields.get('H'),
-      }));
-    }
-    return undefined;
+    return this.refusals.answerFor(fields); // a sentinel's error becomes pgveil's; integrity violations are redacted
   }
 
   /** Upstream confirmed a statement or portal operation (see engine/upstream-objects.ts); a CommandComplete's body comes along when it is at hand. */
   private onUpstreamCounted(type: number, chunk?: Buffer, bodyStart?: number, end?: number): void {
     const gate = this.gate;
-    if (this.probe) return;
+    if (this.paths.probe) return;
     switch (type) {
       case Backend.ParseComplete: gate.confirmed(Confirmation.Parse); return;
       case Backend.BindComplete: gate.confirmed(Confirmation.Bind); return;
@@ -266,61 +257,6 @@ export class QueryFlow {
     this.ctx.metrics.upstreamErrors.inc();
     if (this.upstreamSentFatal) { this.host.close('upstream_lost'); return; } // the client already has upstream's reason
     this.host.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream server closed it', { severity: 'FATAL' }), 'upstream_lost');
-  }
-
-  // ── search_path, where upstream does not report it ──────────────────────
-
-  /** After a cycle: ask upstream for search_path if it may have changed, or let a held cycle go. */
-  private afterCycle(): void {
-    const gate = this.gate;
-    if (gate.wantsProbe) {
-      gate.probeSent();
-      this.probe = { failed: false };
-      this.watchProbe(1);
-      this.toUpstream.write(searchPathProbe);
-      return;
-    }
-    // Released after the scanner has passed this ReadyForQuery on, so answers keep their order.
-    if (this.held && !gate.mustHold) process.nextTick(() => this.release());
-  }
-
-  private onProbeAnswer(probe: { value?: string; failed: boolean }, type: number, msg: Buffer): null {
-    if (type === Backend.DataRow) probe.value = readDataRowFirstText(msg, MESSAGE_HEADER_BYTES, msg.length);
-    else if (type === Backend.ErrorResponse) probe.failed = true; // an aborted transaction: known again after it ends
-    else if (type === Backend.ReadyForQuery) {
-      this.probe = undefined;
-      this.watchProbe(0);
-      this.gate.probeAnswered(probe.failed ? undefined : probe.value, readReadyForQuery(msg, MESSAGE_HEADER_BYTES) === TxStatus.Idle);
-      this.afterCycle();
-    }
-    return null;
-  }
-
-  /** While pgveil's own question runs, every message of its answer is read (and dropped), none forwarded. */
-  private watchProbe(on: 0 | 1): void {
-    this.watched[Backend.RowDescription] = on;
-    this.watched[Backend.DataRow] = on;
-    this.watched[Backend.CommandComplete] = on;
-  }
-
-  /** A new cycle from the client waits while search_path may be changing (messages of an open cycle and COPY data never do). */
-  private mustHold(): boolean {
-    if (!this.gate.mustHold || this.unsynced) return false;
-    const type = this.host.reader.type;
-    return type !== Frontend.CopyData && type !== Frontend.CopyDone && type !== Frontend.CopyFail && type !== Frontend.Terminate;
-  }
-
-  private hold(): void {
-    this.host.reader.unread();
-    this.held = true;
-    this.host.socket.pause();
-  }
-
-  private release(): void {
-    if (!this.held || this.host.closed || this.gate.mustHold) return;
-    this.held = false;
-    this.host.socket.resume();
-    this.host.processFrames();
   }
 
   // ── client messages ──────────────────────────────────────────────────────
@@ -441,35 +377,24 @@ export class QueryFlow {
     return this.pendingSyncs === 0 && !this.unsynced && this.txStatus === TxStatus.Idle;
   }
 
-  /**
-   * A refused simple Query. When nothing is in flight and no transaction is
-   * open, pgveil answers itself; otherwise a sentinel statement that upstream
-   * rejects takes the query's place, so the error arrives in order and an
-   * open transaction is aborted exactly as Postgres would abort it.
-   */
+  /** A refused simple Query: answered now, or by a sentinel in its place (refusals.ts). */
   private refuseSimple(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
-    this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
     const direct = this.canAnswerDirectly();
-    this.statements.refused(started, error, facts, text, false, direct);
-    if (direct) {
-      this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
-      return;
-    }
-    this.replacements.push(error);
-    this.forward(writeQuery(sentinelText), true);
+    this.refusals.record(error, started, facts, text, false, direct);
+    if (direct) this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
+    else this.forward(this.refusals.sentinel(error, false), true);
   }
 
+  /** A refused extended-protocol message: answered now or by a sentinel Parse; the cycle's other messages are dropped until Sync. */
   private refuseExtended(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
-    this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
     const direct = this.canAnswerDirectly();
-    this.statements.refused(started, error, facts, text, true, direct);
+    this.refusals.record(error, started, facts, text, true, direct);
     if (direct) {
       this.host.socket.write(writeErrorResponse(error));
       this.skipping = 'direct';
       return;
     }
-    this.replacements.push(error);
-    this.forward(sentinelParse, false);
+    this.forward(this.refusals.sentinel(error, true), false);
     this.unsynced = true;
     this.skipping = 'sentinel';
   }
