@@ -188,7 +188,8 @@ export class QueryFlow {
 
   /** Writes the client's frames forwarded since the last flush (the host calls it once it has handled what it read). */
   flush(): void {
-    this.toUpstream.flush();
+    if (this.host.closed) this.toUpstream.drop(); // the session ended: its upstream connection takes nothing more
+    else this.toUpstream.flush();
   }
 
   /** The reader's current frame: held, or handled. */

@@ -33,6 +33,11 @@ export class UpstreamBatch {
     if (!this.socket.write(bytes)) this.onFull();
   }
 
+  /** Forgets what is batched (the session ended before the read was handled through). */
+  drop(): void {
+    this.buf = undefined;
+  }
+
   /** Writes what is batched. Once the upstream connection is destroyed (the session ended) nothing is written, as before a destroyed socket's queue. */
   flush(): void {
     const buf = this.buf;
