@@ -204,11 +204,20 @@ export class StatementGate {
     const decision = this.decideText(sql);
     if (decision.kind === 'refuse') return decision;
     const effects = decision.effects;
-    const stamp: ParsedStatement = { ...this.stampOf(decision, false), endsTransaction: effects?.endsTransaction ?? false, decided: decision, text: sql };
-    if (effects?.objects.length) {
-      stamp.runs = effects.objects.filter((e) => e.op !== 'use').map((e) => this.changeOf(e, decision));
-      stamp.uses = effects.objects.filter((e) => e.op === 'use').map((e) => ({ kind: e.kind, key: upstreamKey(e.name ?? '') }));
-    }
+    const hasObjects = Boolean(effects?.objects.length);
+    // Built whole in one literal: one object shape for every Parse (no spread, no fields added later).
+    const stamp: ParsedStatement = {
+      generation: this.engine.generation,
+      searchPath: this.searchPathText,
+      usesSearchPath: decision.usesSearchPath ?? true,
+      changesSearchPath: effects?.changesSearchPath ?? false,
+      holdable: false,
+      runs: hasObjects ? effects!.objects.filter((e) => e.op !== 'use').map((e) => this.changeOf(e, decision)) : undefined,
+      endsTransaction: effects?.endsTransaction ?? false,
+      decided: decision,
+      text: sql,
+      uses: hasObjects ? effects!.objects.filter((e) => e.op === 'use').map((e) => ({ kind: e.kind, key: upstreamKey(e.name ?? '') })) : undefined,
+    };
     this.objects.sentMessage(Confirmation.Parse, this.cyclesSent, { kind: 'statement', key: upstreamKey(name), stamp });
     return decision;
   }
@@ -232,8 +241,12 @@ export class StatementGate {
       searchPath: this.searchPathText,
       usesSearchPath: false,
       changesSearchPath: stamps.some((s) => s.changesSearchPath),
-      endsTransaction: stamps.some((s) => s.endsTransaction),
       holdable: false,
+      runs: undefined,
+      endsTransaction: stamps.some((s) => s.endsTransaction),
+      decided: undefined,
+      text: undefined,
+      uses: undefined,
     };
     this.objects.sentMessage(Confirmation.Bind, this.cyclesSent, { kind: 'portal', key: upstreamKey(portal), stamp });
     return undefined;
@@ -300,17 +313,16 @@ export class StatementGate {
    * without their schema, under the current (and settled) search_path.
    */
   private checkUsable(kind: ObjectKind, key: string, stamps: readonly Stamp[], statement: boolean): PgError | undefined {
-    const what = kind === 'portal' ? `cursor "${shownName(key)}"` : `prepared statement "${shownName(key)}"`;
-    if (!stamps.length) return new PgError(kind === 'portal' ? '34000' : '26000', `${what} does not exist`);
+    if (!stamps.length) return new PgError(kind === 'portal' ? '34000' : '26000', `${described(kind, key)} does not exist`);
     for (const s of stamps) {
-      if (s.generation !== this.engine.generation) return stale(kind, what, 'an older policy');
+      if (s.generation !== this.engine.generation) return stale(kind, described(kind, key), 'an older policy');
       if (statement && s.usesSearchPath) {
         if (this.pathState !== 'known') {
-          return new PgError(SqlState.InsufficientPrivilege, `cannot use ${what} while search_path is changing`, {
+          return new PgError(SqlState.InsufficientPrivilege, `cannot use ${described(kind, key)} while search_path is changing`, {
             hint: 'Postgres would re-resolve its names under the new search_path; Sync after the SET first.',
           });
         }
-        if (s.searchPath !== this.searchPathText) return stale(kind, what, 'another search_path');
+        if (s.searchPath !== this.searchPathText) return stale(kind, described(kind, key), 'another search_path');
       }
     }
     return undefined;
@@ -338,6 +350,11 @@ export class StatementGate {
 function findLast(made: ReadonlyArray<PendingChange>, kind: ObjectKind, key: string): PendingChange | undefined {
   for (let i = made.length - 1; i >= 0; i--) if (made[i].kind === kind && (made[i].key === key || made[i].key === null)) return made[i];
   return undefined;
+}
+
+/** The object as an error message names it (made only for an error: Bind and Execute check objects on every statement). */
+function described(kind: ObjectKind, key: string): string {
+  return kind === 'portal' ? `cursor "${shownName(key)}"` : `prepared statement "${shownName(key)}"`;
 }
 
 function stale(kind: ObjectKind, what: string, under: string): PgError {

@@ -58,6 +58,11 @@ export function shownName(key: string): string {
   return key.startsWith('\u0000') ? Buffer.from(key.slice(1), 'latin1').toString('utf8') : key;
 }
 
+/** One object shape for every operation (a spread of differently shaped changes costs a map lookup per message on the hot path). */
+function pendingOp(change: PendingChange, cycle: number): PendingOp {
+  return { kind: change.kind, key: change.key, stamp: change.stamp, cycle };
+}
+
 export class UpstreamObjects {
   private readonly confirmed = { statement: new Map<string, Stamp>(), portal: new Map<string, Stamp>() };
   /** Every unconfirmed operation, in the order sent. */
@@ -70,7 +75,7 @@ export class UpstreamObjects {
 
   /** A protocol message that upstream answers with ParseComplete, BindComplete or CloseComplete. */
   sentMessage(confirmation: Confirmation, cycle: number, change: PendingChange): void {
-    const op = { ...change, cycle };
+    const op = pendingOp(change, cycle);
     this.pending.push(op);
     this.byMessage[confirmation].push(op);
   }
@@ -78,7 +83,7 @@ export class UpstreamObjects {
   /** Changes made by the `index`-th statement (or Execute) of a cycle, confirmed by its CommandComplete. */
   sentStatement(cycle: number, index: number, changes: readonly PendingChange[]): void {
     if (!changes.length) return;
-    const ops = changes.map((c) => ({ ...c, cycle }));
+    const ops = changes.map((c) => pendingOp(c, cycle));
     this.pending.push(...ops);
     this.byCompletion.push({ cycle, index, ops });
   }
@@ -129,7 +134,8 @@ export class UpstreamObjects {
     }
     if (same) return same.stamp ? [same.stamp] : [];
     const current = this.confirmed[kind].get(key);
-    return current ? [current, ...earlier] : earlier;
+    if (current) earlier.unshift(current);
+    return earlier;
   }
 
   /** For tests and metrics: confirmed names of a kind. */

@@ -1,7 +1,10 @@
 // Watches the upstream → client byte stream without decoding it: messages
 // are forwarded as slices of the chunks they arrived in, and only the few
 // watched types (ReadyForQuery, ErrorResponse, …) are collected whole and
-// handed to the session, which may pass, replace or drop them.
+// handed to the session, which may pass, replace or drop them. A watched
+// message that lies whole in one chunk is read in place, and when the
+// session passes it, it stays inside the one slice emitted for the chunk
+// (one write to the client per chunk, not one per watched message).
 
 /** Return undefined to forward the message as it was, a Buffer to send instead, or null to drop it. */
 export type WatchedMessageHandler = (type: number, message: Buffer) => Buffer | null | undefined;
@@ -46,6 +49,9 @@ export class BackendScanner {
     const n = chunk.length;
     let i = 0;
     let from = 0; // first byte of this chunk not yet emitted or collected
+    // Up to where the bytes would have been emitted had each watched message gone out on its own: what still goes out when this chunk fails.
+    let due = 0;
+    try {
     while (i < n) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, n - i);
@@ -67,6 +73,18 @@ export class BackendScanner {
         const type = chunk[i];
         const length = chunk.readInt32BE(i + 1);
         checkLength(length);
+        if (this.watched[type] && i + 1 + length <= n) {
+          const end = i + 1 + length;
+          due = i;
+          const out = this.onWatched(type, chunk.subarray(i, end));
+          if (out !== undefined) {
+            if (i > from) this.emit(chunk.subarray(from, i));
+            if (out !== null && out.length > 0) this.emit(out);
+            from = end;
+          }
+          i = due = end;
+          continue;
+        }
         if (this.watched[type]) {
           if (i > from) this.emit(chunk.subarray(from, i));
           this.begin(type, chunk.subarray(i, i + 5));
@@ -99,6 +117,10 @@ export class BackendScanner {
       }
       this.remaining = length - 4;
       if (this.watching && this.remaining === 0) this.finish();
+    }
+    } catch (err) {
+      if (due > from) this.emit(chunk.subarray(from, due));
+      throw err;
     }
     if (!this.watching && from < n) this.emit(chunk.subarray(from, n));
   }

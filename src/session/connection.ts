@@ -129,7 +129,8 @@ export class ClientSession implements FlowHost, LiveSession {
 
   /** Handles every complete frame buffered; stops while the upstream connection is being opened or a cycle is held. */
   processFrames(): void {
-    const upstreamSocket = this.phase.name === 'ready' ? this.phase.flow.upstreamSocket : undefined;
+    const flow = this.phase.name === 'ready' ? this.phase.flow : undefined;
+    const upstreamSocket = flow?.upstreamSocket;
     upstreamSocket?.cork();
     try {
       for (;;) {
@@ -143,6 +144,7 @@ export class ClientSession implements FlowHost, LiveSession {
     } catch (err) {
       this.fail(err);
     } finally {
+      flow?.flush(); // the frames forwarded unchanged, joined
       upstreamSocket?.uncork();
     }
   }

@@ -2,24 +2,23 @@
 // through the statement gate to upstream in arrival order; upstream bytes are
 // forwarded as they come, watched only for ReadyForQuery, ErrorResponse,
 // ParameterStatus and the answers that confirm statements and portals. A
-// new cycle is held while search_path may be changing, and a refusal is
-// answered in order (directly, or through a sentinel upstream rejects).
+// new cycle is held while search_path may be changing (search-path-hold.ts),
+// and a refusal is answered in order (directly, or through a sentinel
+// upstream rejects: refusals.ts).
 import type net from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
 import { Backend, Frontend, MESSAGE_HEADER_BYTES, TxStatus } from '../protocol/codes.js';
 import type { FrameReader } from '../protocol/frame-reader.js';
 import { BackendScanner, watchTypes } from '../protocol/backend-scanner.js';
 import {
-  readBindNames, readClose, readExecutePortal, readParse, readQuery, writeParse, writeParseText, writeQuery,
+  readBindNames, readClose, readExecutePortal, readParse, readQuery, writeParse, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
-  readCommandRows, readDataRowFirstText, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData,
+  readCommandRows, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData,
   writeErrorResponse, writeParameterStatus,
 } from '../protocol/backend-messages.js';
 import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import { closeUpstream } from '../upstream/pool.js';
-import { searchPathProbe } from '../upstream/search-path-probe.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
 import type { AuditFacts } from '../engine/audit-facts.js';
@@ -30,6 +29,10 @@ import type { DisconnectReason } from '../audit/record.js';
 import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
 import { MAX_STATEMENT_CHARS } from '../rewrite/budget.js';
+import { UpstreamBatch } from './upstream-batch.js';
+import { WriteGroup } from './write-group.js';
+import { Refusals } from './refusals.js';
+import { SearchPathHold } from './search-path-hold.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
@@ -52,10 +55,6 @@ const upstreamWatchedTypes = [Backend.ReadyForQuery, Backend.ErrorResponse, Back
 const upstreamCounted = watchTypes([
   Backend.ParseComplete, Backend.BindComplete, Backend.CloseComplete, Backend.CommandComplete, Backend.EmptyQueryResponse, Backend.PortalSuspended,
 ]);
-/** A statement upstream is sure to reject at parse time; stands in for a refused one (see refuseSimple()). */
-const sentinelNonce = randomBytes(8).toString('hex');
-const sentinelText = `pgveil_refused_${sentinelNonce}`;
-const sentinelParse = writeParseText('', sentinelText);
 
 /**
  * Longest Query and Parse that can hold a statement within the length
@@ -77,6 +76,8 @@ function messageTooLong(bytes: number, limit: number, type: number): PgError {
 export class QueryFlow {
   private readonly gate: StatementGate;
   private scanner?: BackendScanner;
+  /** Upstream's answers on their way to the client: one write per upstream chunk. */
+  private toClient?: WriteGroup;
   private cancelKey?: { processId: number; secretKey: Buffer };
   private idleTimer?: NodeJS.Timeout;
   private txStatus: number = TxStatus.Idle;
@@ -86,23 +87,23 @@ export class QueryFlow {
   private unsynced = false;
   /** After a refused extended-protocol message: drop messages until Sync. */
   private skipping: 'no' | 'direct' | 'sentinel' = 'no';
-  /** Errors that replace upstream's answers to sentinel statements, in order. */
-  private readonly replacements: PgError[] = [];
+  /** Refused statements' answers, in order (refusals.ts). */
+  private readonly refusals: Refusals;
   private upstreamSentFatal = false;
   /** A cancel went upstream: it may still arrive, so the connection is not reused. */
   private cancelSent = false;
   /** Watched upstream message types; RowDescription and DataRow only while pgveil's own search_path question runs. */
   private readonly watched = watchTypes(upstreamWatchedTypes);
-  /** pgveil's search_path question is in flight: its answer is read and dropped. */
-  private probe?: { value?: string; failed: boolean };
-  /** The client's next cycle waits (its frame unread) until search_path is known again. */
-  held = false;
+  /** search_path asked of upstream where it does not report it, and the client's next cycle held meanwhile. */
+  private readonly paths: SearchPathHold;
   /** Each statement's life: latency metrics, refusal counts, audit records. */
   readonly statements: StatementLog;
   /** Audit records carry rows: CommandComplete tags are read (in place) for their count. */
   private readonly wantsRows: boolean;
   /** Called once nothing is in flight any more (a drain waiting for the running statement). */
   private whenQuiet?: () => void;
+  /** What goes upstream from the client's side, in order; frames forwarded unchanged are joined (flush() at the end of each read). */
+  private readonly toUpstream: UpstreamBatch;
 
   constructor(
     private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string,
@@ -114,6 +115,14 @@ export class QueryFlow {
     this.gate.shadow = ctx.shadow?.forSession(user, users, host.id);
     this.statements = new StatementLog(ctx, { id: host.id, user, org });
     this.wantsRows = this.statements.wantsRows;
+    this.refusals = new Refusals(ctx, user, this.statements);
+    this.toUpstream = new UpstreamBatch(upstream.socket, () => host.socket.pause());
+    this.paths = new SearchPathHold(this.gate, host, this.watched, (bytes) => this.toUpstream.write(bytes));
+  }
+
+  /** The client's next cycle waits until search_path is known again. */
+  get held(): boolean {
+    return this.paths.held;
   }
 
   get upstreamSocket(): net.Socket {
@@ -149,10 +158,10 @@ export class QueryFlow {
     const maxBytes = ctx.config.limits.maxMessageBytes;
     this.host.reader.refusableTypes([[Frontend.Query, QUERY_OVER_BUDGET], [Frontend.Parse, PARSE_OVER_BUDGET], [Frontend.Bind, maxBytes]]);
 
-    const client = this.host.socket;
-    this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => {
-      if (!client.write(bytes)) upstream.socket.pause();
-    }, upstreamCounted, (type, chunk, bodyStart, end) => this.onUpstreamCounted(type, chunk, bodyStart, end));
+    const toClient = new WriteGroup(this.host.socket, () => upstream.socket.pause());
+    this.toClient = toClient;
+    this.scanner = new BackendScanner(this.watched, (type, msg) => this.onUpstreamMessage(type, msg), (bytes) => toClient.write(bytes),
+      upstreamCounted, (type, chunk, bodyStart, end) => this.onUpstreamCounted(type, chunk, bodyStart, end));
     upstream.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upstream.socket.on('drain', () => { if (!this.host.closed) this.host.socket.resume(); });
     upstream.socket.on('error', () => this.onUpstreamClosed());
@@ -171,7 +180,7 @@ export class QueryFlow {
 
   /** A statement or an extended-protocol cycle is in flight, or the client's next one is waiting. */
   get busy(): boolean {
-    return this.pendingSyncs > 0 || this.unsynced || this.held || this.skipping !== 'no';
+    return this.pendingSyncs > 0 || this.unsynced || this.paths.held || this.skipping !== 'no';
   }
 
   get state(): SessionState {
@@ -203,6 +212,7 @@ export class QueryFlow {
     clearTimeout(this.idleTimer);
     this.statements.close();
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
+    this.toUpstream.drop(); // nothing of this session goes upstream after its end
     const { socket } = this.upstream;
     for (const event of ['data', 'drain', 'error', 'close']) socket.removeAllListeners(event);
     if (this.upstreamQuiet()) this.ctx.upstreamPool.release(this.upstream, this.txStatus);
@@ -215,13 +225,19 @@ export class QueryFlow {
    * session's statement. Only then may the pool reset and reuse it.
    */
   private upstreamQuiet(): boolean {
-    return !this.busy && !this.probe && !this.upstreamSentFatal && !this.cancelSent && this.replacements.length === 0
+    return !this.busy && !this.paths.probe && !this.upstreamSentFatal && !this.cancelSent && !this.refusals.awaitingSentinel
       && this.scanner !== undefined && this.scanner.atBoundary && !this.upstream.socket.destroyed;
+  }
+
+  /** Writes the client's frames forwarded since the last flush (the host calls it once it has handled what it read). */
+  flush(): void {
+    if (this.host.closed) this.toUpstream.drop(); // the session ended: its upstream connection takes nothing more
+    else this.toUpstream.flush();
   }
 
   /** The reader's current frame: held, or handled. */
   onFrame(): void {
-    if (this.mustHold()) this.hold();
+    if (this.paths.mustHold(this.unsynced)) this.paths.hold();
     else this.onMessage();
   }
 
@@ -229,20 +245,19 @@ export class QueryFlow {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.host.closed) return;
-    const client = this.host.socket;
-    client.cork();
     try {
       this.scanner?.push(chunk);
     } catch (err) {
+      this.toClient?.end(); // what was passed before the failure goes ahead of the error
       this.ctx.logger.error('upstream protocol error', { user: this.user, error: err instanceof Error ? err.message : String(err) });
       this.host.fail(upstreamUnavailable(), 'upstream_lost');
-    } finally {
-      client.uncork();
+      return;
     }
+    this.toClient?.end();
   }
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
-    if (this.probe) return this.onProbeAnswer(this.probe, type, msg);
+    if (this.paths.probe) return this.paths.onAnswer(this.paths.probe, type, msg);
     if (type === Backend.ParameterStatus) {
       const { name, value } = readParameterStatus(msg, MESSAGE_HEADER_BYTES, msg.length);
       this.gate.onParameterStatus(name, value);
@@ -255,31 +270,20 @@ export class QueryFlow {
       this.gate.cycleDone(this.txStatus === TxStatus.Idle);
       this.statements.cycleDone();
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
-      this.afterCycle();
+      this.paths.afterCycle();
       this.checkQuiet();
       return undefined;
     }
     this.gate.failed(); // an ErrorResponse: upstream skips the rest of the cycle
-    // ErrorResponse: is it upstream's answer to a sentinel standing in for a refusal?
     const fields = readErrorFields(msg, MESSAGE_HEADER_BYTES, msg.length);
     if (fields.get('S') === 'FATAL') this.upstreamSentFatal = true;
-    const replacement = this.replacements.length > 0 && fields.get('M')?.includes(sentinelNonce) ? this.replacements.shift() : undefined;
-    if (replacement) return writeErrorResponse(replacement);
-    // Integrity violations print raw values ("Failing row contains (…)",
-    // "Key (ssn)=(…) already exists") that masks hide from the user (B9).
-    const code = fields.get('C') ?? '';
-    if (code.startsWith('23') && fields.has('D')) {
-      return writeErrorResponse(new PgError(code, fields.get('M') ?? 'integrity constraint violation', {
-        severity: (fields.get('S') as PgError['severity']) ?? 'ERROR', hint: fields.get('H'),
-      }));
-    }
-    return undefined;
+    return this.refusals.answerFor(fields); // a sentinel's error becomes pgveil's; integrity violations are redacted
   }
 
   /** Upstream confirmed a statement or portal operation (see engine/upstream-objects.ts); a CommandComplete's body comes along when it is at hand. */
   private onUpstreamCounted(type: number, chunk?: Buffer, bodyStart?: number, end?: number): void {
     const gate = this.gate;
-    if (this.probe) return;
+    if (this.paths.probe) return;
     switch (type) {
       case Backend.ParseComplete: gate.confirmed(Confirmation.Parse); return;
       case Backend.BindComplete: gate.confirmed(Confirmation.Bind); return;
@@ -298,61 +302,6 @@ export class QueryFlow {
     this.ctx.metrics.upstreamErrors.inc();
     if (this.upstreamSentFatal) { this.host.close('upstream_lost'); return; } // the client already has upstream's reason
     this.host.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream server closed it', { severity: 'FATAL' }), 'upstream_lost');
-  }
-
-  // ── search_path, where upstream does not report it ──────────────────────
-
-  /** After a cycle: ask upstream for search_path if it may have changed, or let a held cycle go. */
-  private afterCycle(): void {
-    const gate = this.gate;
-    if (gate.wantsProbe) {
-      gate.probeSent();
-      this.probe = { failed: false };
-      this.watchProbe(1);
-      this.upstream.socket.write(searchPathProbe);
-      return;
-    }
-    // Released after the scanner has passed this ReadyForQuery on, so answers keep their order.
-    if (this.held && !gate.mustHold) process.nextTick(() => this.release());
-  }
-
-  private onProbeAnswer(probe: { value?: string; failed: boolean }, type: number, msg: Buffer): null {
-    if (type === Backend.DataRow) probe.value = readDataRowFirstText(msg, MESSAGE_HEADER_BYTES, msg.length);
-    else if (type === Backend.ErrorResponse) probe.failed = true; // an aborted transaction: known again after it ends
-    else if (type === Backend.ReadyForQuery) {
-      this.probe = undefined;
-      this.watchProbe(0);
-      this.gate.probeAnswered(probe.failed ? undefined : probe.value, readReadyForQuery(msg, MESSAGE_HEADER_BYTES) === TxStatus.Idle);
-      this.afterCycle();
-    }
-    return null;
-  }
-
-  /** While pgveil's own question runs, every message of its answer is read (and dropped), none forwarded. */
-  private watchProbe(on: 0 | 1): void {
-    this.watched[Backend.RowDescription] = on;
-    this.watched[Backend.DataRow] = on;
-    this.watched[Backend.CommandComplete] = on;
-  }
-
-  /** A new cycle from the client waits while search_path may be changing (messages of an open cycle and COPY data never do). */
-  private mustHold(): boolean {
-    if (!this.gate.mustHold || this.unsynced) return false;
-    const type = this.host.reader.type;
-    return type !== Frontend.CopyData && type !== Frontend.CopyDone && type !== Frontend.CopyFail && type !== Frontend.Terminate;
-  }
-
-  private hold(): void {
-    this.host.reader.unread();
-    this.held = true;
-    this.host.socket.pause();
-  }
-
-  private release(): void {
-    if (!this.held || this.host.closed || this.gate.mustHold) return;
-    this.held = false;
-    this.host.socket.resume();
-    this.host.processFrames();
   }
 
   // ── client messages ──────────────────────────────────────────────────────
@@ -377,7 +326,8 @@ export class QueryFlow {
         const decision = this.gate.decide(sql, undefined, started);
         if (decision.kind === 'refuse') { this.refuseSimple(decision.error, started, decision, sql); return; }
         this.statements.forwarded(started, this.gate.decidedAt, false, decision.kind, decision, sql);
-        this.forward(decision.kind === 'rewrite' ? writeQuery(decision.sql) : buf.subarray(frameStart, end), true);
+        if (decision.kind === 'rewrite') this.forward(writeQuery(decision.sql), true);
+        else this.forwardFrame(true);
         return;
       }
       case Frontend.Parse: {
@@ -386,7 +336,8 @@ export class QueryFlow {
         const parse = readParse(buf, bodyStart, end);
         const decision = this.gate.decide(parse.query, parse.name, started);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error, started, decision, parse.query); return; }
-        this.forward(decision.kind === 'rewrite' ? writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end) : buf.subarray(frameStart, end), false);
+        if (decision.kind === 'rewrite') this.forward(writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end), false);
+        else this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
@@ -394,14 +345,14 @@ export class QueryFlow {
         const names = readBindNames(buf, bodyStart, end);
         const stale = this.gate.bind(names.statement, names.portal);
         if (stale) { this.refuseExtended(stale, performance.now()); return; }
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
       case Frontend.Close: {
         const closed = readClose(buf, bodyStart, end);
         if (closed) this.gate.close(closed.target, closed.name);
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
@@ -412,41 +363,52 @@ export class QueryFlow {
         if (stale) { this.refuseExtended(stale, started); return; }
         const ran = this.gate.lastExecuted;
         this.statements.forwarded(started, started, true, ran?.decided?.kind ?? 'forward', ran?.decided, ran?.text);
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
       case Frontend.Describe: case Frontend.Flush:
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         this.unsynced = true;
         return;
       case Frontend.Sync:
-        this.onSync(buf.subarray(frameStart, end));
+        this.onSync();
         return;
       case Frontend.CopyData: case Frontend.CopyDone: case Frontend.CopyFail:
-        this.forward(buf.subarray(frameStart, end), false);
+        this.forwardFrame(false);
         return;
       case Frontend.FunctionCall:
         this.refuseSimple(new PgError(SqlState.InsufficientPrivilege, 'the fast-path function call protocol is not allowed through pgveil'), performance.now());
         return;
       case Frontend.Terminate:
-        this.host.close(); // the upstream connection is pooled or closed by dispose()
+        this.toUpstream.flush(); // what came before it still goes; the connection is then pooled or closed by dispose()
+        this.host.close();
         return;
       default:
         throw new PgError(SqlState.ProtocolViolation, `invalid frontend message type ${type}`, { severity: 'FATAL' });
     }
   }
 
+  /** Sends bytes pgveil made (a rewritten message, a sentinel) upstream. */
   private forward(bytes: Buffer, completesCycle: boolean): void {
-    if (!this.upstream.socket.write(bytes)) this.host.socket.pause();
-    if (completesCycle) {
-      this.pendingSyncs++;
-      this.gate.cycleSent();
-      this.statements.cycleSent();
-    }
+    this.toUpstream.write(bytes);
+    if (completesCycle) this.cycleSent();
   }
 
-  private onSync(bytes: Buffer): void {
+  /** Forwards the reader's current frame as the client sent it. */
+  private forwardFrame(completesCycle: boolean): void {
+    const { buf, frameStart, end } = this.host.reader;
+    this.toUpstream.add(buf, frameStart, end);
+    if (completesCycle) this.cycleSent();
+  }
+
+  private cycleSent(): void {
+    this.pendingSyncs++;
+    this.gate.cycleSent();
+    this.statements.cycleSent();
+  }
+
+  private onSync(): void {
     if (this.skipping === 'direct') {
       this.skipping = 'no';
       this.host.socket.write(readyForQuery[TxStatus.Idle]);
@@ -455,7 +417,7 @@ export class QueryFlow {
     }
     this.skipping = 'no';
     this.unsynced = false;
-    this.forward(bytes, true);
+    this.forwardFrame(true);
   }
 
   // ── refusals ─────────────────────────────────────────────────────────────
@@ -465,35 +427,24 @@ export class QueryFlow {
     return this.pendingSyncs === 0 && !this.unsynced && this.txStatus === TxStatus.Idle;
   }
 
-  /**
-   * A refused simple Query. When nothing is in flight and no transaction is
-   * open, pgveil answers itself; otherwise a sentinel statement that upstream
-   * rejects takes the query's place, so the error arrives in order and an
-   * open transaction is aborted exactly as Postgres would abort it.
-   */
+  /** A refused simple Query: answered now, or by a sentinel in its place (refusals.ts). */
   private refuseSimple(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
-    this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
     const direct = this.canAnswerDirectly();
-    this.statements.refused(started, error, facts, text, false, direct);
-    if (direct) {
-      this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
-      return;
-    }
-    this.replacements.push(error);
-    this.forward(writeQuery(sentinelText), true);
+    this.refusals.record(error, started, facts, text, false, direct);
+    if (direct) this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
+    else this.forward(this.refusals.sentinel(error, false), true);
   }
 
+  /** A refused extended-protocol message: answered now or by a sentinel Parse; the cycle's other messages are dropped until Sync. */
   private refuseExtended(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
-    this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
     const direct = this.canAnswerDirectly();
-    this.statements.refused(started, error, facts, text, true, direct);
+    this.refusals.record(error, started, facts, text, true, direct);
     if (direct) {
       this.host.socket.write(writeErrorResponse(error));
       this.skipping = 'direct';
       return;
     }
-    this.replacements.push(error);
-    this.forward(sentinelParse, false);
+    this.forward(this.refusals.sentinel(error, true), false);
     this.unsynced = true;
     this.skipping = 'sentinel';
   }

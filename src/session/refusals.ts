@@ -1,0 +1,58 @@
+// A refused statement is answered in order. When nothing is in flight and
+// no transaction is open, pgveil answers itself; otherwise a sentinel
+// statement that upstream is sure to reject takes the refused one's place,
+// so the error arrives in order and an open transaction is aborted exactly
+// as Postgres would abort it, and upstream's error for the sentinel is
+// replaced with pgveil's on the way back. Upstream's own errors pass, but
+// for integrity violations, which print raw values masks hide (B9).
+import { randomBytes } from 'node:crypto';
+import { PgError } from '../errors.js';
+import { writeParseText, writeQuery } from '../protocol/frontend-messages.js';
+import { writeErrorResponse } from '../protocol/backend-messages.js';
+import type { AuditFacts } from '../engine/audit-facts.js';
+import type { ProxyContext } from './context.js';
+import type { StatementLog } from './statement-log.js';
+
+/** A statement upstream is sure to reject at parse time; stands in for a refused one. */
+const sentinelNonce = randomBytes(8).toString('hex');
+const sentinelText = `pgveil_refused_${sentinelNonce}`;
+const sentinelParse = writeParseText('', sentinelText);
+
+export class Refusals {
+  /** Errors that replace upstream's answers to sentinel statements, in order. */
+  private readonly replacements: PgError[] = [];
+
+  constructor(private readonly ctx: ProxyContext, private readonly user: string, private readonly statements: StatementLog) {}
+
+  /** A sentinel's answer is still to come. */
+  get awaitingSentinel(): boolean {
+    return this.replacements.length > 0;
+  }
+
+  /** Logs and records a refusal; `direct`: pgveil answers it now, else a sentinel carries it. */
+  record(error: PgError, started: number, facts: AuditFacts | undefined, text: string | undefined, extended: boolean, direct: boolean): void {
+    this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
+    this.statements.refused(started, error, facts, text, extended, direct);
+  }
+
+  /** The sentinel to forward in place of a refused simple Query (`extended`: of a refused extended-protocol message, as a Parse). */
+  sentinel(error: PgError, extended: boolean): Buffer {
+    this.replacements.push(error);
+    return extended ? sentinelParse : writeQuery(sentinelText);
+  }
+
+  /** What the client gets for upstream's ErrorResponse (its fields read): pgveil's error for a sentinel, a redacted integrity violation, or undefined to pass it. */
+  answerFor(fields: Map<string, string>): Buffer | undefined {
+    const replacement = this.replacements.length > 0 && fields.get('M')?.includes(sentinelNonce) ? this.replacements.shift() : undefined;
+    if (replacement) return writeErrorResponse(replacement);
+    // Integrity violations print raw values ("Failing row contains (…)",
+    // "Key (ssn)=(…) already exists") that masks hide from the user (B9).
+    const code = fields.get('C') ?? '';
+    if (code.startsWith('23') && fields.has('D')) {
+      return writeErrorResponse(new PgError(code, fields.get('M') ?? 'integrity constraint violation', {
+        severity: (fields.get('S') as PgError['severity']) ?? 'ERROR', hint: fields.get('H'),
+      }));
+    }
+    return undefined;
+  }
+}
