@@ -28,7 +28,7 @@ import type { UsersFile } from '../config/types.js';
 import type { DisconnectReason } from '../audit/record.js';
 import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
-import { MAX_STATEMENT_CHARS } from '../rewrite/budget.js';
+import { messageTooLong, refusableLimits } from './oversize.js';
 import { UpstreamBatch } from './upstream-batch.js';
 import { WriteGroup } from './write-group.js';
 import { Refusals } from './refusals.js';
@@ -55,23 +55,6 @@ const upstreamWatchedTypes = [Backend.ReadyForQuery, Backend.ErrorResponse, Back
 const upstreamCounted = watchTypes([
   Backend.ParseComplete, Backend.BindComplete, Backend.CloseComplete, Backend.CommandComplete, Backend.EmptyQueryResponse, Backend.PortalSuspended,
 ]);
-
-/**
- * Longest Query and Parse that can hold a statement within the length
- * budget: a UTF-8 character takes at most 4 bytes; a Parse adds a name of at
- * most 64 bytes and up to 65,535 parameter type OIDs. Longer ones are surely
- * over it, so they are refused unread, whatever limits.maxMessageBytes allows.
- */
-const QUERY_OVER_BUDGET = 4 + 4 * MAX_STATEMENT_CHARS + 1;
-const PARSE_OVER_BUDGET = 4 + 64 + 4 * MAX_STATEMENT_CHARS + 1 + 2 + 4 * 65_535;
-
-/** A Query, Parse or Bind handed out bodiless (its bytes are dropped as they arrive, never kept). */
-function messageTooLong(bytes: number, limit: number, type: number): PgError {
-  const hint = 'Send a shorter statement (move long value lists into a table, e.g. with COPY)';
-  if (bytes > limit) return new PgError(SqlState.ProgramLimitExceeded, `message of ${bytes} bytes exceeds limits.maxMessageBytes (${limit} bytes)`, { hint: `${hint}, or raise limits.maxMessageBytes.` });
-  const kind = type === Frontend.Parse ? 'Parse' : 'Query';
-  return new PgError(SqlState.ProgramLimitExceeded, `statement of a ${bytes}-byte ${kind} has more than ${MAX_STATEMENT_CHARS} characters; pgveil analyses at most ${MAX_STATEMENT_CHARS}`, { hint: `${hint}.` });
-}
 
 export class QueryFlow {
   private readonly gate: StatementGate;
@@ -155,8 +138,7 @@ export class QueryFlow {
     // but a Bind holding a new cycle is put back and replayed whole, and a refused one is dropped whole.
     this.host.reader.streamTypes([Frontend.CopyData]);
     // A statement over limits.maxMessageBytes, or surely over the length budget, is refused in order, its bytes dropped unread; the session goes on.
-    const maxBytes = ctx.config.limits.maxMessageBytes;
-    this.host.reader.refusableTypes([[Frontend.Query, QUERY_OVER_BUDGET], [Frontend.Parse, PARSE_OVER_BUDGET], [Frontend.Bind, maxBytes]]);
+    this.host.reader.refusableTypes(refusableLimits(ctx.config.limits.maxMessageBytes));
 
     const toClient = new WriteGroup(this.host.socket, () => upstream.socket.pause());
     this.toClient = toClient;
