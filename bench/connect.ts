@@ -50,7 +50,8 @@ try {
   const { postgresPid, serviceBackends } = await checkConnectionLimit(maxClients);
   bouncer = await startPgBouncer({ port: h.pg.port, user: 'postgres', password: h.pg.password }, maxClients + 2);
   if (!bouncer) throw new Error('PgBouncer is not installed (bash scripts/install-bench-tools.sh)');
-  pgveil = await startPgveilProcess(h);
+  // Like for like: pgveil may keep as many idle upstream connections as PgBouncer's pool holds.
+  pgveil = await startPgveilProcess(h, { poolMaxIdle: maxClients + 2 });
   const plain = { host: '127.0.0.1', database: 'analytics', ssl: false } as const;
   const targets: Array<{ name: Target; config: pg.ClientConfig; pid?: number }> = [
     { name: 'direct', config: { ...plain, port: h.pg.port, user: 'postgres', password: h.pg.password } },
@@ -84,7 +85,7 @@ try {
     title: 'Connection rate: direct, PgBouncer and pgveil',
     notes: [
       `One session = connect, SCRAM authentication, SELECT 1, disconnect (node-postgres, plaintext links); each client loops doing sessions back to back for ${seconds} s a run, ${rounds} rounds with the order of the targets rotated; each cell is the median of its rounds (ratios: the median of the per-round ratios). Direct logs in as the upstream superuser, PgBouncer as its own userlist user (its server connections use the upstream superuser); pgveil logs in alice@acme.com with the harness's policy and runs in its own process, logging at its default level (info) to a file.`,
-      'PgBouncer (session pooling) keeps its server connections between client sessions, so it only authenticates the client; pgveil (upstream.pool at its default) does the same, with a DISCARD ALL and a check that the session left nothing after each session and a SET application_name when the next one starts. CPU ms/session is the proxy\'s own user + system CPU over the run divided by its sessions; PostgreSQL CPU is the postmaster\'s and its backends\' (live and exited), where a new backend\'s start shows; client CPU is the bench process\'s, where the clients\' SCRAM key derivation runs. Clients, PostgreSQL and the proxy share the machine\'s cores.',
+      'PgBouncer (session pooling) keeps its server connections between client sessions, so it only authenticates the client; pgveil, with upstream.pool.maxIdle set to the size of the PgBouncer pool (clients + 2; the default is 20), does the same, with a DISCARD ALL and a check that the session left nothing after each session and a SET application_name when the next one starts. CPU ms/session is the proxy\'s own user + system CPU over the run divided by its sessions; PostgreSQL CPU is the postmaster\'s and its backends\' (live and exited), where a new backend\'s start shows; client CPU is the bench process\'s, where the clients\' SCRAM key derivation runs. Clients, PostgreSQL and the proxy share the machine\'s cores.',
       `Target (the issue): pgveil's connect rate ≥ ${TARGET_VS_BOUNCER}× PgBouncer session mode. ${verdicts.join('; ')}.`,
     ],
     tables: [rateTable(cells), costTable(cells)],

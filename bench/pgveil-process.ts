@@ -4,7 +4,7 @@
 // log goes to a file next to the config (shown when it fails to start).
 // Also the /proc and /metrics readers the memory benches share.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { writeConfig, type Harness } from '../test/helpers/harness.js';
@@ -32,6 +32,8 @@ export interface PgveilProcessOptions {
   configLines?: string[];
   /** Log level (default `info`, as deployed: its cost is part of what is measured). */
   logLevel?: 'info' | 'warn';
+  /** upstream.pool.maxIdle (default: the config's default). */
+  poolMaxIdle?: number;
 }
 
 export async function startPgveilProcess(h: Harness, opts: PgveilProcessOptions = {}): Promise<PgveilProcess> {
@@ -42,6 +44,11 @@ export async function startPgveilProcess(h: Harness, opts: PgveilProcessOptions 
     ...(adminPort ? [`admin: { host: 127.0.0.1, port: ${adminPort} }`] : []),
     ...(opts.configLines ?? []),
   ]);
+  if (opts.poolMaxIdle !== undefined) {
+    const text = readFileSync(configFile, 'utf8');
+    if (!/^  connectTimeoutMs: \d+$/m.test(text)) throw new Error(`no upstream.connectTimeoutMs line in ${configFile}`);
+    writeFileSync(configFile, text.replace(/^(  connectTimeoutMs: \d+)$/m, `$1\n  pool: { maxIdle: ${opts.poolMaxIdle}, idleTimeoutSeconds: 60 }`));
+  }
   const logFile = configFile.replace(/\.yaml$/, '') + '.log';
   const log = openSync(logFile, 'a');
   // This build's CLI (bin/pgveil.js runs dist/, which may be missing or older than the source under test).
