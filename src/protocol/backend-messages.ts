@@ -1,7 +1,7 @@
 // Encoders for the backend messages pgveil itself sends to clients, and the
 // one backend decoder it needs (error/notice fields). Fixed messages are
 // built once.
-import type { PgError } from '../errors.js';
+import { PgError, SqlState } from '../errors.js';
 import { AuthCode, Backend, TxStatus } from './codes.js';
 
 function message(type: number, bodyLength: number): Buffer {
@@ -114,6 +114,23 @@ export function readDataRowFirstText(buf: Buffer, start: number, end: number): s
   const length = buf.readInt32BE(start + 2);
   if (length < 0 || start + 6 + length > end) return undefined;
   return buf.toString('utf8', start + 6, start + 6 + length);
+}
+
+/** A DataRow's columns as text. */
+export function readDataRowTexts(buf: Buffer, start: number, end: number): Array<string | undefined> {
+  const count = buf.readInt16BE(start);
+  const columns: Array<string | undefined> = [];
+  let pos = start + 2;
+  for (let i = 0; i < count; i++) {
+    if (pos + 4 > end) throw new PgError(SqlState.ProtocolViolation, 'truncated DataRow');
+    const length = buf.readInt32BE(pos);
+    pos += 4;
+    if (length < 0) { columns.push(undefined); continue; }
+    if (pos + length > end) throw new PgError(SqlState.ProtocolViolation, 'truncated DataRow');
+    columns.push(buf.toString('utf8', pos, pos + length));
+    pos += length;
+  }
+  return columns;
 }
 
 /** An Authentication request: its code and the data after it. */

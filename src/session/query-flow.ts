@@ -213,8 +213,7 @@ export class QueryFlow {
 
   /** Writes the client's frames forwarded since the last flush (the host calls it once it has handled what it read). */
   flush(): void {
-    if (this.host.closed) this.toUpstream.drop(); // the session ended: its upstream connection takes nothing more
-    else this.toUpstream.flush();
+    this.toUpstream.flush(); // after the session's end dispose() has dropped the batch: nothing goes
   }
 
   /** The reader's current frame: held, or handled. */

@@ -12,8 +12,10 @@
 // while idle, or waits longer than upstream.pool.idleTimeoutSeconds is
 // closed. Sessions only share connections opened with the same startup
 // parameters; application_name, which names the user, is set per session
-// (`SET`), so a `RESET` can only ever fall back to the neutral name.
+// (`set_config`), so a `RESET` can only ever fall back to the neutral name.
+import { serialize } from 'pg-protocol';
 import { TxStatus } from '../protocol/codes.js';
+import { sqlLiteral } from '../policy/literals.js';
 import type { UpstreamConfig } from '../config/types.js';
 import type { Logger } from '../observe/log.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
@@ -47,11 +49,11 @@ export const CHECK_CLEAN = `SELECT
 const LEFTOVER_NAMES = ['prepared statements', 'cursors', 'LISTEN channels', 'advisory locks', 'temp relations', 'changed settings'];
 const RESET = ['DISCARD ALL', CHECK_CLEAN];
 const RESET_AFTER_TRANSACTION = ['ROLLBACK', ...RESET];
-const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+const TERMINATE = serialize.end();
 
 export interface PoolSettings { maxIdle: number; idleTimeoutSeconds: number }
 
-interface Parked { conn: UpstreamConnection; key: string; timer: NodeJS.Timeout }
+interface Parked { conn: UpstreamConnection; timer: NodeJS.Timeout }
 /** A session waiting for a connection being reset (cheaper than a new login); undefined: open one. */
 interface Waiter { key: string; give: (conn: UpstreamConnection | undefined) => void }
 
@@ -81,7 +83,7 @@ export class UpstreamPool {
         this.metrics.upstreamConnections.inc({ how: 'reused' });
         return pooled;
       } catch (err) {
-        this.drop(pooled, 'claim failed', err);
+        this.drop(pooled, 'claim failed', err, 'info');
       }
     }
     const conn = await connectUpstream(this.cfg, this.password(), { ...params, application_name: POOLED_APPLICATION_NAME });
@@ -110,14 +112,13 @@ export class UpstreamPool {
       this.resetting.delete(conn);
       if (this.closed) { closeUpstream(conn); return; }
       const leftover = whatIsLeft(result.txStatus, result.rows);
-      if (leftover) { this.drop(conn, 'not clean after DISCARD ALL', leftover); this.handOver(key, undefined); return; }
+      if (leftover) { this.resetFailed(conn, key, 'not clean after DISCARD ALL', leftover, 'warn'); return; }
       conn.searchPath = result.rows[0][7]!;
       this.metrics.upstreamResets.inc({ outcome: 'clean' });
-      if (!this.handOver(key, conn)) this.park(conn, key);
+      if (!this.handOver(key, conn)) this.park(conn);
     }, (err: unknown) => {
       this.resetting.delete(conn);
-      this.drop(conn, 'reset failed', err);
-      this.handOver(key, undefined);
+      this.resetFailed(conn, key, 'reset failed', err, 'info');
     });
   }
 
@@ -160,7 +161,13 @@ export class UpstreamPool {
     return true;
   }
 
-  private park(conn: UpstreamConnection, key: string): void {
+  /** The connection is closed, and a session waiting for a reset of `key` opens its own. */
+  private resetFailed(conn: UpstreamConnection, key: string, what: string, detail: unknown, level: 'info' | 'warn'): void {
+    this.drop(conn, what, detail, level);
+    this.handOver(key, undefined);
+  }
+
+  private park(conn: UpstreamConnection): void {
     const { socket } = conn;
     socket.removeAllListeners('data');
     // Nothing is asked while idle, so any byte (a FATAL from pg_terminate_backend, a notice) or a close ends it.
@@ -170,20 +177,16 @@ export class UpstreamPool {
     socket.once('close', unexpected);
     const timer = setTimeout(() => this.unpark(conn, undefined), this.settings.idleTimeoutSeconds * 1000);
     timer.unref();
-    this.idle.push({ conn, key, timer });
-    if (this.idle.length > this.settings.maxIdle) {
-      const oldest = this.idle.shift()!;
-      clearTimeout(oldest.timer);
-      closeUpstream(oldest.conn);
-    }
-    this.metrics.upstreamIdle.set(this.idle.length);
+    this.idle.push({ conn, timer });
+    if (this.idle.length > this.settings.maxIdle) this.unpark(this.idle[0].conn, undefined);
+    else this.metrics.upstreamIdle.set(this.idle.length);
   }
 
   /** Takes the newest idle connection opened with `key`, its idle watch removed. */
   private take(key: string): UpstreamConnection | undefined {
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const parked = this.idle[i];
-      if (parked.key !== key) continue;
+      if (parked.conn.poolKey !== key) continue;
       this.idle.splice(i, 1);
       this.metrics.upstreamIdle.set(this.idle.length);
       clearTimeout(parked.timer);
@@ -196,7 +199,7 @@ export class UpstreamPool {
     return undefined;
   }
 
-  /** An idle connection leaves the pool: timed out (`why` undefined) or misbehaving. */
+  /** An idle connection leaves the pool: timed out or the oldest over maxIdle (`why` undefined), or misbehaving. */
   private unpark(conn: UpstreamConnection, why: string | undefined): void {
     const i = this.idle.findIndex((p) => p.conn === conn);
     if (i < 0) return;
@@ -216,18 +219,18 @@ export class UpstreamPool {
    * them, a pooled one whose stored settings changed since it started is refused.
    */
   private async claim(conn: UpstreamConnection, applicationName: string, isNew = false): Promise<void> {
-    const result = await exchange(conn, [`SET application_name = ${quoteLiteral(applicationName)}`, `SELECT ${STORED_SETTINGS}`], this.cfg.connectTimeoutMs);
-    if (result.txStatus.some((s) => s !== TxStatus.Idle)) throw new UpstreamError('upstream is not idle after SET application_name');
-    const stored = result.rows[0]?.[0];
+    const set = `SELECT pg_catalog.set_config('application_name', ${sqlLiteral(applicationName)}, false)`;
+    const result = await exchange(conn, [set, `SELECT ${STORED_SETTINGS}`], this.cfg.connectTimeoutMs);
+    if (result.txStatus.some((s) => s !== TxStatus.Idle)) throw new UpstreamError('upstream is not idle after setting application_name');
+    const stored = result.rows[1]?.[0];
     if (isNew) conn.storedSettings = stored;
     else if (stored === undefined || stored !== conn.storedSettings) throw new UpstreamError('the stored settings (ALTER DATABASE / ROLE … SET) changed since it started');
   }
 
   /** Closes a connection that failed its reset, check or claim; only a check that finds leftovers is unexpected enough to warn. */
-  private drop(conn: UpstreamConnection, what: string, err: unknown): void {
+  private drop(conn: UpstreamConnection, what: string, err: unknown, level: 'info' | 'warn'): void {
     this.metrics.upstreamResets.inc({ outcome: 'dropped' });
-    const log = what.startsWith('not clean') ? this.logger.warn : this.logger.info;
-    log.call(this.logger, `upstream connection not reused: ${what}`, { detail: err instanceof Error ? err.message : String(err) });
+    this.logger[level](`upstream connection not reused: ${what}`, { detail: err instanceof Error ? err.message : String(err) });
     closeUpstream(conn);
   }
 }
@@ -246,10 +249,6 @@ export function whatIsLeft(txStatus: number[], rows: Array<Array<string | undefi
 /** The startup parameters as one string: sessions share connections opened with the same ones. */
 function poolKey(params: Record<string, string>): string {
   return Object.keys(params).filter((k) => k !== 'application_name').sort().map((k) => `${k}=${params[k]}`).join('\0');
-}
-
-function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
 }
 
 /** Ends a connection politely (Terminate), whatever state it is in. */

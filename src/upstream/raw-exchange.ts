@@ -7,7 +7,7 @@
 // never handed to anybody.
 import { Backend, MESSAGE_HEADER_BYTES } from '../protocol/codes.js';
 import { FrameReader } from '../protocol/frame-reader.js';
-import { readErrorFields, readParameterStatus, readReadyForQuery } from '../protocol/backend-messages.js';
+import { readDataRowTexts, readErrorFields, readParameterStatus, readReadyForQuery } from '../protocol/backend-messages.js';
 import { writeQuery } from '../protocol/frontend-messages.js';
 import type { UpstreamConnection } from './connect.js';
 
@@ -82,21 +82,4 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
 /** Keeps the connection's latest value of a reported setting: the next session is greeted with it. */
 function rememberParameterStatus(conn: UpstreamConnection, message: Buffer): void {
   conn.parameterStatus.set(readParameterStatus(message, MESSAGE_HEADER_BYTES, message.length).name, message);
-}
-
-/** A DataRow's columns as text. */
-function readDataRowTexts(buf: Buffer, start: number, end: number): Array<string | undefined> {
-  const count = buf.readInt16BE(start);
-  const columns: Array<string | undefined> = [];
-  let pos = start + 2;
-  for (let i = 0; i < count; i++) {
-    if (pos + 4 > end) throw new ExchangeError('truncated DataRow');
-    const length = buf.readInt32BE(pos);
-    pos += 4;
-    if (length < 0) { columns.push(undefined); continue; }
-    if (pos + length > end) throw new ExchangeError('truncated DataRow');
-    columns.push(buf.toString('utf8', pos, pos + length));
-    pos += length;
-  }
-  return columns;
 }
