@@ -197,17 +197,18 @@ export class QueryFlow {
     this.toUpstream.drop(); // nothing of this session goes upstream after its end
     const { socket } = this.upstream;
     for (const event of ['data', 'drain', 'error', 'close']) socket.removeAllListeners(event);
-    if (this.upstreamQuiet()) this.ctx.upstreamPool.release(this.upstream, this.txStatus);
+    // A search_path probe still in flight (14–17, right after a cycle) is answered first and dropped by the reset.
+    if (this.upstreamQuiet()) this.ctx.upstreamPool.release(this.upstream, this.txStatus, this.paths.probe ? 1 : 0);
     else closeUpstream(this.upstream);
   }
 
   /**
-   * Every answer read and nothing pgveil cannot account for: no cycle in
-   * flight, no probe, no FATAL, no cancel that could still land on the next
+   * Every answer to the client read and nothing pgveil cannot account for:
+   * no cycle in flight (pgveil's own probe may be), no FATAL, no cancel that could still land on the next
    * session's statement. Only then may the pool reset and reuse it.
    */
   private upstreamQuiet(): boolean {
-    return !this.busy && !this.paths.probe && !this.upstreamSentFatal && !this.cancelSent && !this.refusals.awaitingSentinel
+    return !this.busy && !this.upstreamSentFatal && !this.cancelSent && !this.refusals.awaitingSentinel
       && this.scanner !== undefined && this.scanner.atBoundary && !this.upstream.socket.destroyed;
   }
 

@@ -100,15 +100,16 @@ export class UpstreamPool {
 
   /**
    * The session is over and left the connection quiet (no cycle in flight,
-   * every answer read), in transaction state `txStatus`: reset, check, keep.
-   * The caller has detached its listeners.
+   * every answer read but those to `unanswered` questions of pgveil's own),
+   * in transaction state `txStatus`: reset, check, keep. The caller has
+   * detached its listeners.
    */
-  release(conn: UpstreamConnection, txStatus: number): void {
+  release(conn: UpstreamConnection, txStatus: number, unanswered = 0): void {
     if (this.closed || this.settings.maxIdle === 0 || conn.poolKey === undefined || conn.socket.destroyed) { closeUpstream(conn); return; }
     this.resetting.add(conn);
     const queries = txStatus === TxStatus.Idle ? RESET : RESET_AFTER_TRANSACTION;
     const key = conn.poolKey;
-    exchange(conn, queries, this.cfg.connectTimeoutMs).then((result) => {
+    exchange(conn, queries, this.cfg.connectTimeoutMs, unanswered).then((result) => {
       this.resetting.delete(conn);
       if (this.closed) { closeUpstream(conn); return; }
       const leftover = whatIsLeft(result.txStatus, result.rows);

@@ -20,8 +20,13 @@ export interface ExchangeResult {
 
 export class ExchangeError extends Error {}
 
-/** Runs `queries` (each one Query message) on the idle connection and resolves with their rows. */
-export function exchange(conn: UpstreamConnection, queries: readonly string[], timeoutMs: number): Promise<ExchangeResult> {
+/**
+ * Runs `queries` (each one Query message) on the idle connection and resolves
+ * with their rows. `unanswered` of pgveil's own earlier questions (the
+ * search_path probe a session sent just before it ended) are still in flight:
+ * their answers, errors included, come first and are read and dropped.
+ */
+export function exchange(conn: UpstreamConnection, queries: readonly string[], timeoutMs: number, unanswered = 0): Promise<ExchangeResult> {
   const { socket } = conn;
   return new Promise((resolve, reject) => {
     if (conn.leftover.length > 0) { reject(new ExchangeError('upstream sent data out of turn')); return; }
@@ -45,6 +50,7 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
         reader.push(chunk);
         while (reader.next()) {
           const { buf, bodyStart, end } = reader;
+          if (unanswered > 0 && reader.type !== Backend.ParameterStatus) { if (dropEarlierAnswer(reader.type)) unanswered--; continue; }
           switch (reader.type) {
             case Backend.ReadyForQuery:
               result.txStatus.push(readReadyForQuery(buf, bodyStart));
@@ -77,6 +83,17 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
     socket.resume();
     socket.write(Buffer.concat(queries.map(writeQuery)));
   });
+}
+
+/** Reads past one message of an earlier question's answer; true at its ReadyForQuery. */
+function dropEarlierAnswer(type: number): boolean {
+  switch (type) {
+    case Backend.ReadyForQuery: return true;
+    case Backend.RowDescription: case Backend.DataRow: case Backend.CommandComplete: case Backend.ErrorResponse:
+    case Backend.NoticeResponse: case Backend.EmptyQueryResponse:
+      return false;
+    default: throw new ExchangeError(`unexpected upstream message ${String.fromCharCode(type)}`);
+  }
 }
 
 /** Keeps the connection's latest value of a reported setting: the next session is greeted with it. */

@@ -44,7 +44,7 @@ test.before(async () => {
   });
   auditFile = join(h.dir, 'logs/audit.jsonl');
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 const plain = (user: string, extra: Record<string, unknown> = {}) => ({ ...clientConfig(h, user), ssl: false, ...extra });
 

@@ -12,7 +12,7 @@ import { waitForAudit, ofEvent } from './audit-file.js';
 
 let h: Harness;
 test.before(async () => { h = await startHarness({ tlsMode: 'prefer', policyYaml: employeesPolicy }); });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 /** A pgveil on the harness's upstream whose audit section says `statements: <mode>`; returns it and its audit file. */
 async function proxyWith(mode: string): Promise<{ proxy: ProxyHandle; file: string }> {

@@ -31,7 +31,7 @@ const extraUsers = `  olga@acme.com:
 
 let h: Harness;
 test.before(async () => { h = await startHarness({ extraUsers }); });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function login(user: string, password: string, port = h.proxy.port): Promise<{ code?: string; message?: string; hint?: string; detail?: string } | undefined> {
   const c = new pg.Client({ ...clientConfig(h, user), password, port });

@@ -23,7 +23,7 @@ test.before(async () => {
   usersFile = join(h.dir, 'users.yaml');
   writeFileSync(usersFile, `# users of the analytics proxy (edited by hand and by pgveil)\n${readFileSync(usersFile, 'utf8')}# end of file\n`);
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 test('totp enroll prints a pgveil otpauth URI and a QR code, writes a sealed secret keeping comments, and that secret logs in', async () => {
   const before = readFileSync(usersFile, 'utf8');

@@ -22,7 +22,7 @@ test.before(async () => {
     policyYaml: employeesPolicy,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 test(`the recorded client corpus (${corpus.length} statements) is neither refused nor needlessly rewritten`, async () => {
   assert.ok(corpus.length >= 20, 'the corpus is there');

@@ -19,7 +19,7 @@ test.before(async () => {
     policyYaml: accountsPolicy('      salary: { mask: "null" }\n'),
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 const program = `
 import java.sql.*;

@@ -19,7 +19,7 @@ channels:
 `,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function withClient<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client(clientConfig(h, 'alice@acme.com'));

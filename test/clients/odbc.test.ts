@@ -13,7 +13,7 @@ test.before(async () => {
     policyYaml: employeesPolicy,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 test('isql connects through pgveil with sslmode=require and reads masked, filtered rows', async () => {
   const env = odbcDsn(h.dir, 'pgveil', { Servername: '127.0.0.1', Port: h.proxy.port, Database: 'analytics', SSLmode: 'require' });

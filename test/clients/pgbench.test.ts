@@ -32,7 +32,7 @@ tables:
   await su.end();
   if (!(await h.proxy.reload())) throw new Error('reload after pgbench -i failed');
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 for (const mode of ['simple', 'extended', 'prepared']) {
   test(`pgbench -S -M ${mode} through pgveil: every transaction succeeds`, async () => {

@@ -17,7 +17,7 @@ test.before(async () => {
     policyYaml: `${employeesPolicy}  crm.vault:\n    access:\n      allow: { orgs: [globex] }\n`,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 const psqlAs = (args: string[]) => run('psql', [
   `host=127.0.0.1 port=${h.proxy.port} dbname=analytics user=alice@acme.com sslmode=require`, '-X', ...args,

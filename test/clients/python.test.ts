@@ -16,7 +16,7 @@ test.before(async () => {
     policyYaml: accountsPolicy(),
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function python(code: string): Promise<unknown> {
   const file = join(h.dir, `client-${Math.random().toString(36).slice(2)}.py`);

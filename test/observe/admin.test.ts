@@ -7,7 +7,7 @@ import { startHarness, clientConfig, type Harness } from '../helpers/harness.js'
 
 let h: Harness;
 test.before(async () => { h = await startHarness({ admin: true }); });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 const get = async (path: string) => {
   const res = await fetch(`http://127.0.0.1:${h.proxy.adminPort}${path}`);

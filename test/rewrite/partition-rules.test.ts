@@ -28,7 +28,7 @@ tables:
 `,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function q(sql: string): Promise<{ rows?: unknown[]; code?: string }> {
   const c = new pg.Client(clientConfig(h, 'bob@globex.com'));

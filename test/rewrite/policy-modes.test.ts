@@ -20,7 +20,7 @@ tables:
       ssn: { mask: partial, keepLast: 4 }
 `;
 test.before(async () => { h = await startHarness({ policyYaml: allowlist }); });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function query(user: string, sql: string): Promise<{ rows?: Array<Record<string, unknown>>; code?: string }> {
   const c = new pg.Client(clientConfig(h, user));

@@ -32,7 +32,7 @@ tables:
 `,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 /** Runs the statement through pgveil, then EXPLAINs what reached upstream as the superuser. */
 async function explain(c: pg.Client, sql: string, values?: unknown[]): Promise<string> {

@@ -10,7 +10,7 @@ let h: Harness;
 test.before(async () => {
   h = await startHarness({ extraSql: 'INSERT INTO crm.employees SELECT g, \'globex\', \'n\' || g, \'000-00-0000\', 1 FROM generate_series(10, 5000) g; ANALYZE crm.employees; ANALYZE public.lookup;' });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 test('B5 pg_class.reltuples and relpages are hidden for protected tables only', async () => {
   const c = new pg.Client(clientConfig(h, 'alice@acme.com'));

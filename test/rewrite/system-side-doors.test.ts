@@ -29,7 +29,7 @@ test.before(async () => {
   });
   major = Math.floor(Number((await superuser((c) => c.query('show server_version_num'))).rows[0].server_version_num) / 10000);
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function superuser<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = await h.pg.connect('analytics');

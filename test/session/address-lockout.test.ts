@@ -11,7 +11,7 @@ let h: Harness;
 test.before(async () => {
   h = await startHarness({ addressLockout: { maxFailures: 3, windowSeconds: 60, lockSeconds: 2 } });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -62,7 +62,7 @@ let h: Harness;
 test.before(async () => {
   h = await startHarness({ extraSql, policyYaml: basePolicy, tlsMode: 'prefer' });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 const close = (kind: 'S' | 'P', name: string) => frame('C', Buffer.concat([Buffer.from(kind), cstr(name)]));
 const executeRows = (portal: string, n: number) => frame('E', Buffer.concat([cstr(portal), int32(n)]));

@@ -34,7 +34,7 @@ test.before(async () => {
   // One TOTP user turns the cleartext path on for every TLS login.
   await addTotpUsers(h, [newTotpUser('tom@acme.com', 'Tom-pass-0013')]);
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 function tlsLoginError(user: string, password: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {
   return loginError({ ...clientConfig(h, user), password, connectionTimeoutMillis: 10000, ...extra });

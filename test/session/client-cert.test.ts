@@ -17,7 +17,7 @@ test.before(async () => {
     extraUsers: `  dave@acme.com:\n    org: acme\n    password: "${createVerifier(davePassword)}"\n    passwordChangedAt: ${today()}\n    clientCert: required\n`,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 function writeCert(name: string, cert: { certPem: string; keyPem: string }): string {
   writeFileSync(join(h.dir, `${name}.crt`), cert.certPem);

@@ -12,7 +12,7 @@ import { psql } from '../helpers/run.js';
 let h: Harness;
 
 test.before(async () => { h = await startHarness(); });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function connect(user = 'alice@acme.com', extra: Record<string, unknown> = {}): Promise<pg.Client> {
   const client = new pg.Client(clientConfig(h, user, extra));

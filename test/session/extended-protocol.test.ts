@@ -31,7 +31,7 @@ tables:
 `,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 const types = (ms: BackendMessage[]) => ms.map((m) => m.type).join('');
 

@@ -8,7 +8,7 @@ import { startHarness, clientConfig, type Harness } from '../helpers/harness.js'
 
 let h: Harness;
 test.before(async () => { h = await startHarness({ tlsMode: 'prefer', maxMessageBytes: 65536, maxClients: 40 }); });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 // A small deterministic PRNG so a failure can be replayed from its seed.
 function rng(seed: number): () => number {

@@ -37,7 +37,7 @@ test.before(async () => {
   h = await startHarness({ policyYaml: policy, logger });
   policyFile = join(h.dir, 'policy.yaml');
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function aliceRows(): Promise<Array<{ name: string; ssn: string }>> {
   const c = new pg.Client(clientConfig(h, 'alice@acme.com'));

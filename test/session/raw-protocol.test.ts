@@ -9,7 +9,7 @@ import { RawClient, frame, int32, msg, sqlstate, startupPacket } from '../helper
 
 let h: Harness;
 test.before(async () => { h = await startHarness({ tlsMode: 'prefer', startupTimeoutMs: 1000 }); });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 const types = (ms: Array<{ type: string }>) => ms.map((m) => m.type).join('');
 

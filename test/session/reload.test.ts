@@ -9,7 +9,7 @@ import { startHarness, clientConfig, type Harness } from '../helpers/harness.js'
 
 let h: Harness;
 test.before(async () => { h = await startHarness(); });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function connect(user: string): Promise<pg.Client> {
   const c = new pg.Client(clientConfig(h, user));

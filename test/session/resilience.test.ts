@@ -10,7 +10,7 @@ let h: Harness;
 test.before(async () => {
   h = await startHarness({ lockout: { maxFailures: 3, windowSeconds: 60, lockSeconds: 2 }, idleTimeoutSeconds: 1 });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function tryConnect(user: string, extra: Record<string, unknown> = {}): Promise<{ client?: pg.Client; error?: { code?: string; message: string } }> {
   const client = new pg.Client(clientConfig(h, user, extra));

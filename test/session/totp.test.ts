@@ -28,7 +28,7 @@ test.before(async () => {
   });
   await addTotpUsers(h, [dave, erin, fay, gus]);
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 /** The error a TLS pg client gets logging in (undefined: it logged in and ran a query). */
 function tlsLoginError(user: string, password: string, extra: Record<string, unknown> = {}): Promise<{ code?: string; message: string } | undefined> {

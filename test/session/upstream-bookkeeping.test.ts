@@ -34,7 +34,7 @@ test.before(async () => {
   h = await startHarness({ extraSql, policyYaml: basePolicy, tlsMode: 'prefer' });
   if (!denyPolicy.includes('deny: { orgs: [acme] }')) throw new Error('test setup: deny policy not built');
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 async function login(): Promise<RawClient> {
   const c = await RawClient.connect(h.proxy.port);

@@ -136,7 +136,7 @@ test.before(async () => {
   h = await startHarness({ extraSql, policyYaml: basePolicy, tlsMode: 'prefer' });
   if (!tightenedPolicy.includes('mask: full')) throw new Error('test setup: tightened policy not built');
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 test.after.each(async () => {
   for (const c of open.splice(0)) await c.end().catch(() => {});
 });

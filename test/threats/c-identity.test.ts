@@ -161,7 +161,7 @@ test.before(async () => {
   await sleep(350);
   if (!(await h.proxy.reload())) throw new Error('test setup: users.yaml with the quoted organization was rejected');
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 test.after.each(async () => {
   for (const c of open.splice(0)) await c.end().catch(() => {});
 });

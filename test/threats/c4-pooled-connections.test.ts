@@ -13,6 +13,8 @@ import { startHarness, startProxyVariant, clientConfig, employeesPolicy, type Ha
 import { waitFor } from '../helpers/run.js';
 import { UpstreamPool, CHECK_CLEAN, POOLED_APPLICATION_NAME, whatIsLeft } from '../../src/upstream/pool.js';
 import { exchange } from '../../src/upstream/raw-exchange.js';
+import { searchPathProbe } from '../../src/upstream/search-path-probe.js';
+import { writeQuery } from '../../src/protocol/frontend-messages.js';
 import type { UpstreamConnection } from '../../src/upstream/connect.js';
 import type { UpstreamConfig } from '../../src/config/types.js';
 import { ProxyMetrics } from '../../src/observe/metrics.js';
@@ -30,7 +32,7 @@ test.before(async () => {
     extraSql: `CREATE ROLE pool_other; GRANT pool_other TO pgveil_service; CREATE SEQUENCE public.pool_seq; GRANT USAGE ON SEQUENCE public.pool_seq TO pgveil_service;`,
   });
 });
-test.after(async () => { await h.close(); });
+test.after(async () => { await h?.close(); });
 
 interface Session { c: pg.Client; notifications: string[]; applicationNames: string[] }
 
@@ -57,7 +59,8 @@ async function idleCount(proxy: ProxyHandle): Promise<number> {
 async function endAndPool(s: Session, proxy: ProxyHandle = h.proxy): Promise<void> {
   const before = await idleCount(proxy);
   await s.c.end();
-  await waitFor('the upstream connection back in the pool', async () => (await idleCount(proxy)) > before);
+  await waitFor('the upstream connection back in the pool', async () => (await idleCount(proxy)) > before)
+    .catch(async (err: Error) => { throw new Error(`${err.message} (resets: ${JSON.stringify((await proxy.metrics.upstreamResets.get()).values)})`); });
 }
 
 test('C4 a pooled connection carries no prepared statement, cursor, LISTEN, setting or search_path to the next user', async () => {
@@ -104,7 +107,23 @@ test('C4 a session that ends inside a transaction (open or failed) leaves none t
     assert.is(await errorCode(bob.c, 'fetch all from open_c'), '34000');
     assert.is.not(await one(bob.c, 'show work_mem'), '9MB');
     assert.is(await errorCode(bob.c, 'declare c cursor for select 1'), '25P01', 'no transaction is open');
-    await bob.c.end();
+    await endAndPool(bob); // before the next round counts the pool
+  }
+});
+
+test('C4 a session that ends right after changing search_path (pgveil\'s own question still in flight on 14–17) is pooled, and the next user starts from the default', async () => {
+  for (const inTransaction of [false, true]) {
+    const alice = await open(ALICE);
+    const pid = await backendPid(alice.c);
+    const defaultPath = await one(alice.c, 'show search_path');
+    if (inTransaction) await alice.c.query('begin');
+    await alice.c.query('set search_path = crm, public'); // on 14–17 pgveil then asks upstream for search_path itself
+    await endAndPool(alice); // ends at once, while that question may still be answered
+    const bob = await open(BOB);
+    assert.is(await backendPid(bob.c), pid, 'pooled, not closed');
+    assert.is(await one(bob.c, 'show search_path'), defaultPath);
+    assert.equal((await bob.c.query('select name from employees order by id').then(() => 'ran', (e: { code?: string }) => e.code)), '42P01', 'alice\'s search_path is gone');
+    await endAndPool(bob);
   }
 });
 
@@ -200,6 +219,24 @@ test('C4 the pool\'s check finds each leftover (temp table, advisory lock, role,
     assert.equal(after.rows.slice(1).map((r) => r[0]), ['application_name', '', '4MB', 'pgveil_service', pid, 'pgveil:test:second']);
     const currval = await run(again, ["SELECT currval('public.pool_seq')"]).then(() => 'ran', (e: Error) => e.message);
     assert.match(currval, /55000/, 'sequence state is gone');
+  } finally {
+    pool.close();
+  }
+});
+
+test('C4 the reset first reads and drops the answers to questions still in flight (a probe after a failed statement): then the connection is clean', async () => {
+  const pool = new UpstreamPool(upstreamConfig(), upstreamConfig().pool, () => h.servicePassword, new ProxyMetrics(), silentLogger);
+  try {
+    const conn = await pool.acquire(params, 'pgveil:test:a');
+    await run(conn, ['BEGIN', 'PREPARE in_flight_p AS SELECT 1']);
+    // A failing statement and a probe, both unanswered when the session ends: the probe fails too (aborted transaction).
+    conn.socket.write(Buffer.concat([writeQuery('SELECT 1/0'), searchPathProbe]));
+    pool.release(conn, TxStatus.InBlock, 2);
+    await waitFor('the connection pooled', () => pool.idleCount === 1);
+    const again = await pool.acquire(params, 'pgveil:test:b');
+    assert.is(again, conn);
+    const left = await run(again, [CHECK_CLEAN]);
+    assert.is(whatIsLeft(left.txStatus, left.rows), '1 changed settings', 'clean but for the new application_name');
   } finally {
     pool.close();
   }
