@@ -39,6 +39,7 @@ export class PgError extends Error {
 export const SqlState = {
   SyntaxError: '42601',
   InsufficientPrivilege: '42501',
+  ReservedName: '42939',
   InvalidPassword: '28P01',
   InvalidAuthorizationSpecification: '28000',
   ProtocolViolation: '08P01',

@@ -27,6 +27,8 @@ export interface UpstreamConfig {
   connectTimeoutMs: number;
   /** Idle upstream connections kept for the next session (maxIdle 0 = none). */
   pool: { maxIdle: number; idleTimeoutSeconds: number };
+  /** pgveil's own prepared statements per upstream connection (upstream statement reuse; 0 = off). */
+  statements: { maxPerConnection: number };
 }
 
 export interface LockoutConfig { maxFailures: number; windowSeconds: number; lockSeconds: number }

@@ -14,6 +14,7 @@ import type { Profile } from '../policy/types.js';
 import { RewriteCache } from '../cache/rewrite-cache.js';
 import { scanShape } from '../cache/shape.js';
 import { fillTemplate, makeTemplate, slotsFromMap, type Template } from '../cache/template.js';
+import { parameterForm, type ParameterForm } from '../cache/parameter-form.js';
 import { lengthRefusal } from '../rewrite/budget.js';
 import { rewriteSql, type Outcome, type StatementRules } from '../rewrite/rewrite.js';
 import { effectsOf, type SessionEffects } from './effects.js';
@@ -46,14 +47,21 @@ type Refused = Extract<Outcome, { kind: 'refuse' }>;
  */
 type AllowedFacts = Pick<Outcome, 'usesSearchPath'> & { effects?: SessionEffects } & AuditFacts;
 
+/**
+ * A rewrite of a cached shape whose constants may all go upstream as
+ * parameters: the session may run it as a prepared statement of `form.text`
+ * with the statement's `constants` (its shape's) bound in `form.order`.
+ */
+export interface Reusable { form: ParameterForm; constants: Int32Array }
+
 /** What the session does with a statement (with what its audit record says of it, when there is an audit log). */
 export type Decision =
   | (Pick<Forwarded, 'kind'> & AllowedFacts)
-  | (Pick<Rewritten, 'kind' | 'sql'> & AllowedFacts)
+  | (Pick<Rewritten, 'kind' | 'sql'> & AllowedFacts & { reusable?: Reusable })
   | (Pick<Refused, 'kind' | 'error'> & AuditFacts);
 
 /** A decision as the cache holds it: a rewrite cached by shape is a template, filled per text. */
-type Cached = Decision | ({ kind: 'template'; template: Template } & AllowedFacts);
+type Cached = Decision | ({ kind: 'template'; template: Template; form?: ParameterForm } & AllowedFacts);
 
 /** The application_name prefix a user's sessions keep (`pgveil:<user>:`). */
 export function applicationNamePrefix(userName: string): string {
@@ -159,7 +167,7 @@ export class DecisionEngine {
       if (hit?.kind === 'template') {
         return {
           kind: 'rewrite', sql: fillTemplate(hit.template, sql, shape), effects: hit.effects, usesSearchPath: hit.usesSearchPath,
-          relations: hit.relations, fingerprint: hit.fingerprint,
+          relations: hit.relations, fingerprint: hit.fingerprint, reusable: hit.form ? { form: hit.form, constants: shape.constants } : undefined,
         };
       }
       if (hit?.kind === 'forward') return hit;
@@ -191,7 +199,9 @@ export class DecisionEngine {
     if (shape && outcome.shapeSafe) {
       try {
         const template = makeTemplate(outcome.sql, slotsFromMap(shape, outcome.mapIndex), { sql, shape });
-        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, effects, usesSearchPath, relations, fingerprint });
+        const form = outcome.parameterSafe ? parameterForm(template, { sql, shape }, outcome.parameterSafe) : undefined;
+        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, form, effects, usesSearchPath, relations, fingerprint });
+        if (form) rewritten.reusable = { form, constants: shape.constants };
         return rewritten;
       } catch (err) {
         this.logger.warn('rewrite not cacheable by shape', { error: err instanceof Error ? err.message : String(err) });

@@ -19,6 +19,7 @@ import type { ObjectEffect, ObjectKind } from './effects.js';
 import { applicationNamePrefix, type DecisionEngine, type Decision } from './engine.js';
 import type { ShadowHook } from './shadow.js';
 import { decisionLabel } from './decision-compare.js';
+import { reservedStatementName } from './reserved-names.js';
 import { Confirmation, shownName, upstreamKey, UpstreamObjects, type PendingChange, type Stamp } from './upstream-objects.js';
 
 /** known: as upstream has it; settling: a change is in flight; probe/probing: asking upstream; lost: could not ask. */
@@ -183,6 +184,8 @@ export class StatementGate {
     const made: Array<PendingChange & { statement: number }> = [];
     let runsPathChange = changesSearchPath || (endsTransaction && this.mayUndoPath());
     for (const effect of objects) {
+      const reserved = effect.kind === 'statement' ? reservedStatementName(effect.name) : undefined;
+      if (reserved) return { kind: 'refuse', error: reserved };
       const key = upstreamKey(effect.name ?? '');
       if (effect.op === 'use') {
         const local = findLast(made, effect.kind, key);
@@ -201,6 +204,8 @@ export class StatementGate {
 
   /** Protocol Parse: the statement's stamp is recorded once upstream answers ParseComplete. */
   private decideParse(name: string, sql: string): Decision {
+    const reserved = reservedStatementName(name);
+    if (reserved) return { kind: 'refuse', error: reserved };
     const decision = this.decideText(sql);
     if (decision.kind === 'refuse') return decision;
     const effects = decision.effects;
@@ -228,6 +233,8 @@ export class StatementGate {
    * re-resolves a prepared statement's names when search_path changes).
    */
   bind(statement: string, portal: string): PgError | undefined {
+    const reserved = reservedStatementName(statement);
+    if (reserved) return reserved;
     const key = upstreamKey(statement);
     const stamps = this.objects.possible('statement', key, this.cyclesSent) as ParsedStatement[];
     const problem = this.checkUsable('statement', key, stamps, true) ?? this.checkUses(stamps);

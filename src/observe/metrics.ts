@@ -41,6 +41,9 @@ export class ProxyMetrics {
   readonly upstreamResets = new client.Counter({
     name: 'pgveil_upstream_resets_total', help: 'Resets of upstream connections after a session: clean (pooled) or dropped (closed: a reset, check or claim failed)', labelNames: ['outcome'] as const, registers: [this.registry],
   });
+  readonly upstreamStatements = new client.Counter({
+    name: 'pgveil_upstream_statements_total', help: 'Simple-protocol statements run as pgveil\'s own prepared statements upstream: prepared (Parse sent) or reused (Bind only)', labelNames: ['how'] as const, registers: [this.registry],
+  });
   readonly upstreamIdle = new client.Gauge({ name: 'pgveil_upstream_idle_connections', help: 'Reset, checked upstream connections waiting in the pool now', registers: [this.registry] });
   readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry], aggregator: 'min' });
   readonly statementSeconds = new client.Histogram({

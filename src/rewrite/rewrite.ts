@@ -14,6 +14,7 @@ import { lengthRefusal, tooDeep, treeRefusal } from './budget.js';
 import { SqlText } from './sql-text.js';
 import { verifyRewrite } from './verify.js';
 import { noObjects, type ObjectEffect } from './effects.js';
+import { parameterSafeConstants } from './parameter-slots.js';
 
 const noStatementRules: StatementRules = { allowedFunctions: new Set(), listenChannels: new Set() };
 
@@ -37,7 +38,11 @@ type Common = Omit<Findings, 'relations' | 'objects'> & {
 
 export type Outcome =
   | (Common & { kind: 'forward' })
-  | (Common & { kind: 'rewrite'; sql: string; /** original string index → index in `sql` (outside edits) */ mapIndex(i: number): number })
+  | (Common & {
+    kind: 'rewrite'; sql: string; /** original string index → index in `sql` (outside edits) */ mapIndex(i: number): number;
+    /** One plain SELECT: where its numeric constants that may go upstream as parameters begin (string indices of the input; parameter-slots.ts). */
+    parameterSafe?: ReadonlySet<number>;
+  })
   | (Common & { kind: 'refuse'; error: PgError; /** set when the verifier, not a rule, refused: an analyzer bug to log */ internal?: string });
 
 export function parseError(sql: string, err: unknown): PgError {
@@ -118,7 +123,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
       }),
     };
   }
-  return { kind: 'rewrite', sql: spliced.sql, mapIndex: spliced.map, ...common };
+  return { kind: 'rewrite', sql: spliced.sql, mapIndex: spliced.map, parameterSafe: parameterSafeConstants(stmts, text), ...common };
 }
 
 /** The findings of an analysis as every outcome carries them (any finding added to Findings comes along). */

@@ -33,6 +33,9 @@ import { UpstreamBatch } from './upstream-batch.js';
 import { WriteGroup } from './write-group.js';
 import { Refusals } from './refusals.js';
 import { SearchPathHold } from './search-path-hold.js';
+import { StatementReuse } from './statement-reuse.js';
+import { reservedStatementName } from '../engine/reserved-names.js';
+import type { SessionEffects } from '../engine/effects.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
@@ -87,6 +90,8 @@ export class QueryFlow {
   private whenQuiet?: () => void;
   /** What goes upstream from the client's side, in order; frames forwarded unchanged are joined (flush() at the end of each read). */
   private readonly toUpstream: UpstreamBatch;
+  /** Simple-protocol statements run as pgveil's prepared statements upstream, and their answers translated back. */
+  private readonly reuse: StatementReuse;
 
   constructor(
     private readonly host: FlowHost, private readonly ctx: ProxyContext, private readonly upstream: UpstreamConnection, private readonly user: string,
@@ -101,6 +106,7 @@ export class QueryFlow {
     this.refusals = new Refusals(ctx, user, this.statements);
     this.toUpstream = new UpstreamBatch(upstream.socket, () => host.socket.pause());
     this.paths = new SearchPathHold(this.gate, host, this.watched, (bytes) => this.toUpstream.write(bytes));
+    this.reuse = new StatementReuse(ctx.config.upstream.statements.maxPerConnection, this.watched, ctx.metrics);
   }
 
   /** The client's next cycle waits until search_path is known again. */
@@ -240,6 +246,12 @@ export class QueryFlow {
 
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
     if (this.paths.probe) return this.paths.onAnswer(this.paths.probe, type, msg);
+    if (type === Backend.ParseComplete || type === Backend.BindComplete || type === Backend.CloseComplete || type === Backend.NoData) {
+      // Watched only while a prepared run is in flight: its own answers are dropped, the client's counted and passed.
+      if (this.reuse.answer(type)) return null;
+      if (type !== Backend.NoData) this.onUpstreamCounted(type);
+      return undefined;
+    }
     if (type === Backend.ParameterStatus) {
       const { name, value } = readParameterStatus(msg, MESSAGE_HEADER_BYTES, msg.length);
       this.gate.onParameterStatus(name, value);
@@ -250,6 +262,7 @@ export class QueryFlow {
     if (type === Backend.ReadyForQuery) {
       this.txStatus = readReadyForQuery(msg, MESSAGE_HEADER_BYTES);
       this.gate.cycleDone(this.txStatus === TxStatus.Idle);
+      this.reuse.cycleDone();
       this.statements.cycleDone();
       if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
       this.paths.afterCycle();
@@ -308,8 +321,11 @@ export class QueryFlow {
         const decision = this.gate.decide(sql, undefined, started);
         if (decision.kind === 'refuse') { this.refuseSimple(decision.error, started, decision, sql); return; }
         this.statements.forwarded(started, this.gate.decidedAt, false, decision.kind, decision, sql);
-        if (decision.kind === 'rewrite') this.forward(writeQuery(decision.sql), true);
-        else this.forwardFrame(true);
+        if (decision.effects) this.noteDrops(decision.effects);
+        if (decision.kind === 'rewrite') {
+          const run = decision.reusable && this.txStatus !== TxStatus.Failed ? this.reuse.run(decision.reusable, sql, this.ctx.engine.generation) : undefined;
+          this.forward(run ?? writeQuery(decision.sql), true);
+        } else this.forwardFrame(true);
         return;
       }
       case Frontend.Parse: {
@@ -318,6 +334,7 @@ export class QueryFlow {
         const parse = readParse(buf, bodyStart, end);
         const decision = this.gate.decide(parse.query, parse.name, started);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error, started, decision, parse.query); return; }
+        if (decision.effects) this.noteDrops(decision.effects);
         if (decision.kind === 'rewrite') this.forward(writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end), false);
         else this.forwardFrame(false);
         this.unsynced = true;
@@ -333,6 +350,8 @@ export class QueryFlow {
       }
       case Frontend.Close: {
         const closed = readClose(buf, bodyStart, end);
+        const reserved = closed?.target === 'statement' ? reservedStatementName(closed.name) : undefined;
+        if (reserved) { this.refuseExtended(reserved, performance.now()); return; }
         if (closed) this.gate.close(closed.target, closed.name);
         this.forwardFrame(false);
         this.unsynced = true;
@@ -349,10 +368,14 @@ export class QueryFlow {
         this.unsynced = true;
         return;
       }
-      case Frontend.Describe: case Frontend.Flush:
+      case Frontend.Describe: case Frontend.Flush: {
+        const described = type === Frontend.Describe ? readClose(buf, bodyStart, end) : undefined; // Describe and Close share a layout
+        const reserved = described?.target === 'statement' ? reservedStatementName(described.name) : undefined;
+        if (reserved) { this.refuseExtended(reserved, performance.now()); return; }
         this.forwardFrame(false);
         this.unsynced = true;
         return;
+      }
       case Frontend.Sync:
         this.onSync();
         return;
@@ -386,8 +409,14 @@ export class QueryFlow {
 
   private cycleSent(): void {
     this.pendingSyncs++;
+    this.reuse.cycleSent();
     this.gate.cycleSent();
     this.statements.cycleSent();
+  }
+
+  /** The client's DISCARD ALL or DEALLOCATE ALL drops pgveil's prepared statements too. */
+  private noteDrops(effects: SessionEffects): void {
+    for (const effect of effects.objects) if (effect.op === 'drop' && effect.kind === 'statement' && effect.name === null) this.reuse.forgetAll();
   }
 
   private onSync(): void {

@@ -325,7 +325,7 @@ test('defaults are filled in', () => {
     file: '', users: '', policy: '',
     listen: { host: '127.0.0.1', port: 6432 },
     tls: { mode: 'disable', minVersion: 'TLSv1.2', cert: undefined, key: undefined, clientCa: undefined },
-    upstream: { host: '127.0.0.1', database: 'analytics', user: 'svc', port: 5432, tls: { mode: 'disable', ca: undefined }, connectTimeoutMs: 5000, pool: { maxIdle: 20, idleTimeoutSeconds: 60 } },
+    upstream: { host: '127.0.0.1', database: 'analytics', user: 'svc', port: 5432, tls: { mode: 'disable', ca: undefined }, connectTimeoutMs: 5000, pool: { maxIdle: 20, idleTimeoutSeconds: 60 }, statements: { maxPerConnection: 100 } },
     secrets: {},
     auth: {
       lockout: { maxFailures: 5, windowSeconds: 900, lockSeconds: 1800 },

@@ -196,7 +196,11 @@ let variants = 0;
  */
 export async function startProxyVariant(
   h: Harness,
-  change: { upstreamHost?: string; upstreamPort?: number; upstreamTls?: UpstreamTls; upstreamPool?: { maxIdle: number; idleTimeoutSeconds: number } },
+  change: {
+    upstreamHost?: string; upstreamPort?: number; upstreamTls?: UpstreamTls; upstreamPool?: { maxIdle: number; idleTimeoutSeconds: number };
+    /** upstream.statements.maxPerConnection (0: statement reuse off). */
+    upstreamStatements?: number;
+  },
 ): Promise<ProxyHandle> {
   let text = readFileSync(h.configFile, 'utf8');
   const replace = (re: RegExp, line: string) => {
@@ -207,6 +211,7 @@ export async function startProxyVariant(
   if (change.upstreamPort !== undefined) replace(/^  port: \d+$/m, `  port: ${change.upstreamPort}`);
   if (change.upstreamTls) replace(/^  tls: \{ mode: .*\}$/m, `  tls: ${upstreamTlsYaml(change.upstreamTls)}`);
   if (change.upstreamPool) replace(/^  connectTimeoutMs: (\d+)$/m, `  connectTimeoutMs: $1\n  pool: { maxIdle: ${change.upstreamPool.maxIdle}, idleTimeoutSeconds: ${change.upstreamPool.idleTimeoutSeconds} }`);
+  if (change.upstreamStatements !== undefined) replace(/^  connectTimeoutMs: (\d+)$/m, `  connectTimeoutMs: $1\n  statements: { maxPerConnection: ${change.upstreamStatements} }`);
   // Next to the harness's config, so its relative paths stay valid.
   const file = join(h.dir, `pgveil-variant-${++variants}.yaml`);
   writeFileSync(file, text);

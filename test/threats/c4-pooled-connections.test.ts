@@ -184,7 +184,7 @@ test('C4 with upstream.pool.maxIdle 0 every session gets its own upstream connec
 function upstreamConfig(): UpstreamConfig {
   return {
     host: '127.0.0.1', port: h.pg.port, database: 'analytics', user: 'pgveil_service', password: h.servicePassword,
-    tls: { mode: 'disable' }, connectTimeoutMs: 20000, pool: { maxIdle: 2, idleTimeoutSeconds: 60 },
+    tls: { mode: 'disable' }, connectTimeoutMs: 20000, pool: { maxIdle: 2, idleTimeoutSeconds: 60 }, statements: { maxPerConnection: 100 },
   };
 }
 const params = { standard_conforming_strings: 'on', client_encoding: 'UTF8', application_name: POOLED_APPLICATION_NAME };

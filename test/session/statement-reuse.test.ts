@@ -1,0 +1,229 @@
+// Upstream statement reuse, differentially: every statement of the corpus
+// (pgveil's own of filters, masks, joins, subqueries, errors and probes of
+// other organizations' rows, and the recorded client corpus) goes through two
+// proxies on the same database — one with reuse off (each statement a Query,
+// constants inline), one with it on (pgveil's prepared statements, constants
+// bound) — and the client must receive the same bytes from both: row
+// descriptions, rows, command tags, notices, errors (all fields but the
+// position, which the docs say may differ) and ReadyForQuery. The reuse
+// metrics prove the second proxy really prepared and reused statements, or
+// the comparison would prove nothing.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startHarness, startProxyVariant, clientConfig, employeesPolicy, type Harness } from '../helpers/harness.js';
+import { RawClient, msg, sqlstate, type BackendMessage } from '../helpers/raw-client.js';
+import type { ProxyHandle } from '../../src/session/server.js';
+
+const clientCorpus = JSON.parse(readFileSync(new URL('../../../test/corpus/client-statements.json', import.meta.url), 'utf8')) as string[];
+
+const extraSql = `
+  INSERT INTO crm.employees VALUES (3, 'acme', 'Cy', '777-88-9999', 1500.5), (4, 'globex', 'Di', '123-45-6789', 0.25), (5, 'acme', NULL, NULL, NULL);
+  CREATE TABLE public.nums (n int, big bigint, d numeric, s smallint, f float8, o oid, label text);
+  INSERT INTO public.nums VALUES (1, 3000000000, 1.50, 1, 0.5, 1259, 'one'), (2, 2, 2, 2, 2, 2, 'two');
+  GRANT SELECT ON public.nums TO pgveil_service;
+`;
+
+/** Statements that read the protected table with numeric constants in every kind of place, and some that fail. */
+const corpus = [
+  'select id, name, ssn from crm.employees where id = 1',
+  'select id, name from crm.employees where id = 2',
+  'select id from crm.employees where id <> 1 order by id',
+  'select id from crm.employees where id < 5 and id >= 1 order by id',
+  'select id from crm.employees where id != 3 or id > 4 order by id',
+  'select id from crm.employees where id in (1, 2, 3) order by id',
+  'select id from crm.employees where id not in (2, 4) order by id',
+  'select id from crm.employees where id in (3)',
+  'select id from crm.employees where id between 1 and 3 order by id',
+  'select id from crm.employees where id not between 2 and 3 order by id',
+  'select id from crm.employees where 1 = id',
+  'select id from crm.employees where id = 3000000000',
+  'select id from crm.employees where id = 99999999999999999999',
+  'select id from crm.employees where id = 2147483647',
+  'select id from crm.employees where id = 2147483648',
+  'select id from crm.employees where id = 00003',
+  'select id from crm.employees where id = 1.0',
+  'select id from crm.employees where id = 1e0',
+  'select id, salary from crm.employees where salary > 1.5e3 order by id',
+  'select id, salary from crm.employees where salary = 90000.00',
+  'select id, salary from crm.employees where salary >= .5 order by id',
+  'select id, salary from crm.employees where salary < 1e400 order by id',
+  'select name, ssn from crm.employees where salary between 1000 and 100000.5 order by id',
+  'select name from crm.employees where ssn = 5',
+  'select name from crm.employees where name = 5',
+  'select name from crm.employees where id = 1/0',
+  'select name from crm.employees where id = 1 and 1/0 = 1',
+  'select id = 1 as is_one from crm.employees order by id',
+  'select id from crm.employees where id > 0 order by 1',
+  'select org_id, count(*) from crm.employees where id > 0 group by 1 order by 1',
+  'select id from crm.employees where id > 0 order by id limit 1 offset 1',
+  'select id from crm.employees where id = -1',
+  'select id from crm.employees where id = - 3',
+  'select id from crm.employees where id = +3',
+  'select id from crm.employees where id = 1 and name = \'Ann\'',
+  'select id from crm.employees where name is null and id > 1',
+  'select e.id, n.label from crm.employees e join public.nums n on n.n = e.id where e.id = 1',
+  'select e.id, n.big from crm.employees e join public.nums n on n.big = 3000000000 and e.id = 1',
+  'select e.id from crm.employees e join public.nums n on n.s = 1 where n.o = 1259 and n.f = 0.5 and n.d = 1.5 order by e.id',
+  'select e.id from crm.employees e left join crm.employees f on f.id = 2 where e.id >= 1 order by e.id',
+  'select id from crm.employees where id = (select 1)',
+  'select id from crm.employees where id in (select id from crm.employees where id = 3)',
+  'select count(*) from crm.employees where exists (select 1 from crm.employees x where x.id = 2)',
+  'with c as (select id from crm.employees where id = 1) select * from c',
+  'select id from crm.employees where id = 1 union all select id from crm.employees where id = 2 union select id from crm.employees where id = 3 order by 1',
+  'select * from (select id, name from crm.employees where id >= 1) s where s.id < 100 order by id',
+  'select id from crm.employees where id = 0x1',
+  'select id from crm.employees where id = 1_000',
+  'select count(*) from crm.employees where id > 0',
+  'select id::text || coalesce(name, \'-\') from crm.employees where id in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10) order by 1',
+  'select name from crm.employees where id = 1; select id from crm.employees where id = 3',
+  'select name from crm.employees where id = 1 for update',
+  'select nope from crm.employees where id = 1',
+  'select id from crm.employees where id = 1 and id = 1 and id = 1',
+  'SELECT ID FROM CRM.EMPLOYEES WHERE ID=3',
+  'select id from crm.employees where id=3--note\n',
+  'select id from crm.employees where id = 3 /* c */ and salary > 1',
+  'select pg_sleep(0) from crm.employees where id = 1',
+  'select 1 from crm.employees where id = 1 group by id having id = 1',
+];
+
+/** Sequences where the session's state matters: transactions, failures, DISCARD/DEALLOCATE, names pgveil keeps. */
+const sequences = [
+  ['begin', 'select id from crm.employees where id = 1', 'select 1/0', 'select id from crm.employees where id = 1', 'rollback', 'select id from crm.employees where id = 1'],
+  ['select id from crm.employees where id = 3', 'discard all', 'select id from crm.employees where id = 3', 'select id from crm.employees where id = 1'],
+  ['select id from crm.employees where id = 3', 'deallocate all', 'select id from crm.employees where id = 3'],
+  ['prepare "pgveil:1" as select 1', 'execute "pgveil:1"', 'deallocate "pgveil:1"', 'select id from crm.employees where id = 1', 'prepare p as select id from crm.employees where id = 1', 'execute p'],
+  ['begin', 'select id from crm.employees where id = 1', 'commit', 'select id from crm.employees where id = 1'],
+];
+
+let h: Harness;
+let inline: ProxyHandle;
+const open: RawClient[] = [];
+
+test.before(async () => {
+  h = await startHarness({ policyYaml: employeesPolicy, tlsMode: 'prefer', extraSql });
+  inline = await startProxyVariant(h, { upstreamStatements: 0 });
+});
+test.after(async () => {
+  for (const c of open) c.close();
+  await inline?.close();
+  await h?.close();
+});
+
+async function connect(proxy: ProxyHandle, user: string): Promise<RawClient> {
+  const c = await RawClient.connect(proxy.port);
+  open.push(c);
+  await c.login(user, clientConfig(h, user).password!);
+  return c;
+}
+
+/**
+ * A message as compared: an ErrorResponse or notice without its position (P)
+ * and the server's source location (F file, L line, R routine: a statement
+ * refused in Bind rather than in the Query names exec_bind_message), which
+ * the docs say may differ; everything else as bytes.
+ */
+function comparable(m: BackendMessage): string {
+  if (m.type !== 'E' && m.type !== 'N') return `${m.type}:${m.body.toString('hex')}`;
+  const fields = m.body.toString('utf8').split('\0').filter((f) => f && !/^[PFLR]/.test(f));
+  return `${m.type}:${fields.join('|')}`;
+}
+
+/** Sends `frames` in one write and reads one ReadyForQuery-terminated answer per Query. */
+async function answers(c: RawClient, queries: string[]): Promise<string[][]> {
+  c.send(...queries.map((q) => msg.query(q)));
+  const out: string[][] = [];
+  for (let i = 0; i < queries.length; i++) out.push((await c.untilReady()).map(comparable));
+  return out;
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+async function statementCounts(proxy: ProxyHandle): Promise<Record<string, number>> {
+  const values = (await proxy.metrics.upstreamStatements.get()).values;
+  return Object.fromEntries(values.map((v) => [String(v.labels.how), v.value]));
+}
+
+/** Runs each group of statements on a fresh session of each proxy, one at a time and then pipelined; returns the differences. */
+async function differences(user: string, groups: string[][], rounds: number): Promise<string[]> {
+  const found: string[] = [];
+  const a = await connect(inline, user);
+  const b = await connect(h.proxy, user);
+  for (let round = 0; round < rounds; round++) {
+    for (const group of groups) {
+      const one: [string[][], string[][]] = [[], []];
+      for (const q of group) {
+        one[0].push(...await answers(a, [q]));
+        one[1].push(...await answers(b, [q]));
+      }
+      const piped = [await answers(a, group), await answers(b, group)];
+      group.forEach((q, i) => {
+        if (JSON.stringify(one[0][i]) !== JSON.stringify(one[1][i])) found.push(`${user} round ${round} ${JSON.stringify(q)}:\n  inline ${one[0][i].join(' ')}\n  reused ${one[1][i].join(' ')}`);
+        if (JSON.stringify(piped[0][i]) !== JSON.stringify(piped[1][i])) found.push(`${user} pipelined ${JSON.stringify(q)}:\n  inline ${piped[0][i].join(' ')}\n  reused ${piped[1][i].join(' ')}`);
+      });
+    }
+  }
+  return found;
+}
+
+test('the corpus answers byte for byte the same with constants bound to pgveil\'s prepared statements as with them inline (alice, bob)', async () => {
+  const before = await statementCounts(h.proxy);
+  const found = [
+    ...await differences('alice@acme.com', chunks(corpus, 5), 3),
+    ...await differences('bob@globex.com', chunks(corpus, 7), 2),
+  ];
+  assert.equal(found, []);
+  const after = await statementCounts(h.proxy);
+  assert.ok((after.prepared ?? 0) - (before.prepared ?? 0) >= 20, `statements prepared upstream: ${JSON.stringify(after)}`);
+  assert.ok((after.reused ?? 0) - (before.reused ?? 0) >= 60, `statements reused upstream: ${JSON.stringify(after)}`);
+  assert.equal(await statementCounts(inline), {}, 'the inline proxy never prepares');
+});
+
+test('transactions, a failed transaction, DISCARD ALL, DEALLOCATE ALL and pgveil\'s reserved names answer the same with reuse on', async () => {
+  const found = await differences('alice@acme.com', sequences, 2);
+  assert.equal(found, []);
+  const b = await connect(h.proxy, 'alice@acme.com');
+  const [prepare] = await answers(b, ['prepare "pgveil:1" as select 1']);
+  assert.ok(prepare.some((m) => m.includes('C42939')), `a client statement may not take pgveil's names: ${prepare.join(' ')}`);
+  b.send(msg.parse('pgveil:7', 'select 1'), msg.sync());
+  assert.is(sqlstate((await b.untilReady())[0]), '42939', 'nor through Parse');
+});
+
+test('the recorded client corpus answers the same with reuse on', async () => {
+  const found = await differences('carol@acme.com', chunks(clientCorpus, 4), 2);
+  assert.equal(found, []);
+});
+
+test('pgveil keeps at most upstream.statements.maxPerConnection statements per connection, and prepares anew after a policy reload', async () => {
+  const small = await startProxyVariant(h, { upstreamStatements: 2 });
+  try {
+    const forms = ['select id from crm.employees where id = 1', 'select name from crm.employees where id = 1', 'select ssn from crm.employees where id = 1'];
+    const c = await RawClient.connect(small.port);
+    open.push(c);
+    await c.login('alice@acme.com', clientConfig(h, 'alice@acme.com').password!);
+    for (let round = 0; round < 3; round++) for (const q of forms) await answers(c, [q]);
+    assert.equal(await statementCounts(small), { prepared: 9 }, 'three forms round-robin over two places: each use evicts the next one needed');
+    for (let round = 0; round < 3; round++) for (const q of forms.slice(0, 2)) await answers(c, [q]);
+    assert.equal(await statementCounts(small), { prepared: 11, reused: 4 }, 'two forms fit: prepared once more each, then reused');
+    const [masked] = await answers(c, [forms[2]]);
+    const policy = join(h.dir, 'policy.yaml');
+    const original = readFileSync(policy, 'utf8');
+    assert.ok(original.includes('{ mask: partial, keepLast: 4 }'));
+    writeFileSync(policy, original.replace('{ mask: partial, keepLast: 4 }', '{ mask: full }'));
+    assert.is(await small.reload(), true);
+    const [after] = await answers(c, [forms[2]]);
+    assert.is.not(after.join(), masked.join(), 'the new policy\'s mask, not the old statement');
+    assert.equal((await statementCounts(small)).prepared, 13, 'prepared anew under the new policy');
+    writeFileSync(policy, original);
+    assert.is(await small.reload(), true);
+  } finally {
+    await small.close();
+  }
+});
+
+test.run();
