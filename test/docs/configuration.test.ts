@@ -57,7 +57,7 @@ function documentedRows(): Map<string, string> {
 /** Keys the reference describes in prose or in the masks table rather than in a row of their own. */
 function describedElsewhere(key: string): boolean {
   return /\.access\.(allow|deny)\./.test(key) || /\.except(\.|$)/.test(key) || /\.redaction\.<\*>\./.test(key)
-    || /^(listen|tls|upstream|upstream\.tls|upstream\.pool|secrets|auth|auth\.lockout|auth\.addressLockout|auth\.passwordPolicy|auth\.oidc\.claims|limits|cache|smtp|reset|portal|portal\.tls|sso|sso\.oidc|sso\.oidc\.claims|sso\.saml|sso\.saml\.attributes|audit|layers|defaults|channels|functions|organizations\.<\*>|users\.<\*>|tables\.<\*>|tables\.<\*>\.access|tables\.<\*>\.redaction)$/.test(key);
+    || /^(listen|tls|upstream|upstream\.tls|upstream\.pool|upstream\.statements|secrets|auth|auth\.lockout|auth\.addressLockout|auth\.passwordPolicy|auth\.oidc\.claims|limits|cache|smtp|reset|portal|portal\.tls|sso|sso\.oidc|sso\.oidc\.claims|sso\.saml|sso\.saml\.attributes|audit|layers|defaults|channels|functions|organizations\.<\*>|users\.<\*>|tables\.<\*>|tables\.<\*>\.access|tables\.<\*>\.redaction)$/.test(key);
 }
 
 for (const file of ['pgveil.schema.json', 'users.schema.json', 'policy.schema.json']) {

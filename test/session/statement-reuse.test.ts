@@ -184,7 +184,7 @@ test('the corpus answers byte for byte the same with constants bound to pgveil\'
   assert.equal(await statementCounts(inline), {}, 'the inline proxy never prepares');
 });
 
-test('transactions, a failed transaction, DISCARD ALL, DEALLOCATE ALL and pgveil\'s reserved names answer the same with reuse on', async () => {
+test('C4 pgveil\'s own prepared statements are out of a client\'s reach (42939), and transactions, a failed transaction, DISCARD ALL and DEALLOCATE ALL answer the same with reuse on', async () => {
   const found = await differences('alice@acme.com', sequences, 2);
   assert.equal(found, []);
   const b = await connect(h.proxy, 'alice@acme.com');
