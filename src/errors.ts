@@ -40,6 +40,7 @@ export const SqlState = {
   SyntaxError: '42601',
   InsufficientPrivilege: '42501',
   ReservedName: '42939',
+  InvalidSqlStatementName: '26000',
   InvalidPassword: '28P01',
   InvalidAuthorizationSpecification: '28000',
   ProtocolViolation: '08P01',

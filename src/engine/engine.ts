@@ -57,11 +57,11 @@ export interface Reusable { form: ParameterForm; constants: Int32Array }
 /** What the session does with a statement (with what its audit record says of it, when there is an audit log). */
 export type Decision =
   | (Pick<Forwarded, 'kind'> & AllowedFacts)
-  | (Pick<Rewritten, 'kind' | 'sql'> & AllowedFacts & { reusable?: Reusable })
+  | (Pick<Rewritten, 'kind' | 'sql'> & AllowedFacts & { reusable?: Reusable; /** one plain SELECT (see Rewritten.plainSelect) */ plainSelect?: boolean })
   | (Pick<Refused, 'kind' | 'error'> & AuditFacts);
 
 /** A decision as the cache holds it: a rewrite cached by shape is a template, filled per text. */
-type Cached = Decision | ({ kind: 'template'; template: Template; form?: ParameterForm } & AllowedFacts);
+type Cached = Decision | ({ kind: 'template'; template: Template; form?: ParameterForm; plainSelect: boolean } & AllowedFacts);
 
 /** The application_name prefix a user's sessions keep (`pgveil:<user>:`). */
 export function applicationNamePrefix(userName: string): string {
@@ -168,6 +168,7 @@ export class DecisionEngine {
         return {
           kind: 'rewrite', sql: fillTemplate(hit.template, sql, shape), effects: hit.effects, usesSearchPath: hit.usesSearchPath,
           relations: hit.relations, fingerprint: hit.fingerprint, reusable: hit.form ? { form: hit.form, constants: shape.constants } : undefined,
+          plainSelect: hit.plainSelect,
         };
       }
       if (hit?.kind === 'forward') return hit;
@@ -195,12 +196,12 @@ export class DecisionEngine {
       else this.cache.setExact(gen, profile.key, spKey, sql, cached);
       return cached;
     }
-    const rewritten: Decision = { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath, relations, fingerprint };
+    const rewritten: Decision = { kind: 'rewrite', sql: outcome.sql, effects, usesSearchPath, relations, fingerprint, plainSelect: outcome.plainSelect };
     if (shape && outcome.shapeSafe) {
       try {
         const template = makeTemplate(outcome.sql, slotsFromMap(shape, outcome.mapIndex), { sql, shape });
         const form = outcome.parameterSafe ? parameterForm(template, { sql, shape }, outcome.parameterSafe) : undefined;
-        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, form, effects, usesSearchPath, relations, fingerprint });
+        this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, form, plainSelect: outcome.plainSelect, effects, usesSearchPath, relations, fingerprint });
         if (form) rewritten.reusable = { form, constants: shape.constants };
         return rewritten;
       } catch (err) {

@@ -75,3 +75,25 @@ export function writePreparedRun(prefix: Buffer | undefined, name: string, sql: 
   DESCRIBE_EXECUTE_SYNC.copy(out, pos);
   return out;
 }
+
+/** The client's Bind (body at [bodyStart, end) of `buf`) with its statement name replaced by `statement`; the rest as sent. */
+export function writeBindOf(buf: Buffer, bodyStart: number, end: number, statement: string): Buffer {
+  const portalEnd = buf.indexOf(0, bodyStart);
+  const statementEnd = buf.indexOf(0, portalEnd + 1);
+  if (portalEnd < 0 || statementEnd < 0 || statementEnd >= end) throw new RangeError('Bind without its names');
+  const nameLen = Buffer.byteLength(statement);
+  const out = Buffer.allocUnsafe(1 + 4 + (portalEnd + 1 - bodyStart) + nameLen + (end - statementEnd));
+  out[0] = Frontend.Bind;
+  out.writeInt32BE(out.length - 1, 1);
+  let pos = 5 + buf.copy(out, 5, bodyStart, portalEnd + 1);
+  pos += out.write(statement, pos);
+  buf.copy(out, pos, statementEnd, end);
+  return out;
+}
+
+/** Describe of a prepared statement. */
+export function writeDescribeStatement(name: string): Buffer {
+  const out = writeCloseStatement(name);
+  out[0] = Frontend.Describe;
+  return out;
+}

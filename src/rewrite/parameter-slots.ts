@@ -16,16 +16,26 @@
 //   parameter (`1/0` has two constant operands and stays inline);
 // - the constant itself, not a negated one (`-3` is located at its `-`, and
 //   `-2147483648` is int4 inline but would be int8 negated).
-import { asNode, type Struct } from './tree.js';
+import { asNode, containsNode, type Struct } from './tree.js';
 import type { SqlText } from './sql-text.js';
 
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
 
-/** String indices where a parameter-safe numeric constant begins; undefined when the statement is not one plain SELECT. */
-export function parameterSafeConstants(stmts: readonly unknown[], text: SqlText): Set<number> | undefined {
-  if (stmts.length !== 1) return undefined;
+/** True when the statement is one plain SELECT (no INTO): what pgveil may run as a prepared statement of its own. */
+export function plainSelect(stmts: readonly unknown[]): boolean {
+  if (stmts.length !== 1) return false;
   const select = selectOf((stmts[0] as { stmt?: unknown }).stmt);
-  if (!select || select.intoClause) return undefined;
+  return select !== undefined && !select.intoClause;
+}
+
+/**
+ * String indices where a parameter-safe numeric constant begins; undefined
+ * when the statement is not one plain SELECT, or refers to parameters
+ * itself (`$1` in a simple Query is an error that must stay one).
+ */
+export function parameterSafeConstants(stmts: readonly unknown[], text: SqlText): Set<number> | undefined {
+  if (!plainSelect(stmts) || containsNode(stmts, 'ParamRef')) return undefined;
+  const select = selectOf((stmts[0] as { stmt?: unknown }).stmt)!;
   const found = new Set<number>();
   walkSelect(select, (location) => {
     const at = text.index(location);

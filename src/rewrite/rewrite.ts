@@ -14,7 +14,7 @@ import { lengthRefusal, tooDeep, treeRefusal } from './budget.js';
 import { SqlText } from './sql-text.js';
 import { verifyRewrite } from './verify.js';
 import { noObjects, type ObjectEffect } from './effects.js';
-import { parameterSafeConstants } from './parameter-slots.js';
+import { parameterSafeConstants, plainSelect } from './parameter-slots.js';
 
 const noStatementRules: StatementRules = { allowedFunctions: new Set(), listenChannels: new Set() };
 
@@ -40,8 +40,10 @@ export type Outcome =
   | (Common & { kind: 'forward' })
   | (Common & {
     kind: 'rewrite'; sql: string; /** original string index → index in `sql` (outside edits) */ mapIndex(i: number): number;
-    /** One plain SELECT: where its numeric constants that may go upstream as parameters begin (string indices of the input; parameter-slots.ts). */
+    /** One plain SELECT without `$n`: where its numeric constants that may go upstream as parameters begin (string indices of the input; parameter-slots.ts). */
     parameterSafe?: ReadonlySet<number>;
+    /** One plain SELECT: a client's unnamed Parse of it may run as a prepared statement of pgveil's own. */
+    plainSelect: boolean;
   })
   | (Common & { kind: 'refuse'; error: PgError; /** set when the verifier, not a rule, refused: an analyzer bug to log */ internal?: string });
 
@@ -123,7 +125,9 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
       }),
     };
   }
-  return { kind: 'rewrite', sql: spliced.sql, mapIndex: spliced.map, parameterSafe: parameterSafeConstants(stmts, text), ...common };
+  return {
+    kind: 'rewrite', sql: spliced.sql, mapIndex: spliced.map, parameterSafe: parameterSafeConstants(stmts, text), plainSelect: plainSelect(stmts), ...common,
+  };
 }
 
 /** The findings of an analysis as every outcome carries them (any finding added to Findings comes along). */

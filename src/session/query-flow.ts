@@ -33,9 +33,7 @@ import { UpstreamBatch } from './upstream-batch.js';
 import { WriteGroup } from './write-group.js';
 import { Refusals } from './refusals.js';
 import { SearchPathHold } from './search-path-hold.js';
-import { StatementReuse } from './statement-reuse.js';
-import { reservedStatementName } from '../engine/reserved-names.js';
-import type { SessionEffects } from '../engine/effects.js';
+import { Answer, StatementReuse } from './statement-reuse.js';
 
 /** What upstream-side traffic needs of the client connection (connection.ts). */
 export interface FlowHost {
@@ -106,7 +104,7 @@ export class QueryFlow {
     this.refusals = new Refusals(ctx, user, this.statements);
     this.toUpstream = new UpstreamBatch(upstream.socket, () => host.socket.pause());
     this.paths = new SearchPathHold(this.gate, host, this.watched, (bytes) => this.toUpstream.write(bytes));
-    this.reuse = new StatementReuse(ctx.config.upstream.statements.maxPerConnection, this.watched, ctx.metrics);
+    this.reuse = new StatementReuse(ctx.config.upstream.statements.maxPerConnection, this.watched, ctx.metrics, ctx.engine);
   }
 
   /** The client's next cycle waits until search_path is known again. */
@@ -247,8 +245,9 @@ export class QueryFlow {
   private onUpstreamMessage(type: number, msg: Buffer): Buffer | null | undefined {
     if (this.paths.probe) return this.paths.onAnswer(this.paths.probe, type, msg);
     if (type === Backend.ParseComplete || type === Backend.BindComplete || type === Backend.CloseComplete || type === Backend.NoData) {
-      // Watched only while a prepared run is in flight: its own answers are dropped, the client's counted and passed.
-      if (this.reuse.answer(type)) return null;
+      // Watched only while a cycle pgveil changed is in flight: its own answers are dropped, the client's counted and passed.
+      const answer = this.reuse.answer(type);
+      if (answer === Answer.Drop) return null;
       if (type !== Backend.NoData) this.onUpstreamCounted(type);
       return undefined;
     }
@@ -321,11 +320,8 @@ export class QueryFlow {
         const decision = this.gate.decide(sql, undefined, started);
         if (decision.kind === 'refuse') { this.refuseSimple(decision.error, started, decision, sql); return; }
         this.statements.forwarded(started, this.gate.decidedAt, false, decision.kind, decision, sql);
-        if (decision.effects) this.noteDrops(decision.effects);
-        if (decision.kind === 'rewrite') {
-          const run = decision.reusable && this.txStatus !== TxStatus.Failed ? this.reuse.run(decision.reusable, sql, this.ctx.engine.generation) : undefined;
-          this.forward(run ?? writeQuery(decision.sql), true);
-        } else this.forwardFrame(true);
+        if (decision.kind === 'rewrite') this.forward(this.reuse.query(decision, sql, this.txStatus) ?? writeQuery(decision.sql), true);
+        else { this.reuse.query(decision, sql, this.txStatus); this.forwardFrame(true); }
         return;
       }
       case Frontend.Parse: {
@@ -334,8 +330,10 @@ export class QueryFlow {
         const parse = readParse(buf, bodyStart, end);
         const decision = this.gate.decide(parse.query, parse.name, started);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error, started, decision, parse.query); return; }
-        if (decision.effects) this.noteDrops(decision.effects);
-        if (decision.kind === 'rewrite') this.forward(writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end), false);
+        // Nothing in flight: the transaction state is known.
+        const mapped = this.reuse.parse(decision, parse.name, buf, parse.paramsOffset, end, !this.unsynced && this.pendingSyncs === 0 ? this.txStatus : undefined);
+        if (mapped) this.forward(mapped, false);
+        else if (decision.kind === 'rewrite') this.forward(writeParse(parse.name, decision.sql, buf, parse.paramsOffset, end), false);
         else this.forwardFrame(false);
         this.unsynced = true;
         return;
@@ -344,13 +342,16 @@ export class QueryFlow {
         const names = readBindNames(buf, bodyStart, end);
         const stale = this.gate.bind(names.statement, names.portal);
         if (stale) { this.refuseExtended(stale, performance.now()); return; }
-        this.forwardFrame(false);
+        const bind = this.reuse.bind(names.statement, buf, bodyStart, end);
+        if (bind instanceof PgError) { this.refuseExtended(bind, performance.now()); return; }
+        if (bind) this.forward(bind, false);
+        else this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
       case Frontend.Close: {
         const closed = readClose(buf, bodyStart, end);
-        const reserved = closed?.target === 'statement' ? reservedStatementName(closed.name) : undefined;
+        const reserved = closed && this.reuse.close(closed.target, closed.name);
         if (reserved) { this.refuseExtended(reserved, performance.now()); return; }
         if (closed) this.gate.close(closed.target, closed.name);
         this.forwardFrame(false);
@@ -370,9 +371,10 @@ export class QueryFlow {
       }
       case Frontend.Describe: case Frontend.Flush: {
         const described = type === Frontend.Describe ? readClose(buf, bodyStart, end) : undefined; // Describe and Close share a layout
-        const reserved = described?.target === 'statement' ? reservedStatementName(described.name) : undefined;
-        if (reserved) { this.refuseExtended(reserved, performance.now()); return; }
-        this.forwardFrame(false);
+        const describe = described && this.reuse.describe(described.target, described.name);
+        if (describe instanceof PgError) { this.refuseExtended(describe, performance.now()); return; }
+        if (describe) this.forward(describe, false);
+        else this.forwardFrame(false);
         this.unsynced = true;
         return;
       }
@@ -414,11 +416,6 @@ export class QueryFlow {
     this.statements.cycleSent();
   }
 
-  /** The client's DISCARD ALL or DEALLOCATE ALL drops pgveil's prepared statements too. */
-  private noteDrops(effects: SessionEffects): void {
-    for (const effect of effects.objects) if (effect.op === 'drop' && effect.kind === 'statement' && effect.name === null) this.reuse.forgetAll();
-  }
-
   private onSync(): void {
     if (this.skipping === 'direct') {
       this.skipping = 'no';
@@ -443,7 +440,10 @@ export class QueryFlow {
     const direct = this.canAnswerDirectly();
     this.refusals.record(error, started, facts, text, false, direct);
     if (direct) this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
-    else this.forward(this.refusals.sentinel(error, false), true);
+    else {
+      this.reuse.unnamedGone(); // the sentinel is a Query
+      this.forward(this.refusals.sentinel(error, false), true);
+    }
   }
 
   /** A refused extended-protocol message: answered now or by a sentinel Parse; the cycle's other messages are dropped until Sync. */
@@ -455,8 +455,10 @@ export class QueryFlow {
       this.skipping = 'direct';
       return;
     }
+    this.reuse.unnamedGone(); // the sentinel parses the unnamed statement
     this.forward(this.refusals.sentinel(error, true), false);
     this.unsynced = true;
     this.skipping = 'sentinel';
   }
 }
+

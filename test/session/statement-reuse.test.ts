@@ -13,7 +13,8 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, startProxyVariant, clientConfig, employeesPolicy, type Harness } from '../helpers/harness.js';
-import { RawClient, msg, sqlstate, type BackendMessage } from '../helpers/raw-client.js';
+import { RawClient, msg, sqlstate, frame, cstr, int16, int32, type BackendMessage } from '../helpers/raw-client.js';
+import pg from 'pg';
 import type { ProxyHandle } from '../../src/session/server.js';
 
 const clientCorpus = JSON.parse(readFileSync(new URL('../../../test/corpus/client-statements.json', import.meta.url), 'utf8')) as string[];
@@ -197,6 +198,108 @@ test('C4 pgveil\'s own prepared statements are out of a client\'s reach (42939),
 test('the recorded client corpus answers the same with reuse on', async () => {
   const found = await differences('carol@acme.com', chunks(clientCorpus, 4), 2);
   assert.equal(found, []);
+});
+
+// ── the extended protocol: clients' unnamed Parses mapped onto pgveil's statements ──
+
+const ext = {
+  parse: (name: string, sql: string, types: number[] = []) => frame('P', Buffer.concat([cstr(name), cstr(sql), int16(types.length), ...types.map(int32)])),
+  bind: (stmt: string, values: Array<string | null>, portal = '') => frame('B', Buffer.concat([
+    cstr(portal), cstr(stmt), int16(0), int16(values.length),
+    ...values.map((v) => (v === null ? int32(-1) : Buffer.concat([int32(Buffer.byteLength(v)), Buffer.from(v)]))), int16(0),
+  ])),
+  describe: (kind: 'S' | 'P', name: string) => frame('D', Buffer.concat([Buffer.from(kind), cstr(name)])),
+  close: (kind: 'S' | 'P', name: string) => frame('C', Buffer.concat([Buffer.from(kind), cstr(name)])),
+  execute: (portal = '') => msg.execute(portal),
+  sync: () => msg.sync(),
+  query: (sql: string) => msg.query(sql),
+};
+
+const BY_ID = 'select id, name, ssn from crm.employees where id = $1';
+/** One cycle as a driver sends it: Parse of the unnamed statement, Bind, Describe, Execute, Sync. */
+const cycle = (sql: string, values: Array<string | null>, types: number[] = []) => [ext.parse('', sql, types), ext.bind('', values), ext.describe('P', ''), ext.execute(), ext.sync()];
+
+/** Exchanges: frames sent in one write, then as many ReadyForQuery-terminated answers as they hold Syncs and Queries. */
+const extendedExchanges: Buffer[][] = [
+  cycle(BY_ID, ['1']), cycle(BY_ID, ['2']), cycle(BY_ID, ['3']), cycle(BY_ID, [null]),
+  [ext.bind('', ['1']), ext.describe('P', ''), ext.execute(), ext.sync()],
+  [ext.describe('S', ''), ext.sync()],
+  [ext.bind('', ['x']), ext.execute(), ext.sync()],
+  cycle(BY_ID, ['3'], [20]), cycle(BY_ID, ['3'], [20]), cycle(BY_ID, ['3'], [23]),
+  cycle('select id from crm.employees where id > $1 and salary < $2 order by id', ['0', '100000']),
+  cycle('select id from crm.employees where id > $1 and salary < $2 order by id', ['0', '1e9']),
+  [ext.parse('', BY_ID), ext.sync(), ext.parse('', 'select nope from crm.employees where id = $1'), ext.sync(), ext.bind('', ['1']), ext.execute(), ext.sync()],
+  [ext.parse('', BY_ID), ext.sync(), ext.close('S', ''), ext.sync(), ext.bind('', ['1']), ext.execute(), ext.sync()],
+  [ext.parse('', BY_ID), ext.sync(), ext.query('select 1'), ext.bind('', ['1']), ext.execute(), ext.sync()],
+  [...cycle(BY_ID, ['1']), ...cycle(BY_ID, ['3']), ext.bind('', ['1']), ext.execute(), ext.sync(), ...cycle(BY_ID, ['2'])],
+  [ext.parse('named_s', BY_ID), ext.bind('named_s', ['1']), ext.execute(), ext.parse('', BY_ID), ext.bind('', ['3']), ext.execute(), ext.sync()],
+  [ext.query('begin'), ext.query('select 1/0'), ...cycle(BY_ID, ['1']), ext.bind('', ['1']), ext.execute(), ext.sync(), ext.query('rollback')],
+  [ext.query('begin'), ...cycle(BY_ID, ['1']), ext.query('commit'), ext.bind('', ['3']), ext.execute(), ext.sync()],
+  [ext.query('discard all'), ...cycle(BY_ID, ['1']), ext.bind('', ['3']), ext.execute(), ext.sync()],
+  [ext.parse('', 'select count(*) from crm.employees where id = any($1::int[])'), ext.bind('', ['{1,2,3}']), ext.execute(), ext.sync()],
+  [ext.parse('', 'select id from crm.employees where id = 1'), ext.bind('', []), ext.execute(), ext.sync(), ext.bind('', []), ext.execute(), ext.sync()],
+  [ext.parse('', 'update crm.employees set name = $1 where id = 1'), ext.bind('', ['x']), ext.execute(), ext.sync()],
+  [ext.describe('S', 'pgveil:1'), ext.sync(), ext.close('S', 'pgveil:1'), ext.sync(), ext.bind('pgveil:1', []), ext.sync()],
+];
+
+async function exchange(c: RawClient, frames: Buffer[]): Promise<string[]> {
+  c.send(...frames);
+  const ends = frames.filter((f) => f[0] === 0x53 || f[0] === 0x51).length;
+  const out: string[] = [];
+  for (let i = 0; i < ends; i++) out.push(...(await c.untilReady()).map(comparable), '|');
+  return out;
+}
+
+test('clients\' unnamed Parses run as pgveil\'s prepared statements answer byte for byte as sent (Bind, Describe, Close, errors, pipelines, transactions)', async () => {
+  const before = await statementCounts(h.proxy);
+  const found: string[] = [];
+  for (const user of ['alice@acme.com', 'bob@globex.com']) {
+    const a = await connect(inline, user);
+    const b = await connect(h.proxy, user);
+    for (let round = 0; round < 3; round++) {
+      for (const [i, frames] of extendedExchanges.entries()) {
+        const [x, y] = [await exchange(a, frames), await exchange(b, frames)];
+        if (x.join(' ') !== y.join(' ')) found.push(`${user} round ${round} exchange ${i}:\n  inline ${x.join(' ')}\n  reused ${y.join(' ')}`);
+      }
+    }
+  }
+  assert.equal(found, []);
+  const after = await statementCounts(h.proxy);
+  assert.ok((after.reused ?? 0) - (before.reused ?? 0) >= 30, `unnamed Parses mapped onto prepared statements: ${JSON.stringify(after)}`);
+});
+
+test('a DEALLOCATE ALL run as a named statement while the unnamed statement stands for one of pgveil\'s: binding it answers as with reuse off (26000), never runs something else', async () => {
+  const answersOf = async (proxy: ProxyHandle) => {
+    const c = await connect(proxy, 'alice@acme.com');
+    const out = [await exchange(c, [...cycle(BY_ID, ['1']), ...cycle(BY_ID, ['1'])])]; // prepared, then the stand-in: the unnamed statement is pgveil's
+    out.push(await exchange(c, [ext.parse('drop_all', 'deallocate all'), ext.bind('drop_all', []), ext.execute(), ext.sync()]));
+    out.push(await exchange(c, [ext.bind('', ['1']), ext.execute(), ext.sync()]));
+    out.push(await exchange(c, cycle(BY_ID, ['1'])));
+    return out;
+  };
+  const reused = await answersOf(h.proxy);
+  assert.equal(reused, await answersOf(inline));
+  assert.ok(reused[2].some((m) => m.includes('C26000')), reused[2].join(' '));
+  assert.ok(reused[3].some((m) => m.startsWith('D:')), `parsed again, it runs: ${reused[3].join(' ')}`);
+});
+
+test('node-postgres parameterized queries (an unnamed Parse each) give the same results with reuse on', async () => {
+  const run = async (port: number) => {
+    const c = new pg.Client({ ...clientConfig(h, 'alice@acme.com'), port, ssl: false });
+    await c.connect();
+    const out: unknown[] = [];
+    try {
+      for (let round = 0; round < 4; round++) {
+        for (const [sql, values] of [[BY_ID, [1]], [BY_ID, [2]], ['select id, salary from crm.employees where salary > $1 order by id', [1000]], ['select nope from crm.employees where id = $1', [1]]] as const) {
+          out.push(await c.query({ text: sql, values: [...values], rowMode: 'array' }).then((r) => [r.fields.map((f) => [f.name, f.dataTypeID]), r.rows, r.command, r.rowCount], (e: pg.DatabaseError) => [e.code, e.message]));
+        }
+      }
+    } finally {
+      await c.end();
+    }
+    return out;
+  };
+  assert.equal(await run(h.proxy.port), await run(inline.port));
 });
 
 test('pgveil keeps at most upstream.statements.maxPerConnection statements per connection, and prepares anew after a policy reload', async () => {
