@@ -18,14 +18,30 @@ export class UpstreamLog {
    */
   async last(marker = 'OFFSET 0'): Promise<string> {
     for (let waited = 0; ; waited += 20) {
-      // `statement:` (simple), `execute <name>:` (extended), `prepare:` (the DETAIL of a SQL EXECUTE)
-      const lines = this.text.split('\n').filter((l) => l.includes(marker) && /(statement|execute [^:]*|prepare): /.test(l));
-      const line = lines[lines.length - 1];
-      if (line) return line.replace(/^.*?(?:statement|execute [^:]*|prepare): /, '').replace(/^prepare\s+\w+(\([^)]*\))?\s+as\s+/i, '');
+      // `statement:` (simple), `execute <name>:` (extended; pgveil's own statements are named pgveil:<n>), `prepare:` (the DETAIL of a SQL EXECUTE)
+      const all = this.text.split('\n');
+      let at = all.length - 1;
+      while (at >= 0 && !(all[at].includes(marker) && /(statement|execute \S*|prepare): /.test(all[at]))) at--;
+      const line = all[at];
+      if (line) {
+        const text = line.replace(/^.*?(?:statement|execute \S*?|prepare): /, '').replace(/^prepare\s+\w+(\([^)]*\))?\s+as\s+/i, '');
+        return /execute pgveil:\d+: /.test(line) ? inlineParameters(text, all[at + 1] ?? '') : text;
+      }
       if (waited >= 2000) throw new Error(`no upstream statement containing ${marker} was logged`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+}
+
+/**
+ * A statement pgveil ran as its own prepared statement (upstream statement
+ * reuse: the client's numbers bound as $1 …) with the numbers put back from
+ * the log's `DETAIL:  parameters: $1 = '5', …` line: the statement as the
+ * client's text would have run inline.
+ */
+function inlineParameters(text: string, detail: string): string {
+  const values = new Map([...detail.matchAll(/\$(\d+) = '([^']*)'/g)].map((m) => [m[1], m[2]]));
+  return text.replace(/\$(\d+)\b/g, (whole, n: string) => values.get(n) ?? whole);
 }
 
 /** EXPLAIN (COSTS OFF) of a statement as the superuser; `$n` parameters are bound from `values`. */
