@@ -35,7 +35,7 @@ const INT8_MAX = 9223372036854775807n;
  * string indices (in `source.sql`) where parameter-safe constants begin.
  */
 export function parameterForm(template: Template, source: { sql: string; shape: Shape }, safe: ReadonlySet<number>): ParameterForm | undefined {
-  const { sql, shape } = source;
+  const { shape } = source;
   const c = shape.constants;
   const count = c.length / 2;
   const kinds = kindLetters(shape.key);

@@ -15,7 +15,8 @@ import type { ProxyContext } from './context.js';
 import { checkStartupParams, forcedUpstreamParams, upstreamApplicationName } from './startup-params.js';
 import { Login, type LoggedIn, type LoginStep } from './login.js';
 import { usersWithAccount } from './session-users.js';
-import { QueryFlow, type FlowHost } from './query-flow.js';
+import { QueryFlow } from './query-flow.js';
+import type { FlowHost } from './flow-host.js';
 import type { LiveSession, SessionInfo } from './session-info.js';
 import type { DisconnectReason } from '../audit/record.js';
 

@@ -8,14 +8,12 @@
 import type net from 'node:net';
 import { PgError, SqlState } from '../errors.js';
 import { Backend, Frontend, MESSAGE_HEADER_BYTES, TxStatus } from '../protocol/codes.js';
-import type { FrameReader } from '../protocol/frame-reader.js';
 import { BackendScanner, watchTypes } from '../protocol/backend-scanner.js';
 import {
   readBindNames, readClose, readExecutePortal, readParse, readQuery, writeParse, writeQuery,
 } from '../protocol/frontend-messages.js';
 import {
-  readCommandRows, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeBackendKeyData,
-  writeErrorResponse, writeParameterStatus,
+  readCommandRows, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeParameterStatus,
 } from '../protocol/backend-messages.js';
 import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import { closeUpstream } from '../upstream/pool.js';
@@ -25,7 +23,6 @@ import type { AuditFacts } from '../engine/audit-facts.js';
 import { auditBlocked } from '../engine/refusal-reason.js';
 import type { ProxyContext } from './context.js';
 import type { UsersFile } from '../config/types.js';
-import type { DisconnectReason } from '../audit/record.js';
 import type { SessionState } from './session-info.js';
 import { StatementLog } from './statement-log.js';
 import { messageTooLong, refusableLimits } from './oversize.js';
@@ -34,22 +31,8 @@ import { WriteGroup } from './write-group.js';
 import { Refusals } from './refusals.js';
 import { SearchPathHold } from './search-path-hold.js';
 import { Answer, StatementReuse } from './statement-reuse.js';
-
-/** What upstream-side traffic needs of the client connection (connection.ts). */
-export interface FlowHost {
-  /** The session's id (audit records name it). */
-  readonly id: string;
-  /** The client's socket (TLS already settled). */
-  readonly socket: net.Socket;
-  /** The client's frames; the current one is read by onFrame. */
-  readonly reader: FrameReader;
-  readonly closed: boolean;
-  /** Handles every complete client frame buffered (after a held cycle is let go). */
-  processFrames(): void;
-  /** Ends the session with an error to the client; `reason` says why for the disconnect record. */
-  fail(err: unknown, reason?: DisconnectReason): void;
-  close(reason?: DisconnectReason): void;
-}
+import { greeting } from './greeting.js';
+import type { FlowHost } from './flow-host.js';
 
 /** What the session reads upstream: ReadyForQuery, errors and settings whole; the answers that confirm statements and portals only by type. */
 const upstreamWatchedTypes = [Backend.ReadyForQuery, Backend.ErrorResponse, Backend.ParameterStatus];
@@ -119,22 +102,13 @@ export class QueryFlow {
   /** Greets the client (settings, cancel key, ReadyForQuery) and starts carrying upstream's answers. */
   start(): void {
     const { upstream, gate, ctx } = this;
-    const out: Buffer[] = [];
-    for (const status of upstream.parameterStatus.values()) {
-      const { name, value } = readParameterStatus(status, MESSAGE_HEADER_BYTES, status.length);
-      gate.onParameterStatus(name, value);
-      // The client sees its pgveil identity, not the shared service role.
-      out.push(name === 'session_authorization' ? writeParameterStatus(name, this.user) : status);
-    }
     this.cancelKey = ctx.cancelKeys.issue({
       cancel: () => {
         this.cancelSent = true;
         void sendUpstreamCancel(ctx.config.upstream, upstream.processId, upstream.secretKey);
       },
     });
-    out.push(writeBackendKeyData(this.cancelKey.processId, this.cancelKey.secretKey.readInt32BE(0)));
-    out.push(readyForQuery[TxStatus.Idle]);
-    this.host.socket.write(Buffer.concat(out));
+    this.host.socket.write(greeting(upstream.parameterStatus.values(), this.user, this.cancelKey, (name, value) => gate.onParameterStatus(name, value)));
     ctx.logger.info('session ready', { user: this.user });
     // CopyData is forwarded piece by piece as it arrives: pgveil decides nothing on its content.
     // Every other message is assembled whole, as no byte of it may go upstream before its decision:
@@ -301,7 +275,7 @@ export class QueryFlow {
   // ── client messages ──────────────────────────────────────────────────────
 
   private onMessage(): void {
-    const { buf, type, frameStart, bodyStart, end } = this.host.reader;
+    const { buf, type, bodyStart, end } = this.host.reader;
     if (this.skipping !== 'no' && type !== Frontend.Sync) {
       if (type === Frontend.Terminate) this.host.close();
       return; // Postgres discards extended-protocol messages until Sync after an error
@@ -428,37 +402,27 @@ export class QueryFlow {
     this.forwardFrame(true);
   }
 
-  // ── refusals ─────────────────────────────────────────────────────────────
+  // ── refusals (refusals.ts): answered now when nothing is in flight and no transaction is open, else by a sentinel ──
 
-  /** True when pgveil may answer a refusal itself without reordering or desynchronising upstream. */
+  /** A refused simple Query. */
+  private refuseSimple(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
+    const sentinel = this.refusals.refuse(error, started, facts, text, false, this.canAnswerDirectly(), this.host.socket);
+    if (sentinel) { this.reuse.unnamedGone(); this.forward(sentinel, true); } // the sentinel is a Query
+  }
+
+  /** A refused extended-protocol message; the cycle's other messages are dropped until Sync. */
+  private refuseExtended(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
+    const sentinel = this.refusals.refuse(error, started, facts, text, true, this.canAnswerDirectly(), this.host.socket);
+    this.skipping = sentinel ? 'sentinel' : 'direct';
+    if (!sentinel) return;
+    this.reuse.unnamedGone(); // the sentinel parses the unnamed statement
+    this.forward(sentinel, false);
+    this.unsynced = true;
+  }
+
+  /** pgveil may answer itself without reordering or desynchronising upstream. */
   private canAnswerDirectly(): boolean {
     return this.pendingSyncs === 0 && !this.unsynced && this.txStatus === TxStatus.Idle;
-  }
-
-  /** A refused simple Query: answered now, or by a sentinel in its place (refusals.ts). */
-  private refuseSimple(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
-    const direct = this.canAnswerDirectly();
-    this.refusals.record(error, started, facts, text, false, direct);
-    if (direct) this.host.socket.write(Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
-    else {
-      this.reuse.unnamedGone(); // the sentinel is a Query
-      this.forward(this.refusals.sentinel(error, false), true);
-    }
-  }
-
-  /** A refused extended-protocol message: answered now or by a sentinel Parse; the cycle's other messages are dropped until Sync. */
-  private refuseExtended(error: PgError, started: number, facts?: AuditFacts, text?: string): void {
-    const direct = this.canAnswerDirectly();
-    this.refusals.record(error, started, facts, text, true, direct);
-    if (direct) {
-      this.host.socket.write(writeErrorResponse(error));
-      this.skipping = 'direct';
-      return;
-    }
-    this.reuse.unnamedGone(); // the sentinel parses the unnamed statement
-    this.forward(this.refusals.sentinel(error, true), false);
-    this.unsynced = true;
-    this.skipping = 'sentinel';
   }
 }
 

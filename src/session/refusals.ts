@@ -8,7 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { PgError } from '../errors.js';
 import { writeParseText, writeQuery } from '../protocol/frontend-messages.js';
-import { writeErrorResponse } from '../protocol/backend-messages.js';
+import type net from 'node:net';
+import { readyForQuery, writeErrorResponse } from '../protocol/backend-messages.js';
+import { TxStatus } from '../protocol/codes.js';
 import type { AuditFacts } from '../engine/audit-facts.js';
 import type { ProxyContext } from './context.js';
 import type { StatementLog } from './statement-log.js';
@@ -29,14 +31,29 @@ export class Refusals {
     return this.replacements.length > 0;
   }
 
+  /**
+   * Logs and records a refusal and answers it: `direct`, now on the client's
+   * socket (a Query's error with its ReadyForQuery; an extended message's
+   * error, its ReadyForQuery coming at the client's Sync); else returns the
+   * sentinel to forward in its place.
+   */
+  refuse(
+    error: PgError, started: number, facts: AuditFacts | undefined, text: string | undefined, extended: boolean, direct: boolean, client: net.Socket,
+  ): Buffer | undefined {
+    this.record(error, started, facts, text, extended, direct);
+    if (!direct) return this.sentinel(error, extended);
+    client.write(extended ? writeErrorResponse(error) : Buffer.concat([writeErrorResponse(error), readyForQuery[TxStatus.Idle]]));
+    return undefined;
+  }
+
   /** Logs and records a refusal; `direct`: pgveil answers it now, else a sentinel carries it. */
-  record(error: PgError, started: number, facts: AuditFacts | undefined, text: string | undefined, extended: boolean, direct: boolean): void {
+  private record(error: PgError, started: number, facts: AuditFacts | undefined, text: string | undefined, extended: boolean, direct: boolean): void {
     this.ctx.logger.info('statement refused', { user: this.user, code: error.code, reason: error.message });
     this.statements.refused(started, error, facts, text, extended, direct);
   }
 
   /** The sentinel to forward in place of a refused simple Query (`extended`: of a refused extended-protocol message, as a Parse). */
-  sentinel(error: PgError, extended: boolean): Buffer {
+  private sentinel(error: PgError, extended: boolean): Buffer {
     this.replacements.push(error);
     return extended ? sentinelParse : writeQuery(sentinelText);
   }

@@ -7,7 +7,7 @@ import { Backend, Frontend, MESSAGE_HEADER_BYTES, TxStatus } from '../protocol/c
 import { readDataRowFirstText, readReadyForQuery } from '../protocol/backend-messages.js';
 import { searchPathProbe } from '../upstream/search-path-probe.js';
 import type { StatementGate } from '../engine/statement-gate.js';
-import type { FlowHost } from './query-flow.js';
+import type { FlowHost } from './flow-host.js';
 
 export class SearchPathHold {
   /** pgveil's search_path question is in flight: its answer is read and dropped. */
