@@ -12,7 +12,7 @@
 // those are typed per statement, so `id = 3000000000` and `id = 1.5` of one
 // shape run as two prepared statements.
 import type { Shape } from './shape.js';
-import type { Template } from './template.js';
+import { kindsOf, type Template } from './template.js';
 
 export const enum TypeOid { Int8 = 20, Int4 = 23, Numeric = 1700 }
 
@@ -30,15 +30,15 @@ export interface ParameterForm {
 const INT8_MAX = 9223372036854775807n;
 
 /**
- * The form of `template` for statements of `source`'s shape, or undefined
- * when one of its constants is not a parameter-safe number. `safe` holds the
- * string indices (in `source.sql`) where parameter-safe constants begin.
+ * The form of `template` for statements of `shape`, or undefined when one
+ * of its constants is not a parameter-safe number. `safe` holds the string
+ * indices (in the statement the template was made from) where
+ * parameter-safe constants begin.
  */
-export function parameterForm(template: Template, source: { sql: string; shape: Shape }, safe: ReadonlySet<number>): ParameterForm | undefined {
-  const { shape } = source;
+export function parameterForm(template: Template, shape: Shape, safe: ReadonlySet<number>): ParameterForm | undefined {
   const c = shape.constants;
   const count = c.length / 2;
-  const kinds = kindLetters(shape.key);
+  const kinds = kindsOf(shape.key);
   const types = new Int32Array(count);
   const order = new Int32Array(count);
   let text = template.pieces[0];
@@ -81,11 +81,4 @@ function separates(code: number): boolean {
   const lower = code | 0x20;
   if ((lower >= 97 && lower <= 122) || (code >= 48 && code <= 57)) return false;
   return code !== 95 && code !== 36 && code !== 46;
-}
-
-/** The kind letter of each constant marker in a shape key, in order. */
-function kindLetters(key: string): string[] {
-  const kinds: string[] = [];
-  for (let i = key.indexOf('\u0000'); i !== -1; i = key.indexOf('\u0000', i + 2)) kinds.push(key[i + 1]);
-  return kinds;
 }

@@ -123,7 +123,7 @@ function sameAt(a: string, i: number, b: string, j: number): boolean {
 }
 
 /** The kind letters of a shape key's markers, in order. */
-function kindsOf(key: string): string {
+export function kindsOf(key: string): string {
   let kinds = '';
   for (let i = key.indexOf('\u0000'); i !== -1; i = key.indexOf('\u0000', i + 2)) kinds += key[i + 1];
   return kinds;

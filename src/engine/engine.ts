@@ -200,7 +200,7 @@ export class DecisionEngine {
     if (shape && outcome.shapeSafe) {
       try {
         const template = makeTemplate(outcome.sql, slotsFromMap(shape, outcome.mapIndex), { sql, shape });
-        const form = outcome.parameterSafe ? parameterForm(template, { sql, shape }, outcome.parameterSafe) : undefined;
+        const form = outcome.parameterSafe ? parameterForm(template, shape, outcome.parameterSafe) : undefined;
         this.cache.setShape(gen, profile.key, spKey, shape.key, { kind: 'template', template, form, plainSelect: outcome.plainSelect, effects, usesSearchPath, relations, fingerprint });
         if (form) rewritten.reusable = { form, constants: shape.constants };
         return rewritten;

@@ -30,7 +30,7 @@ import { UpstreamBatch } from './upstream-batch.js';
 import { WriteGroup } from './write-group.js';
 import { Refusals } from './refusals.js';
 import { SearchPathHold } from './search-path-hold.js';
-import { Answer, StatementReuse } from './statement-reuse.js';
+import { StatementReuse } from './statement-reuse.js';
 import { greeting } from './greeting.js';
 import type { FlowHost } from './flow-host.js';
 
@@ -220,8 +220,7 @@ export class QueryFlow {
     if (this.paths.probe) return this.paths.onAnswer(this.paths.probe, type, msg);
     if (type === Backend.ParseComplete || type === Backend.BindComplete || type === Backend.CloseComplete || type === Backend.NoData) {
       // Watched only while a cycle pgveil changed is in flight: its own answers are dropped, the client's counted and passed.
-      const answer = this.reuse.answer(type);
-      if (answer === Answer.Drop) return null;
+      if (this.reuse.answer(type)) return null;
       if (type !== Backend.NoData) this.onUpstreamCounted(type);
       return undefined;
     }

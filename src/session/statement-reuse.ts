@@ -36,7 +36,7 @@ import type { ProxyMetrics } from '../observe/metrics.js';
 
 const enum State { Pending, Ready, Gone }
 type Allowed = Exclude<Decision, { kind: 'refuse' }>;
-interface Prepared { readonly name: string; state: State }
+interface Prepared { readonly name: string; readonly key: string; state: State }
 
 /** A cycle pgveil changed: a simple Query run as a prepared statement, or a mapped unnamed Parse. */
 interface Changed {
@@ -50,9 +50,6 @@ interface Changed {
   /** A new statement parsed beside the client's: the client's ParseComplete came (pgveil's is next). */
   clientParsed: boolean;
 }
-
-/** What to do with a ParseComplete, BindComplete, CloseComplete or NoData. */
-export const enum Answer { Pass, Drop }
 
 /** Stands in for a client's Parse of a statement pgveil has prepared: the unnamed statement as the bare SELECT. */
 const STAND_IN_PARSE = writeParseText('', 'SELECT');
@@ -165,19 +162,23 @@ export class StatementReuse {
     this.sent++;
   }
 
-  /** A ParseComplete, BindComplete, CloseComplete or NoData (watched only while a changed cycle is in flight). */
-  answer(type: number): Answer {
+  /**
+   * A ParseComplete, BindComplete, CloseComplete or NoData (watched only
+   * while a changed cycle is in flight): true when it answers pgveil's own
+   * message (drop it), false when it answers the client's.
+   */
+  answer(type: number): boolean {
     const c = this.changed[0];
-    if (c === undefined || c.cycle !== this.done) return Answer.Pass;
+    if (c === undefined || c.cycle !== this.done) return false;
     if (c.query) {
       if (type === Backend.ParseComplete) c.parsed = true;
-      return Answer.Drop;
+      return true;
     }
-    if (c.drop > 0) { c.drop--; return Answer.Drop; }
-    if (!c.parsing || type !== Backend.ParseComplete || c.parsed) return Answer.Pass; // the stand-in's ParseComplete answers the client's Parse
-    if (!c.clientParsed) { c.clientParsed = true; return Answer.Pass; }
+    if (c.drop > 0) { c.drop--; return true; }
+    if (!c.parsing || type !== Backend.ParseComplete || c.parsed) return false; // the stand-in's ParseComplete answers the client's Parse
+    if (!c.clientParsed) { c.clientParsed = true; return false; }
     c.parsed = true; // pgveil's, right after the client's
-    return Answer.Drop;
+    return true;
   }
 
   /** A ReadyForQuery: a statement parsed in the cycle is usable once its Parse was answered, else gone. */
@@ -220,7 +221,7 @@ export class StatementReuse {
       this.metrics.upstreamStatements.inc({ how: 'reused' });
       return found;
     }
-    const prepared: Prepared = { name: `${RESERVED_STATEMENT_PREFIX}${++this.named}`, state: State.Pending };
+    const prepared: Prepared = { name: `${RESERVED_STATEMENT_PREFIX}${++this.named}`, key, state: State.Pending };
     for (const [oldKey, oldest] of this.byKey) {
       if (this.byKey.size < this.max) break;
       if (oldest === this.unnamed) continue; // the client's unnamed statement stands for it
@@ -251,7 +252,7 @@ export class StatementReuse {
 
   private forget(prepared: Prepared): void {
     prepared.state = State.Gone;
-    for (const [key, p] of this.byKey) if (p === prepared) { this.byKey.delete(key); return; }
+    if (this.byKey.get(prepared.key) === prepared) this.byKey.delete(prepared.key);
   }
 
   private closeAll(generation: number): void {

@@ -129,3 +129,15 @@ export function sqlstate(m: BackendMessage | undefined): string | undefined {
   const i = s.indexOf('\0C');
   return i === -1 ? undefined : s.slice(i + 2, i + 7);
 }
+
+/**
+ * A backend message as two answers to the same statement are compared
+ * (upstream statement reuse's differential tests): an ErrorResponse or
+ * notice without its position (P) and the server's source location (F, L,
+ * R — a statement refused in Bind rather than in a Query names
+ * exec_bind_message), which may differ; every other message as bytes.
+ */
+export function comparableAnswer(m: BackendMessage): string {
+  if (m.type !== 'E' && m.type !== 'N') return `${m.type}:${m.body.toString('hex')}`;
+  return `${m.type}:${m.body.toString('utf8').split('\0').filter((f) => f && !/^[PFLR]/.test(f)).join('|')}`;
+}

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { startHarness, startProxyVariant, clientConfig, type Harness } from '../helpers/harness.js';
-import { RawClient, msg, type BackendMessage } from '../helpers/raw-client.js';
+import { RawClient, msg, comparableAnswer as comparable } from '../helpers/raw-client.js';
 import { threatSchemaSql, threatPolicy } from '../threats/a-schema.js';
 import type { ProxyHandle } from '../../src/session/server.js';
 
@@ -44,11 +44,6 @@ test.after(async () => {
   await inline?.close();
   await h?.close();
 });
-
-function comparable(m: BackendMessage): string {
-  if (m.type !== 'E' && m.type !== 'N') return `${m.type}:${m.body.toString('hex')}`;
-  return `${m.type}:${m.body.toString('utf8').split('\0').filter((f) => f && !/^[PFLR]/.test(f)).join('|')}`;
-}
 
 async function connect(proxy: ProxyHandle, user: string): Promise<RawClient> {
   const c = await RawClient.connect(proxy.port);

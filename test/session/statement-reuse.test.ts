@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, startProxyVariant, clientConfig, employeesPolicy, type Harness } from '../helpers/harness.js';
-import { RawClient, msg, sqlstate, frame, cstr, int16, int32, type BackendMessage } from '../helpers/raw-client.js';
+import { RawClient, msg, sqlstate, frame, cstr, int16, int32, comparableAnswer as comparable } from '../helpers/raw-client.js';
 import pg from 'pg';
 import type { ProxyHandle } from '../../src/session/server.js';
 
@@ -117,18 +117,6 @@ async function connect(proxy: ProxyHandle, user: string): Promise<RawClient> {
   open.push(c);
   await c.login(user, clientConfig(h, user).password!);
   return c;
-}
-
-/**
- * A message as compared: an ErrorResponse or notice without its position (P)
- * and the server's source location (F file, L line, R routine: a statement
- * refused in Bind rather than in the Query names exec_bind_message), which
- * the docs say may differ; everything else as bytes.
- */
-function comparable(m: BackendMessage): string {
-  if (m.type !== 'E' && m.type !== 'N') return `${m.type}:${m.body.toString('hex')}`;
-  const fields = m.body.toString('utf8').split('\0').filter((f) => f && !/^[PFLR]/.test(f));
-  return `${m.type}:${fields.join('|')}`;
 }
 
 /** Sends `frames` in one write and reads one ReadyForQuery-terminated answer per Query. */
