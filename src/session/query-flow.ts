@@ -167,26 +167,32 @@ export class QueryFlow {
     this.idleTimer?.refresh();
   }
 
-  /** Teardown: the timer and the cancel key go with the session; the upstream connection back to the pool when quiet, else closed. */
+  /** Teardown: the timer and the cancel key go with the session; the upstream connection back to the pool when in step, else closed. */
   dispose(): void {
     clearTimeout(this.idleTimer);
     this.statements.close();
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
-    this.toUpstream.drop(); // nothing of this session goes upstream after its end
+    const unsent = this.toUpstream.drop(); // nothing of this session goes upstream after its end
     const { socket } = this.upstream;
     for (const event of ['data', 'drain', 'error', 'close']) socket.removeAllListeners(event);
-    // A search_path probe still in flight (14–17, right after a cycle) is answered first and dropped by the reset.
-    if (this.upstreamQuiet()) this.ctx.upstreamPool.release(this.upstream, this.txStatus, this.paths.probe ? 1 : 0);
-    else closeUpstream(this.upstream);
+    if (!unsent && this.upstreamInStep()) {
+      // Cycles still answering (a client that ends right after an error, before its ReadyForQuery), and on 14–17
+      // a search_path probe, are answered first and dropped by the pool.
+      this.ctx.upstreamPool.release(this.upstream, this.txStatus, this.pendingSyncs + (this.paths.probe ? 1 : 0), this.pendingSyncs > 0);
+    } else {
+      this.ctx.logger.debug('upstream connection closed with the session: not in step', { user: this.user });
+      closeUpstream(this.upstream);
+    }
   }
 
   /**
-   * Every answer to the client read and nothing pgveil cannot account for:
-   * no cycle in flight (pgveil's own probe may be), no FATAL, no cancel that could still land on the next
-   * session's statement. Only then may the pool reset and reuse it.
+   * pgveil can account for every byte upstream will still send: only whole
+   * cycles are in flight (none half-sent without its Sync), upstream sent
+   * no FATAL, no cancel could still land on the next session's statement,
+   * and its answers were read to a message boundary.
    */
-  private upstreamQuiet(): boolean {
-    return !this.busy && !this.upstreamSentFatal && !this.cancelSent && !this.refusals.awaitingSentinel
+  private upstreamInStep(): boolean {
+    return !this.unsynced && !this.upstreamSentFatal && !this.cancelSent
       && this.scanner !== undefined && this.scanner.atBoundary && !this.upstream.socket.destroyed;
   }
 

@@ -33,9 +33,11 @@ export class UpstreamBatch {
     if (!this.socket.write(bytes)) this.onFull();
   }
 
-  /** Forgets what is batched (the session ended before the read was handled through). */
-  drop(): void {
+  /** Forgets what is batched (the session ended before the read was handled through); true when there was something. */
+  drop(): boolean {
+    const had = this.buf !== undefined;
     this.buf = undefined;
+    return had;
   }
 
   /** Writes what is batched. Once the upstream connection is destroyed (the session ended) nothing is written, as before a destroyed socket's queue. */

@@ -5,8 +5,11 @@
 // A connection another user had is a channel between users (threat C4):
 // temp tables, prepared statements, WITH HOLD cursors, LISTENs, advisory
 // locks and settings outlive a session on its backend. So a connection comes
-// back only from a session that left it quiet; it is reset (`DISCARD ALL`,
-// after a `ROLLBACK` when a transaction was open) and then checked: each of
+// back only from a session that left it in step: every cycle it sent whole
+// (the answers still under way are read and dropped first, within the
+// reset's timeout), none half-sent, no cancel, no FATAL. It is reset
+// (`DISCARD ALL`, after a `ROLLBACK` when a transaction was or may be open)
+// and then checked: each of
 // those counted on the backend itself must be zero and the role must be the
 // service role again. A connection that fails any step, answers out of turn
 // while idle, or waits longer than upstream.pool.idleTimeoutSeconds is
@@ -62,6 +65,8 @@ export class UpstreamPool {
   private readonly idle: Parked[] = [];
   /** Connections being reset: closed with the pool. */
   private readonly resetting = new Set<UpstreamConnection>();
+  /** Connections still answering the cycles of a session that ended: closed with the pool; no session waits for them. */
+  private readonly draining = new Set<UpstreamConnection>();
   /** Sessions waiting for one of them, in arrival order. */
   private readonly waiters: Waiter[] = [];
   private closed = false;
@@ -99,13 +104,15 @@ export class UpstreamPool {
   }
 
   /**
-   * The session is over and left the connection quiet (no cycle in flight,
-   * every answer read but those to `unanswered` questions of pgveil's own),
-   * in transaction state `txStatus`: reset, check, keep. The caller has
-   * detached its listeners.
+   * The session is over and left the connection in step (every answer read
+   * but those to `unanswered` whole cycles, Sync'd or simple Queries), in
+   * transaction state `txStatus`: reset, check, keep. `running`: some of those
+   * are the client's own, which may run for long; they are drained first, and
+   * the transaction state is then unknown. The caller has detached its listeners.
    */
-  release(conn: UpstreamConnection, txStatus: number, unanswered = 0): void {
+  release(conn: UpstreamConnection, txStatus: number, unanswered = 0, running = false): void {
     if (this.closed || this.settings.maxIdle === 0 || conn.poolKey === undefined || conn.socket.destroyed) { closeUpstream(conn); return; }
+    if (running) { this.drainThenRelease(conn, unanswered); return; }
     this.resetting.add(conn);
     const queries = txStatus === TxStatus.Idle ? RESET : RESET_AFTER_TRANSACTION;
     const key = conn.poolKey;
@@ -123,6 +130,18 @@ export class UpstreamPool {
     });
   }
 
+  /** Reads and drops the answers of an ended session's cycles, then resets as after a transaction (it may have begun one). */
+  private drainThenRelease(conn: UpstreamConnection, unanswered: number): void {
+    this.draining.add(conn);
+    exchange(conn, [], this.cfg.connectTimeoutMs, unanswered).then(() => {
+      this.draining.delete(conn);
+      this.release(conn, TxStatus.InBlock);
+    }, (err: unknown) => {
+      this.draining.delete(conn);
+      this.drop(conn, 'the ended session\'s statements were not answered in time', err, 'info');
+    });
+  }
+
   get idleCount(): number {
     return this.idle.length;
   }
@@ -132,8 +151,9 @@ export class UpstreamPool {
     this.closed = true;
     for (const waiter of this.waiters.splice(0)) waiter.give(undefined);
     for (const parked of this.idle.splice(0)) { clearTimeout(parked.timer); closeUpstream(parked.conn); }
-    for (const conn of this.resetting) closeUpstream(conn);
+    for (const conn of [...this.resetting, ...this.draining]) closeUpstream(conn);
     this.resetting.clear();
+    this.draining.clear();
     this.metrics.upstreamIdle.set(0);
   }
 

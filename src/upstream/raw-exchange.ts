@@ -22,9 +22,11 @@ export class ExchangeError extends Error {}
 
 /**
  * Runs `queries` (each one Query message) on the idle connection and resolves
- * with their rows. `unanswered` of pgveil's own earlier questions (the
- * search_path probe a session sent just before it ended) are still in flight:
- * their answers, errors included, come first and are read and dropped.
+ * with their rows. `unanswered` earlier questions are still in flight (the
+ * search_path probe a session sent just before it ended, the cycles of a
+ * session that ended before their answers came): their answers, errors
+ * included, come first and are read and dropped. With no `queries` it
+ * resolves once they are answered.
  */
 export function exchange(conn: UpstreamConnection, queries: readonly string[], timeoutMs: number, unanswered = 0): Promise<ExchangeResult> {
   const { socket } = conn;
@@ -32,6 +34,7 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
     if (conn.leftover.length > 0) { reject(new ExchangeError('upstream sent data out of turn')); return; }
     const reader = new FrameReader(true, 1 << 20);
     const result: ExchangeResult = { rows: [], txStatus: [] };
+    if (queries.length === 0 && unanswered === 0) { resolve(result); return; }
     let done = false;
     const finish = (err?: Error) => {
       if (done) return;
@@ -50,7 +53,14 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
         reader.push(chunk);
         while (reader.next()) {
           const { buf, bodyStart, end } = reader;
-          if (unanswered > 0 && reader.type !== Backend.ParameterStatus) { if (dropEarlierAnswer(reader.type)) unanswered--; continue; }
+          if (unanswered > 0 && reader.type !== Backend.ParameterStatus) {
+            if (dropEarlierAnswer(reader.type) && --unanswered === 0 && queries.length === 0) {
+              if (reader.pending > 0) throw new ExchangeError('upstream sent more than the answers asked for');
+              finish();
+              return;
+            }
+            continue;
+          }
           switch (reader.type) {
             case Backend.ReadyForQuery:
               result.txStatus.push(readReadyForQuery(buf, bodyStart));
@@ -81,7 +91,7 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.resume();
-    socket.write(Buffer.concat(queries.map(writeQuery)));
+    if (queries.length > 0) socket.write(Buffer.concat(queries.map(writeQuery)));
   });
 }
 
@@ -91,6 +101,9 @@ function dropEarlierAnswer(type: number): boolean {
     case Backend.ReadyForQuery: return true;
     case Backend.RowDescription: case Backend.DataRow: case Backend.CommandComplete: case Backend.ErrorResponse:
     case Backend.NoticeResponse: case Backend.EmptyQueryResponse:
+    // an extended-protocol cycle's (a client's, or pgveil's prepared run of a client's Query)
+    case Backend.ParseComplete: case Backend.BindComplete: case Backend.CloseComplete: case Backend.NoData:
+    case Backend.ParameterDescription: case Backend.PortalSuspended:
       return false;
     default: throw new ExchangeError(`unexpected upstream message ${String.fromCharCode(type)}`);
   }

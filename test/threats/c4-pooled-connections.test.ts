@@ -9,7 +9,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
-import { startHarness, startProxyVariant, clientConfig, employeesPolicy, type Harness } from '../helpers/harness.js';
+import { startHarness, startProxyVariant, clientConfig, employeesPolicy, passwords, type Harness } from '../helpers/harness.js';
+import { RawClient, msg, type BackendMessage } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/run.js';
 import { UpstreamPool, CHECK_CLEAN, POOLED_APPLICATION_NAME, whatIsLeft } from '../../src/upstream/pool.js';
 import { exchange } from '../../src/upstream/raw-exchange.js';
@@ -29,6 +30,7 @@ let h: Harness;
 test.before(async () => {
   h = await startHarness({
     policyYaml: `${employeesPolicy}channels:\n  listen: [dashboard_refresh]\n`,
+    tlsMode: 'prefer', // the raw client logs in without TLS; node-postgres clients use it
     extraSql: `CREATE ROLE pool_other; GRANT pool_other TO pgveil_service; CREATE SEQUENCE public.pool_seq; GRANT USAGE ON SEQUENCE public.pool_seq TO pgveil_service;`,
   });
 });
@@ -127,23 +129,61 @@ test('C4 a session that ends right after changing search_path (pgveil\'s own que
   }
 });
 
-test('C4 a connection left mid-statement, or closed upstream while pooled, is never handed out', async () => {
+/** The first column of the first DataRow, as text. */
+function firstValue(messages: BackendMessage[]): string | undefined {
+  const row = messages.find((m) => m.type === 'D');
+  return row && row.body.subarray(6, 6 + row.body.readInt32BE(2)).toString();
+}
+
+test('C4 a session that ends while its cycles are still answered (an error already sent, its ReadyForQuery not yet) is drained, reset and pooled clean', async () => {
+  for (const extended of [false, true]) {
+    const alice = await RawClient.connect(h.proxy.port);
+    await alice.login(ALICE, passwords[ALICE]);
+    alice.send(msg.query('select pg_backend_pid()'));
+    const pid = firstValue(await alice.untilReady());
+    alice.send(msg.query("begin; set local work_mem = '9MB'"));
+    await alice.untilReady();
+    const before = await idleCount(h.proxy);
+    // A statement still running and a failing one, each a whole cycle, then the Terminate, all in one write:
+    // both cycles are in flight when pgveil handles the session's end.
+    const running = 'select pg_sleep(0.3)';
+    alice.send(
+      ...(extended ? [msg.parse('', running), msg.bind('', ''), msg.execute(''), msg.sync()] : [msg.query(running)]),
+      msg.query('select 1/0'), msg.terminate(),
+    );
+    await waitFor('the drained connection back in the pool', async () => (await idleCount(h.proxy)) > before);
+    const bob = await open(BOB);
+    assert.is(String(await backendPid(bob.c)), pid, `${extended ? 'extended' : 'simple'}: pooled, not closed`);
+    assert.is(await errorCode(bob.c, 'declare c cursor for select 1'), '25P01', 'no transaction is open');
+    assert.is.not(await one(bob.c, 'show work_mem'), '9MB');
+    assert.equal((await bob.c.query('select name from crm.employees order by id')).rows, [{ name: 'Gus' }], 'bob sees his own org\'s rows');
+    await endAndPool(bob);
+  }
+});
+
+test('C4 a connection left mid-statement is handed to nobody while the statement runs, and one closed upstream while pooled is never handed out', async () => {
   const alice = await open(ALICE);
   const pid = await backendPid(alice.c);
-  void alice.c.query('select pg_sleep(3)').catch(() => undefined);
+  void alice.c.query('select pg_sleep(1)').catch(() => undefined);
   await new Promise((r) => setTimeout(r, 100));
   (alice.c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
   const bob = await open(BOB);
-  assert.is.not(await backendPid(bob.c), pid, 'a busy connection is closed, not pooled');
+  assert.is.not(await backendPid(bob.c), pid, 'a busy connection is not handed out (and no session waits for it)');
+  // Once answered, it is drained, reset and checked like any other.
+  await waitFor('alice\'s connection pooled after its statement', async () => (await idleCount(h.proxy)) > 0);
+  const carol = await open('carol@acme.com');
+  assert.is(await backendPid(carol.c), pid, 'pooled after its answer was drained');
+  assert.is(await errorCode(carol.c, 'declare c cursor for select 1'), '25P01', 'no transaction is open');
+  await endAndPool(carol);
   const bobPid = await backendPid(bob.c);
   await endAndPool(bob);
   const su = await h.pg.connect('analytics');
   await su.query('select pg_terminate_backend($1)', [bobPid]);
   await su.end();
-  const carol = await open('carol@acme.com');
-  assert.is.not(await backendPid(carol.c), bobPid, 'a connection upstream closed is not handed out');
-  assert.is(await one(carol.c, 'select count(*)::int from crm.employees'), 1);
-  await carol.c.end();
+  const dave = await open('carol@acme.com');
+  assert.is.not(await backendPid(dave.c), bobPid, 'a connection upstream closed is not handed out');
+  assert.is(await one(dave.c, 'select count(*)::int from crm.employees'), 1);
+  await dave.c.end();
 });
 
 test('C4 a pooled connection that started before ALTER ROLE … SET is not reused: the new session gets the setting', async () => {
