@@ -1,6 +1,9 @@
 // The Prometheus metrics of one pgveil process (README, Observability). One registry per
 // proxy so tests can run several proxies in one process.
 import client from 'prom-client';
+import { CountingHistogram } from './counting-histogram.js';
+
+const STATEMENT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 // The metrics the primary of `workers: N` also keeps in its own registry (it
 // takes the lockouts, serves the admin API and writes the audit log), summed
@@ -46,14 +49,11 @@ export class ProxyMetrics {
   });
   readonly upstreamIdle = new client.Gauge({ name: 'pgveil_upstream_idle_connections', help: 'Reset, checked upstream connections waiting in the pool now', registers: [this.registry] });
   readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry], aggregator: 'min' });
-  readonly statementSeconds = new client.Histogram({
-    name: 'pgveil_statement_seconds', help: 'End-to-end time of one statement: from the client message to the last answer pgveil sends for it',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
-  });
-  readonly upstreamSeconds = new client.Histogram({
-    name: 'pgveil_upstream_seconds', help: 'Time upstream took for one statement: from forwarding it to upstream\'s last answer',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
-  });
+  // Observed per statement: counted without allocation (counting-histogram.ts).
+  readonly statementSeconds = new CountingHistogram('pgveil_statement_seconds',
+    'End-to-end time of one statement: from the client message to the last answer pgveil sends for it', STATEMENT_BUCKETS, this.registry);
+  readonly upstreamSeconds = new CountingHistogram('pgveil_upstream_seconds',
+    'Time upstream took for one statement: from forwarding it to upstream\'s last answer', STATEMENT_BUCKETS, this.registry);
   readonly refusals = new client.Counter({ name: 'pgveil_refusals_total', help: 'Statements refused by pgveil, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly disconnects = new client.Counter({ name: 'pgveil_disconnects_total', help: 'Client sessions ended, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   private readonly audit = auditMetrics(this.registry);

@@ -17,6 +17,7 @@ import {
 } from '../protocol/backend-messages.js';
 import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
 import { closeUpstream } from '../upstream/pool.js';
+import { IdleWatch } from './idle-watch.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
 import type { AuditFacts } from '../engine/audit-facts.js';
@@ -46,7 +47,7 @@ export class QueryFlow {
   /** Upstream's answers on their way to the client: one write per upstream chunk. */
   private toClient?: WriteGroup;
   private cancelKey?: { processId: number; secretKey: Buffer };
-  private idleTimer?: NodeJS.Timeout;
+  private idle?: IdleWatch;
   private txStatus: number = TxStatus.Idle;
   /** Query/Sync messages forwarded whose ReadyForQuery has not come back. */
   private pendingSyncs = 0;
@@ -128,14 +129,8 @@ export class QueryFlow {
     upstream.socket.on('close', () => this.onUpstreamClosed());
     if (upstream.leftover.length) this.onUpstreamData(upstream.leftover);
 
-    const idleMs = ctx.config.auth.idleTimeoutSeconds * 1000;
-    if (idleMs > 0) {
-      // One timer per session, refreshed (not re-created) on activity.
-      this.idleTimer = setTimeout(() => {
-        if (this.pendingSyncs > 0) { this.idleTimer?.refresh(); return; } // busy, not idle
-        this.host.fail(new PgError(SqlState.IdleSessionTimeout, 'terminating connection due to idle-session timeout', { severity: 'FATAL' }));
-      }, idleMs);
-    }
+    this.idle = new IdleWatch(ctx.config.auth.idleTimeoutSeconds * 1000, () => this.pendingSyncs > 0,
+      () => this.host.fail(new PgError(SqlState.IdleSessionTimeout, 'terminating connection due to idle-session timeout', { severity: 'FATAL' })));
   }
 
   /** A statement or an extended-protocol cycle is in flight, or the client's next one is waiting. */
@@ -164,12 +159,12 @@ export class QueryFlow {
 
   /** The client sent something: the session is not idle. */
   touch(): void {
-    this.idleTimer?.refresh();
+    this.idle?.active();
   }
 
   /** Teardown: the timer and the cancel key go with the session; the upstream connection back to the pool when in step, else closed. */
   dispose(): void {
-    clearTimeout(this.idleTimer);
+    this.idle?.stop();
     this.statements.close();
     if (this.cancelKey) this.ctx.cancelKeys.release(this.cancelKey.processId);
     const unsent = this.toUpstream.drop(); // nothing of this session goes upstream after its end
@@ -242,7 +237,7 @@ export class QueryFlow {
       this.gate.cycleDone(this.txStatus === TxStatus.Idle);
       this.reuse.cycleDone();
       this.statements.cycleDone();
-      if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idleTimer?.refresh();
+      if (this.pendingSyncs > 0 && --this.pendingSyncs === 0) this.idle?.active();
       this.paths.afterCycle();
       this.checkQuiet();
       return undefined;

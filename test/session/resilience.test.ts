@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import { startHarness, clientConfig, type Harness } from '../helpers/harness.js';
+import { waitFor } from '../helpers/run.js';
 
 let h: Harness;
 
@@ -43,6 +44,21 @@ test('D5 an idle session is closed with 57P05; a busy one is not', async () => {
   const closed = new Promise<{ code?: string }>((resolve) => busy.client!.on('error', (e) => resolve(e as { code?: string })));
   const err = await closed;
   assert.is(err.code, '57P05');
+});
+
+test('D5 a session that sends a statement more often than the idle timeout stays open past it, and is closed once it stops', async () => {
+  const active = await tryConnect('carol@acme.com');
+  assert.ok(active.client);
+  let error: { code?: string } | undefined;
+  active.client!.on('error', (e) => { error ??= e as { code?: string }; }); // the FATAL first; the closed socket after it
+  const started = Date.now();
+  while (Date.now() - started < 2600) { // 2.6 idle timeouts, never idle for 1 s
+    assert.is((await active.client!.query('select 1 as one')).rows[0].one, 1);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.is(error, undefined, 'not closed while active');
+  await waitFor('the idle timeout after the last statement', () => error !== undefined);
+  assert.is(error?.code, '57P05');
 });
 
 test('E5 upstream stopped: open sessions get an error, new ones a clear 08006; after restart new connections work', async () => {
