@@ -1,7 +1,7 @@
 // The Prometheus metrics of one pgveil process (README, Observability). One registry per
 // proxy so tests can run several proxies in one process.
 import client from 'prom-client';
-import { CountingHistogram } from './counting-histogram.js';
+import { CountingCounter, CountingHistogram } from './counting-metrics.js';
 
 const STATEMENT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -32,11 +32,10 @@ export class ProxyMetrics {
   readonly auth = new client.Counter({ name: 'pgveil_auth_total', help: 'Authentication attempts by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly connectionsRefused = new client.Counter({ name: 'pgveil_connections_refused_total', help: 'Connections refused at accept, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly lockouts = lockoutsCounter(this.registry);
-  readonly statements = new client.Counter({ name: 'pgveil_statements_total', help: 'Statements by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
-  readonly analysisSeconds = new client.Histogram({
-    name: 'pgveil_rewrite_seconds', help: 'Time to analyse (and rewrite) one statement',
-    buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05], registers: [this.registry],
-  });
+  // Counted per statement: without allocation (counting-metrics.ts).
+  readonly statements = new CountingCounter('pgveil_statements_total', 'Statements by outcome', 'outcome', this.registry);
+  readonly analysisSeconds = new CountingHistogram('pgveil_rewrite_seconds', 'Time to analyse (and rewrite) one statement',
+    [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05], this.registry);
   readonly upstreamErrors = new client.Counter({ name: 'pgveil_upstream_errors_total', help: 'Failed upstream connects and lost upstream connections', registers: [this.registry] });
   readonly upstreamConnections = new client.Counter({
     name: 'pgveil_upstream_connections_total', help: 'Upstream connections handed to new sessions: new logins, or pooled ones reused after a reset', labelNames: ['how'] as const, registers: [this.registry],
@@ -44,12 +43,11 @@ export class ProxyMetrics {
   readonly upstreamResets = new client.Counter({
     name: 'pgveil_upstream_resets_total', help: 'Resets of upstream connections after a session: clean (pooled) or dropped (closed: a reset, check or claim failed)', labelNames: ['outcome'] as const, registers: [this.registry],
   });
-  readonly upstreamStatements = new client.Counter({
-    name: 'pgveil_upstream_statements_total', help: 'Simple-protocol statements run as pgveil\'s own prepared statements upstream: prepared (Parse sent) or reused (Bind only)', labelNames: ['how'] as const, registers: [this.registry],
-  });
+  readonly upstreamStatements = new CountingCounter('pgveil_upstream_statements_total',
+    'Simple-protocol statements run as pgveil\'s own prepared statements upstream: prepared (Parse sent) or reused (Bind only)', 'how', this.registry);
   readonly upstreamIdle = new client.Gauge({ name: 'pgveil_upstream_idle_connections', help: 'Reset, checked upstream connections waiting in the pool now', registers: [this.registry] });
   readonly policyGeneration = new client.Gauge({ name: 'pgveil_policy_generation', help: 'Generation of the active policy (starts at 1, +1 per accepted reload)', registers: [this.registry], aggregator: 'min' });
-  // Observed per statement: counted without allocation (counting-histogram.ts).
+  // Observed per statement: counted without allocation (counting-metrics.ts).
   readonly statementSeconds = new CountingHistogram('pgveil_statement_seconds',
     'End-to-end time of one statement: from the client message to the last answer pgveil sends for it', STATEMENT_BUCKETS, this.registry);
   readonly upstreamSeconds = new CountingHistogram('pgveil_upstream_seconds',

@@ -16,7 +16,7 @@ import {
   readCommandRows, readErrorFields, readParameterStatus, readReadyForQuery, readyForQuery, writeParameterStatus,
 } from '../protocol/backend-messages.js';
 import { sendUpstreamCancel, upstreamUnavailable, type UpstreamConnection } from '../upstream/connect.js';
-import { closeUpstream } from '../upstream/pool.js';
+import { handBackUpstream } from './upstream-handback.js';
 import { IdleWatch } from './idle-watch.js';
 import { StatementGate } from '../engine/statement-gate.js';
 import { Confirmation } from '../engine/upstream-objects.js';
@@ -170,25 +170,10 @@ export class QueryFlow {
     const unsent = this.toUpstream.drop(); // nothing of this session goes upstream after its end
     const { socket } = this.upstream;
     for (const event of ['data', 'drain', 'error', 'close']) socket.removeAllListeners(event);
-    if (!unsent && this.upstreamInStep()) {
-      // Cycles still answering (a client that ends right after an error, before its ReadyForQuery), and on 14–17
-      // a search_path probe, are answered first and dropped by the pool.
-      this.ctx.upstreamPool.release(this.upstream, this.txStatus, this.pendingSyncs + (this.paths.probe ? 1 : 0), this.pendingSyncs > 0);
-    } else {
-      this.ctx.logger.debug('upstream connection closed with the session: not in step', { user: this.user });
-      closeUpstream(this.upstream);
-    }
-  }
-
-  /**
-   * pgveil can account for every byte upstream will still send: only whole
-   * cycles are in flight (none half-sent without its Sync), upstream sent
-   * no FATAL, no cancel could still land on the next session's statement,
-   * and its answers were read to a message boundary.
-   */
-  private upstreamInStep(): boolean {
-    return !this.unsynced && !this.upstreamSentFatal && !this.cancelSent
-      && this.scanner !== undefined && this.scanner.atBoundary && !this.upstream.socket.destroyed;
+    handBackUpstream(this.ctx, this.upstream, {
+      unsent, unsynced: this.unsynced, upstreamSentFatal: this.upstreamSentFatal, cancelSent: this.cancelSent, atBoundary: this.scanner?.atBoundary ?? false,
+      pendingSyncs: this.pendingSyncs, probe: this.paths.probe !== undefined, txStatus: this.txStatus,
+    }, this.user);
   }
 
   /** Writes the client's frames forwarded since the last flush (the host calls it once it has handled what it read). */

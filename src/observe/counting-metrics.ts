@@ -1,14 +1,15 @@
-// A histogram without labels, observed once or twice per statement.
-// prom-client's Histogram.observe allocates on every call (a closure, a
-// label object, its hash, a number turned into a string key per bucket),
-// about half a microsecond each on the per-statement path; this one only
-// counts into a typed array. prom-client reads it at scrape time through
-// get(), in the same shape as its own histograms, so the exposition, the
-// JSON the workers send and their aggregation are unchanged.
+// Metrics counted on every statement. prom-client's Histogram.observe and
+// labelled Counter.inc allocate on every call (a closure, a label object,
+// its hash, a number turned into a string key per bucket), about half a
+// microsecond each on the per-statement path; these only count, into a
+// typed array or a small map. prom-client reads them at scrape time through
+// get(), in the same shape as its own metrics, so the exposition, the JSON
+// the workers send and their aggregation are unchanged.
 import type client from 'prom-client';
 
-interface Sample { labels: Record<string, string | number>; value: number; metricName: string }
+interface Sample { labels: Record<string, string | number>; value: number; metricName?: string }
 
+/** A histogram without labels. */
 export class CountingHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
@@ -55,5 +56,33 @@ export class CountingHistogram {
     this.counts.fill(0);
     this.sum = 0;
     this.count = 0;
+  }
+}
+
+/** A counter with one label, whose values are a small fixed set (outcomes, kinds). */
+export class CountingCounter<Label extends string> {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  /** By label value, in the order first counted (as prom-client lists them). */
+  private readonly counts = new Map<string, number>();
+
+  constructor(readonly name: string, readonly help: string, private readonly label: Label, registry: client.Registry) {
+    registry.registerMetric(this as unknown as client.Metric);
+  }
+
+  /** Adds `by` (0: the value is listed before it is first counted). */
+  inc(labels: Record<Label, string>, by = 1): void {
+    const value = labels[this.label];
+    this.counts.set(value, (this.counts.get(value) ?? 0) + by);
+  }
+
+  async get(): Promise<{ name: string; help: string; type: 'counter'; aggregator: 'sum'; values: Sample[] }> {
+    const values: Sample[] = [];
+    for (const [value, count] of this.counts) values.push({ labels: { [this.label]: value }, value: count, metricName: this.name });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.counts.clear();
   }
 }
