@@ -65,7 +65,7 @@ try {
     tables.push(audit.table);
     data.audit = audit.data;
   }
-  if (baselines) tables.push(await whereTheTimeGoes({ configFile: h.configFile, direct, proxied, clients: 8, seconds }));
+  if (baselines) tables.push(await whereTheTimeGoes({ configFile: h.configFile, direct, proxied, bouncer: bouncer && { env: bouncer.env, pid: bouncer.pid }, clients: 8, seconds, rounds }));
   saveResults({
     name: auditOnly ? 'pgbench-audit' : 'pgbench',
     title: 'pgbench -S: direct, PgBouncer and pgveil',

@@ -34,7 +34,9 @@ export function plainSelect(stmts: readonly unknown[]): boolean {
  * itself (`$1` in a simple Query is an error that must stay one).
  */
 export function parameterSafeConstants(stmts: readonly unknown[], text: SqlText): Set<number> | undefined {
-  if (!plainSelect(stmts) || containsNode(stmts, 'ParamRef')) return undefined;
+  if (!plainSelect(stmts)) return undefined;
+  // A ParamRef is spelled `$n`: a text without `$` has none, and the tree walk for one is skipped.
+  if (text.text.includes('$') && containsNode(stmts, 'ParamRef')) return undefined;
   const select = selectOf((stmts[0] as { stmt?: unknown }).stmt)!;
   const found = new Set<number>();
   walkSelect(select, (location) => {

@@ -39,4 +39,11 @@ test('only one plain SELECT qualifies', () => {
   assert.equal(safe('select 1'), []);
 });
 
+test('a statement that refers to a parameter ($1) gets no parameter form, wherever the $1 stands; a $ that is no parameter does not stop one', () => {
+  assert.is(safe('select a from t where a = $1 and b = 2'), undefined);
+  assert.is(safe('select a from t where b = 2 and c in (select $1::int)'), undefined);
+  assert.equal(safe('select a, $$x$$ from t where b = 2'), ['2']);
+  assert.equal(safe('select "$a" from t where b = 3'), ['3']);
+});
+
 test.run();
