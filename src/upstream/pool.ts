@@ -138,7 +138,7 @@ export class UpstreamPool {
       this.release(conn, TxStatus.InBlock);
     }, (err: unknown) => {
       this.draining.delete(conn);
-      this.drop(conn, 'the ended session\'s statements were not answered in time', err, 'info');
+      this.drop(conn, 'the ended session\'s statements could not be drained', err, 'info');
     });
   }
 

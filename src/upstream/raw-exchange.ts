@@ -95,7 +95,11 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
   });
 }
 
-/** Reads past one message of an earlier question's answer; true at its ReadyForQuery. */
+/**
+ * Reads past one message of an earlier question's answer; true at its
+ * ReadyForQuery. A COPY FROM STDIN (CopyInResponse) would wait for data
+ * nobody sends, so it is unexpected like any message no answer holds.
+ */
 function dropEarlierAnswer(type: number): boolean {
   switch (type) {
     case Backend.ReadyForQuery: return true;
@@ -104,6 +108,8 @@ function dropEarlierAnswer(type: number): boolean {
     // an extended-protocol cycle's (a client's, or pgveil's prepared run of a client's Query)
     case Backend.ParseComplete: case Backend.BindComplete: case Backend.CloseComplete: case Backend.NoData:
     case Backend.ParameterDescription: case Backend.PortalSuspended:
+    // a COPY … TO STDOUT's rows, and a notification for a LISTEN of the session that ended (DISCARD ALL ends it)
+    case Backend.CopyOutResponse: case Backend.CopyData: case Backend.CopyDone: case Backend.NotificationResponse:
       return false;
     default: throw new ExchangeError(`unexpected upstream message ${String.fromCharCode(type)}`);
   }

@@ -161,6 +161,20 @@ test('C4 a session that ends while its cycles are still answered (an error alrea
   }
 });
 
+test('C4 a session that ends in the middle of a COPY … TO STDOUT is drained (its rows read and dropped) and pooled clean', async () => {
+  const alice = await RawClient.connect(h.proxy.port);
+  await alice.login(ALICE, passwords[ALICE]);
+  alice.send(msg.query('select pg_backend_pid()'));
+  const pid = firstValue(await alice.untilReady());
+  const before = await idleCount(h.proxy);
+  alice.send(msg.query('copy (select g, repeat(\'x\', 100) from generate_series(1, 200000) g) to stdout'), msg.terminate());
+  await waitFor('the drained connection back in the pool', async () => (await idleCount(h.proxy)) > before);
+  const bob = await open(BOB);
+  assert.is(String(await backendPid(bob.c)), pid, 'pooled, not closed');
+  assert.equal((await bob.c.query('select name from crm.employees order by id')).rows, [{ name: 'Gus' }]);
+  await endAndPool(bob);
+});
+
 test('C4 a connection left mid-statement is handed to nobody while the statement runs, and one closed upstream while pooled is never handed out', async () => {
   const alice = await open(ALICE);
   const pid = await backendPid(alice.c);
@@ -277,6 +291,22 @@ test('C4 the reset first reads and drops the answers to questions still in fligh
     assert.is(again, conn);
     const left = await run(again, [CHECK_CLEAN]);
     assert.is(whatIsLeft(left.txStatus, left.rows), '1 changed settings', 'clean but for the new application_name');
+  } finally {
+    pool.close();
+  }
+});
+
+test('C4 a drain that meets an answer it cannot read past (COPY FROM STDIN waits for data nobody sends) closes the connection', async () => {
+  const metrics = new ProxyMetrics();
+  const pool = new UpstreamPool(upstreamConfig(), upstreamConfig().pool, () => h.servicePassword, metrics, silentLogger);
+  try {
+    const conn = await pool.acquire(params, 'pgveil:test:a');
+    await run(conn, ['CREATE TEMP TABLE drain_in (a int)']);
+    conn.socket.write(writeQuery('COPY drain_in FROM STDIN')); // the session ended with this cycle in flight
+    pool.release(conn, TxStatus.Idle, 1, true);
+    await waitFor('the connection dropped', async () => (await metrics.upstreamResets.get()).values.some((v) => v.labels.outcome === 'dropped' && v.value === 1));
+    assert.is(pool.idleCount, 0);
+    await waitFor('its socket closed', () => conn.socket.destroyed);
   } finally {
     pool.close();
   }
