@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startProxy } from '../src/session/server.js';
 import { silentLogger } from '../src/observe/log.js';
-import { median, runPgbench, type RunResult } from './pgbench-run.js';
+import { interleaved, median, runPgbench } from './pgbench-run.js';
 import type { Table } from './results.js';
 
 export async function whereTheTimeGoes(spec: {
@@ -40,13 +40,7 @@ export async function whereTheTimeGoes(spec: {
   };
   try {
     for (const mode of ['simple', 'extended', 'prepared'] as const) {
-      const runs: RunResult[][] = targets.map(() => []);
-      for (let round = 0; round < spec.rounds; round++) {
-        for (let k = 0; k < targets.length; k++) {
-          const i = (k + round) % targets.length;
-          runs[i].push(await runPgbench({ mode, clients: spec.clients, seconds: spec.seconds, env: targets[i].env, proxyPid: targets[i].pid }));
-        }
-      }
+      const runs = await interleaved(targets, spec.rounds, (t) => runPgbench({ mode, clients: spec.clients, seconds: spec.seconds, env: t.env, proxyPid: t.pid }));
       table.rows.push([mode, ...runs.map((r) => median(r.map((x) => x.tps)).toFixed(0)), ...runs.map((r) => median(r.map((x) => x.cpuPerStatement)).toFixed(1))]);
     }
   } finally {

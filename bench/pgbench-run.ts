@@ -83,3 +83,15 @@ export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/** Runs each target once per round, the order rotated each round so drift on a busy machine falls on all alike; each target's runs in round order. */
+export async function interleaved<T>(targets: readonly T[], rounds: number, run: (target: T) => Promise<RunResult>): Promise<RunResult[][]> {
+  const runs: RunResult[][] = targets.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const i = (k + round) % targets.length;
+      runs[i].push(await run(targets[i]));
+    }
+  }
+  return runs;
+}

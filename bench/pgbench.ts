@@ -16,7 +16,7 @@
 import { startPgbenchDatabase, throughPgveil } from './pgbench-setup.js';
 import { auditCost } from './pgbench-audit.js';
 import { whereTheTimeGoes } from './pgbench-baselines.js';
-import { median, runPgbench, type RunResult } from './pgbench-run.js';
+import { interleaved, median, runPgbench, type RunResult } from './pgbench-run.js';
 import { startPgBouncer, type PgBouncer } from './pgbouncer.js';
 import { barChart } from './chart.js';
 import { saveResults, type Table } from './results.js';
@@ -50,10 +50,8 @@ try {
     for (const clients of clientCounts) {
       const cell: Cell = { mode, clients, runs: { direct: [], pgbouncer: [], pgveil: [] } };
       for (const t of targets) await runPgbench({ mode, clients, seconds: 2, env: t.env }); // warm caches and connections
-      for (let round = 0; round < rounds; round++) {
-        const order = targets.map((_, i) => targets[(i + round) % targets.length]);
-        for (const t of order) cell.runs[t.name].push(await runPgbench({ mode, clients, seconds, env: t.env, proxyPid: t.pid }));
-      }
+      const runs = await interleaved(targets, rounds, (t) => runPgbench({ mode, clients, seconds, env: t.env, proxyPid: t.pid }));
+      targets.forEach((t, i) => { cell.runs[t.name] = runs[i]; });
       cells.push(cell);
       console.log(`${mode} ${clients} clients: ${targets.map((t) => `${t.name} ${median(cell.runs[t.name].map((r) => r.tps)).toFixed(0)} tps`).join(', ')}`);
     }

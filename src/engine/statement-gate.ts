@@ -171,7 +171,7 @@ export class StatementGate {
     const decision = statementName === undefined ? this.decideQuery(sql) : this.decideParse(statementName, sql);
     this.decidedAt = performance.now();
     this.metrics.analysisSeconds.observe((this.decidedAt - started) / 1000);
-    this.metrics.statements.inc({ outcome: decisionLabel(decision) });
+    this.metrics.statements.count(decisionLabel(decision));
     return decision;
   }
 

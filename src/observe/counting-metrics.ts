@@ -70,9 +70,8 @@ export class CountingCounter<Label extends string> {
     registry.registerMetric(this as unknown as client.Metric);
   }
 
-  /** Adds `by` (0: the value is listed before it is first counted). */
-  inc(labels: Record<Label, string>, by = 1): void {
-    const value = labels[this.label];
+  /** Adds `by` to the label's `value` (0: the value is listed before it is first counted); no label object per call. */
+  count(value: string, by = 1): void {
     this.counts.set(value, (this.counts.get(value) ?? 0) + by);
   }
 

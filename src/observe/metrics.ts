@@ -84,7 +84,7 @@ export class ProxyMetrics {
     this.policyGeneration.set(1);
     for (const outcome of ['success', 'failure', 'password_expired']) this.auth.inc({ outcome }, 0);
     for (const reason of ['too_many_clients', 'address_blocked', 'draining']) this.connectionsRefused.inc({ reason }, 0);
-    for (const outcome of ['forwarded', 'rewritten', 'refused', 'syntax_error']) this.statements.inc({ outcome }, 0);
+    for (const outcome of ['forwarded', 'rewritten', 'refused', 'syntax_error']) this.statements.count(outcome, 0);
     for (const kind of ['newly_refused', 'newly_allowed', 'rewritten_differently']) this.shadowDifferences.inc({ kind }, 0);
   }
 }

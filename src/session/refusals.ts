@@ -26,11 +26,6 @@ export class Refusals {
 
   constructor(private readonly ctx: ProxyContext, private readonly user: string, private readonly statements: StatementLog) {}
 
-  /** A sentinel's answer is still to come. */
-  get awaitingSentinel(): boolean {
-    return this.replacements.length > 0;
-  }
-
   /**
    * Logs and records a refusal and answers it: `direct`, now on the client's
    * socket (a Query's error with its ReadyForQuery; an extended message's

@@ -218,7 +218,7 @@ export class StatementReuse {
       if (found.state !== State.Ready) return undefined;
       this.byKey.delete(key); // most recently used last
       this.byKey.set(key, found);
-      this.metrics.upstreamStatements.inc({ how: 'reused' });
+      this.metrics.upstreamStatements.count('reused');
       return found;
     }
     const prepared: Prepared = { name: `${RESERVED_STATEMENT_PREFIX}${++this.named}`, key, state: State.Pending };
@@ -231,7 +231,7 @@ export class StatementReuse {
     }
     this.byKey.set(key, prepared);
     this.newParse = parse(prepared.name);
-    this.metrics.upstreamStatements.inc({ how: 'prepared' });
+    this.metrics.upstreamStatements.count('prepared');
     return prepared;
   }
 

@@ -65,7 +65,7 @@ export class UpstreamPool {
   private readonly idle: Parked[] = [];
   /** Connections being reset: closed with the pool. */
   private readonly resetting = new Set<UpstreamConnection>();
-  /** Connections still answering the cycles of a session that ended: closed with the pool; no session waits for them. */
+  /** Connections reset behind the cycles of a session that ended with them still running: closed with the pool; no session waits for them. */
   private readonly draining = new Set<UpstreamConnection>();
   /** Sessions waiting for one of them, in arrival order. */
   private readonly waiters: Waiter[] = [];
@@ -106,18 +106,20 @@ export class UpstreamPool {
   /**
    * The session is over and left the connection in step (every answer read
    * but those to `unanswered` whole cycles, Sync'd or simple Queries), in
-   * transaction state `txStatus`: reset, check, keep. `running`: some of those
-   * are the client's own, which may run for long; they are drained first, and
-   * the transaction state is then unknown. The caller has detached its listeners.
+   * transaction state `txStatus`: reset, check, keep. The reset goes behind
+   * those cycles, whose answers are read and dropped first. `running`: some
+   * of them are the client's own, which may run for long: no session waits
+   * for the connection meanwhile, and the transaction state is unknown. The
+   * caller has detached its listeners.
    */
   release(conn: UpstreamConnection, txStatus: number, unanswered = 0, running = false): void {
     if (this.closed || this.settings.maxIdle === 0 || conn.poolKey === undefined || conn.socket.destroyed) { closeUpstream(conn); return; }
-    if (running) { this.drainThenRelease(conn, unanswered); return; }
-    this.resetting.add(conn);
-    const queries = txStatus === TxStatus.Idle ? RESET : RESET_AFTER_TRANSACTION;
+    const under = running ? this.draining : this.resetting;
+    under.add(conn);
+    const queries = txStatus === TxStatus.Idle && !running ? RESET : RESET_AFTER_TRANSACTION;
     const key = conn.poolKey;
     exchange(conn, queries, this.cfg.connectTimeoutMs, unanswered).then((result) => {
-      this.resetting.delete(conn);
+      under.delete(conn);
       if (this.closed) { closeUpstream(conn); return; }
       const leftover = whatIsLeft(result.txStatus, result.rows);
       if (leftover) { this.resetFailed(conn, key, 'not clean after DISCARD ALL', leftover, 'warn'); return; }
@@ -125,20 +127,9 @@ export class UpstreamPool {
       this.metrics.upstreamResets.inc({ outcome: 'clean' });
       if (!this.handOver(key, conn)) this.park(conn);
     }, (err: unknown) => {
-      this.resetting.delete(conn);
-      this.resetFailed(conn, key, 'reset failed', err, 'info');
-    });
-  }
-
-  /** Reads and drops the answers of an ended session's cycles, then resets as after a transaction (it may have begun one). */
-  private drainThenRelease(conn: UpstreamConnection, unanswered: number): void {
-    this.draining.add(conn);
-    exchange(conn, [], this.cfg.connectTimeoutMs, unanswered).then(() => {
-      this.draining.delete(conn);
-      this.release(conn, TxStatus.InBlock);
-    }, (err: unknown) => {
-      this.draining.delete(conn);
-      this.drop(conn, 'the ended session\'s statements could not be drained', err, 'info');
+      under.delete(conn);
+      if (running) this.drop(conn, 'the ended session\'s statements could not be drained', err, 'info'); // nobody waits for it
+      else this.resetFailed(conn, key, 'reset failed', err, 'info');
     });
   }
 

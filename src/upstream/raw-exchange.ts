@@ -25,8 +25,7 @@ export class ExchangeError extends Error {}
  * with their rows. `unanswered` earlier questions are still in flight (the
  * search_path probe a session sent just before it ended, the cycles of a
  * session that ended before their answers came): their answers, errors
- * included, come first and are read and dropped. With no `queries` it
- * resolves once they are answered.
+ * included, come first and are read and dropped.
  */
 export function exchange(conn: UpstreamConnection, queries: readonly string[], timeoutMs: number, unanswered = 0): Promise<ExchangeResult> {
   const { socket } = conn;
@@ -34,7 +33,6 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
     if (conn.leftover.length > 0) { reject(new ExchangeError('upstream sent data out of turn')); return; }
     const reader = new FrameReader(true, 1 << 20);
     const result: ExchangeResult = { rows: [], txStatus: [] };
-    if (queries.length === 0 && unanswered === 0) { resolve(result); return; }
     let done = false;
     const finish = (err?: Error) => {
       if (done) return;
@@ -53,14 +51,7 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
         reader.push(chunk);
         while (reader.next()) {
           const { buf, bodyStart, end } = reader;
-          if (unanswered > 0 && reader.type !== Backend.ParameterStatus) {
-            if (dropEarlierAnswer(reader.type) && --unanswered === 0 && queries.length === 0) {
-              if (reader.pending > 0) throw new ExchangeError('upstream sent more than the answers asked for');
-              finish();
-              return;
-            }
-            continue;
-          }
+          if (unanswered > 0 && reader.type !== Backend.ParameterStatus) { if (dropEarlierAnswer(reader.type)) unanswered--; continue; }
           switch (reader.type) {
             case Backend.ReadyForQuery:
               result.txStatus.push(readReadyForQuery(buf, bodyStart));
@@ -91,7 +82,7 @@ export function exchange(conn: UpstreamConnection, queries: readonly string[], t
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.resume();
-    if (queries.length > 0) socket.write(Buffer.concat(queries.map(writeQuery)));
+    socket.write(Buffer.concat(queries.map(writeQuery)));
   });
 }
 

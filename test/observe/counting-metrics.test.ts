@@ -58,8 +58,8 @@ const OUTCOMES = ['rewritten', 'forwarded', 'rewritten', 'refused', 'rewritten',
 test('a counting counter reads on /metrics exactly as prom-client\'s labelled Counter, zeroed values listed first', async () => {
   const { ours, theirs, mine, reference } = counters();
   assert.is(await ours.metrics(), await theirs.metrics(), 'before any count');
-  for (const outcome of ['forwarded', 'syntax_error']) { mine.inc({ outcome }, 0); reference.inc({ outcome }, 0); }
-  for (const outcome of OUTCOMES) { mine.inc({ outcome }); reference.inc({ outcome }); }
+  for (const outcome of ['forwarded', 'syntax_error']) { mine.count(outcome, 0); reference.inc({ outcome }, 0); }
+  for (const outcome of OUTCOMES) { mine.count(outcome); reference.inc({ outcome }); }
   assert.is(await ours.metrics(), await theirs.metrics());
   assert.match(await ours.metrics(), /t_total\{outcome="rewritten"\} 3/);
   assert.equal((await mine.get()).values.find((v) => v.labels.outcome === 'rewritten')?.value, 3, 'get() as tests and the admin API read it');
@@ -68,7 +68,7 @@ test('a counting counter reads on /metrics exactly as prom-client\'s labelled Co
 test('workers: counting counters of several processes sum as prom-client\'s own do; reset empties one', async () => {
   const a = counters();
   const b = counters();
-  OUTCOMES.forEach((outcome, i) => { const p = i % 2 ? a : b; p.mine.inc({ outcome }); p.reference.inc({ outcome }); });
+  OUTCOMES.forEach((outcome, i) => { const p = i % 2 ? a : b; p.mine.count(outcome); p.reference.inc({ outcome }); });
   const ours = client.AggregatorRegistry.aggregate([await a.ours.getMetricsAsJSON(), await b.ours.getMetricsAsJSON()]);
   const theirs = client.AggregatorRegistry.aggregate([await a.theirs.getMetricsAsJSON(), await b.theirs.getMetricsAsJSON()]);
   assert.is(await ours.metrics(), await theirs.metrics());

@@ -10,8 +10,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { startHarness, startProxyVariant, clientConfig, type Harness } from '../helpers/harness.js';
-import { RawClient, msg, comparableAnswer as comparable } from '../helpers/raw-client.js';
+import type { Harness } from '../helpers/harness.js';
+import { startReusePair, type ReusePair } from '../helpers/reuse-pair.js';
+import { msg, comparableAnswer as comparable } from '../helpers/raw-client.js';
 import { threatSchemaSql, threatPolicy } from '../threats/a-schema.js';
 import type { ProxyHandle } from '../../src/session/server.js';
 
@@ -31,26 +32,16 @@ function threatCorpus(): string[] {
   return [...found];
 }
 
+let pair: ReusePair;
 let h: Harness;
 let inline: ProxyHandle;
-const open: RawClient[] = [];
+let connect: ReusePair['connect'];
 
 test.before(async () => {
-  h = await startHarness({ extraSql: threatSchemaSql, policyYaml: threatPolicy, tlsMode: 'prefer' });
-  inline = await startProxyVariant(h, { upstreamStatements: 0 });
+  pair = await startReusePair({ extraSql: threatSchemaSql, policyYaml: threatPolicy });
+  ({ h, inline, connect } = pair);
 });
-test.after(async () => {
-  for (const c of open) c.close();
-  await inline?.close();
-  await h?.close();
-});
-
-async function connect(proxy: ProxyHandle, user: string): Promise<RawClient> {
-  const c = await RawClient.connect(proxy.port);
-  open.push(c);
-  await c.login(user, clientConfig(h, user).password!);
-  return c;
-}
+test.after(async () => { await pair?.close(); });
 
 test('the threat suites\' statements answer byte for byte the same with reuse on as off, for a user of each organization', async () => {
   const corpus = threatCorpus();

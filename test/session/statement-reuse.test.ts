@@ -12,8 +12,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHarness, startProxyVariant, clientConfig, employeesPolicy, type Harness } from '../helpers/harness.js';
-import { RawClient, msg, sqlstate, frame, cstr, int16, int32, comparableAnswer as comparable } from '../helpers/raw-client.js';
+import { startProxyVariant, clientConfig, employeesPolicy, type Harness } from '../helpers/harness.js';
+import { startReusePair, type ReusePair } from '../helpers/reuse-pair.js';
+import { type RawClient, msg, sqlstate, frame, cstr, int16, int32, comparableAnswer as comparable } from '../helpers/raw-client.js';
 import pg from 'pg';
 import type { ProxyHandle } from '../../src/session/server.js';
 
@@ -98,26 +99,16 @@ const sequences = [
   ['begin', 'select id from crm.employees where id = 1', 'commit', 'select id from crm.employees where id = 1'],
 ];
 
+let pair: ReusePair;
 let h: Harness;
 let inline: ProxyHandle;
-const open: RawClient[] = [];
+let connect: ReusePair['connect'];
 
 test.before(async () => {
-  h = await startHarness({ policyYaml: employeesPolicy, tlsMode: 'prefer', extraSql });
-  inline = await startProxyVariant(h, { upstreamStatements: 0 });
+  pair = await startReusePair({ policyYaml: employeesPolicy, extraSql });
+  ({ h, inline, connect } = pair);
 });
-test.after(async () => {
-  for (const c of open) c.close();
-  await inline?.close();
-  await h?.close();
-});
-
-async function connect(proxy: ProxyHandle, user: string): Promise<RawClient> {
-  const c = await RawClient.connect(proxy.port);
-  open.push(c);
-  await c.login(user, clientConfig(h, user).password!);
-  return c;
-}
+test.after(async () => { await pair?.close(); });
 
 /** Sends `frames` in one write and reads one ReadyForQuery-terminated answer per Query. */
 async function answers(c: RawClient, queries: string[]): Promise<string[][]> {
@@ -294,9 +285,7 @@ test('pgveil keeps at most upstream.statements.maxPerConnection statements per c
   const small = await startProxyVariant(h, { upstreamStatements: 2 });
   try {
     const forms = ['select id from crm.employees where id = 1', 'select name from crm.employees where id = 1', 'select ssn from crm.employees where id = 1'];
-    const c = await RawClient.connect(small.port);
-    open.push(c);
-    await c.login('alice@acme.com', clientConfig(h, 'alice@acme.com').password!);
+    const c = await connect(small, 'alice@acme.com');
     for (let round = 0; round < 3; round++) for (const q of forms) await answers(c, [q]);
     assert.equal(await statementCounts(small), { prepared: 9 }, 'three forms round-robin over two places: each use evicts the next one needed');
     for (let round = 0; round < 3; round++) for (const q of forms.slice(0, 2)) await answers(c, [q]);

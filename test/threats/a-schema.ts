@@ -2,6 +2,8 @@
 // (a-reaching-rows.test.ts), shared with the differential test of upstream
 // statement reuse (session/statement-reuse-threats.test.ts), which runs the
 // threat suites' statements over them.
+import { policyDefaults } from '../helpers/harness.js';
+
 // ── the upstream schema ─────────────────────────────────────────────────────
 // Every value of organization globex carries SECRETX (or a salary 424242 /
 // 434343); the serial sequence's last_value is set to 770013. None of these
@@ -75,10 +77,7 @@ GRANT SELECT ON ALL TABLES IN SCHEMA crm, public TO pgveil_service;
 GRANT SELECT ON ALL SEQUENCES IN SCHEMA crm TO pgveil_service;
 `;
 
-export const threatPolicy = `
-layers: { access: true, ownership: true, redaction: true }
-defaults: { unlistedRelations: allow, writes: deny }
-tables:
+export const threatPolicy = `${policyDefaults}tables:
   crm.employees:
     ownership:
       - filter: "org_id = \${user.org}"
