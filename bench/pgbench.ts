@@ -29,6 +29,7 @@ const clientCounts = (option('clients') ?? '1,8,32').split(',').map(Number);
 const modes = (option('modes') ?? 'simple,extended,prepared').split(',') as Array<'simple' | 'extended' | 'prepared'>;
 const auditRounds = Number(option('audit-rounds') ?? 3);
 const baselines = process.argv.includes('--baselines');
+const BASELINE_CLIENTS = 8;
 // --audit-only: just the audit log's cost (no direct / PgBouncer / pgveil matrix)
 const auditOnly = process.argv.includes('--audit-only');
 
@@ -38,7 +39,8 @@ interface Cell { mode: string; clients: number; runs: Record<Target, RunResult[]
 const { h, direct } = await startPgbenchDatabase();
 let bouncer: PgBouncer | undefined;
 try {
-  bouncer = await startPgBouncer({ port: h.pg.port, user: 'postgres', password: h.pg.password }, Math.max(...clientCounts) + 2);
+  // Sized for the most clients any run sends it (the baselines run BASELINE_CLIENTS whatever --clients says).
+  bouncer = await startPgBouncer({ port: h.pg.port, user: 'postgres', password: h.pg.password }, Math.max(...clientCounts, baselines ? BASELINE_CLIENTS : 0) + 2);
   const proxied = throughPgveil(h.proxy.port);
   const targets: Array<{ name: Target; env: NodeJS.ProcessEnv; pid?: number }> = [
     { name: 'direct', env: direct },
@@ -63,7 +65,7 @@ try {
     tables.push(audit.table);
     data.audit = audit.data;
   }
-  if (baselines) tables.push(await whereTheTimeGoes({ configFile: h.configFile, direct, proxied, bouncer: bouncer && { env: bouncer.env, pid: bouncer.pid }, clients: 8, seconds, rounds }));
+  if (baselines) tables.push(await whereTheTimeGoes({ configFile: h.configFile, direct, proxied, bouncer: bouncer && { env: bouncer.env, pid: bouncer.pid }, clients: BASELINE_CLIENTS, seconds, rounds }));
   saveResults({
     name: auditOnly ? 'pgbench-audit' : 'pgbench',
     title: 'pgbench -S: direct, PgBouncer and pgveil',
