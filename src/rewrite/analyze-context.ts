@@ -122,6 +122,8 @@ export interface AnalyzerState {
   /** End of a RangeVar's name, including a trailing inheritance `*`. */
   nameEnd(rv: RangeVarBody, start: number): number;
   markProtected(rel: CatalogRelation, table: TableProfile): void;
+  /** Whether this relation's guarded subquery may go without its OFFSET 0 fence in the statement being analysed (fence.ts). */
+  fenceless(table: TableProfile, parts: GuardedParts): boolean;
   object(effect: StatementObjectEffect): void;
 }
 

@@ -9,7 +9,7 @@ import { canonicalRelation } from '../config/identifiers.js';
 import { descendantsOf, resolveRelation } from '../catalog/resolve.js';
 import { hasOwnRulesBelow, readGuard } from './protection.js';
 import { closeParens, keywordBefore, qualifiedNameEnd, skipSpace } from './sql-text.js';
-import { composeGuarded, quoteIdent } from './replacement.js';
+import { composeGuarded, FENCE, quoteIdent } from './replacement.js';
 import { systemGuard } from './system-guards.js';
 import { hiddenRelations, visibilityCondition } from './catalog-visibility.js';
 import { pushableConjuncts, queryFrame } from './pushdown.js';
@@ -130,13 +130,16 @@ function guardedEdit(a: AnalyzerState, node: RangeVar, rv: RangeVarBody, rel: Ca
     if (tableKw && tableKw.parens === 0) { start = tableKw.start; prefix = 'SELECT * FROM '; }
   }
   const parts = a.ctx.replacement(rel, table, rv.inh);
-  const pushed = pushableConjuncts(a.text, a.ctx.catalog, a.frames[a.frames.length - 1], node, rv, rel, table);
+  const valueDependent = { seen: false };
+  const pushed = pushableConjuncts(a.text, a.ctx.catalog, a.frames[a.frames.length - 1], node, rv, rel, table, valueDependent);
+  if (valueDependent.seen) a.constantDependent = true;
+  const fenced = !a.fenceless(table, parts);
   const alias = rv.alias ?? rv.relname;
   // Compose the subquery, noting where each moved predicate lands in it.
   let text = prefix + parts.head + (pushed.length ? ` AS ${quoteIdent(alias)}` : '');
   const moved: NonNullable<Edit['moved']> = [];
   if (pushed.length === 0) {
-    text = prefix + composeGuarded(parts, undefined, []);
+    text = prefix + composeGuarded(parts, undefined, [], fenced);
   } else {
     text += ` WHERE ${parts.filters.length ? parts.filters.join(' AND ') + ' AND ' : ''}`;
     pushed.forEach((p, i) => {
@@ -145,7 +148,7 @@ function guardedEdit(a: AnalyzerState, node: RangeVar, rv: RangeVarBody, rel: Ca
       text += `${sql.slice(p.start, p.end)})`;
       a.result.edits.push({ start: p.start, end: p.end, text: 'true', generated: false });
     });
-    text += ' OFFSET 0)';
+    text += fenced ? FENCE : ')';
   }
   const aliasSuffix = rv.alias ? '' : ` AS ${quoteIdent(rv.relname)}`;
   a.result.edits.push({ start, end, text: text + aliasSuffix, generated: true, moved: moved.length ? moved : undefined, skeleton: prefix + STAND_IN + aliasSuffix });

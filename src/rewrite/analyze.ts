@@ -15,7 +15,9 @@ import { refusedSystemRelations, systemRelationRefusal } from './functions.js';
 import { qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import { quoteIdent } from './replacement.js';
 import type { QueryFrame } from './pushdown.js';
-import type { Node, RawStmt } from '@pgsql/types';
+import type { Node, RawStmt, SelectStmt } from '@pgsql/types';
+import { fenceless, fenceView, type FenceView } from './fence.js';
+import type { GuardedParts } from './replacement.js';
 import { SKIP, asNode, visit, type RangeVarBody, type Visitor } from './tree.js';
 import {
   emptyScope, refuse, Refusal, systemSchemas,
@@ -43,6 +45,9 @@ export class Analyzer implements AnalyzerState {
   constantDependent = false;
   /** Index of the statement being analysed within its message. */
   private statementIndex = 0;
+  /** The statement being analysed when it is a SELECT (the only kind whose guards may go unfenced), and what fence.ts found in it. */
+  private plainSelect: SelectStmt | undefined;
+  private fenceFindings: FenceView | undefined;
 
   /** @param searchPathKnown false while a change of search_path is still in flight upstream */
   constructor(readonly text: SqlText, readonly ctx: AnalysisContext, readonly searchPath: string[], searchPathKnown = true) {
@@ -84,7 +89,12 @@ export class Analyzer implements AnalyzerState {
     switch (type) {
       case 'SelectStmt':
         if (body.intoClause) refuse('SELECT INTO creates a table and is not allowed through pgveil');
-        select(this, body, emptyScope);
+        this.plainSelect = body;
+        try {
+          select(this, body, emptyScope);
+        } finally {
+          this.plainSelect = this.fenceFindings = undefined;
+        }
         return true;
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
         dml(this, type, body, emptyScope);
@@ -190,6 +200,14 @@ export class Analyzer implements AnalyzerState {
   markProtected(rel: CatalogRelation, table: TableProfile): void {
     this.protectedUsed = true;
     this.result.applied.push(`${table.relation}: ${table.filters.length} ownership filter(s), ${table.masks.size} mask(s)${rel.rootOid !== rel.oid ? ` (via ${rel.schema}.${rel.name})` : ''}`);
+  }
+
+  fenceless(table: TableProfile, parts: GuardedParts): boolean {
+    if (!this.plainSelect) return false;
+    // Worked out on the statement's first protected relation: statements without one never pay for it.
+    const view = this.fenceFindings ??= fenceView(this.plainSelect, this.ctx.catalog, this.searchPath);
+    if (view.valueDependent) this.constantDependent = true;
+    return fenceless(view, table, parts.filtersHaveSubqueries);
   }
 
   // ── edits every class of statement uses ──────────────────────────────────

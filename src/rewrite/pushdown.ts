@@ -86,6 +86,22 @@ function asConstant(node: TypedNode | undefined): Constant | undefined {
   return node && (node[0] === 'A_Const' || node[0] === 'ParamRef') ? node : undefined;
 }
 
+/** The type the parser gives a number token it does not read as int4: int8 or numeric, by its value. */
+export function numberType(f: string): string {
+  return /^[0-9]+$/.test(f) && BigInt(f) <= 9223372036854775807n ? 'int8' : 'numeric';
+}
+
+/**
+ * Whether the operator `key(type)` is leakproof. A big integer and a decimal are one kind to the shape cache
+ * but int8 and numeric to the parser: when the answer differs between the two, it rests on the value, and
+ * `valueDependent.seen` is set so the rewrite is cached by full text only.
+ */
+export function leakproofFor(catalog: Catalog, key: (type: string) => string, type: string, byValue: boolean, valueDependent: { seen: boolean }): boolean {
+  const answer = catalog.leakproofOperators.has(key(type));
+  if (byValue && answer !== catalog.leakproofOperators.has(key(type === 'int8' ? 'numeric' : 'int8'))) valueDependent.seen = true;
+  return answer;
+}
+
 /** The type Postgres gives a constant or parameter compared with a column of `columnType`; undefined = don't push. */
 function constantType(node: Constant, columnType: string): string | undefined {
   if (node[0] === 'ParamRef') return columnType;
@@ -93,17 +109,17 @@ function constantType(node: Constant, columnType: string): string | undefined {
   if (c.ival !== undefined) return 'int4';
   if (c.sval !== undefined) return columnType; // an untyped literal takes the column's type
   const f = c.fval?.fval;
-  if (f === undefined) return undefined;
-  if (!/^[0-9]+$/.test(f)) return 'numeric';
-  return BigInt(f) <= 9223372036854775807n ? 'int8' : 'numeric';
+  return f === undefined ? undefined : numberType(f);
 }
+
+const byValue = (node: Constant): boolean => node[0] === 'A_Const' && node[1].fval !== undefined;
 
 /**
  * Top-level WHERE conjuncts `col op constant` on this relation's unmasked
  * columns whose operator is leakproof: safe to evaluate below the
  * ownership filter, and moved there so an index can serve them (B10).
  */
-export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryFrame | undefined, node: RangeVar, rv: RangeVarBody, rel: CatalogRelation, table: TableProfile): Span[] {
+export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryFrame | undefined, node: RangeVar, rv: RangeVarBody, rel: CatalogRelation, table: TableProfile, valueDependent: { seen: boolean }): Span[] {
   if (!frame || !frame.inner.has(node) || !rel.columns) return [];
   // An alias column list renames the columns: `b(x, o, id)` makes b.id another column. Leave it alone.
   if (node.alias?.colnames?.length) return [];
@@ -119,7 +135,7 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
     if (!e || e[0] !== 'A_Expr') continue;
     const expr = e[1];
     if (expr.kind === 'AEXPR_IN') {
-      const span = pushableIn(text, catalog, expr, alias, frame.single, rel, table);
+      const span = pushableIn(text, catalog, expr, alias, frame.single, rel, table, valueDependent);
       if (span) out.push(span);
       continue;
     }
@@ -140,8 +156,8 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
     const value = asConstant(valNode);
     const valueType = value && constantType(value, column.baseType);
     if (!value || !valueType) continue;
-    const key = colFirst ? `${op[0]}(${column.baseType},${valueType})` : `${op[0]}(${valueType},${column.baseType})`;
-    if (!catalog.leakproofOperators.has(key)) continue;
+    const key = (t: string) => (colFirst ? `${op[0]}(${column.baseType},${t})` : `${op[0]}(${t},${column.baseType})`);
+    if (!leakproofFor(catalog, key, valueType, byValue(value), valueDependent)) continue;
     const colStart = text.index(colNode[1].location ?? -1);
     const colEnd = qualifiedNameEnd(text.text, colStart, fields.length);
     const valStart = text.index(value[1].location ?? -1);
@@ -155,7 +171,7 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
 }
 
 /** `col IN (c1, c2, …)` / `col NOT IN (…)` with constants and a leakproof = / <>: pushable like a comparison. */
-function pushableIn(text: SqlText, catalog: Catalog, e: A_Expr, alias: string, single: boolean, rel: CatalogRelation, table: TableProfile): Span | undefined {
+function pushableIn(text: SqlText, catalog: Catalog, e: A_Expr, alias: string, single: boolean, rel: CatalogRelation, table: TableProfile, valueDependent: { seen: boolean }): Span | undefined {
   const op = names(e.name);
   const col = asNode(e.lexpr);
   const raw: unknown = e.rexpr; // a List node; a bare array in older parsers
@@ -171,7 +187,7 @@ function pushableIn(text: SqlText, catalog: Catalog, e: A_Expr, alias: string, s
   for (const item of items) {
     const constant = asConstant(asNode(item));
     const type = constant && constantType(constant, column.baseType);
-    if (!constant || !type || !catalog.leakproofOperators.has(`${op[0]}(${column.baseType},${type})`)) return undefined;
+    if (!constant || !type || !leakproofFor(catalog, (t) => `${op[0]}(${column.baseType},${t})`, type, byValue(constant), valueDependent)) return undefined;
     last = constantEnd(text.text, text.index(constant[1].location ?? -1));
     if (last === -1) return undefined;
   }

@@ -6,18 +6,23 @@
 // OFFSET 0 keeps the planner from pushing the user's predicates below the
 // ownership filter, where a non-leakproof function could see other rows
 // (threat B10 in docs/threat-model.md); leakproof predicates on unmasked columns are moved inside
-// by the analyzer so indexes still serve them.
+// by the analyzer so indexes still serve them, and a SELECT whose every
+// condition is leakproof goes without the fence (fence.ts).
 import type { CatalogRelation } from '../catalog/types.js';
 import type { Profile, TableProfile } from '../policy/types.js';
 import { maskExpression } from '../policy/masks.js';
 import { quoteIdent } from '../policy/literals.js';
 import { PgError, SqlState } from '../errors.js';
+import { parseSync } from 'libpg-query';
+import { containsNode } from './tree.js';
 
 export interface GuardedParts {
   /** `(SELECT … FROM [ONLY] "s"."t"` */
   head: string;
   /** The ownership filters, each parenthesised; empty = all rows. */
   filters: string[];
+  /** A filter holds a subquery: PostgreSQL could turn it into a join that runs after the user's conditions, so the fence always stays (fence.ts). */
+  filtersHaveSubqueries: boolean;
 }
 
 const cache = new WeakMap<Profile, Map<string, GuardedParts>>();
@@ -34,12 +39,15 @@ export function guardedParts(profile: Profile, rel: CatalogRelation, table: Tabl
   return parts;
 }
 
-/** The subquery text; `innerAlias` names the table inside when pushed predicates are qualified with it. */
-export function composeGuarded(parts: GuardedParts, innerAlias: string | undefined, pushed: string[]): string {
+/** The subquery text; `innerAlias` names the table inside when pushed predicates are qualified with it; `fenced` false only when fence.ts says so. */
+export function composeGuarded(parts: GuardedParts, innerAlias: string | undefined, pushed: string[], fenced = true): string {
   const conditions = pushed.length ? [...parts.filters, ...pushed.map((p) => `(${p})`)] : parts.filters;
   const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
-  return `${parts.head}${innerAlias ? ` AS ${quoteIdent(innerAlias)}` : ''}${where} OFFSET 0)`;
+  return `${parts.head}${innerAlias ? ` AS ${quoteIdent(innerAlias)}` : ''}${where}${fenced ? FENCE : ')'}`;
 }
+
+/** What keeps the planner from flattening the guarded subquery (and closes it). */
+export const FENCE = ' OFFSET 0)';
 
 function build(rel: CatalogRelation, table: TableProfile, inh: boolean): GuardedParts {
   if (!rel.columns?.length) {
@@ -53,7 +61,17 @@ function build(rel: CatalogRelation, table: TableProfile, inh: boolean): Guarded
     return mask ? `${maskExpression(mask, column, ref)} AS ${ref}` : ref;
   });
   const from = `${inh ? '' : 'ONLY '}${quoteIdent(rel.schema)}.${quoteIdent(rel.name)}`;
-  return { head: `(SELECT ${columns.join(', ')} FROM ${from}`, filters: table.filters.map((f) => `(${f})`) };
+  const filters = table.filters.map((f) => `(${f})`);
+  return { head: `(SELECT ${columns.join(', ')} FROM ${from}`, filters, filtersHaveSubqueries: filters.length > 0 && holdsSubquery(filters) };
+}
+
+/** Parsed once per profile and relation (the parts are cached); a filter that does not parse counts as holding one. */
+function holdsSubquery(filters: string[]): boolean {
+  try {
+    return containsNode(parseSync(`SELECT 1 WHERE ${filters.join(' AND ')}`), 'SubLink');
+  } catch {
+    return true;
+  }
 }
 
 // One function quotes every identifier pgveil emits (threat C2).

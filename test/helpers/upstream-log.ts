@@ -4,6 +4,9 @@
 // pgveil is refused over protected tables.
 import type pg from 'pg';
 
+/** What every guarded subquery pgveil sends holds: its relation, schema-qualified and quoted. */
+const GUARDED = /FROM (ONLY )?"[^"]+"\."/;
+
 export class UpstreamLog {
   private text = '';
   readonly settings = { log_statement: 'all' };
@@ -12,16 +15,18 @@ export class UpstreamLog {
   clear(): void { this.text = ''; }
 
   /**
-   * The last statement logged since clear() that contains `marker`, with
+   * The last statement logged since clear() that contains `marker` (by
+   * default a guarded subquery's `FROM "schema"."table"`, fenced or not), with
    * `prepare name(...) as` stripped. The server's log arrives through a pipe,
    * a moment after the answer: wait for it up to two seconds.
    */
-  async last(marker = 'OFFSET 0'): Promise<string> {
+  async last(marker: string | RegExp = GUARDED): Promise<string> {
+    const holds = (line: string) => (typeof marker === 'string' ? line.includes(marker) : marker.test(line));
     for (let waited = 0; ; waited += 20) {
       // `statement:` (simple), `execute <name>:` (extended; pgveil's own statements are named pgveil:<n>), `prepare:` (the DETAIL of a SQL EXECUTE)
       const all = this.text.split('\n');
       let at = all.length - 1;
-      while (at >= 0 && !(all[at].includes(marker) && /(statement|execute \S*|prepare): /.test(all[at]))) at--;
+      while (at >= 0 && !(holds(all[at]) && /(statement|execute \S*|prepare): /.test(all[at]))) at--;
       const line = all[at];
       if (line) {
         const text = line.replace(/^.*?(?:statement|execute \S*?|prepare): /, '').replace(/^prepare\s+\w+(\([^)]*\))?\s+as\s+/i, '');
