@@ -151,7 +151,7 @@ export class DecisionEngine {
    * lookup; a miss parses, analyses, splices and verifies. The only decide:
    * sessions reach it through their StatementGate.
    */
-  decide(sql: string, profile: Profile, searchPath: string[], searchPathKey: string, searchPathKnown: boolean, applicationNamePrefix?: string): Decision {
+  decide(sql: string, profile: Profile, searchPath: string[], searchPathKey: string, searchPathKnown: boolean, applicationNamePrefix?: string, parameterTypes = ''): Decision {
     const snapshot = this.snapshot;
     if (!snapshot) {
       return { kind: 'refuse', error: new PgError(SqlState.CannotConnectNow, 'pgveil has not read the upstream catalog yet', { hint: 'The upstream server may be unreachable; try again shortly.' }) };
@@ -160,7 +160,8 @@ export class DecisionEngine {
     const tooLong = lengthRefusal(sql);
     if (tooLong) return { kind: 'refuse', error: tooLong };
     const gen = snapshot.generation;
-    const spKey = searchPathKnown ? searchPathKey : '\u0001';
+    // Declared parameter types can change the rewrite (pushdown.ts, fence.ts): their own cache entries.
+    const spKey = (searchPathKnown ? searchPathKey : '\u0001') + (parameterTypes ? `\u0002${parameterTypes}` : '');
     const shape = scanShape(sql);
     if (shape) {
       const hit = this.cache.getShape(gen, profile.key, spKey, shape.key);
@@ -177,7 +178,7 @@ export class DecisionEngine {
     if (exact) return exact.kind === 'template' ? { kind: 'refuse', error: internalError() } : exact;
 
     const started = performance.now();
-    const outcome = rewrite(snapshot, sql, profile, searchPath, searchPathKnown, applicationNamePrefix);
+    const outcome = rewrite(snapshot, sql, profile, searchPath, searchPathKnown, applicationNamePrefix, parameterTypes);
     this.cache.recordMiss(performance.now() - started);
     const effects = effectsOf(outcome);
     const usesSearchPath = outcome.usesSearchPath;
@@ -214,8 +215,8 @@ export class DecisionEngine {
 }
 
 /** The rewrite input both paths build, from one snapshot: they can never disagree. */
-function rewrite(snapshot: Snapshot, sql: string, profile: Profile, searchPath: string[], searchPathKnown: boolean, applicationNamePrefix?: string): Outcome {
-  return rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, rules: snapshot.rules, applicationNamePrefix });
+function rewrite(snapshot: Snapshot, sql: string, profile: Profile, searchPath: string[], searchPathKnown: boolean, applicationNamePrefix?: string, parameterTypes = ''): Outcome {
+  return rewriteSql(sql, { profile, catalog: snapshot.catalog, searchPath, searchPathKnown, rules: snapshot.rules, applicationNamePrefix, parameterTypes });
 }
 
 /** Both policies protect the same relations: the catalog read for one serves the other. */

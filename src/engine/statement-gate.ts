@@ -167,8 +167,8 @@ export class StatementGate {
   // ── decisions ────────────────────────────────────────────────────────────
 
   /** A simple Query (`statementName` undefined) or a protocol Parse: decided, timed from `started` (performance.now()) and counted. */
-  decide(sql: string, statementName: string | undefined, started: number): Decision {
-    const decision = statementName === undefined ? this.decideQuery(sql) : this.decideParse(statementName, sql);
+  decide(sql: string, statementName: string | undefined, started: number, parameterTypes = ''): Decision {
+    const decision = statementName === undefined ? this.decideQuery(sql) : this.decideParse(statementName, sql, parameterTypes);
     this.decidedAt = performance.now();
     this.metrics.analysisSeconds.observe((this.decidedAt - started) / 1000);
     this.metrics.statements.count(decisionLabel(decision));
@@ -203,10 +203,10 @@ export class StatementGate {
   }
 
   /** Protocol Parse: the statement's stamp is recorded once upstream answers ParseComplete. */
-  private decideParse(name: string, sql: string): Decision {
+  private decideParse(name: string, sql: string, parameterTypes: string): Decision {
     const reserved = reservedStatementName(name);
     if (reserved) return { kind: 'refuse', error: reserved };
-    const decision = this.decideText(sql);
+    const decision = this.decideText(sql, parameterTypes);
     if (decision.kind === 'refuse') return decision;
     const effects = decision.effects;
     const hasObjects = Boolean(effects?.objects.length);
@@ -335,11 +335,11 @@ export class StatementGate {
     return undefined;
   }
 
-  private decideText(sql: string): Decision {
+  private decideText(sql: string, parameterTypes = ''): Decision {
     const profile = this.currentProfile();
     if (!profile) return { kind: 'refuse', error: new PgError(SqlState.InvalidAuthorizationSpecification, `user "${this.userName}" no longer exists`) };
     const known = this.pathState === 'known';
-    const decision = this.engine.decide(sql, profile, this.searchPath, this.searchPathText, known, this.applicationNamePrefix);
+    const decision = this.engine.decide(sql, profile, this.searchPath, this.searchPathText, known, this.applicationNamePrefix, parameterTypes);
     this.shadow?.(sql, decision, this.searchPath, this.searchPathText, known);
     return decision;
   }

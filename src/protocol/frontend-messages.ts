@@ -1,5 +1,6 @@
 // Decoders for the frontend messages pgveil must look into. Everything else
 // is forwarded as raw bytes. Each reader takes the frame's body bounds.
+import { declaredParameterTypes } from './parameter-types.js';
 import { PgError, SqlState } from '../errors.js';
 import { CloseTarget, Frontend, StartupCode } from './codes.js';
 
@@ -57,6 +58,8 @@ export interface ParseMessage {
   query: string;
   /** Offset where the parameter-type section starts (copied as-is when rewriting). */
   paramsOffset: number;
+  /** The declared parameter types as the rewriter reads them ('' when none is declared; parameter-types.ts). */
+  parameterTypes: string;
 }
 
 export function readParse(buf: Buffer, start: number, end: number): ParseMessage {
@@ -69,6 +72,7 @@ export function readParse(buf: Buffer, start: number, end: number): ParseMessage
     name: buf.toString('utf8', start, nameEnd),
     query: buf.toString('utf8', nameEnd + 1, queryEnd),
     paramsOffset: queryEnd + 1,
+    parameterTypes: declaredParameterTypes(buf, queryEnd + 1, end),
   };
 }
 

@@ -44,6 +44,8 @@ export interface AnalysisContext extends StatementRules {
   catalog: Catalog;
   /** `pgveil:<user>:` — kept in front of any application_name the user sets (C1). */
   applicationNamePrefix?: string;
+  /** A Parse's declared parameter types by position ('' = not declared); absent when none is. */
+  parameterTypes?: readonly string[];
   /** The (cached) pieces of the guarded subquery of a protected relation. */
   replacement(rel: CatalogRelation, table: TableProfile, inh: boolean): GuardedParts;
 }

@@ -130,9 +130,9 @@ function guardedEdit(a: AnalyzerState, node: RangeVar, rv: RangeVarBody, rel: Ca
     if (tableKw && tableKw.parens === 0) { start = tableKw.start; prefix = 'SELECT * FROM '; }
   }
   const parts = a.ctx.replacement(rel, table, rv.inh);
-  const valueDependent = { seen: false };
-  const pushed = pushableConjuncts(a.text, a.ctx.catalog, a.frames[a.frames.length - 1], node, rv, rel, table, valueDependent);
-  if (valueDependent.seen) a.constantDependent = true;
+  const facts = { parameterTypes: a.ctx.parameterTypes ?? [], seen: false };
+  const pushed = pushableConjuncts(a.text, a.ctx.catalog, a.frames[a.frames.length - 1], node, rv, rel, table, facts);
+  if (facts.seen) a.constantDependent = true;
   const fenced = !a.fenceless(table, parts);
   const alias = rv.alias ?? rv.relname;
   // Compose the subquery, noting where each moved predicate lands in it.

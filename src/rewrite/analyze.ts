@@ -205,7 +205,7 @@ export class Analyzer implements AnalyzerState {
   fenceless(table: TableProfile, parts: GuardedParts): boolean {
     if (!this.plainSelect) return false;
     // Worked out on the statement's first protected relation: statements without one never pay for it.
-    const view = this.fenceFindings ??= fenceView(this.plainSelect, this.ctx.catalog, this.searchPath);
+    const view = this.fenceFindings ??= fenceView(this.plainSelect, this.ctx.catalog, this.searchPath, this.ctx.parameterTypes);
     if (view.valueDependent) this.constantDependent = true;
     return fenceless(view, table, parts.filtersHaveSubqueries);
   }

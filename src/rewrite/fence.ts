@@ -21,6 +21,7 @@
 import type { Catalog, CatalogColumn } from '../catalog/types.js';
 import { resolveRelation } from '../catalog/resolve.js';
 import { leakproofFor, numberType } from './pushdown.js';
+import { parameterType, UNKNOWN_TYPE } from '../protocol/parameter-types.js';
 import type { TableProfile } from '../policy/types.js';
 import type { A_Const, A_Expr, ColumnRef, JoinExpr, SelectStmt, TypeCast } from '@pgsql/types';
 import { asNode, names, stringValue, visit } from './tree.js';
@@ -62,9 +63,9 @@ function columnsOf(list: CatalogColumn[] | undefined): Columns | undefined {
 }
 interface Level { entries: Entry[]; outer: Level | undefined }
 
-/** Not leakproof-evident: the walk stops and the fences stay. */
-class Loud extends Error {}
-const loud = (): never => { throw new Loud(); };
+/** Not leakproof-evident: the walk stops and the fences stay (a plain object: no stack trace to capture on a miss). */
+const LOUD = Object.freeze({ loud: true });
+const loud = (): never => { throw LOUD; };
 /** An untyped literal or parameter: it takes the other operand's type. */
 const UNKNOWN = '';
 /** A column pgveil cannot type without guessing: no operator on it is evident. */
@@ -76,14 +77,17 @@ const BY_VALUE = '!';
 const LITERAL_TYPES = new Set(['int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'text', 'varchar', 'bpchar', 'name', 'date', 'timestamp', 'timestamptz', 'time', 'timetz', 'interval', 'bool', 'uuid', 'bytea']);
 const COMPARISONS = new Set(['=', '<>', '<', '>', '<=', '>=']);
 
-export function fenceView(stmt: SelectStmt, catalog: Catalog, searchPath: readonly string[]): FenceView {
+export function fenceView(stmt: SelectStmt, catalog: Catalog, searchPath: readonly string[], parameterTypes: readonly string[] = []): FenceView {
   const view: FenceView = { quiet: true, valueDependent: false, columns: new Set(), wholeRow: false };
   const ctes = new Set<string>();
   const aliases = new Set<string>();
   const single: string[] = [];
   visit(stmt, {
     CommonTableExpr: (b) => { if (b.ctename) ctes.add(b.ctename); },
-    RangeVar: (b) => { aliases.add(b.alias?.aliasname ?? b.relname ?? ''); },
+    RangeVar: (b) => {
+      aliases.add(b.alias?.aliasname ?? b.relname ?? '');
+      if (b.alias?.colnames?.length) view.wholeRow = true; // `t(a, b, c)` names the columns anew: any could be a masked one
+    },
     RangeSubselect: (b) => { aliases.add(b.alias?.aliasname ?? ''); },
     JoinExpr: (b) => { aliases.add(b.alias?.aliasname ?? ''); },
     ColumnRef: (b) => {
@@ -98,11 +102,11 @@ export function fenceView(stmt: SelectStmt, catalog: Catalog, searchPath: readon
   });
   // A bare name that is also a FROM item's name may be that item's whole row.
   if (single.some((name) => aliases.has(name))) view.wholeRow = true;
-  const walker = new QualWalker(catalog, searchPath, ctes);
+  const walker = new QualWalker(catalog, searchPath, ctes, parameterTypes);
   try {
     walker.select(stmt, undefined, true);
   } catch (err) {
-    if (!(err instanceof Loud)) throw err;
+    if (err !== LOUD) throw err;
     view.quiet = false;
   }
   view.valueDependent = walker.dependence.seen;
@@ -123,6 +127,7 @@ class QualWalker {
     private readonly catalog: Catalog,
     private readonly searchPath: readonly string[],
     private readonly ctes: ReadonlySet<string>,
+    private readonly parameterTypes: readonly string[],
   ) {}
 
   /** Checks one SELECT; returns its output columns where they are plain columns of known type (for a FROM subquery). */
@@ -231,13 +236,21 @@ class QualWalker {
     visit(e, { SelectStmt: (b) => { this.select(b, level, false); return 1; } });
   }
 
-  /** The type of an evident expression (UNKNOWN for an untyped literal, parameter or unresolved column); throws Loud when not evident. */
+  /** The type of an evident expression (UNKNOWN for an untyped literal, parameter or unresolved column); throws LOUD when not evident. */
   private typed(e: unknown, level: Level): string {
     const n = asNode(e) ?? loud();
     switch (n[0]) {
       case 'A_Const': return this.constant(n[1]);
-      case 'ParamRef': return UNKNOWN;
-      case 'ColumnRef': return columnType(n[1], level);
+      case 'ParamRef': {
+        // A declared type is the parameter's own (PostgreSQL picks the operator for it); else it takes its context's.
+        const declared = parameterType(this.parameterTypes, n[1].number);
+        return declared === UNKNOWN_TYPE ? loud() : declared || UNKNOWN;
+      }
+      case 'ColumnRef': {
+        // Even `t.c IS NULL` or a bare boolean `t.c` would run a flattened mask's expression if c were one.
+        const type = columnType(n[1], level);
+        return type === UNRESOLVED ? loud() : type;
+      }
       case 'TypeCast': return castType(n[1], this.catalog);
       case 'SQLValueFunction': return VALUE_FUNCTION_TYPES[n[1].op ?? ''] ?? loud();
       case 'BoolExpr': for (const arg of n[1].args ?? []) this.typed(arg, level); return 'bool';
@@ -281,7 +294,7 @@ class QualWalker {
     if (!COMPARISONS.has(op) || this.catalog.userOperators.has(op)) loud();
     const l = left || right;
     const r = right || left;
-    if (!l || l === UNRESOLVED || r === UNRESOLVED) loud();
+    if (!l) loud();
     const [lt, lv] = [l.replace(BY_VALUE, ''), l.endsWith(BY_VALUE)];
     const [rt, rv] = [r.replace(BY_VALUE, ''), r.endsWith(BY_VALUE)];
     if (lv && rv) loud(); // two numbers: nothing of a row in it, and nothing worth the bookkeeping

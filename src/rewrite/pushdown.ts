@@ -8,6 +8,7 @@ import type { TableProfile } from '../policy/types.js';
 import { constantEnd, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import type { A_Expr, ColumnRef, Node, RangeVar, SelectStmt } from '@pgsql/types';
 import { asNode, names, stringValue, type RangeVarBody, type TypedNode } from './tree.js';
+import { parameterType, UNKNOWN_TYPE } from '../protocol/parameter-types.js';
 
 /** [start, end) string indices of a conjunct in the user's text. */
 export interface Span { start: number; end: number }
@@ -102,9 +103,24 @@ export function leakproofFor(catalog: Catalog, key: (type: string) => string, ty
   return answer;
 }
 
-/** The type Postgres gives a constant or parameter compared with a column of `columnType`; undefined = don't push. */
-function constantType(node: Constant, columnType: string): string | undefined {
-  if (node[0] === 'ParamRef') return columnType;
+/** What a pushdown decision rests on beyond the tree, and what it found out. */
+export interface PushFacts {
+  /** A Parse's declared parameter types by position ('' = not declared). */
+  parameterTypes: readonly string[];
+  /** Set when the decision rested on a number's value (see leakproofFor). */
+  seen: boolean;
+}
+
+/**
+ * The type Postgres gives a constant or parameter compared with a column of `columnType`; undefined = don't push.
+ * A parameter the client declared has the declared type (PostgreSQL then picks the operator for it); an
+ * undeclared one takes the column's.
+ */
+function constantType(node: Constant, columnType: string, parameterTypes: readonly string[]): string | undefined {
+  if (node[0] === 'ParamRef') {
+    const declared = parameterType(parameterTypes, node[1].number);
+    return declared === UNKNOWN_TYPE ? undefined : declared || columnType;
+  }
   const c = node[1];
   if (c.ival !== undefined) return 'int4';
   if (c.sval !== undefined) return columnType; // an untyped literal takes the column's type
@@ -119,7 +135,7 @@ const byValue = (node: Constant): boolean => node[0] === 'A_Const' && node[1].fv
  * columns whose operator is leakproof: safe to evaluate below the
  * ownership filter, and moved there so an index can serve them (B10).
  */
-export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryFrame | undefined, node: RangeVar, rv: RangeVarBody, rel: CatalogRelation, table: TableProfile, valueDependent: { seen: boolean }): Span[] {
+export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryFrame | undefined, node: RangeVar, rv: RangeVarBody, rel: CatalogRelation, table: TableProfile, facts: PushFacts): Span[] {
   if (!frame || !frame.inner.has(node) || !rel.columns) return [];
   // An alias column list renames the columns: `b(x, o, id)` makes b.id another column. Leave it alone.
   if (node.alias?.colnames?.length) return [];
@@ -135,7 +151,7 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
     if (!e || e[0] !== 'A_Expr') continue;
     const expr = e[1];
     if (expr.kind === 'AEXPR_IN') {
-      const span = pushableIn(text, catalog, expr, alias, frame.single, rel, table, valueDependent);
+      const span = pushableIn(text, catalog, expr, alias, frame.single, rel, table, facts);
       if (span) out.push(span);
       continue;
     }
@@ -154,10 +170,10 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
     const column = rel.columns.find((c) => c.name === fields[fields.length - 1]);
     if (!column || table.masks.has(column.name)) continue;
     const value = asConstant(valNode);
-    const valueType = value && constantType(value, column.baseType);
+    const valueType = value && constantType(value, column.baseType, facts.parameterTypes);
     if (!value || !valueType) continue;
     const key = (t: string) => (colFirst ? `${op[0]}(${column.baseType},${t})` : `${op[0]}(${t},${column.baseType})`);
-    if (!leakproofFor(catalog, key, valueType, byValue(value), valueDependent)) continue;
+    if (!leakproofFor(catalog, key, valueType, byValue(value), facts)) continue;
     const colStart = text.index(colNode[1].location ?? -1);
     const colEnd = qualifiedNameEnd(text.text, colStart, fields.length);
     const valStart = text.index(value[1].location ?? -1);
@@ -171,7 +187,7 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
 }
 
 /** `col IN (c1, c2, …)` / `col NOT IN (…)` with constants and a leakproof = / <>: pushable like a comparison. */
-function pushableIn(text: SqlText, catalog: Catalog, e: A_Expr, alias: string, single: boolean, rel: CatalogRelation, table: TableProfile, valueDependent: { seen: boolean }): Span | undefined {
+function pushableIn(text: SqlText, catalog: Catalog, e: A_Expr, alias: string, single: boolean, rel: CatalogRelation, table: TableProfile, facts: PushFacts): Span | undefined {
   const op = names(e.name);
   const col = asNode(e.lexpr);
   const raw: unknown = e.rexpr; // a List node; a bare array in older parsers
@@ -186,8 +202,8 @@ function pushableIn(text: SqlText, catalog: Catalog, e: A_Expr, alias: string, s
   let last = -1;
   for (const item of items) {
     const constant = asConstant(asNode(item));
-    const type = constant && constantType(constant, column.baseType);
-    if (!constant || !type || !leakproofFor(catalog, (t) => `${op[0]}(${column.baseType},${t})`, type, byValue(constant), valueDependent)) return undefined;
+    const type = constant && constantType(constant, column.baseType, facts.parameterTypes);
+    if (!constant || !type || !leakproofFor(catalog, (t) => `${op[0]}(${column.baseType},${t})`, type, byValue(constant), facts)) return undefined;
     last = constantEnd(text.text, text.index(constant[1].location ?? -1));
     if (last === -1) return undefined;
   }

@@ -28,6 +28,8 @@ export interface RewriteInput {
   rules?: StatementRules;
   /** `pgveil:<user>:`, kept in front of application_name values the user sets. */
   applicationNamePrefix?: string;
+  /** A Parse's declared parameter types (protocol/parameter-types.ts); '' or absent when none is declared. */
+  parameterTypes?: string;
 }
 
 /** What every outcome carries: the analysis's findings (documented there), relations as a list. */
@@ -96,6 +98,7 @@ function rewriteOnce(sql: string, input: RewriteInput): Outcome {
     replacement: (rel, table, inh) => guardedParts(input.profile, rel, table, inh),
     ...(input.rules ?? noStatementRules),
     applicationNamePrefix: input.applicationNamePrefix,
+    parameterTypes: input.parameterTypes ? input.parameterTypes.split(',') : undefined,
   }, input.searchPath, input.searchPathKnown ?? true).run(stmts);
   const common = commonOf(analysis);
   if (analysis.refusal) return { kind: 'refuse', error: analysis.refusal, ...common };

@@ -287,7 +287,7 @@ export class QueryFlow {
         const started = performance.now();
         if (this.ctx.audit.blocked()) { this.refuseExtended(auditBlocked(), started); return; }
         const parse = readParse(buf, bodyStart, end);
-        const decision = this.gate.decide(parse.query, parse.name, started);
+        const decision = this.gate.decide(parse.query, parse.name, started, parse.parameterTypes);
         if (decision.kind === 'refuse') { this.refuseExtended(decision.error, started, decision, parse.query); return; }
         // Nothing in flight: the transaction state is known.
         const mapped = this.reuse.parse(decision, parse.name, buf, parse.paramsOffset, end, !this.unsynced && this.pendingSyncs === 0 ? this.txStatus : undefined);

@@ -84,4 +84,14 @@ test('B10 the decision never rests on what the shape cache cannot see', () => {
   assert.is(same.shapeSafe, true, 'neither is leakproof: the value decides nothing');
 });
 
+test('B10 a parameter the client declared has its own type: the operator PostgreSQL picks for it decides', () => {
+  const sql = 'select a.id from crm.accounts a where a.owner_id = $1';
+  for (const [types, fenced] of [['', 0], ['int4', 0], [',', 0], ['numeric', 1], ['?', 1], ['text', 1]] as const) {
+    const out = rewritten(rewrite(sql, { catalog, parameterTypes: types }));
+    assert.is(out.split('OFFSET 0)').length - 1, fenced, `declared ${JSON.stringify(types)}: ${out}`);
+    // The pushdown rests on the same operator: a numeric $1 stays above the filter.
+    assert.is(/where true/i.test(out), fenced === 0, `declared ${JSON.stringify(types)}: ${out}`);
+  }
+});
+
 test.run();
