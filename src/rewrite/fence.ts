@@ -23,7 +23,7 @@ import { resolveRelation } from '../catalog/resolve.js';
 import { leakproofFor, numberType } from './pushdown.js';
 import { parameterType, UNKNOWN_TYPE } from '../protocol/parameter-types.js';
 import type { TableProfile } from '../policy/types.js';
-import type { A_Const, A_Expr, ColumnRef, JoinExpr, SelectStmt, TypeCast } from '@pgsql/types';
+import type { A_Const, A_Expr, ColumnRef, CommonTableExpr, JoinExpr, SelectStmt, TypeCast } from '@pgsql/types';
 import { asNode, names, stringValue, visit } from './tree.js';
 
 /** What one SELECT statement allows, computed once per statement on its first protected relation. */
@@ -79,11 +79,11 @@ const COMPARISONS = new Set(['=', '<>', '<', '>', '<=', '>=']);
 
 export function fenceView(stmt: SelectStmt, catalog: Catalog, searchPath: readonly string[], parameterTypes: readonly string[] = []): FenceView {
   const view: FenceView = { quiet: true, valueDependent: false, columns: new Set(), wholeRow: false };
-  const ctes = new Set<string>();
+  const ctes = new Map<string, number>();
   const aliases = new Set<string>();
   const single: string[] = [];
   visit(stmt, {
-    CommonTableExpr: (b) => { if (b.ctename) ctes.add(b.ctename); },
+    CommonTableExpr: (b) => { if (b.ctename) ctes.set(b.ctename, (ctes.get(b.ctename) ?? 0) + 1); },
     RangeVar: (b) => {
       aliases.add(b.alias?.aliasname ?? b.relname ?? '');
       if (b.alias?.colnames?.length) view.wholeRow = true; // `t(a, b, c)` names the columns anew: any could be a masked one
@@ -126,9 +126,13 @@ class QualWalker {
   constructor(
     private readonly catalog: Catalog,
     private readonly searchPath: readonly string[],
-    private readonly ctes: ReadonlySet<string>,
+    /** CTE name → how many WITH lists of the statement define it. */
+    private readonly ctes: ReadonlyMap<string, number>,
     private readonly parameterTypes: readonly string[],
   ) {}
+
+  /** A CTE's output columns, for a name only one WITH list defines (so no scope rules are needed to tell which). */
+  private readonly cteColumns = new Map<string, Columns | undefined>();
 
   /** Checks one SELECT; returns its output columns where they are plain columns of known type (for a FROM subquery). */
   select(s: SelectStmt, outer: Level | undefined, outermost: boolean): Columns | undefined {
@@ -136,7 +140,9 @@ class QualWalker {
       const n = asNode(cte);
       const query = n?.[0] === 'CommonTableExpr' ? asNode(n[1].ctequery) : undefined;
       if (query?.[0] !== 'SelectStmt') loud(); // a data-modifying CTE
-      this.select((query as ['SelectStmt', SelectStmt])[1], outer, false);
+      const columns = this.select((query as ['SelectStmt', SelectStmt])[1], outer, false);
+      const { ctename = '', aliascolnames } = (n as ['CommonTableExpr', CommonTableExpr])[1];
+      if (this.ctes.get(ctename) === 1 && !aliascolnames?.length) this.cteColumns.set(ctename, columns);
     }
     if (s.op && s.op !== 'SETOP_NONE') {
       if (!s.larg || !s.rarg) loud();
@@ -181,8 +187,12 @@ class QualWalker {
       case 'RangeVar': {
         const rv = n[1];
         const alias = rv.alias?.aliasname ?? rv.relname ?? '';
-        if (rv.catalogname || rv.alias?.colnames?.length || (!rv.schemaname && this.ctes.has(rv.relname ?? ''))) {
+        if (rv.catalogname || rv.alias?.colnames?.length) {
           level.entries.push({ alias, columns: undefined });
+          return;
+        }
+        if (!rv.schemaname && this.ctes.has(rv.relname ?? '')) {
+          level.entries.push({ alias, columns: this.cteColumns.get(rv.relname ?? '') });
           return;
         }
         const rel = resolveRelation(this.catalog, rv.schemaname, rv.relname ?? '', this.searchPath);

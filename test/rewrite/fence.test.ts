@@ -26,6 +26,7 @@ test('B10 a SELECT whose every condition is leakproof goes without the fence', (
     'select id from crm.accounts union all select id from crm.employees',
     "select a.id, (select count(*) from crm.employees e where e.id = a.owner_id) from crm.accounts a where a.org_id = text 'x'",
     'select * from crm.accounts',
+    'with x as (select a.id, a.owner_id from crm.accounts a) select e.name from x join crm.employees e on e.id = x.owner_id where x.id > 1',
     'select e.name, e.hired from crm.employees e where e.id = 1',
   ]) assert.is(fences(sql), 0, sql);
 });
@@ -39,7 +40,8 @@ test('B10 one part that is not evidently leakproof keeps every fence of the stat
     'select a.id from crm.accounts a where exists (select 1 from crm.notes n where n.id = a.id)', // a subquery in a condition
     'select a.id from crm.accounts a where a.id = any(array[1, 2])',
     "select a.id from crm.accounts a where a.org_id like 'a%'",
-    'with x as (select 1 as k) select a.id from crm.accounts a join x on x.k = a.id', // a CTE's columns are not typed
+    'with x as (select 1 as k) select a.id from crm.accounts a join x on x.k = a.id', // a CTE output that is no column is not typed
+    'with x as (select a.id from crm.accounts a), y as (with x as (select 1 as id) select id from x) select a.id from crm.accounts a join x on x.id = a.id', // x defined twice: not typed
     'select a.id from crm.accounts a join crm.employees e using (id)', // USING compares by operators pgveil would guess
     "select s.id from (select a.id, lower(a.org_id) as l from crm.accounts a) s where s.l = 'x'", // a subquery output an outer condition could be pushed onto
     "select a.org_id from crm.accounts a group by a.org_id having lower(a.org_id) = 'x'", // HAVING without an aggregate becomes WHERE

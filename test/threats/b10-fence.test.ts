@@ -87,6 +87,11 @@ test('B10 a SELECT whose every condition is leakproof runs without the fence, wi
     'select o.id, c.id from shop.orders o left join shop.customers c on c.id = o.customer_id and c.id < 10 where o.id < 30 order by 1',
     'select id from shop.orders where id < 8 union all select id from shop.customers where id < 8 order by 1',
     'select o.id, (select c.name from shop.customers c where c.id = o.customer_id) from shop.orders o where o.id <= 6 order by 1',
+    'select o.customer_id, sum(o.id) as s, rank() over (order by sum(o.id) desc) from shop.orders o where o.id < 300 group by o.customer_id order by 3, 1 limit 5',
+    "with recent as (select o.id, o.customer_id from shop.orders o where o.placed > timestamptz '2026-01-10') select c.name, count(*) from recent r join shop.customers c on c.id = r.customer_id group by c.name order by 2 desc, 1 limit 5",
+    'select distinct o.customer_id from shop.orders o where o.id between 10 and 20 order by 1',
+    'select c.name, x.n from shop.customers c left join lateral (select count(*) as n from shop.orders o where o.customer_id = c.id) x on true where c.id < 10 order by 1',
+    'select c.name from shop.customers c full join shop.orders o on o.customer_id = c.id where c.id < 12 and o.id is null order by 1',
   ]) {
     const { rows, upstream } = await through(sql);
     assert.not.ok(upstream.includes('OFFSET 0'), `no fence expected: ${upstream}`);
