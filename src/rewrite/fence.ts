@@ -5,13 +5,13 @@
 // LIMIT, and join in any order. That is safe only when nothing the user wrote
 // can be evaluated on a row before the filter has passed it, so the fence
 // stays unless all of this holds for the whole SELECT:
-// - every condition (WHERE, JOIN … ON, HAVING, at every level) and every
-//   output of a subquery, CTE or VALUES list (an outer condition on it can be
-//   pushed into the subquery's WHERE) is built only of columns, constants,
-//   parameters, AND/OR/NOT, IS [NOT] NULL and operators that are leakproof
-//   in pg_proc for the operand types, found without guessing; subquery
-//   outputs may also be aggregates and window functions, which run above
-//   the scan;
+// - every condition (WHERE, JOIN … ON, HAVING, at every level) is built
+//   only of columns, constants, parameters, AND/OR/NOT, IS [NOT] NULL and
+//   operators that are leakproof in pg_proc for the operand types, found
+//   without guessing; a column taken from a subquery, CTE or VALUES output
+//   counts only if that output is such an expression too (an outer
+//   condition on it can be pushed down into the subquery), so an output
+//   like lower(x) or sum(x) is fine until a condition outside uses it;
 // - every FROM item is a relation, a join or a subquery;
 // and for the relation itself: its filters hold no subquery (one could
 // become a join, run after the user's conditions) and the statement names
@@ -38,17 +38,18 @@ export interface FenceView {
   wholeRow: boolean;
 }
 
-/** Builtin aggregates whose calls in a subquery's output run above its scans (only while no other schema defines the name). */
-const AGGREGATES = new Set(['count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'string_agg', 'array_agg', 'stddev', 'stddev_pop', 'stddev_samp', 'variance', 'var_pop', 'var_samp']);
-
 /** SQL keyword values and the type PostgreSQL gives them. */
 const VALUE_FUNCTION_TYPES: Record<string, string> = {
   SVFOP_CURRENT_DATE: 'date', SVFOP_CURRENT_TIMESTAMP: 'timestamptz', SVFOP_CURRENT_TIMESTAMP_N: 'timestamptz',
   SVFOP_LOCALTIMESTAMP: 'timestamp', SVFOP_LOCALTIMESTAMP_N: 'timestamp',
 };
 
-/** Column name → type (UNRESOLVED when pgveil cannot tell without guessing). */
+/**
+ * Column name → type (UNRESOLVED when pgveil cannot tell without guessing). A subquery's unnamed outputs get
+ * names PostgreSQL makes up: listed under UNNAMED, they make any other name of the entry unresolved.
+ */
 type Columns = ReadonlyMap<string, string>;
+const UNNAMED = '\u0000';
 /** A FROM entry of one query level: its columns when pgveil knows them (undefined = unknown, so nothing typed through it). */
 interface Entry { alias: string; columns: Columns | undefined }
 
@@ -152,7 +153,8 @@ class QualWalker {
     }
     const level: Level = { entries: [], outer };
     for (const item of s.fromClause ?? []) this.from(item, level);
-    for (const row of s.valuesLists ?? []) for (const v of listItems(row)) this.typed(v, level);
+    // VALUES outputs are never typed (the select returns no columns for them): any condition on one keeps the fence.
+    for (const row of s.valuesLists ?? []) for (const v of listItems(row)) this.output(v, level);
     this.condition(s.whereClause, level);
     this.condition(s.havingClause, level);
     const output = new Map<string, string>();
@@ -161,13 +163,16 @@ class QualWalker {
     for (const target of s.targetList ?? []) {
       const t = asNode(target);
       const value = t?.[0] === 'ResTarget' ? t[1].val : undefined;
-      if (outermost) this.nested(value, level);
-      else this.output(value, level);
+      const named = t?.[0] === 'ResTarget' ? t[1].name : undefined;
+      if (outermost) { this.nested(value, level); continue; }
       const ref = asNode(value);
-      if (ref?.[0] !== 'ColumnRef') continue;
+      if (ref?.[0] !== 'ColumnRef') {
+        add(named ?? UNNAMED, this.output(value, level));
+        continue;
+      }
       const fields = ref[1].fields ?? [];
       const last = stringValue(fields[fields.length - 1]);
-      if (last !== undefined) { add(t?.[0] === 'ResTarget' && t[1].name ? t[1].name : last, columnType(ref[1], level)); continue; }
+      if (last !== undefined) { add(named ?? last, columnType(ref[1], level)); continue; }
       // `*` or `t.*`: the columns of every entry of this level, or of the one named.
       const qualifier = fields.length === 2 ? stringValue(fields[0]) : undefined;
       for (const e of level.entries) {
@@ -227,18 +232,19 @@ class QualWalker {
     this.typed(e, level);
   }
 
-  /** A subquery output: evident, or an aggregate or window call (their arguments run above the scans). */
-  private output(e: unknown, level: Level): void {
-    const n = asNode(e);
-    if (n?.[0] === 'FuncCall') {
-      const name = names(n[1].funcname);
-      const bare = name.length === 2 && name[0] === 'pg_catalog' ? name[1] : name.length === 1 ? name[0] : '';
-      const schemas = this.catalog.functionSchemas.get(bare);
-      const builtinAggregate = AGGREGATES.has(bare) && !n[1].over && schemas?.size === 1 && schemas.has('pg_catalog');
-      if (n[1].over || builtinAggregate) { this.nested(n[1], level); return; }
+  /**
+   * A subquery output that is not a plain column: its type when it is evident. Anything else is fine as long
+   * as no condition outside uses it (an outer condition could be pushed down onto it): its column is then
+   * UNRESOLVED, and every condition on an UNRESOLVED column keeps the fence.
+   */
+  private output(e: unknown, level: Level): string {
+    try {
+      return this.typed(e, level);
+    } catch (err) {
+      if (err !== LOUD) throw err;
+      this.nested(e, level); // a subquery in it still has conditions of its own
+      return UNRESOLVED;
     }
-    if (n?.[0] === 'ColumnRef') return;
-    this.typed(e, level);
   }
 
   /** Walks an expression that runs above the scans for the SELECTs nested in it. */
@@ -360,6 +366,8 @@ function columnType(ref: ColumnRef, level: Level): string {
     const found = l.entries.map((e) => e.columns?.get(name)).filter((c) => c !== undefined);
     if (found.length > 1) return UNRESOLVED;
     if (found.length === 1) return found[0];
+    // Not found here: it may still be an unnamed output's made-up name, which would win over an outer column.
+    if (l.entries.some((e) => e.columns?.has(UNNAMED))) return UNRESOLVED;
   }
   return UNRESOLVED;
 }

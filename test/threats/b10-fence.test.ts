@@ -125,6 +125,15 @@ test("B10 one leaky part anywhere keeps every fence: a cheap function in a join,
   }
 });
 
+test("B10 a leaky subquery output that no condition uses goes unfenced and runs only on the org's rows", async () => {
+  notices.length = 0;
+  const { rows, upstream } = await through("select x.id, x.p from (select c.id, public.peek(c.name, 'output') as p from shop.customers c) x where x.id < 40 order by 1");
+  assert.not.ok(upstream.includes('OFFSET 0'), upstream);
+  assert.is(rows.length, 19);
+  assert.is(notices.length, 19, 'peek ran once per returned row');
+  assert.ok(notices.every((n) => /AcmeName/.test(n)), notices.join('\n'));
+});
+
 test('B10 the oracle discriminates: the same leaky join without the fence shows other orgs\' rows', async () => {
   const { upstream } = await through("select o.id from shop.orders o join shop.customers c on c.id = o.customer_id and public.peek(c.name, 'on') where o.id < 200");
   const seen: string[] = [];
