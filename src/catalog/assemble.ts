@@ -3,7 +3,7 @@
 import { buildForest, coverage, rootAlongFirstParent, type InheritRow } from './inheritance.js';
 import { findReaders, type DependencyEdge, type ReaderFunction, type ReaderRelation } from './readers.js';
 import { functionKey } from './resolve.js';
-import type { CatalogColumn, CatalogRelation, RelationKind, UnguardedCatalog } from './types.js';
+import { UNTYPED_COLUMN, type CatalogColumn, type CatalogRelation, type RelationKind, type UnguardedCatalog } from './types.js';
 
 export interface NamespaceRow { oid: number; nspname: string; usable: boolean }
 export interface RelationRow { oid: number; relnamespace: number; relname: string; relkind: string; reltoastrelid: number }
@@ -23,6 +23,7 @@ export interface ColumnRow {
 export interface EdgeRow { reader_fn: boolean; reader: number; target_fn: boolean; target: number }
 export interface FunctionRow { oid: number; pronamespace: number; proname: string; proleakproof: boolean; src: string | null }
 export interface OperatorRow { oprname: string; lefttype: string; righttype: string }
+export interface ColumnTypeRow { attrelid: number; attname: string; typname: string | null }
 
 export interface CatalogRows {
   namespaces: NamespaceRow[];
@@ -32,6 +33,8 @@ export interface CatalogRows {
   edges: EdgeRow[];
   functions: FunctionRow[];
   leakproofOperators: OperatorRow[];
+  /** Column types of the relations outside the policy (absent: none known, so none typed). */
+  columnTypes?: ColumnTypeRow[];
 }
 
 const kinds: Record<string, RelationKind> = {
@@ -108,6 +111,12 @@ export function assembleCatalog(
   const found = findReaders({ relations: readerRelations, functions, edges, forest, coverage: covered });
 
   const columns = columnsByRelation(rows.columns);
+  const columnTypes = new Map<number, Map<string, string>>();
+  for (const c of rows.columnTypes ?? []) {
+    let types = columnTypes.get(c.attrelid);
+    if (!types) columnTypes.set(c.attrelid, (types = new Map()));
+    types.set(c.attname, c.typname ?? UNTYPED_COLUMN);
+  }
   const byOid = new Map<number, CatalogRelation>();
   const byName = new Map<string, Map<string, CatalogRelation>>();
   for (const r of rows.relations) {
@@ -121,6 +130,10 @@ export function assembleCatalog(
     if (by) rel.protectedBy = [...by];
     const cols = columns.get(r.oid);
     if (cols) rel.columns = cols;
+    else {
+      const types = columnTypes.get(r.oid);
+      if (types) rel.columnTypes = types;
+    }
     byOid.set(r.oid, rel);
     let bySchema = byName.get(r.relname);
     if (!bySchema) byName.set(r.relname, (bySchema = new Map()));

@@ -52,6 +52,7 @@ export async function loadCatalog(client: pg.ClientBase, opts: LoadCatalogOption
     edges: rowsOf(CatalogResult.Edges),
     functions: rowsOf(CatalogResult.Functions),
     leakproofOperators: rowsOf(CatalogResult.LeakproofOperators),
+    columnTypes: rowsOf(CatalogResult.ColumnTypes),
   };
   const catalog: UnguardedCatalog = { ...assembleCatalog(rows, names, opts.serviceRole), serverVersionNum, systemViews: await loadSystemViews(client) };
   return { ...catalog, ...await loadGuards(client, catalog, new Set(names.map(([schema, table]) => canonicalRelation(schema, table)))) };

@@ -4,6 +4,9 @@
 
 import type { SystemView } from './system-views.js';
 
+/** A column whose type pgveil does not name (a domain): no operator on it counts as leakproof. */
+export const UNTYPED_COLUMN = '?';
+
 export type RelationKind = 'table' | 'partitioned' | 'view' | 'matview' | 'foreign' | 'sequence' | 'other';
 
 export interface CatalogColumn {
@@ -29,6 +32,11 @@ export interface CatalogRelation {
   kind: RelationKind;
   /** Present for protected relations (every relation named in the policy), their partitions/children at any depth, and their ancestors. */
   columns?: CatalogColumn[];
+  /**
+   * Tables, views and foreign tables without `columns`, outside the system schemas: column name → typname of its
+   * type (UNTYPED_COLUMN for a domain). What src/rewrite/fence.ts types a join condition with; nothing else reads it.
+   */
+  columnTypes?: ReadonlyMap<string, string>;
   /** The relation this one inherits from or is a partition of. */
   parentOid?: number;
   /** The top-most ancestor (itself when it has none); under multiple inheritance, along the first parent. */

@@ -41,15 +41,33 @@ export interface RunningPostgres {
   start(): Promise<void>;
 }
 
+/**
+ * A port nothing listens on, for a server started next. Picked below Linux's
+ * ephemeral range (32768–60999 by default): a port the kernel hands out for
+ * bind(0) is one it also hands to outgoing connections, so a busy machine
+ * could take it before the server binds it (seen in the tests). Falls back to
+ * the kernel's pick.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await listenOnce(port) === port) return port;
+  }
+  const any = await listenOnce(0);
+  if (!any) throw new Error('could not find a free port on 127.0.0.1');
+  return any;
+}
+
+/** Listens on `port` (0: any) and closes again; the port it got, or 0 when it could not. */
+function listenOnce(port: number): Promise<number> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.on('error', () => resolve(0));
+    srv.listen(port, '127.0.0.1', () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const got = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(got));
     });
   });
 }

@@ -18,7 +18,7 @@
 // none of its masked columns and no whole row of anything (a flattened mask
 // is computed per output row instead of per scanned row, and a condition on
 // it would run before the filter).
-import type { Catalog, CatalogColumn } from '../catalog/types.js';
+import { UNTYPED_COLUMN, type Catalog, type CatalogColumn } from '../catalog/types.js';
 import { resolveRelation } from '../catalog/resolve.js';
 import { leakproofFor, numberType } from './pushdown.js';
 import { parameterType, UNKNOWN_TYPE } from '../protocol/parameter-types.js';
@@ -70,7 +70,7 @@ const loud = (): never => { throw LOUD; };
 /** An untyped literal or parameter: it takes the other operand's type. */
 const UNKNOWN = '';
 /** A column pgveil cannot type without guessing: no operator on it is evident. */
-const UNRESOLVED = '?';
+const UNRESOLVED = UNTYPED_COLUMN;
 /** Marks a number's type as chosen by its value (int8 or numeric; leakproofFor in pushdown.ts). */
 const BY_VALUE = '!';
 
@@ -201,7 +201,7 @@ class QualWalker {
           return;
         }
         const rel = resolveRelation(this.catalog, rv.schemaname, rv.relname ?? '', this.searchPath);
-        level.entries.push({ alias, columns: columnsOf(rel?.columns) });
+        level.entries.push({ alias, columns: columnsOf(rel?.columns) ?? rel?.columnTypes });
         return;
       }
       case 'JoinExpr': {

@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeCatalog, makeProfile, rewrite, rewritten } from './unit-fixture.js';
+import { UNTYPED_COLUMN, type CatalogRelation } from '../../src/catalog/types.js';
 
 const functionSchemas = new Map(['count', 'sum', 'lower', 'generate_series'].map((f) => [f, new Set(['pg_catalog'])]));
 const leakproofOperators = new Set([...makeCatalog().leakproofOperators, '>=(int4,int4)', '<=(int4,int4)']);
@@ -100,6 +101,22 @@ test('B10 a parameter the client declared has its own type: the operator Postgre
     // The pushdown rests on the same operator: a numeric $1 stays above the filter.
     assert.is(/where true/i.test(out), fenced === 0, `declared ${JSON.stringify(types)}: ${out}`);
   }
+});
+
+test('B10 a table outside the policy types a join condition by the column types pgveil read for it', () => {
+  const withDim = makeCatalog({ functionSchemas, leakproofOperators });
+  const dim: CatalogRelation = {
+    oid: 202, schema: 'public', name: 'dim', kind: 'table', rootOid: 202,
+    columnTypes: new Map([['n', 'int4'], ['code', 'text'], ['big', 'numeric'], ['dom', UNTYPED_COLUMN]]),
+  };
+  withDim.byOid.set(dim.oid, dim);
+  withDim.byName.set(dim.name, new Map([[dim.schema, dim]]));
+  const count = (sql: string) => rewritten(rewrite(sql, { catalog: withDim })).split('OFFSET 0)').length - 1;
+  assert.is(count('select a.id, d.code from crm.accounts a join dim d on d.n = a.id'), 0);
+  assert.is(count("select a.id from crm.accounts a join dim d on d.code = a.org_id where d.n > 3"), 0);
+  assert.is(count('select a.id from crm.accounts a join dim d on d.big = a.id'), 1, 'numeric = int4 is not leakproof');
+  assert.is(count('select a.id from crm.accounts a join dim d on d.dom = a.id'), 1, 'a domain column is not typed');
+  assert.is(count('select a.id from crm.accounts a join dim d on d.nope = a.id'), 1, 'an unknown column is not typed');
 });
 
 test.run();
