@@ -28,7 +28,7 @@ import { asNode, names, stringValue, visit } from './tree.js';
 
 /** What one SELECT statement allows, computed once per statement on its first protected relation. */
 export interface FenceView {
-  /** Every condition and subquery output is leakproof-evident. */
+  /** Every condition is leakproof-evident (and every FROM item one fence.ts can follow). */
   quiet: boolean;
   /** The decision rested on a number the parser reads as int8 or numeric by its value (one kind to the shape cache): cache by full text. */
   valueDependent: boolean;
