@@ -5,10 +5,14 @@
 // subquery may go without its fence (fence.ts) rest on that operator
 // (threat B10 in docs/threat-model.md).
 
-/** Builtin type OIDs (fixed in PostgreSQL's catalog) → typname. Any other declared OID is unknown to the rewriter. */
+/**
+ * Builtin type OIDs (fixed in PostgreSQL's catalog) → the typname the operator keys use. Any other declared OID is
+ * unknown to the rewriter. varchar has no operators of its own: PostgreSQL compares it as text (binary-coercible),
+ * so a varchar parameter — pgjdbc declares every setString() so — counts as text.
+ */
 const BUILTIN: ReadonlyMap<number, string> = new Map([
   [16, 'bool'], [20, 'int8'], [21, 'int2'], [23, 'int4'], [25, 'text'], [700, 'float4'], [701, 'float8'],
-  [1042, 'bpchar'], [1043, 'varchar'], [1082, 'date'], [1083, 'time'], [1114, 'timestamp'], [1184, 'timestamptz'],
+  [1042, 'bpchar'], [1043, 'text'], [1082, 'date'], [1083, 'time'], [1114, 'timestamp'], [1184, 'timestamptz'],
   [1186, 'interval'], [1700, 'numeric'], [2950, 'uuid'], [17, 'bytea'], [19, 'name'],
 ]);
 
