@@ -157,7 +157,8 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
     }
     if (expr.kind !== 'AEXPR_OP') continue;
     const op = names(expr.name);
-    if (op.length !== 1 || !comparisonOps.has(op[0])) continue;
+    // A user-defined operator of the name (allowed by the policy) could be the one PostgreSQL picks.
+    if (op.length !== 1 || !comparisonOps.has(op[0]) || catalog.userOperators.has(op[0])) continue;
     const left = asNode(expr.lexpr);
     const right = asNode(expr.rexpr);
     if (!left || !right) continue;
@@ -193,7 +194,7 @@ function pushableIn(text: SqlText, catalog: Catalog, e: A_Expr, alias: string, s
   const raw: unknown = e.rexpr; // a List node; a bare array in older parsers
   const rexpr = asNode(raw);
   const items: readonly unknown[] = Array.isArray(raw) ? raw : rexpr?.[0] === 'List' ? rexpr[1].items ?? [] : [];
-  if (op.length !== 1 || !col || col[0] !== 'ColumnRef' || items.length === 0 || !rel.columns) return undefined;
+  if (op.length !== 1 || !col || col[0] !== 'ColumnRef' || items.length === 0 || !rel.columns || catalog.userOperators.has(op[0])) return undefined;
   const fields = (col[1].fields ?? []).map((f) => stringValue(f));
   if (fields.some((f) => f === undefined) || fields.length > 2) return undefined;
   if (fields.length === 2 ? fields[0] !== alias : !single) return undefined;
