@@ -3,7 +3,7 @@
 import { buildForest, coverage, rootAlongFirstParent, type InheritRow } from './inheritance.js';
 import { findReaders, type DependencyEdge, type ReaderFunction, type ReaderRelation } from './readers.js';
 import { functionKey } from './resolve.js';
-import { UNTYPED_COLUMN, type CatalogColumn, type CatalogRelation, type RelationKind, type UnguardedCatalog } from './types.js';
+import { UNTYPED_COLUMN, columnTypesOf, type CatalogColumn, type CatalogRelation, type RelationKind, type UnguardedCatalog } from './types.js';
 
 export interface NamespaceRow { oid: number; nspname: string; usable: boolean }
 export interface RelationRow { oid: number; relnamespace: number; relname: string; relkind: string; reltoastrelid: number }
@@ -130,10 +130,8 @@ export function assembleCatalog(
     if (by) rel.protectedBy = [...by];
     const cols = columns.get(r.oid);
     if (cols) rel.columns = cols;
-    else {
-      const types = columnTypes.get(r.oid);
-      if (types) rel.columnTypes = types;
-    }
+    const types = cols ? columnTypesOf(cols) : columnTypes.get(r.oid);
+    if (types) rel.columnTypes = types;
     byOid.set(r.oid, rel);
     let bySchema = byName.get(r.relname);
     if (!bySchema) byName.set(r.relname, (bySchema = new Map()));

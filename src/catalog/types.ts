@@ -7,6 +7,11 @@ import type { SystemView } from './system-views.js';
 /** A column whose type pgveil does not name (a domain): no operator on it counts as leakproof. */
 export const UNTYPED_COLUMN = '?';
 
+/** columnTypes of a relation whose `columns` pgveil read. A domain column is untyped: an operator defined on the domain itself could be the one PostgreSQL picks. */
+export function columnTypesOf(columns: readonly CatalogColumn[]): Map<string, string> {
+  return new Map(columns.map((c) => [c.name, c.baseSqlType ? UNTYPED_COLUMN : c.baseType]));
+}
+
 export type RelationKind = 'table' | 'partitioned' | 'view' | 'matview' | 'foreign' | 'sequence' | 'other';
 
 export interface CatalogColumn {
@@ -33,8 +38,8 @@ export interface CatalogRelation {
   /** Present for protected relations (every relation named in the policy), their partitions/children at any depth, and their ancestors. */
   columns?: CatalogColumn[];
   /**
-   * Tables, views and foreign tables without `columns`, outside the system schemas: column name → typname of its
-   * type (UNTYPED_COLUMN for a domain). What src/rewrite/fence.ts types a join condition with; nothing else reads it.
+   * Column name → typname of its type (UNTYPED_COLUMN for a domain): from `columns` where present, else for every
+   * table, view and foreign table outside the system schemas. What src/rewrite/fence.ts types conditions with.
    */
   columnTypes?: ReadonlyMap<string, string>;
   /** The relation this one inherits from or is a partition of. */

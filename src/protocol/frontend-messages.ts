@@ -72,7 +72,7 @@ export function readParse(buf: Buffer, start: number, end: number): ParseMessage
     name: buf.toString('utf8', start, nameEnd),
     query: buf.toString('utf8', nameEnd + 1, queryEnd),
     paramsOffset: queryEnd + 1,
-    parameterTypes: declaredParameterTypes(buf, queryEnd + 1, end),
+    parameterTypes: declaredParameterTypes(buf, queryEnd + 1),
   };
 }
 

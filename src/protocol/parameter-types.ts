@@ -20,17 +20,18 @@ const BUILTIN: ReadonlyMap<number, string> = new Map([
 export const UNKNOWN_TYPE = '?';
 
 /**
- * The declared types of a Parse's parameter section at [offset, end) of `buf` (an int16 count, then int32 OIDs),
+ * The declared types of a Parse's parameter section at `offset` of `buf` (an int16 count, then int32 OIDs),
  * as a key: '' when none is declared (0 means "let the server infer", the common case, which allocates nothing),
  * else one entry per parameter joined by ',' — the typname, '' for 0, UNKNOWN_TYPE for an OID not listed above.
+ * The caller (readParse) has checked that the section holds `count` OIDs.
  */
-export function declaredParameterTypes(buf: Buffer, offset: number, end: number): string {
+export function declaredParameterTypes(buf: Buffer, offset: number): string {
   const count = buf.readInt16BE(offset);
-  let declared = false;
-  for (let k = 0; k < count && offset + 6 + 4 * k <= end; k++) if (buf.readInt32BE(offset + 2 + 4 * k) !== 0) declared = true;
-  if (!declared) return '';
+  let k = 0;
+  while (k < count && buf.readUInt32BE(offset + 2 + 4 * k) === 0) k++;
+  if (k === count) return '';
   const names: string[] = [];
-  for (let k = 0; k < count; k++) {
+  for (k = 0; k < count; k++) {
     const oid = buf.readUInt32BE(offset + 2 + 4 * k);
     names.push(oid === 0 ? '' : BUILTIN.get(oid) ?? UNKNOWN_TYPE);
   }

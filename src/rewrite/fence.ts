@@ -18,13 +18,13 @@
 // none of its masked columns and no whole row of anything (a flattened mask
 // is computed per output row instead of per scanned row, and a condition on
 // it would run before the filter).
-import { UNTYPED_COLUMN, type Catalog, type CatalogColumn } from '../catalog/types.js';
+import { UNTYPED_COLUMN, type Catalog } from '../catalog/types.js';
 import { resolveRelation } from '../catalog/resolve.js';
 import { leakproofFor, numberType } from './pushdown.js';
 import { parameterType, UNKNOWN_TYPE } from '../protocol/parameter-types.js';
 import type { TableProfile } from '../policy/types.js';
 import type { A_Const, A_Expr, ColumnRef, CommonTableExpr, JoinExpr, SelectStmt, TypeCast } from '@pgsql/types';
-import { asNode, names, stringValue, visit } from './tree.js';
+import { asNode, listItems, names, stringValue, visit } from './tree.js';
 
 /** What one SELECT statement allows, computed once per statement on its first protected relation. */
 export interface FenceView {
@@ -53,15 +53,6 @@ const UNNAMED = '\u0000';
 /** A FROM entry of one query level: its columns when pgveil knows them (undefined = unknown, so nothing typed through it). */
 interface Entry { alias: string; columns: Columns | undefined }
 
-/** A relation's columns by name, built once per catalog relation. */
-const relationColumns = new WeakMap<CatalogColumn[], Columns>();
-function columnsOf(list: CatalogColumn[] | undefined): Columns | undefined {
-  if (!list) return undefined;
-  let map = relationColumns.get(list);
-  // A domain column could meet an operator defined on the domain itself: left untyped.
-  if (!map) relationColumns.set(list, (map = new Map(list.map((c) => [c.name, c.baseSqlType ? UNRESOLVED : c.baseType]))));
-  return map;
-}
 interface Level { entries: Entry[]; outer: Level | undefined }
 
 /** Not leakproof-evident: the walk stops and the fences stay (a plain object: no stack trace to capture on a miss). */
@@ -154,7 +145,7 @@ class QualWalker {
     const level: Level = { entries: [], outer };
     for (const item of s.fromClause ?? []) this.from(item, level);
     // VALUES outputs are never typed (the select returns no columns for them): any condition on one keeps the fence.
-    for (const row of s.valuesLists ?? []) for (const v of listItems(row)) this.output(v, level);
+    for (const row of s.valuesLists ?? []) for (const v of listItems(row) ?? loud()) this.output(v, level);
     this.condition(s.whereClause, level);
     this.condition(s.havingClause, level);
     const output = new Map<string, string>();
@@ -201,7 +192,7 @@ class QualWalker {
           return;
         }
         const rel = resolveRelation(this.catalog, rv.schemaname, rv.relname ?? '', this.searchPath);
-        level.entries.push({ alias, columns: columnsOf(rel?.columns) ?? rel?.columnTypes });
+        level.entries.push({ alias, columns: rel?.columnTypes });
         return;
       }
       case 'JoinExpr': {
@@ -291,11 +282,11 @@ class QualWalker {
       case 'AEXPR_DISTINCT': case 'AEXPR_NOT_DISTINCT': this.leakproof('=', left, this.typed(e.rexpr, level)); return;
       case 'AEXPR_IN': {
         const op = operatorName(e.name);
-        for (const item of listItems(e.rexpr)) this.leakproof(op, left, this.typed(item, level));
+        for (const item of listItems(e.rexpr) ?? loud()) this.leakproof(op, left, this.typed(item, level));
         return;
       }
       case 'AEXPR_BETWEEN': case 'AEXPR_NOT_BETWEEN': {
-        const [low, high] = listItems(e.rexpr);
+        const [low, high] = listItems(e.rexpr) ?? loud();
         this.leakproof('>=', left, this.typed(low, level));
         this.leakproof('<=', left, this.typed(high, level));
         return;
@@ -329,12 +320,6 @@ function operatorName(list: unknown[] | undefined): string {
   return loud();
 }
 
-/** Items of a List node (a bare array in older parsers). */
-function listItems(raw: unknown): unknown[] {
-  if (Array.isArray(raw)) return raw;
-  const n = asNode(raw);
-  return n?.[0] === 'List' ? n[1].items ?? [] : loud();
-}
 
 /** A cast of a literal or parameter: PostgreSQL converts it when it parses the statement, not per row. */
 function castType(c: TypeCast, catalog: Catalog): string {

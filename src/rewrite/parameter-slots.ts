@@ -16,7 +16,7 @@
 //   parameter (`1/0` has two constant operands and stays inline);
 // - the constant itself, not a negated one (`-3` is located at its `-`, and
 //   `-2147483648` is int4 inline but would be int8 negated).
-import { asNode, containsNode, type Struct } from './tree.js';
+import { asNode, containsNode, listItems, type Struct } from './tree.js';
 import type { SqlText } from './sql-text.js';
 
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
@@ -116,10 +116,10 @@ function markComparison(expr: Struct, mark: Mark): void {
     }
     case 'AEXPR_IN':
       if (operator !== '=' && operator !== '<>') return;
-      for (const item of listItems(expr.rexpr)) markNumber(item, mark);
+      for (const item of listItems(expr.rexpr) ?? []) markNumber(item, mark);
       return;
     case 'AEXPR_BETWEEN': case 'AEXPR_NOT_BETWEEN':
-      for (const item of listItems(expr.rexpr)) markNumber(item, mark);
+      for (const item of listItems(expr.rexpr) ?? []) markNumber(item, mark);
       return;
     default:
   }
@@ -127,12 +127,6 @@ function markComparison(expr: Struct, mark: Mark): void {
 
 function isColumn(value: unknown): boolean {
   return asNode(value)?.[0] === 'ColumnRef';
-}
-
-function listItems(value: unknown): unknown[] {
-  const node = asNode(value);
-  if (node?.[0] === 'List') return ((node[1] as Struct).items as unknown[] | undefined) ?? [];
-  return Array.isArray(value) ? value : [];
 }
 
 /** An integer or decimal constant (not a string, boolean or NULL) at its own location. */

@@ -7,7 +7,7 @@ import type { Catalog, CatalogRelation } from '../catalog/types.js';
 import type { TableProfile } from '../policy/types.js';
 import { constantEnd, qualifiedNameEnd, skipSpace, type SqlText } from './sql-text.js';
 import type { A_Expr, ColumnRef, Node, RangeVar, SelectStmt } from '@pgsql/types';
-import { asNode, names, stringValue, type RangeVarBody, type TypedNode } from './tree.js';
+import { asNode, listItems, names, stringValue, type RangeVarBody, type TypedNode } from './tree.js';
 import { parameterType, UNKNOWN_TYPE } from '../protocol/parameter-types.js';
 
 /** [start, end) string indices of a conjunct in the user's text. */
@@ -191,9 +191,7 @@ export function pushableConjuncts(text: SqlText, catalog: Catalog, frame: QueryF
 function pushableIn(text: SqlText, catalog: Catalog, e: A_Expr, alias: string, single: boolean, rel: CatalogRelation, table: TableProfile, facts: PushFacts): Span | undefined {
   const op = names(e.name);
   const col = asNode(e.lexpr);
-  const raw: unknown = e.rexpr; // a List node; a bare array in older parsers
-  const rexpr = asNode(raw);
-  const items: readonly unknown[] = Array.isArray(raw) ? raw : rexpr?.[0] === 'List' ? rexpr[1].items ?? [] : [];
+  const items = listItems(e.rexpr) ?? [];
   if (op.length !== 1 || !col || col[0] !== 'ColumnRef' || items.length === 0 || !rel.columns || catalog.userOperators.has(op[0])) return undefined;
   const fields = (col[1].fields ?? []).map((f) => stringValue(f));
   if (fields.some((f) => f === undefined) || fields.length > 2) return undefined;

@@ -146,6 +146,13 @@ export function stringValue(node: unknown): string | undefined {
   return n && n[0] === 'String' ? n[1].sval : undefined;
 }
 
+/** The items of a List node (an IN list, BETWEEN's bounds, a VALUES row); a bare array in older parsers; undefined for anything else. */
+export function listItems(raw: unknown): readonly unknown[] | undefined {
+  if (Array.isArray(raw)) return raw;
+  const n = asNode(raw);
+  return n?.[0] === 'List' ? n[1].items ?? [] : undefined;
+}
+
 /** The svals of a qualified name list (funcname, typeName.names …); '' for an item that is not a String. */
 export function names(items: readonly unknown[] | undefined): string[] {
   return items ? items.map((n) => stringValue(n) ?? '') : [];

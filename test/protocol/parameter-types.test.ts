@@ -11,7 +11,7 @@ function section(oids: number[]): Buffer {
   oids.forEach((oid, k) => b.writeUInt32BE(oid, 2 + 4 * k));
   return b;
 }
-const read = (oids: number[]) => { const b = section(oids); return declaredParameterTypes(b, 0, b.length); };
+const read = (oids: number[]) => declaredParameterTypes(section(oids), 0);
 
 test('B10 no declared type (none, or all 0) reads as the empty key', () => {
   assert.is(read([]), '');

@@ -2,7 +2,7 @@
 // rewriteSql() runs in milliseconds on them, with no PostgreSQL. Every
 // optional catalog field is filled, so a field becoming required does not
 // break the fixture.
-import type { Catalog, CatalogColumn, CatalogRelation } from '../../src/catalog/types.js';
+import { columnTypesOf, type Catalog, type CatalogColumn, type CatalogRelation } from '../../src/catalog/types.js';
 import type { MaskSpec, Profile, TableProfile } from '../../src/policy/types.js';
 import { rewriteSql, type Outcome, type RewriteInput } from '../../src/rewrite/rewrite.js';
 
@@ -17,7 +17,8 @@ function columns(spec: Array<[string, keyof typeof TYPES]>): CatalogColumn[] {
 }
 
 function relation(oid: number, schema: string, name: string, cols: Array<[string, keyof typeof TYPES]>, protectedBy: number[] = []): CatalogRelation {
-  return { oid, schema, name, kind: 'table', rootOid: oid, columns: columns(cols), ...(protectedBy.length ? { protectedBy } : {}) };
+  const list = columns(cols);
+  return { oid, schema, name, kind: 'table', rootOid: oid, columns: list, columnTypes: columnTypesOf(list), ...(protectedBy.length ? { protectedBy } : {}) };
 }
 
 /** crm.employees and crm.accounts are protected (filtered by org_id); public.lookup and crm.notes are not. */

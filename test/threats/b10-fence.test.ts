@@ -164,7 +164,7 @@ test('B10 a parameter the client declares in Parse keeps its type: numeric keeps
   try {
     await raw.login('alice@acme.com', clientConfig(h, 'alice@acme.com').password as string);
     const sql = 'select o.id from shop.orders o where o.customer_id = $1 order by o.placed desc limit 3';
-    for (const [types, fenced] of [[[], false], [[23], false], [[1700], true], [[16384], true]] as const) {
+    for (const [types, fenced] of [[[], false], [[23], false], [[1700], true]] as const) {
       log.clear();
       raw.send(
         frame('P', Buffer.concat([cstr(''), cstr(sql), int16(types.length), ...types.map(int32)])),
@@ -173,7 +173,6 @@ test('B10 a parameter the client declares in Parse keeps its type: numeric keeps
       );
       const answer = await raw.untilReady();
       const error = answer.find((m) => m.type === 'E');
-      if (types[0] === 16384) continue; // no such type upstream: refused there, nothing to look at
       assert.not.ok(error, `declared ${types.join()}: ${error?.body.toString()}`);
       const upstream = await log.last();
       assert.is(upstream.includes('OFFSET 0'), fenced, `declared ${types.join() || 'none'}: ${upstream}`);
